@@ -1,0 +1,73 @@
+"""The FastAPI application, built once by `create_app` from settings and injected parts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from bot import __version__
+from bot.clock import Clock, SystemClock
+from bot.context import BotContext
+from bot.github_api import GitHubApp
+from bot.inbox import InboxWorkers
+from bot.settings import Settings
+from bot.store.db import Store, open_store
+from bot.webhook_receiver import webhook_router
+
+log = logging.getLogger(__name__)
+
+
+def build_context(settings: Settings, *, clock: Clock | None = None) -> BotContext:
+    """Connect the store (migrating it) and the GitHub App client."""
+    clock = clock or SystemClock()
+    store = open_store(settings.database_url)
+    github = GitHubApp(
+        app_id=settings.github_app_id,
+        private_key=settings.private_key_pem(),
+        api_url=settings.github_api_url,
+        clock=clock,
+        max_retries=settings.max_github_retries,
+        max_wait_s=settings.max_retry_wait_s,
+    )
+    return BotContext(settings=settings, store=store, github=github, clock=clock)
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, run_workers: bool = True
+) -> FastAPI:
+    """The bot: webhook endpoint, health, and inbox workers started with the app."""
+    ctx = build_context(settings, clock=clock)
+    workers = InboxWorkers(ctx, threads=settings.worker_threads)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if run_workers:
+            workers.start()  # first thing they do: handle what was stored before a restart
+        yield
+        workers.stop()
+
+    app = FastAPI(title="Shipyard", version=__version__, lifespan=lifespan)
+    app.state.ctx = ctx
+    app.state.workers = workers
+    app.include_router(
+        webhook_router(
+            store=ctx.store,
+            secrets=settings.webhook_secrets(),
+            clock=ctx.clock,
+            on_stored=workers.wake,
+        )
+    )
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        ok = ctx.store.reachable()
+        return JSONResponse(
+            {"status": "ok" if ok else "degraded", "database": "reachable" if ok else "unreachable"},
+            status_code=200 if ok else 503,
+        )
+
+    return app

@@ -1,0 +1,34 @@
+"""Route a stored delivery to its handler; everything else is acknowledged and ignored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from bot.context import BotContext
+from bot.events import PullRequestEvent
+from bot.handlers.register_candidates import register_candidates
+
+Handler = Callable[[BotContext, Any], None]
+
+# event name -> (payload model, handlers in order)
+ROUTES: dict[str, tuple[type[BaseModel], list[Handler]]] = {
+    "pull_request": (PullRequestEvent, [register_candidates]),
+}
+
+
+def dispatch(ctx: BotContext, event: str, payload: dict[str, Any]) -> bool:
+    """Handle one event; False when no handler applies (unknown event or unexpected shape)."""
+    route = ROUTES.get(event)
+    if route is None:
+        return False
+    model, handlers = route
+    try:
+        typed = model.model_validate(payload)
+    except ValidationError:
+        return False
+    for handler in handlers:
+        handler(ctx, typed)
+    return True

@@ -1,0 +1,1 @@
+"""Event handlers, one behaviour per module; `bot.dispatch` routes events to them."""

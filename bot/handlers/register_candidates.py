@@ -1,0 +1,138 @@
+"""Gate 1: on PR open/push, register each touched model directory as a candidate (or say why not)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot import audit
+from bot.check_runs import CheckOutput, publish
+from bot.context import BotContext
+from bot.events import PullRequestEvent
+from bot.registration_gate import (
+    CANDIDATE_CHECK,
+    Conclusion,
+    GateResult,
+    check_run_name,
+    evaluate_candidate,
+)
+from bot.registry_reader import changed_models, list_pull_files, read_model_dir, read_policy
+from bot.store.models import Candidate, CandidateState
+from evaluators.policy import PolicyError
+
+ACTIONS = frozenset({"opened", "reopened", "synchronize", "ready_for_review"})
+
+
+def register_candidates(ctx: BotContext, event: PullRequestEvent) -> None:
+    """Run the registration gate for every model directory the PR's head touches."""
+    if event.action not in ACTIONS or event.pull_request.state != "open":
+        return
+    pr = event.pull_request
+    repo = event.repository.full_name
+    client = ctx.github.installation(event.installation.id)
+    try:
+        policy = read_policy(client, repo, pr.base.sha)
+    except PolicyError as exc:
+        _report_invalid_policy(ctx, event, str(exc))
+        return
+    models = changed_models(list_pull_files(client, repo, pr.number), policy.models_root)
+    for model in models:
+        directory = f"{policy.models_root}/{model}"
+        found = read_model_dir(client, event.repository, pr.head.sha, directory)
+        result = evaluate_candidate(
+            model=model,
+            files=found.files,
+            lfs_paths=set(found.lfs),
+            file_errors=found.lfs_errors,
+            exists=found.exists,
+        )
+        _store_result(ctx, event, result)
+        publish(
+            client=client,
+            store=ctx.store,
+            now=ctx.clock.now(),
+            repo=repo,
+            head_sha=pr.head.sha,
+            name=check_run_name(model),
+            status="completed",
+            conclusion=result.conclusion.value,
+            output=CheckOutput(title=result.title, summary=result.summary()),
+            external_id=f"candidate:{model}",
+        )
+
+
+def _store_result(ctx: BotContext, event: PullRequestEvent, result: GateResult) -> None:
+    pr = event.pull_request
+    repo = event.repository.full_name
+    now = ctx.clock.now()
+    state = (
+        CandidateState.REGISTERED
+        if result.conclusion is Conclusion.SUCCESS
+        else CandidateState.REJECTED
+    )
+    with ctx.store.session() as session:
+        row = session.scalar(
+            select(Candidate).where(
+                Candidate.repository == repo,
+                Candidate.pr_number == pr.number,
+                Candidate.head_sha == pr.head.sha,
+                Candidate.model == result.model,
+            )
+        )
+        if row is None:
+            row = Candidate(
+                repository=repo,
+                installation_id=event.installation.id,
+                pr_number=pr.number,
+                head_sha=pr.head.sha,
+                model=result.model,
+                created_at=now,
+            )
+            session.add(row)
+        row.base_sha = pr.base.sha
+        row.base_ref = pr.base.ref
+        row.state = state.value
+        row.conclusion = result.conclusion.value
+        row.summary = result.summary()
+        row.updated_at = now
+        audit.record(
+            session,
+            at=now,
+            repository=repo,
+            kind=f"candidate_{state.value}",
+            pr_number=pr.number,
+            head_sha=pr.head.sha,
+            model=result.model,
+            reason=result.title,
+            detail={"problems": list(result.problems)},
+        )
+
+
+def _report_invalid_policy(ctx: BotContext, event: PullRequestEvent, message: str) -> None:
+    pr = event.pull_request
+    repo = event.repository.full_name
+    with ctx.store.session() as session:
+        audit.record(
+            session,
+            at=ctx.clock.now(),
+            repository=repo,
+            kind="policy_invalid",
+            pr_number=pr.number,
+            head_sha=pr.head.sha,
+            reason=message,
+        )
+    publish(
+        client=ctx.github.installation(event.installation.id),
+        store=ctx.store,
+        now=ctx.clock.now(),
+        repo=repo,
+        head_sha=pr.head.sha,
+        name=CANDIDATE_CHECK,
+        status="completed",
+        conclusion=Conclusion.FAILURE.value,
+        output=CheckOutput(
+            title=".shipyard.yml on the base branch is invalid",
+            summary="The promotion policy could not be read, so no candidate can be judged.\n\n"
+            f"```\n{message}\n```\n\nFix `.shipyard.yml` on `{pr.base.ref}`.",
+        ),
+        external_id="policy",
+    )

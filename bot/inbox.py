@@ -1,0 +1,181 @@
+"""The webhook inbox: deliveries are stored before the 202, then claimed and handled by workers.
+
+A claim is a lease: a worker that dies mid-delivery leaves a row another worker (or the
+restarted process) takes over when the lease runs out. Handlers are idempotent, so a
+delivery handled twice after a crash does not double a side effect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import traceback
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.clock import Clock
+from bot.context import BotContext
+from bot.dispatch import dispatch
+from bot.events import parse_envelope
+from bot.store.db import Store
+from bot.store.models import Delivery, DeliveryStatus
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 6
+
+
+def record_delivery(
+    store: Store, *, delivery_id: str, event: str, payload: dict[str, Any], body: bytes, now: datetime
+) -> bool:
+    """Store a delivery once; False when this delivery id was already stored."""
+    envelope = parse_envelope(payload)
+    row = Delivery(
+        delivery_id=delivery_id,
+        event=event,
+        action=envelope.action,
+        installation_id=envelope.installation.id if envelope.installation else None,
+        repository=envelope.repository.full_name if envelope.repository else None,
+        payload=body.decode("utf-8"),
+        received_at=now,
+        status=DeliveryStatus.PENDING.value,
+        attempts=0,
+    )
+    try:
+        with store.session() as session:
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
+
+
+def claim_next(store: Store, *, now: datetime, worker: str) -> Delivery | None:
+    """Atomically take the oldest due delivery (pending, or processing with a lapsed lease)."""
+    due = or_(
+        and_(
+            Delivery.status == DeliveryStatus.PENDING.value,
+            or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now),
+        ),
+        and_(Delivery.status == DeliveryStatus.PROCESSING.value, Delivery.lease_until <= now),
+    )
+    with store.session() as session:
+        query = select(Delivery.id).where(due).order_by(Delivery.id).limit(1)
+        if store.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        delivery_pk = session.scalar(query)
+        if delivery_pk is None:
+            return None
+        # The conditional UPDATE is the claim on SQLite (one writer at a time); on
+        # PostgreSQL the row lock above already excludes other replicas.
+        claimed = session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_pk, due)
+            .values(
+                status=DeliveryStatus.PROCESSING.value,
+                lease_until=now + LEASE,
+                attempts=Delivery.attempts + 1,
+            )
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        row = session.get(Delivery, delivery_pk)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def finish(store: Store, *, delivery_pk: int, now: datetime, error: str | None = None) -> None:
+    """Mark done, or schedule a retry with back-off, or give up after MAX_ATTEMPTS."""
+    with store.session() as session:
+        row = session.get(Delivery, delivery_pk)
+        if row is None:
+            return
+        if error is None:
+            row.status = DeliveryStatus.DONE.value
+            row.processed_at = now
+            row.lease_until = None
+            row.error = None
+            return
+        row.error = error[-4000:]
+        if row.attempts >= MAX_ATTEMPTS:
+            row.status = DeliveryStatus.FAILED.value
+            row.processed_at = now
+        else:
+            row.status = DeliveryStatus.PENDING.value
+            row.lease_until = now + timedelta(seconds=30 * 2 ** (row.attempts - 1))
+
+
+def handle_one(ctx: BotContext, *, worker: str) -> bool:
+    """Claim and handle one delivery; False when nothing was due."""
+    row = claim_next(ctx.store, now=ctx.clock.now(), worker=worker)
+    if row is None:
+        return False
+    try:
+        dispatch(ctx, row.event, json.loads(row.payload))
+    except Exception as exc:
+        log.warning(
+            "delivery %s (%s) failed: %s", row.delivery_id, row.event, type(exc).__name__
+        )
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        finish(ctx.store, delivery_pk=row.id, now=ctx.clock.now(), error=detail)
+        return True
+    finish(ctx.store, delivery_pk=row.id, now=ctx.clock.now())
+    return True
+
+
+class InboxWorkers:
+    """Background threads draining the inbox; woken on each new delivery, polling otherwise."""
+
+    def __init__(self, ctx: BotContext, *, threads: int, poll_s: float = 1.0) -> None:
+        self._ctx = ctx
+        self._threads = threads
+        self._poll_s = poll_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for i in range(self._threads):
+            thread = threading.Thread(
+                target=self._run, args=(f"worker-{i}",), name=f"shipyard-inbox-{i}", daemon=True
+            )
+            thread.start()
+            self._workers.append(thread)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 30) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._workers:
+            thread.join(timeout_s)
+
+    def _run(self, name: str) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = handle_one(self._ctx, worker=name)
+            except Exception:  # the store itself failed; back off and try again
+                log.exception("inbox worker %s could not claim", name)
+                busy = False
+            if not busy:
+                self._wake.wait(self._poll_s)
+                self._wake.clear()
+
+
+def pending_count(store: Store) -> int:
+    with store.session() as session:
+        rows = session.scalars(
+            select(Delivery.id).where(
+                Delivery.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.PROCESSING.value])
+            )
+        )
+        return len(list(rows))
+
+
+__all__ = ["Clock", "InboxWorkers", "claim_next", "finish", "handle_one", "record_delivery"]

@@ -1,0 +1,144 @@
+"""Gate 1, registration: is this model directory a well-formed, safe candidate? Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from evaluators.candidate import (
+    REQUIRED_FILES,
+    WEIGHTS_DIR,
+    ModelConfig,
+    parse_claimed_results,
+    parse_data_manifest,
+    parse_model_config,
+)
+from evaluators.errors import DocumentError
+from evaluators.loading import classify_artifact_bytes
+
+CANDIDATE_CHECK = "Shipyard / candidate"
+
+
+class Conclusion(StrEnum):
+    """Only conclusions that block branch protection when things are wrong: never neutral/skipped."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ACTION_REQUIRED = "action_required"
+
+
+@dataclass
+class GateResult:
+    model: str
+    conclusion: Conclusion
+    title: str
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    config: ModelConfig | None = None
+
+    def summary(self) -> str:
+        lines = [f"**{self.title}**", ""]
+        if self.problems:
+            lines.append("Problems:")
+            lines += [f"- {p}" for p in self.problems]
+            lines.append("")
+        if self.notes:
+            lines += [f"- {n}" for n in self.notes]
+        return "\n".join(lines).strip()
+
+
+def check_run_name(model: str) -> str:
+    """One candidate check per model directory."""
+    return f"{CANDIDATE_CHECK} ({model})"
+
+
+def evaluate_candidate(
+    *,
+    model: str,
+    files: dict[str, bytes],
+    lfs_paths: set[str],
+    file_errors: dict[str, str],
+    exists: bool = True,
+) -> GateResult:
+    """Layout, config and results schema, LFS integrity, and safe artifact formats."""
+    if not exists:
+        return GateResult(
+            model=model,
+            conclusion=Conclusion.ACTION_REQUIRED,
+            title=f"{model}: this PR removes the model directory",
+            problems=["Removing a production model is not a promotion; a maintainer must decide."],
+        )
+    problems: list[str] = []
+    notes: list[str] = []
+    for name in REQUIRED_FILES:
+        if name not in files:
+            problems.append(f"`{name}` is missing")
+    weights = {p: b for p, b in files.items() if p.startswith(WEIGHTS_DIR + "/")}
+    if not weights and not any(p.startswith(WEIGHTS_DIR + "/") for p in file_errors):
+        problems.append("`weights/` is missing or empty")
+
+    config = _parse(problems, "config.yaml", files, parse_model_config)
+    _parse(problems, "eval_results.json", files, parse_claimed_results)
+    if "CHANGELOG.md" in files and not files["CHANGELOG.md"].strip():
+        problems.append("`CHANGELOG.md` is empty: say what changed and why")
+    if "data_manifest.txt" in files and not parse_data_manifest(_text(files["data_manifest.txt"])):
+        problems.append("`data_manifest.txt` lists no training data snapshot")
+
+    for path, error in sorted(file_errors.items()):
+        problems.append(f"`{path}`: {error}")
+    for path, data in sorted(weights.items()):
+        if path in file_errors:
+            continue
+        verdict = classify_artifact_bytes(data, filename=path)
+        if not verdict.safe:
+            problems.append(f"`{path}`: {verdict.reason}")
+        else:
+            source = "Git LFS, sha256 verified" if path in lfs_paths else "in Git"
+            notes.append(f"`{path}`: {verdict.format} ({len(data):,} bytes, {source})")
+
+    if config is not None:
+        if config.name != model:
+            problems.append(
+                f"`config.yaml` names the model `{config.name}` but its directory is `{model}`"
+            )
+        if config.weights not in files and config.weights not in file_errors:
+            problems.append(f"`config.yaml` points to `{config.weights}`, which does not exist")
+        elif config.weights in weights:
+            verdict = classify_artifact_bytes(weights[config.weights], filename=config.weights)
+            if verdict.safe and verdict.format != config.format.value:
+                problems.append(
+                    f"`config.yaml` says format `{config.format.value}` but "
+                    f"`{config.weights}` is `{verdict.format}`"
+                )
+
+    if problems:
+        return GateResult(
+            model=model,
+            conclusion=Conclusion.FAILURE,
+            title=f"{model}: not a valid candidate ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''})",
+            problems=problems,
+            notes=notes,
+            config=config,
+        )
+    return GateResult(
+        model=model,
+        conclusion=Conclusion.SUCCESS,
+        title=f"{model}: registered as a candidate",
+        notes=notes,
+        config=config,
+    )
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _parse(problems: list[str], name: str, files: dict[str, bytes], parser):  # type: ignore[no-untyped-def]
+    if name not in files:
+        return None
+    try:
+        return parser(_text(files[name]), source=name)
+    except DocumentError as exc:
+        problems.extend(str(exc).splitlines())
+        return None

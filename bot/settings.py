@@ -1,0 +1,109 @@
+"""Runtime settings: one pydantic-settings model, built by `load_settings()`, never at import."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MAX_WEBHOOK_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB and drops larger ones
+
+_PLACEHOLDERS = re.compile(
+    r"^\s*$|^(change[-_ ]?me|changeit|secret|password|placeholder|todo|xxx+|example|test|"
+    r"your[-_ ].*|<.*>|\$\{.*\}|\.\.\.)$",
+    re.IGNORECASE,
+)
+
+
+class SettingsError(ValueError):
+    """Settings are missing or unsafe; the message never contains a secret value."""
+
+
+def _refuse_placeholder(name: str, value: SecretStr | None) -> None:
+    if value is not None and _PLACEHOLDERS.match(value.get_secret_value()):
+        raise ValueError(f"{name} is empty or a placeholder; set a real secret")
+
+
+class Settings(BaseSettings):
+    """Everything the bot is configured with. Secrets are SecretStr: they never print."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore", frozen=True)
+
+    github_app_id: int = Field(gt=0)
+    github_private_key: SecretStr | None = None
+    github_private_key_path: Path | None = None
+    github_webhook_secret: SecretStr
+    github_webhook_secret_previous: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+    database_url: str = "sqlite:///./shipyard.db"
+    public_url: str = "http://localhost:8000"
+    worker_threads: int = Field(default=2, ge=1, le=32)
+    max_github_retries: int = Field(default=4, ge=0, le=10)
+    max_retry_wait_s: float = Field(default=900, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("github_api_url", "public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _secrets_are_real(self) -> Settings:
+        _refuse_placeholder("SHIPYARD_GITHUB_WEBHOOK_SECRET", self.github_webhook_secret)
+        _refuse_placeholder(
+            "SHIPYARD_GITHUB_WEBHOOK_SECRET_PREVIOUS", self.github_webhook_secret_previous
+        )
+        _refuse_placeholder("SHIPYARD_GITHUB_PRIVATE_KEY", self.github_private_key)
+        if self.github_private_key is None and self.github_private_key_path is None:
+            raise ValueError(
+                "set SHIPYARD_GITHUB_PRIVATE_KEY or SHIPYARD_GITHUB_PRIVATE_KEY_PATH"
+            )
+        return self
+
+    def private_key_pem(self) -> str:
+        """The App's private key, checked to be an RSA PEM without echoing it."""
+        if self.github_private_key is not None:
+            pem = self.github_private_key.get_secret_value()
+        else:
+            assert self.github_private_key_path is not None
+            try:
+                pem = self.github_private_key_path.read_text()
+            except OSError as exc:
+                raise SettingsError(
+                    f"cannot read SHIPYARD_GITHUB_PRIVATE_KEY_PATH ({exc.strerror})"
+                ) from None
+        pem = pem.replace("\\n", "\n").strip() + "\n"
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        try:
+            load_pem_private_key(pem.encode(), password=None)
+        except (ValueError, TypeError):
+            raise SettingsError("the GitHub App private key is not a valid PEM key") from None
+        return pem
+
+    def webhook_secrets(self) -> list[bytes]:
+        """Current secret first, then the previous one while a rotation is under way."""
+        out = [self.github_webhook_secret.get_secret_value().encode()]
+        if self.github_webhook_secret_previous is not None:
+            out.append(self.github_webhook_secret_previous.get_secret_value().encode())
+        return out
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment (and overrides); errors never show secret values."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            field = "SHIPYARD_" + "_".join(str(p) for p in err["loc"]).upper()
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{field}: {msg}" if err["loc"] else msg)
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None
+    settings.private_key_pem()
+    return settings

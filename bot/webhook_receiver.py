@@ -1,0 +1,80 @@
+"""`POST /github/webhooks`: verify, store, acknowledge. Handling happens later, from the inbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from bot import webhook_signature
+from bot.clock import Clock
+from bot.inbox import record_delivery
+from bot.settings import MAX_WEBHOOK_BYTES
+from bot.store.db import Store
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _answer(status: int, message: str, **extra: str) -> JSONResponse:
+    return JSONResponse({"message": message, **extra}, status_code=status)
+
+
+def webhook_router(
+    *, store: Store, secrets: list[bytes], clock: Clock, on_stored: Callable[[], None]
+) -> APIRouter:
+    """The GitHub webhook endpoint, bound to its store and secrets."""
+    router = APIRouter()
+
+    @router.post("/github/webhooks")
+    async def receive_github_webhook(request: Request) -> JSONResponse:
+        try:
+            body = await _read_capped(request, MAX_WEBHOOK_BYTES)
+        except _TooLarge:
+            return _answer(413, "payload larger than 25 MiB")
+        signature = request.headers.get("x-hub-signature-256")
+        if not webhook_signature.verify(body=body, header=signature, secrets=secrets):
+            return _answer(401, "signature does not match")
+        event = request.headers.get("x-github-event")
+        delivery_id = request.headers.get("x-github-delivery")
+        if not event or not delivery_id or len(delivery_id) > 100:
+            return _answer(400, "X-GitHub-Event and X-GitHub-Delivery are required")
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return _answer(400, "body is not valid JSON")
+        if not isinstance(payload, dict):
+            return _answer(400, "body must be a JSON object")
+        stored = await run_in_threadpool(
+            record_delivery,
+            store,
+            delivery_id=delivery_id,
+            event=event,
+            payload=payload,
+            body=body,
+            now=clock.now(),
+        )
+        if not stored:
+            return _answer(202, "duplicate delivery; already accepted", delivery=delivery_id)
+        on_stored()
+        return _answer(202, "accepted", delivery=delivery_id)
+
+    return router

@@ -1,0 +1,81 @@
+"""Line-precise validation messages for YAML and JSON documents from a registry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+LinePath = tuple[str | int, ...]
+
+
+class DocumentError(ValueError):
+    """A document could not be parsed or validated; the message names file and line."""
+
+
+def _walk(node: yaml.Node, path: LinePath, lines: dict[LinePath, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _walk(value_node, (*path, key), lines)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), lines)
+
+
+def load_yaml_with_lines(text: str, *, source: str) -> tuple[Any, dict[LinePath, int]]:
+    """Load YAML safely and remember the line each key or item starts on."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
+        raise DocumentError(f"{source}: {where}: {exc.problem or 'invalid YAML'}") from None
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"{source}: invalid YAML ({type(exc).__name__})") from None
+    lines: dict[LinePath, int] = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return data, lines
+
+
+def load_json_with_lines(text: str, *, source: str) -> tuple[Any, dict[LinePath, int]]:
+    """Load JSON strictly, then map keys to lines (JSON is valid YAML for that purpose)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"{source}: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    try:
+        _, lines = load_yaml_with_lines(text, source=source)
+    except DocumentError:
+        lines = {}
+    return data, lines
+
+
+def _line_for(loc: LinePath, lines: dict[LinePath, int]) -> int | None:
+    path = tuple(loc)
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get(())
+
+
+def format_validation_error(exc: Exception, source: str, lines: dict[LinePath, int]) -> str:
+    """One line per problem: `file: line N: field.path: message`."""
+    if not isinstance(exc, ValidationError):
+        return f"{source}: {exc}"
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = tuple(err["loc"])
+        dotted = ".".join(str(p) for p in loc) or "(document)"
+        line = _line_for(loc, lines)
+        where = f"line {line}: " if line else ""
+        out.append(f"{source}: {where}{dotted}: {err['msg']}")
+    return "\n".join(out)

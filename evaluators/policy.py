@@ -1,0 +1,177 @@
+"""The promotion policy (`.shipyard.yml`), validated by pydantic.
+
+The bot always reads it from the base branch so a PR cannot loosen its own gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from evaluators.errors import DocumentError, format_validation_error, load_yaml_with_lines
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BenchmarkPolicy(_Strict):
+    uri: str = Field(description="Local path, file://, https:// or an fsspec URI (s3://, gs://).")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Pin: the benchmark file's sha256.")
+    label_column: str = "label"
+    id_column: str | None = Field(default=None, description="Row ids, used for the leakage check.")
+    segment_columns: list[str] = Field(default_factory=list)
+
+
+class TrackedMetric(_Strict):
+    name: str
+    margin: float = Field(default=0.0, ge=0, description="Improvement needed to count as clear.")
+    tolerance: float = Field(default=0.0, ge=0, description="Largest regression still accepted.")
+
+
+class CorrectionMethod(StrEnum):
+    HOLM = "holm"
+    BENJAMINI_HOCHBERG = "benjamini-hochberg"
+
+
+class SegmentPolicy(_Strict):
+    min_size: int = Field(default=200, ge=1, description="Below this, a segment is not judged.")
+    min_positives: int = Field(default=20, ge=0)
+    tolerance: float = Field(default=0.0, ge=0, description="Regression accepted on a segment.")
+    correction: CorrectionMethod = CorrectionMethod.HOLM
+    metrics: list[str] | None = Field(
+        default=None, description="Metrics judged per segment; default: the primary metric."
+    )
+
+
+class CalibrationPolicy(_Strict):
+    bins: int = Field(default=10, ge=2, le=100)
+    max_ece_increase: float = Field(default=0.02, ge=0)
+    thresholds: list[float] = Field(default_factory=lambda: [0.5])
+    max_threshold_shift: float = Field(
+        default=0.05, ge=0, le=1, description="Largest share of rows that may cross a threshold."
+    )
+
+
+class LatencyPolicy(_Strict):
+    enabled: bool = True
+    max_p99_ratio: float = Field(default=1.25, gt=0, description="candidate p99 / production p99.")
+    concurrency: int = Field(default=2, ge=1, le=64)
+    batch_size: int = Field(default=256, ge=1)
+    requests: int = Field(default=300, ge=10)
+
+
+class StatisticsPolicy(_Strict):
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    method: Literal["auto", "bootstrap", "delong"] = "auto"
+    bootstrap_resamples: int = Field(default=1000, ge=100, le=100_000)
+    seed: int = 0
+
+
+class TrustPolicy(_Strict):
+    claimed_tolerance: float = Field(default=0.02, ge=0)
+
+
+class ShadowPolicy(_Strict):
+    min_duration_hours: float = Field(default=24, ge=0)
+    min_samples: int = Field(default=10_000, ge=0)
+
+
+class CanaryPolicy(_Strict):
+    steps: list[int] = Field(default_factory=lambda: [5, 25, 100])
+    hold_minutes: int = Field(default=60, ge=0)
+
+
+class MergeMethod(StrEnum):
+    MERGE = "merge"
+    SQUASH = "squash"
+    REBASE = "rebase"
+
+
+class ReviewPolicy(_Strict):
+    window_hours: float = Field(default=24, ge=0)
+    approvers: list[str] = Field(default_factory=list, description="Logins or org/team slugs.")
+    required_approvals: int = Field(default=1, ge=1)
+    allow_author_approval: bool = False
+    merge_method: MergeMethod = MergeMethod.SQUASH
+
+
+class LimitsPolicy(_Strict):
+    timeout_seconds: float = Field(default=600, gt=0)
+    memory_mb: int = Field(default=4096, ge=256)
+
+
+class Policy(_Strict):
+    """Everything a registry decides about promotion, as code."""
+
+    models_root: str = "models"
+    benchmark: BenchmarkPolicy | None = None
+    primary_metric: str = "roc_auc"
+    metrics: list[TrackedMetric] = Field(
+        default_factory=lambda: [TrackedMetric(name="roc_auc", margin=0.002, tolerance=0.005)]
+    )
+    segments: SegmentPolicy = SegmentPolicy()
+    calibration: CalibrationPolicy = CalibrationPolicy()
+    latency: LatencyPolicy = LatencyPolicy()
+    statistics: StatisticsPolicy = StatisticsPolicy()
+    trust: TrustPolicy = TrustPolicy()
+    shadow: ShadowPolicy = ShadowPolicy()
+    canary: CanaryPolicy = CanaryPolicy()
+    review: ReviewPolicy = ReviewPolicy()
+    limits: LimitsPolicy = LimitsPolicy()
+    dry_run: bool = False
+
+    @field_validator("models_root")
+    @classmethod
+    def _relative_root(cls, value: str) -> str:
+        value = value.strip("/")
+        if not value or ".." in value.split("/"):
+            raise ValueError("models_root must be a relative directory inside the repository")
+        return value
+
+
+class PolicyError(ValueError):
+    """The policy file is not valid; the message names the lines at fault."""
+
+
+def parse_policy(text: str | bytes | None) -> Policy:
+    """Parse `.shipyard.yml` text; an absent file means the defaults."""
+    if text is None:
+        return Policy()
+    raw = text.decode("utf-8") if isinstance(text, bytes) else text
+
+    try:
+        data, lines = load_yaml_with_lines(raw, source=".shipyard.yml")
+    except DocumentError as exc:
+        raise PolicyError(str(exc)) from None
+    if data is None:
+        return Policy()
+    if not isinstance(data, dict):
+        raise PolicyError(".shipyard.yml: the top level must be a mapping")
+    try:
+        return Policy.model_validate(data)
+    except Exception as exc:  # pydantic.ValidationError
+        raise PolicyError(format_validation_error(exc, ".shipyard.yml", lines)) from exc
+
+
+def policy_sha256(policy: Policy) -> str:
+    """A stable hash of the effective policy (defaults included)."""
+    canonical = policy.model_dump_json(exclude_none=False).encode()
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def policy_json_schema() -> dict[str, object]:
+    """The JSON Schema editors use to complete `.shipyard.yml`."""
+    return Policy.model_json_schema()
+
+
+__all__ = [
+    "Policy",
+    "PolicyError",
+    "parse_policy",
+    "policy_json_schema",
+    "policy_sha256",
+]
