@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./shipyard.db"
     public_url: str = "http://localhost:8000"
     worker_threads: int = Field(default=2, ge=1, le=32)
+    evaluation_workers: int = Field(default=1, ge=0, le=16)
+    benchmark_dir: Path = Field(
+        default=Path("."), description="Where relative benchmark URIs in policies resolve."
+    )
+    scheduler_tick_s: float = Field(default=15, gt=0, description="How often deadlines are due.")
     max_github_retries: int = Field(default=4, ge=0, le=10)
     max_retry_wait_s: float = Field(default=900, gt=0)
     log_level: str = "INFO"

@@ -1,0 +1,72 @@
+"""Who may do what: one pure check for every door (PR comments and Slack alike)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evaluators.policy import ReviewPolicy
+
+PERMISSION_RANK = {"none": 0, "read": 1, "triage": 1, "write": 2, "maintain": 3, "admin": 4}
+
+
+@dataclass(frozen=True)
+class ActorFacts:
+    """What GitHub says about the person acting, gathered before the decision."""
+
+    login: str
+    permission: str  # admin | maintain | write | triage | read | none
+    teams: frozenset[str]  # "org/team" entries from the policy the actor belongs to
+    is_author: bool
+
+
+@dataclass(frozen=True)
+class Permit:
+    allowed: bool
+    reason: str
+
+
+def _can_write(actor: ActorFacts) -> bool:
+    return PERMISSION_RANK.get(actor.permission, 0) >= PERMISSION_RANK["write"]
+
+
+def is_listed_approver(actor: ActorFacts, review: ReviewPolicy) -> bool:
+    users = {a.lower() for a in review.approvers if "/" not in a}
+    teams = {a.lower() for a in review.approvers if "/" in a}
+    return actor.login.lower() in users or bool({t.lower() for t in actor.teams} & teams)
+
+
+def may_approve(actor: ActorFacts, review: ReviewPolicy) -> Permit:
+    if actor.is_author and not review.allow_author_approval:
+        return Permit(False, "the PR author may not approve their own candidate")
+    if review.approvers:
+        if is_listed_approver(actor, review):
+            return Permit(True, "listed approver")
+        listed = ", ".join(f"`{a}`" for a in review.approvers)
+        return Permit(False, f"only approvers listed in `.shipyard.yml` may approve ({listed})")
+    # No approvers listed: fall back to maintainers of the registry.
+    if PERMISSION_RANK.get(actor.permission, 0) >= PERMISSION_RANK["maintain"]:
+        return Permit(True, "maintainer (no approvers listed in `.shipyard.yml`)")
+    return Permit(
+        False, "no approvers are listed in `.shipyard.yml`, so only maintainers may approve"
+    )
+
+
+def may_block(actor: ActorFacts) -> Permit:
+    if _can_write(actor):
+        return Permit(True, "write access")
+    return Permit(False, "only people with write access to the registry may block")
+
+
+def may_unblock(actor: ActorFacts, *, blockers: list[str]) -> Permit:
+    if actor.login.lower() in {b.lower() for b in blockers}:
+        return Permit(True, "the blocker")
+    if actor.permission == "admin":
+        return Permit(True, "repository admin")
+    who = ", ".join(f"@{b}" for b in blockers) or "nobody"
+    return Permit(False, f"only the blocker ({who}) or a repository admin may unblock")
+
+
+def may_retest(actor: ActorFacts) -> Permit:
+    if _can_write(actor) or actor.is_author:
+        return Permit(True, "write access or author")
+    return Permit(False, "only the author or people with write access may re-run the evaluation")

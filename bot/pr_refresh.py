@@ -1,0 +1,120 @@
+"""Recompute a PR's gate from the record and show it: the gate check and the report comment."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot import audit
+from bot.check_runs import CheckOutput, publish
+from bot.context import BotContext
+from bot.gate_decision import GATE_CHECK, GateConclusion, GateDecision, decide_gate
+from bot.github_api import InstallationClient
+from bot.github_types import PullRequest
+from bot.promotion_state import latest_evaluations, load_state
+from bot.registry_reader import read_policy
+from bot.report_comment import upsert_report_comment
+from bot.store.models import AuditEvent, Report
+from evaluators.policy import Policy
+
+_ICON = {
+    GateConclusion.SUCCESS: "✅",
+    GateConclusion.ACTION_REQUIRED: "⏸️",
+    GateConclusion.FAILURE: "❌",
+}
+
+
+def refresh_pr(
+    ctx: BotContext,
+    *,
+    client: InstallationClient,
+    repo: str,
+    pull: PullRequest,
+    policy: Policy | None = None,
+    post_comment: bool = True,
+) -> GateDecision:
+    """Idempotent: the same record always yields the same check and comment."""
+    policy = policy or read_policy(client, repo, pull.base.sha)
+    with ctx.store.session() as session:
+        state = load_state(
+            session,
+            repository=repo,
+            pr_number=pull.number,
+            head_sha=pull.head.sha,
+            author=pull.user.login,
+            review=policy.review,
+        )
+        evaluations = latest_evaluations(
+            session, repository=repo, pr_number=pull.number, head_sha=pull.head.sha
+        )
+        report_ids = [e.report_id for e in evaluations.values() if e.report_id]
+        reports = list(session.scalars(select(Report).where(Report.id.in_(report_ids))))
+        rows = audit.trail(session, repository=repo, pr_number=pull.number)
+    decision = decide_gate(state, now=ctx.clock.now())
+    if not state.candidates:
+        return decision  # a PR that touches no model gets no Shipyard noise
+    publish(
+        client=client,
+        store=ctx.store,
+        now=ctx.clock.now(),
+        repo=repo,
+        head_sha=pull.head.sha,
+        name=GATE_CHECK,
+        status=decision.status,
+        conclusion=decision.conclusion.value if decision.conclusion else None,
+        output=CheckOutput(title=decision.title, summary=decision.summary()),
+        external_id="gate",
+    )
+    if post_comment and (reports or state.blocks or state.approvals):
+        body = render_pr_body(
+            decision=decision,
+            head_sha=pull.head.sha,
+            reports=sorted(reports, key=lambda r: r.model),
+            trail=rows,
+            public_url=ctx.settings.public_url,
+        )
+        upsert_report_comment(
+            client=client, store=ctx.store, repo=repo, pr_number=pull.number, body=body
+        )
+    return decision
+
+
+def render_pr_body(
+    *,
+    decision: GateDecision,
+    head_sha: str,
+    reports: list[Report],
+    trail: list[AuditEvent],
+    public_url: str,
+) -> str:
+    """Gate status first, then each model's report, then the audit trail."""
+    icon = _ICON.get(decision.conclusion, "⏳") if decision.conclusion else "⏳"
+    lines = [
+        f"### {icon} Shipyard promotion gate for `{head_sha[:7]}`: {decision.title}",
+        "",
+        *[f"- {r}" for r in decision.reasons],
+        "",
+    ]
+    for report in reports:
+        lines += [
+            report.markdown,
+            "",
+            f"[Full HTML report]({public_url}/reports/{report.id})",
+            "",
+        ]
+    if trail:
+        lines += ["<details><summary>Audit trail</summary>", "", "| when | who | what | SHA | why |",
+                  "|---|---|---|---|---|"]
+        for row in trail[-50:]:
+            why = (row.reason or "").replace("|", "\\|").replace("\n", " ")[:200]
+            lines.append(
+                f"| {row.at:%Y-%m-%d %H:%M} UTC | @{row.actor} | {row.kind} | "
+                f"`{(row.head_sha or '')[:7]}` | {why} |"
+            )
+        lines += ["", "</details>"]
+    lines += ["", "Commands: `/approve [note]`, `/block <reason>`, `/unblock`, `/retest`, "
+              "`/status`, `/help`."]
+    return "\n".join(lines)
+
+
+def get_pull(client: InstallationClient, repo: str, number: int) -> PullRequest:
+    return client.get(f"/repos/{repo}/pulls/{number}", PullRequest)
