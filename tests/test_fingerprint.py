@@ -14,6 +14,7 @@ from evaluators.fingerprint import (
     fingerprint_digest,
     make_fingerprint,
     tree_sha256,
+    tree_sha256_of_files,
 )
 from evaluators.policy import Policy, TrackedMetric
 
@@ -92,6 +93,19 @@ def test_a_fifo_is_refused_rather_than_read(tmp_path: Path) -> None:
         tree_sha256(root)
 
 
+def test_files_read_from_git_hash_like_the_same_files_on_disk(tmp_path: Path) -> None:
+    root = write_model(tmp_path / "model", FILES)
+    assert tree_sha256_of_files(FILES) == tree_sha256(root)
+    assert tree_sha256_of_files({f"./{k}": v for k, v in FILES.items()}) == tree_sha256(root)
+    changed = {**FILES, "CHANGELOG.md": b"# 3\n"}
+    assert tree_sha256_of_files(changed) != tree_sha256(root)
+
+
+def test_a_path_leaving_the_model_directory_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a path inside"):
+        tree_sha256_of_files({"../policy.yml": b""})
+
+
 def test_file_sha256_is_the_standard_sha256(tmp_path: Path) -> None:
     path = tmp_path / "abc"
     path.write_bytes(b"abc")
@@ -130,9 +144,7 @@ def test_the_digest_covers_every_field_and_is_reproducible(tmp_path: Path) -> No
         pytest.param("baseline_dir", None, id="no production model"),
     ],
 )
-def test_changing_any_input_changes_the_digest(
-    tmp_path: Path, field: str, value: object
-) -> None:
+def test_changing_any_input_changes_the_digest(tmp_path: Path, field: str, value: object) -> None:
     inputs = fingerprint_inputs(tmp_path)
     before = make_fingerprint(**inputs)
     inputs[field] = value

@@ -1,0 +1,155 @@
+"""Report figures drawn with matplotlib's Agg canvas, returned as inline PNG data URIs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from evaluators.report import (
+    CalibrationSection,
+    EvaluationReport,
+    LatencySection,
+    MetricComparison,
+    Outcome,
+    SegmentComparison,
+)
+from evaluators.wording import confidence_label, metric_label, truncate
+
+MAX_FOREST_ROWS = 40
+_COLOURS = {"candidate": "#1f77b4", "baseline": "#7f7f7f"}
+_OUTCOME_COLOURS = {
+    Outcome.REGRESSED: "#d62728",
+    Outcome.IMPROVED: "#2ca02c",
+    Outcome.UNCHANGED: "#7f7f7f",
+    Outcome.TOO_SMALL: "#bbbbbb",
+}
+
+
+def _plain(text: str) -> str:
+    # Matplotlib reads `$…$` as math; data must never be parsed (an odd `$` would raise).
+    return text.replace("$", r"\$")
+
+
+def _data_uri(figure: Figure) -> str:
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def reliability_plot(section: CalibrationSection) -> str:
+    """Observed positive rate against mean predicted probability, per bin, both models."""
+    figure = Figure(figsize=(5, 4.5))
+    axes = figure.add_subplot()
+    axes.plot([0, 1], [0, 1], linestyle="--", color="#999999", label="perfectly calibrated")
+    for name, stats in (("candidate", section.candidate), ("baseline", section.baseline)):
+        points = [b for b in stats.reliability if b.count > 0]
+        axes.plot(
+            [b.mean_predicted for b in points],
+            [b.observed_rate for b in points],
+            marker="o",
+            color=_COLOURS[name],
+            label="candidate" if name == "candidate" else "production",
+        )
+    axes.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="Mean predicted probability",
+        ylabel="Observed positive rate",
+        title="Reliability diagram",
+    )
+    axes.legend(loc="upper left")
+    return _data_uri(figure)
+
+
+def forest_plot(
+    rows: Sequence[tuple[SegmentComparison, MetricComparison | None]], *, confidence: float | None
+) -> str | None:
+    """Per-segment deltas with their intervals as error bars (regressions first)."""
+    judged: list[tuple[SegmentComparison, MetricComparison]] = [
+        (s, m) for s, m in rows if m is not None and s.outcome is not Outcome.TOO_SMALL
+    ]
+    # Keep room for the clearest improvements even when many segments regressed.
+    regressed = [row for row in judged if row[0].outcome is Outcome.REGRESSED]
+    others = [row for row in judged if row[0].outcome is not Outcome.REGRESSED]
+    kept = regressed[: MAX_FOREST_ROWS * 2 // 3]
+    shown = kept + others[: MAX_FOREST_ROWS - len(kept)]
+    if not shown:
+        return None
+    figure = Figure(figsize=(7, 1.2 + 0.28 * len(shown)))
+    axes = figure.add_subplot()
+    for index, (segment, metric) in enumerate(shown):
+        low = metric.delta - metric.ci_low if math.isfinite(metric.ci_low) else 0.0
+        high = metric.ci_high - metric.delta if math.isfinite(metric.ci_high) else 0.0
+        axes.errorbar(
+            [metric.delta],
+            [index],
+            xerr=[[max(low, 0.0)], [max(high, 0.0)]],
+            fmt="o",
+            color=_OUTCOME_COLOURS[segment.outcome],
+            capsize=3,
+        )
+    axes.axvline(0, color="#444444", linewidth=0.8)
+    axes.set_yticks(
+        range(len(shown)),
+        [
+            _plain(
+                f"{truncate(s.column, max_length=20)}={truncate(s.value, max_length=30)}"
+                f" ({metric_label(m.metric)})"
+            )
+            for s, m in shown
+        ],
+    )
+    axes.invert_yaxis()
+    axes.set_xlabel(f"Candidate − production, with {confidence_label(confidence)}")
+    title = "Per-segment change"
+    if len(shown) < len(judged):
+        title += f" ({len(shown)} of {len(judged)} judged segments)"
+    axes.set_title(title)
+    return _data_uri(figure)
+
+
+def latency_plot(section: LatencySection) -> str | None:
+    """Empirical CDF of single-request latency for both models."""
+    samples = {
+        "candidate": section.candidate.single_samples_ms,
+        "production": section.baseline.single_samples_ms,
+    }
+    if not any(samples.values()):
+        return None
+    figure = Figure(figsize=(6, 3.5))
+    axes = figure.add_subplot()
+    for (name, values), colour in zip(samples.items(), _COLOURS.values(), strict=True):
+        if not values:
+            continue
+        ordered = np.sort(np.asarray(values, dtype=float))
+        share = np.arange(1, ordered.size + 1) / ordered.size
+        axes.step(ordered, share, where="post", label=name, color=colour)
+    axes.set(
+        xlabel="Single-request latency (ms)",
+        ylabel="Share of requests",
+        title="Latency distribution (ECDF)",
+        ylim=(0, 1.02),
+    )
+    axes.legend(loc="lower right")
+    return _data_uri(figure)
+
+
+def report_plots(
+    report: EvaluationReport, *, rows: Sequence[tuple[SegmentComparison, MetricComparison | None]]
+) -> dict[str, str]:
+    """All figures the HTML report shows, keyed by section; sections without data are absent."""
+    figures: dict[str, str | None] = {
+        "reliability": reliability_plot(report.calibration) if report.calibration else None,
+        "segments": forest_plot(
+            rows, confidence=report.statistics.confidence if report.statistics else None
+        ),
+        "latency": latency_plot(report.latency) if report.latency else None,
+    }
+    return {name: uri for name, uri in figures.items() if uri is not None}

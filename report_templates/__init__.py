@@ -1,0 +1,65 @@
+"""Jinja2 templates for the PR comment, check run summaries and the HTML report."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import jinja2
+from jinja2.loaders import split_template_path
+
+from evaluators import wording
+
+
+def _load(name: str) -> str | None:
+    # Read through importlib.resources so templates are found inside an installed wheel or zip.
+    resource = resources.files(__name__).joinpath(*split_template_path(name))
+    if not resource.is_file():
+        return None
+    return resource.read_text(encoding="utf-8")
+
+
+# Jinja passes filter arguments positionally; the wording functions take them by keyword.
+def _markdown_text(value: object, max_length: int | None = None) -> str:
+    return wording.markdown_text(value, max_length=max_length)
+
+
+def _number(value: float | None, decimals: int | None = None) -> str:
+    return wording.number(value, decimals=decimals)
+
+
+def _signed(value: float | None, decimals: int | None = None) -> str:
+    return wording.signed(value, decimals=decimals)
+
+
+def _percent(value: float | None, decimals: int = 1) -> str:
+    return wording.percent(value, decimals=decimals)
+
+
+def _truncate(value: object, max_length: int) -> str:
+    return wording.truncate(value, max_length=max_length)
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The shared, read-only environment: HTML templates autoescape, Markdown ones use `| md`."""
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2", "html"), default_for_string=False, default=False
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        md=_markdown_text,
+        num=_number,
+        signed=_signed,
+        pct=_percent,
+        label=wording.metric_label,
+        plural=wording.plural,
+        truncate_text=_truncate,
+    )
+    return env
