@@ -115,7 +115,8 @@ def main() -> None:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
     examples = Path(__file__).parents[1] / "fixtures/github/webhooks-examples.json.gz"
@@ -128,13 +129,15 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
-        env.update({
-            "SHIPYARD_GITHUB_APP_ID": "1",
-            "SHIPYARD_GITHUB_PRIVATE_KEY": pem,
-            "SHIPYARD_GITHUB_WEBHOOK_SECRET": SECRET,
-            "SHIPYARD_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-            "SHIPYARD_GITHUB_API_URL": "http://127.0.0.1:9",
-        })
+        env.update(
+            {
+                "SHIPYARD_GITHUB_APP_ID": "1",
+                "SHIPYARD_GITHUB_PRIVATE_KEY": pem,
+                "SHIPYARD_GITHUB_WEBHOOK_SECRET": SECRET,
+                "SHIPYARD_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+                "SHIPYARD_GITHUB_API_URL": "http://127.0.0.1:9",
+            }
+        )
         for kind in ("bare", "bot"):
             port = free_port()
             proc = _start(kind, port, env)
@@ -151,7 +154,8 @@ def main() -> None:
         )
     b, s = results["bot"], results["bare"]
     print(
-        f"  ratio bot/bare: p50 {_pct(b, 50) / _pct(s, 50):.2f}x   p99 {_pct(b, 99) / _pct(s, 99):.2f}x"
+        f"  ratio bot/bare: p50 {_pct(b, 50) / _pct(s, 50):.2f}x   "
+        f"p99 {_pct(b, 99) / _pct(s, 99):.2f}x"
     )
 
 

@@ -12,10 +12,13 @@ from fastapi.responses import JSONResponse
 from bot import __version__
 from bot.clock import Clock, SystemClock
 from bot.context import BotContext
+from bot.evaluation_worker import EvaluationWorkers
 from bot.github_api import GitHubApp
 from bot.inbox import InboxWorkers
+from bot.reports_router import reports_router
+from bot.scheduler import start_scheduler
 from bot.settings import Settings
-from bot.store.db import Store, open_store
+from bot.store.db import open_store
 from bot.webhook_receiver import webhook_router
 
 log = logging.getLogger(__name__)
@@ -42,13 +45,22 @@ def create_app(
     """The bot: webhook endpoint, health, and inbox workers started with the app."""
     ctx = build_context(settings, clock=clock)
     workers = InboxWorkers(ctx, threads=settings.worker_threads)
+    evaluations = EvaluationWorkers(ctx, threads=settings.evaluation_workers)
+    ctx.wake_evaluations.subscribe(evaluations.wake)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
         if run_workers:
-            workers.start()  # first thing they do: handle what was stored before a restart
+            # First thing they do: handle what was stored before a restart.
+            workers.start()
+            evaluations.start()
+            scheduler = start_scheduler(ctx, interval_s=settings.scheduler_tick_s)
         yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
         workers.stop()
+        evaluations.stop()
 
     app = FastAPI(title="Shipyard", version=__version__, lifespan=lifespan)
     app.state.ctx = ctx
@@ -62,11 +74,16 @@ def create_app(
         )
     )
 
+    app.include_router(reports_router(ctx.store))
+
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         ok = ctx.store.reachable()
         return JSONResponse(
-            {"status": "ok" if ok else "degraded", "database": "reachable" if ok else "unreachable"},
+            {
+                "status": "ok" if ok else "degraded",
+                "database": "reachable" if ok else "unreachable",
+            },
             status_code=200 if ok else 503,
         )
 

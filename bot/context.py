@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from bot.clock import Clock
 from bot.github_api import GitHubApp
@@ -16,3 +18,22 @@ class BotContext:
     store: Store
     github: GitHubApp
     clock: Clock
+    wake_evaluations: Wakeup = field(default_factory=lambda: Wakeup())
+
+
+class Wakeup:
+    """A call that wakes whoever subscribed (the evaluation workers), if anyone did."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            self._callbacks.append(callback)
+
+    def __call__(self) -> None:
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()

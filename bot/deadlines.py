@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from bot.store.db import Store
 from bot.store.models import Deadline, DeadlineStatus
@@ -67,7 +68,71 @@ def retry_later(store: Store, *, deadline_id: int, now: datetime, error: str) ->
             row.result = error[:2000]
 
 
-def cancel_for_pr(store_session, *, repository: str, pr_number: int, except_head: str | None) -> int:  # type: ignore[no-untyped-def]
+def arm_window(
+    session: Session,
+    *,
+    repository: str,
+    installation_id: int,
+    pr_number: int,
+    head_sha: str,
+    due_at: datetime,
+) -> None:
+    """(Re)start the review-window deadline for this head; one row per head, ever."""
+    from bot.promotion_state import REVIEW_WINDOW
+
+    row = session.scalar(
+        select(Deadline).where(
+            Deadline.kind == REVIEW_WINDOW,
+            Deadline.repository == repository,
+            Deadline.pr_number == pr_number,
+            Deadline.head_sha == head_sha,
+        )
+    )
+    if row is None:
+        session.add(
+            Deadline(
+                kind=REVIEW_WINDOW,
+                repository=repository,
+                installation_id=installation_id,
+                pr_number=pr_number,
+                head_sha=head_sha,
+                due_at=due_at,
+                status=DeadlineStatus.PENDING.value,
+                attempts=0,
+            )
+        )
+        return
+    row.due_at = due_at
+    row.status = DeadlineStatus.PENDING.value
+    row.lease_until = None
+    row.claim_token = None
+    row.attempts = 0
+
+
+def rearm_if_due(session: Session, *, repository: str, pr_number: int, head_sha: str) -> bool:
+    """After /unblock: a window that ended while blocked gets acted on at the next tick."""
+    from bot.promotion_state import REVIEW_WINDOW
+
+    row = session.scalar(
+        select(Deadline).where(
+            Deadline.kind == REVIEW_WINDOW,
+            Deadline.repository == repository,
+            Deadline.pr_number == pr_number,
+            Deadline.head_sha == head_sha,
+            Deadline.status == DeadlineStatus.DONE.value,
+        )
+    )
+    if row is None:
+        return False
+    row.status = DeadlineStatus.PENDING.value
+    row.lease_until = None
+    row.claim_token = None
+    return True
+
+
+def cancel_for_pr(
+    store_session: Session, *, repository: str, pr_number: int, except_head: str | None
+) -> int:
     """Windows of older heads end when a new push arrives (or the PR closes)."""
     query = update(Deadline).where(
         Deadline.repository == repository,
@@ -77,4 +142,4 @@ def cancel_for_pr(store_session, *, repository: str, pr_number: int, except_head
     if except_head is not None:
         query = query.where(Deadline.head_sha != except_head)
     result = store_session.execute(query.values(status=DeadlineStatus.CANCELLED.value))
-    return int(result.rowcount)
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -10,12 +10,15 @@ from pydantic import BaseModel, ValidationError
 from bot.context import BotContext
 from bot.events import PullRequestEvent
 from bot.handlers.register_candidates import register_candidates
+from bot.handlers.run_commands import run_comment_commands, run_review_commands
 
 Handler = Callable[[BotContext, Any], None]
 
-# event name -> (payload model, handlers in order)
-ROUTES: dict[str, tuple[type[BaseModel], list[Handler]]] = {
+# event name -> (payload model or None for raw payloads, handlers in order)
+ROUTES: dict[str, tuple[type[BaseModel] | None, list[Handler]]] = {
     "pull_request": (PullRequestEvent, [register_candidates]),
+    "issue_comment": (None, [run_comment_commands]),
+    "pull_request_review": (None, [run_review_commands]),
 }
 
 
@@ -25,10 +28,12 @@ def dispatch(ctx: BotContext, event: str, payload: dict[str, Any]) -> bool:
     if route is None:
         return False
     model, handlers = route
-    try:
-        typed = model.model_validate(payload)
-    except ValidationError:
-        return False
+    typed: Any = payload
+    if model is not None:
+        try:
+            typed = model.model_validate(payload)
+        except ValidationError:
+            return False
     for handler in handlers:
         handler(ctx, typed)
     return True

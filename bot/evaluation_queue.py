@@ -54,9 +54,7 @@ def enqueue(
     return row
 
 
-def cancel_superseded(
-    session: Session, *, repository: str, pr_number: int, head_sha: str
-) -> int:
+def cancel_superseded(session: Session, *, repository: str, pr_number: int, head_sha: str) -> int:
     """A newer push: runs for older heads of this PR stop counting (and stop, if running)."""
     result = session.execute(
         update(Evaluation)

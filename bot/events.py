@@ -36,4 +36,6 @@ def parse_envelope(payload: dict[str, Any]) -> Envelope:
     try:
         return Envelope.model_validate(payload)
     except ValidationError:
-        return Envelope(action=payload.get("action") if isinstance(payload.get("action"), str) else None)
+        return Envelope(
+            action=payload.get("action") if isinstance(payload.get("action"), str) else None
+        )

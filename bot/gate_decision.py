@@ -115,28 +115,45 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
     blocks = [f"Blocked by @{b.login}: {b.reason}" for b in state.blocks]
     rejected = [f"{c.model}: {c.title}" for c in state.candidates if not c.registered]
     if rejected or blocks:
-        return GateDecision("completed", GateConclusion.FAILURE,
-                            blocks[0] if blocks else "A candidate failed registration",
-                            reasons=blocks + rejected)
+        return GateDecision(
+            "completed",
+            GateConclusion.FAILURE,
+            blocks[0] if blocks else "A candidate failed registration",
+            reasons=blocks + rejected,
+        )
 
     by_model = {e.model: e for e in state.evaluations}
-    waiting = [c.model for c in state.candidates if c.model not in by_model
-               or by_model[c.model].status in ("queued", "in_progress")]
+    waiting = [
+        c.model
+        for c in state.candidates
+        if c.model not in by_model or by_model[c.model].status in ("queued", "in_progress")
+    ]
     if waiting:
-        return GateDecision("in_progress", None, "Evaluating " + ", ".join(sorted(waiting)),
-                            reasons=[f"{m}: evaluation running" for m in sorted(waiting)])
+        return GateDecision(
+            "in_progress",
+            None,
+            "Evaluating " + ", ".join(sorted(waiting)),
+            reasons=[f"{m}: evaluation running" for m in sorted(waiting)],
+        )
     broken = [e for e in state.evaluations if e.status != "completed"]
     if broken:
         return GateDecision(
-            "completed", GateConclusion.FAILURE, "Evaluation did not complete",
-            reasons=[f"{e.model}: evaluation {e.status}; comment /retest to run it again"
-                     for e in broken],
+            "completed",
+            GateConclusion.FAILURE,
+            "Evaluation did not complete",
+            reasons=[
+                f"{e.model}: evaluation {e.status}; comment /retest to run it again" for e in broken
+            ],
         )
     failed = [e for e in state.evaluations if e.decision == "fail"]
     if failed:
         reasons = [f"{e.model}: {r}" for e in failed for r in (e.reasons or ("verdict: fail",))]
-        return GateDecision("completed", GateConclusion.FAILURE,
-                            "The candidate is worse than production", reasons=reasons)
+        return GateDecision(
+            "completed",
+            GateConclusion.FAILURE,
+            "The candidate is worse than production",
+            reasons=reasons,
+        )
 
     approvers = valid_approvers(state)
     enough = len(approvers) >= state.required_approvals
@@ -147,28 +164,43 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
     )
     eligible = all(e.decision == "auto_promote_eligible" for e in state.evaluations)
     if enough:
-        return GateDecision("completed", GateConclusion.SUCCESS, "Approved for promotion",
-                            reasons=[approval_line], valid_approvals=approvers)
+        return GateDecision(
+            "completed",
+            GateConclusion.SUCCESS,
+            "Approved for promotion",
+            reasons=[approval_line],
+            valid_approvals=approvers,
+        )
     if eligible and state.window_ends_at is not None:
         if now >= state.window_ends_at:
             return GateDecision(
-                "completed", GateConclusion.SUCCESS,
+                "completed",
+                GateConclusion.SUCCESS,
                 "Clear improvement; review window over without objection",
                 reasons=[f"Review window ended {_when(state.window_ends_at)}"],
-                window_ends_at=state.window_ends_at, auto_merge_at=state.window_ends_at,
+                window_ends_at=state.window_ends_at,
+                auto_merge_at=state.window_ends_at,
             )
         return GateDecision(
-            "completed", GateConclusion.ACTION_REQUIRED,
+            "completed",
+            GateConclusion.ACTION_REQUIRED,
             f"Clear improvement: merges automatically at {_when(state.window_ends_at)} "
             "unless someone comments /block",
             reasons=[f"Review window ends {_when(state.window_ends_at)}", approval_line],
-            window_ends_at=state.window_ends_at, auto_merge_at=state.window_ends_at,
+            window_ends_at=state.window_ends_at,
+            auto_merge_at=state.window_ends_at,
             valid_approvals=approvers,
         )
-    needs = [f"{e.model}: {r}" for e in state.evaluations if e.decision != "auto_promote_eligible"
-             for r in (e.reasons or ("needs review",))]
+    needs = [
+        f"{e.model}: {r}"
+        for e in state.evaluations
+        if e.decision != "auto_promote_eligible"
+        for r in (e.reasons or ("needs review",))
+    ]
     return GateDecision(
-        "completed", GateConclusion.ACTION_REQUIRED,
+        "completed",
+        GateConclusion.ACTION_REQUIRED,
         "Needs review: an authorised /approve is required",
-        reasons=[approval_line, *needs], valid_approvals=approvers,
+        reasons=[approval_line, *needs],
+        valid_approvals=approvers,
     )

@@ -216,6 +216,18 @@ class GitHubApp:
         self._clock = clock
         self._max_retries = max_retries
         self._max_wait_s = max_wait_s
+        self._bot_login: str | None = None
+
+    def bot_login(self) -> str:
+        """`<app-slug>[bot]`: the login our comments carry, so we ignore our own commands."""
+        if self._bot_login is None:
+            gh = _github(self.api_url, self.credentials.app_jwt(), bearer=True)
+            try:
+                slug = gh.request("GET", "/app").json()["slug"]
+            except RequestFailed as exc:
+                raise GitHubError("GET", "/app", exc.response.status_code, _message(exc)) from None
+            self._bot_login = f"{slug}[bot]"
+        return self._bot_login
 
     def installation(self, installation_id: int) -> InstallationClient:
         return InstallationClient(

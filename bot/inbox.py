@@ -31,7 +31,13 @@ MAX_ATTEMPTS = 6
 
 
 def record_delivery(
-    store: Store, *, delivery_id: str, event: str, payload: dict[str, Any], body: bytes, now: datetime
+    store: Store,
+    *,
+    delivery_id: str,
+    event: str,
+    payload: dict[str, Any],
+    body: bytes,
+    now: datetime,
 ) -> bool:
     """Store a delivery once; False when this delivery id was already stored."""
     envelope = parse_envelope(payload)
@@ -118,9 +124,7 @@ def handle_one(ctx: BotContext, *, worker: str) -> bool:
     try:
         dispatch(ctx, row.event, json.loads(row.payload))
     except Exception as exc:
-        log.warning(
-            "delivery %s (%s) failed: %s", row.delivery_id, row.event, type(exc).__name__
-        )
+        log.warning("delivery %s (%s) failed: %s", row.delivery_id, row.event, type(exc).__name__)
         detail = "".join(traceback.format_exception_only(exc)).strip()
         finish(ctx.store, delivery_pk=row.id, now=ctx.clock.now(), error=detail)
         return True

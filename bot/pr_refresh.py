@@ -15,6 +15,8 @@ from bot.registry_reader import read_policy
 from bot.report_comment import upsert_report_comment
 from bot.store.models import AuditEvent, Report
 from evaluators.policy import Policy
+from evaluators.render import render_pr_comment
+from evaluators.report import EvaluationReport
 
 _ICON = {
     GateConclusion.SUCCESS: "✅",
@@ -94,25 +96,35 @@ def render_pr_body(
         *[f"- {r}" for r in decision.reasons],
         "",
     ]
+    budget = 60_000 // max(1, len(reports))  # several models share one comment
     for report in reports:
         lines += [
-            report.markdown,
-            "",
-            f"[Full HTML report]({public_url}/reports/{report.id})",
+            render_pr_comment(
+                EvaluationReport.model_validate_json(report.report_json),
+                html_url=f"{public_url}/reports/{report.id}",
+                max_chars=budget - 2_000,
+            ),
             "",
         ]
     if trail:
-        lines += ["<details><summary>Audit trail</summary>", "", "| when | who | what | SHA | why |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "<details><summary>Audit trail</summary>",
+            "",
+            "| when | who | what | SHA | why |",
+            "|---|---|---|---|---|",
+        ]
         for row in trail[-50:]:
             why = (row.reason or "").replace("|", "\\|").replace("\n", " ")[:200]
             lines.append(
-                f"| {row.at:%Y-%m-%d %H:%M} UTC | @{row.actor} | {row.kind} | "
+                f"| {row.at:%Y-%m-%d %H:%M} UTC | `{row.actor}` | {row.kind} | "
                 f"`{(row.head_sha or '')[:7]}` | {why} |"
             )
         lines += ["", "</details>"]
-    lines += ["", "Commands: `/approve [note]`, `/block <reason>`, `/unblock`, `/retest`, "
-              "`/status`, `/help`."]
+    lines += [
+        "",
+        "Commands: `/approve [note]`, `/block <reason>`, `/unblock`, `/retest`, "
+        "`/status`, `/help`.",
+    ]
     return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ CANDIDATE_CHECK = "Shipyard / candidate"
 
 
 class Conclusion(StrEnum):
-    """Only conclusions that block branch protection when things are wrong: never neutral/skipped."""
+    """Conclusions that block branch protection when wrong: never neutral or skipped."""
 
     SUCCESS = "success"
     FAILURE = "failure"

@@ -79,7 +79,9 @@ def read_model_dir(
             result.lfs_errors[entry.path] = "file is larger than 100 MB and not in Git LFS"
             continue
         blob = client.get(f"/repos/{repo}/git/blobs/{entry.sha}", Blob)
-        data = base64.b64decode(blob.content) if blob.encoding == "base64" else blob.content.encode()
+        data = (
+            base64.b64decode(blob.content) if blob.encoding == "base64" else blob.content.encode()
+        )
         result.files[entry.path] = data
         pointer = parse_pointer(data)
         if pointer is not None:

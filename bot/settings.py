@@ -65,9 +65,7 @@ class Settings(BaseSettings):
         )
         _refuse_placeholder("SHIPYARD_GITHUB_PRIVATE_KEY", self.github_private_key)
         if self.github_private_key is None and self.github_private_key_path is None:
-            raise ValueError(
-                "set SHIPYARD_GITHUB_PRIVATE_KEY or SHIPYARD_GITHUB_PRIVATE_KEY_PATH"
-            )
+            raise ValueError("set SHIPYARD_GITHUB_PRIVATE_KEY or SHIPYARD_GITHUB_PRIVATE_KEY_PATH")
         return self
 
     def private_key_pem(self) -> str:

@@ -45,6 +45,11 @@ class SegmentPolicy(_Strict):
     metrics: list[str] | None = Field(
         default=None, description="Metrics judged per segment; default: the primary metric."
     )
+    on_regression: Literal["needs_review", "fail"] = Field(
+        default="needs_review",
+        description="A segment that regresses while the model improves overall is a trade-off "
+        "for a person to judge (default), or a failure.",
+    )
 
 
 class CalibrationPolicy(_Strict):

@@ -170,12 +170,13 @@ def _segment_findings(
     # multiple-comparison correction across segments, so it is trusted here, not re-derived.
     regressed = [s for s in report.segments if s.outcome is Outcome.REGRESSED]
     regressed.sort(key=_worst_gain)
+    severity = Severity.FAIL if policy.segments.on_regression == "fail" else Severity.REVIEW
     for segment in regressed[:MAX_SEGMENT_REASONS]:
-        yield Finding(Severity.FAIL, _segment_regression(segment, confidence))
+        yield Finding(severity, _segment_regression(segment, confidence))
     hidden = len(regressed) - MAX_SEGMENT_REASONS
     if hidden > 0:
         yield Finding(
-            Severity.FAIL, f"{plural(hidden, 'more segment')} regressed; see the segment table."
+            severity, f"{plural(hidden, 'more segment')} regressed; see the segment table."
         )
     if not regressed:
         judged = sum(s.outcome is not Outcome.TOO_SMALL for s in report.segments)

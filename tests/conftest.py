@@ -76,3 +76,6 @@ def make_settings(app_private_key: str, tmp_path: Path) -> Callable[..., Setting
         return load_settings(**values)
 
     return build
+
+
+pytest_plugins = ["tests.world_fixtures"]

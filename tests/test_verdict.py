@@ -66,9 +66,9 @@ CASES = [
         Decision.NEEDS_REVIEW,
     ),
     Case(
-        "one regressed segment fails even though the model improved overall",
+        "one regressed segment needs a person even though the model improved overall",
         with_(segments=[segment("region", "emea", delta=-0.041, half_width=0.019)]),
-        Decision.FAIL,
+        Decision.NEEDS_REVIEW,
         "Segment region=emea regressed: ROC AUC -0.041 (95% CI -0.060 to -0.022).",
     ),
     Case(
@@ -197,6 +197,16 @@ def test_verdict(case: Case) -> None:
     if case.reason is not None:
         assert case.reason in verdict.reasons
     assert verdict.reasons
+
+
+def test_a_policy_can_make_any_segment_regression_a_failure() -> None:
+    report = clean().model_copy(
+        update={"segments": [segment("region", "emea", delta=-0.041, half_width=0.019)]}
+    )
+    strict = POLICY.model_copy(
+        update={"segments": POLICY.segments.model_copy(update={"on_regression": "fail"})}
+    )
+    assert decide(report=report, policy=strict).decision is Decision.FAIL
 
 
 def test_failures_are_listed_before_what_passed() -> None:

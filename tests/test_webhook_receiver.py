@@ -40,8 +40,9 @@ def _stored(server: LocalServer) -> list[Delivery]:
 
 
 def test_a_signed_delivery_is_stored_and_acknowledged_with_202(bot: LocalServer) -> None:
-    response = post_delivery(bot.url, secret=WEBHOOK_SECRET, event="ping", payload=PING,
-                             delivery_id="d-1")
+    response = post_delivery(
+        bot.url, secret=WEBHOOK_SECRET, event="ping", payload=PING, delivery_id="d-1"
+    )
     assert response.status_code == 202
     assert response.json()["delivery"] == "d-1"
     rows = _stored(bot)
@@ -49,8 +50,9 @@ def test_a_signed_delivery_is_stored_and_acknowledged_with_202(bot: LocalServer)
 
 
 def test_the_previous_secret_is_accepted_during_rotation(bot: LocalServer) -> None:
-    response = post_delivery(bot.url, secret="the-old-secret-before-rotation", event="ping",
-                             payload=PING)
+    response = post_delivery(
+        bot.url, secret="the-old-secret-before-rotation", event="ping", payload=PING
+    )
     assert response.status_code == 202
 
 
@@ -70,8 +72,9 @@ def test_the_previous_secret_is_accepted_during_rotation(bot: LocalServer) -> No
 def test_unsigned_or_badly_signed_deliveries_store_nothing(
     bot: LocalServer, headers: dict[str, str], status: int
 ) -> None:
-    response = post_delivery(bot.url, secret=WEBHOOK_SECRET, event="ping", payload=PING,
-                             extra_headers=headers)
+    response = post_delivery(
+        bot.url, secret=WEBHOOK_SECRET, event="ping", payload=PING, extra_headers=headers
+    )
     assert response.status_code == status
     assert _stored(bot) == []
 
@@ -94,8 +97,11 @@ def test_a_body_over_25_mib_is_refused_with_413_before_parsing(bot: LocalServer)
     response = httpx.post(
         f"{bot.url}/github/webhooks",
         content=body,
-        headers={"X-GitHub-Event": "ping", "X-GitHub-Delivery": "big",
-                 "X-Hub-Signature-256": sign(WEBHOOK_SECRET.encode(), body)},
+        headers={
+            "X-GitHub-Event": "ping",
+            "X-GitHub-Delivery": "big",
+            "X-Hub-Signature-256": sign(WEBHOOK_SECRET.encode(), body),
+        },
         timeout=60,
     )
     assert response.status_code == 413
@@ -110,18 +116,23 @@ def test_a_chunked_body_over_25_mib_is_refused_too(bot: LocalServer) -> None:
     response = httpx.post(
         f"{bot.url}/github/webhooks",
         content=chunks(),
-        headers={"X-GitHub-Event": "ping", "X-GitHub-Delivery": "chunked",
-                 "X-Hub-Signature-256": "sha256=" + "0" * 64},
+        headers={
+            "X-GitHub-Event": "ping",
+            "X-GitHub-Delivery": "chunked",
+            "X-Hub-Signature-256": "sha256=" + "0" * 64,
+        },
         timeout=60,
     )
     assert response.status_code == 413
 
 
 def test_a_duplicate_delivery_is_acknowledged_and_stored_once(bot: LocalServer) -> None:
-    first = post_delivery(bot.url, secret=WEBHOOK_SECRET, event="ping", payload=PING,
-                          delivery_id="same")
-    again = post_delivery(bot.url, secret=WEBHOOK_SECRET, event="ping", payload=PING,
-                          delivery_id="same")
+    first = post_delivery(
+        bot.url, secret=WEBHOOK_SECRET, event="ping", payload=PING, delivery_id="same"
+    )
+    again = post_delivery(
+        bot.url, secret=WEBHOOK_SECRET, event="ping", payload=PING, delivery_id="same"
+    )
     assert (first.status_code, again.status_code) == (202, 202)
     assert "duplicate" in again.json()["message"]
     assert len(_stored(bot)) == 1
@@ -143,7 +154,10 @@ def test_every_github_example_payload_is_acknowledged_without_a_5xx(bot: LocalSe
     for entry in examples:
         for index, payload in enumerate(entry["examples"]):
             response = post_delivery(
-                bot.url, secret=WEBHOOK_SECRET, event=entry["name"], payload=payload,
+                bot.url,
+                secret=WEBHOOK_SECRET,
+                event=entry["name"],
+                payload=payload,
                 delivery_id=f"{entry['name']}-{index}",
             )
             assert response.status_code == 202, (entry["name"], response.text)

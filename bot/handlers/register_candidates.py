@@ -1,13 +1,15 @@
-"""Gate 1: on PR open/push, register each touched model directory as a candidate (or say why not)."""
+"""Gate 1: on PR open/push, register each touched model dir as a candidate, or say why not."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import audit
+from bot import audit, evaluation_queue
 from bot.check_runs import CheckOutput, publish
 from bot.context import BotContext
+from bot.deadlines import cancel_for_pr
 from bot.events import PullRequestEvent
+from bot.pr_refresh import refresh_pr
 from bot.registration_gate import (
     CANDIDATE_CHECK,
     Conclusion,
@@ -16,7 +18,7 @@ from bot.registration_gate import (
     evaluate_candidate,
 )
 from bot.registry_reader import changed_models, list_pull_files, read_model_dir, read_policy
-from bot.store.models import Candidate, CandidateState
+from bot.store.models import Approval, AuditEvent, Candidate, CandidateState
 from evaluators.policy import PolicyError
 
 ACTIONS = frozenset({"opened", "reopened", "synchronize", "ready_for_review"})
@@ -35,6 +37,7 @@ def register_candidates(ctx: BotContext, event: PullRequestEvent) -> None:
         _report_invalid_policy(ctx, event, str(exc))
         return
     models = changed_models(list_pull_files(client, repo, pr.number), policy.models_root)
+    _supersede_older_heads(ctx, event)
     for model in models:
         directory = f"{policy.models_root}/{model}"
         found = read_model_dir(client, event.repository, pr.head.sha, directory)
@@ -58,6 +61,9 @@ def register_candidates(ctx: BotContext, event: PullRequestEvent) -> None:
             output=CheckOutput(title=result.title, summary=result.summary()),
             external_id=f"candidate:{model}",
         )
+    if models:
+        ctx.wake_evaluations()
+        refresh_pr(ctx, client=client, repo=repo, pull=pr, policy=policy)
 
 
 def _store_result(ctx: BotContext, event: PullRequestEvent, result: GateResult) -> None:
@@ -94,6 +100,18 @@ def _store_result(ctx: BotContext, event: PullRequestEvent, result: GateResult) 
         row.conclusion = result.conclusion.value
         row.summary = result.summary()
         row.updated_at = now
+        if state is CandidateState.REGISTERED:
+            evaluation_queue.enqueue(
+                session,
+                now=now,
+                repository=repo,
+                installation_id=event.installation.id,
+                pr_number=pr.number,
+                head_sha=pr.head.sha,
+                base_sha=pr.base.sha,
+                base_ref=pr.base.ref,
+                model=result.model,
+            )
         audit.record(
             session,
             at=now,
@@ -104,6 +122,52 @@ def _store_result(ctx: BotContext, event: PullRequestEvent, result: GateResult) 
             model=result.model,
             reason=result.title,
             detail={"problems": list(result.problems)},
+        )
+
+
+def _supersede_older_heads(ctx: BotContext, event: PullRequestEvent) -> None:
+    """A new head starts a new promotion: older runs, windows and approvals stop counting."""
+    pr = event.pull_request
+    repo = event.repository.full_name
+    with ctx.store.session() as session:
+        cancelled = evaluation_queue.cancel_superseded(
+            session, repository=repo, pr_number=pr.number, head_sha=pr.head.sha
+        )
+        windows = cancel_for_pr(
+            session, repository=repo, pr_number=pr.number, except_head=pr.head.sha
+        )
+        stale = sorted(
+            {
+                a.login
+                for a in session.scalars(
+                    select(Approval).where(
+                        Approval.repository == repo,
+                        Approval.pr_number == pr.number,
+                        Approval.head_sha != pr.head.sha,
+                    )
+                )
+            }
+        )
+        already = session.scalar(
+            select(AuditEvent).where(
+                AuditEvent.repository == repo,
+                AuditEvent.pr_number == pr.number,
+                AuditEvent.head_sha == pr.head.sha,
+                AuditEvent.kind == "new_head",
+            )
+        )
+        if already is not None:
+            return
+        audit.record(
+            session,
+            at=ctx.clock.now(),
+            repository=repo,
+            kind="new_head",
+            pr_number=pr.number,
+            head_sha=pr.head.sha,
+            actor=event.sender.login,
+            reason=f"{event.action}: {cancelled} evaluation(s) and {windows} review window(s) "
+            f"of older commits cancelled; approvals by {', '.join(stale) or 'nobody'} are stale",
         )
 
 

@@ -1,0 +1,311 @@
+"""Run queued evaluations off the request path and publish what they find."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import tempfile
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from evaluators.evaluate import run_evaluation
+
+from bot import audit
+from bot.check_runs import CheckOutput, publish
+from bot.context import BotContext
+from bot.deadlines import arm_window
+from bot.evaluation_queue import claim_next, is_cancelled
+from bot.github_api import InstallationClient
+from bot.github_types import Repository
+from bot.pr_refresh import get_pull, refresh_pr
+from bot.promotion_state import latest_evaluations
+from bot.registry_reader import ModelFiles, read_model_dir, read_policy
+from bot.store.models import Evaluation, EvaluationStatus, Report
+from evaluators.policy import Policy
+from evaluators.render import (
+    render_check_summary,
+    render_check_title,
+    render_html,
+    render_json,
+    render_pr_comment,
+)
+from evaluators.report import Decision, EvaluationReport
+
+log = logging.getLogger(__name__)
+
+EVALUATION_CHECK = "Shipyard / evaluation"
+
+_CONCLUSION = {
+    Decision.AUTO_PROMOTE_ELIGIBLE: "success",
+    Decision.NEEDS_REVIEW: "action_required",
+    Decision.FAIL: "failure",
+}
+
+
+def evaluation_check_name(model: str) -> str:
+    return f"{EVALUATION_CHECK} ({model})"
+
+
+def evaluate_one(ctx: BotContext, job: Evaluation) -> None:
+    """Evaluate one candidate against production on the benchmark, then publish."""
+    client = ctx.github.installation(job.installation_id)
+    repo = job.repository
+    check = evaluation_check_name(job.model)
+    publish(
+        client=client,
+        store=ctx.store,
+        now=ctx.clock.now(),
+        repo=repo,
+        head_sha=job.head_sha,
+        name=check,
+        status="in_progress",
+        output=CheckOutput(
+            title=f"{job.model}: evaluating",
+            summary="Scoring candidate and production on the benchmark.",
+        ),
+        external_id=f"evaluation:{job.model}",
+    )
+    policy = read_policy(client, repo, job.base_sha)
+    repository = Repository.model_validate(client.request("GET", f"/repos/{repo}"))
+    directory = f"{policy.models_root}/{job.model}"
+    candidate = read_model_dir(client, repository, job.head_sha, directory)
+    baseline = read_model_dir(client, repository, job.base_sha, directory)
+    with tempfile.TemporaryDirectory(prefix="shipyard-eval-") as tmp:
+        candidate_dir = _materialise(candidate, Path(tmp) / "candidate")
+        baseline_dir = _materialise(baseline, Path(tmp) / "baseline") if baseline.exists else None
+        report = run_evaluation(
+            candidate_dir=candidate_dir,
+            baseline_dir=baseline_dir,
+            policy=policy,
+            benchmark_base_dir=ctx.settings.benchmark_dir,
+        )
+    if is_cancelled(ctx.store, job.id):
+        publish(
+            client=client,
+            store=ctx.store,
+            now=ctx.clock.now(),
+            repo=repo,
+            head_sha=job.head_sha,
+            name=check,
+            status="completed",
+            conclusion="cancelled",
+            output=CheckOutput(
+                title=f"{job.model}: superseded by a newer push",
+                summary="A newer commit was pushed; see its checks.",
+            ),
+        )
+        return
+    report_id = secrets.token_urlsafe(24)
+    details_url = f"{ctx.settings.public_url}/reports/{report_id}"
+    _store_report(ctx, job, report, report_id, details_url, policy)
+    decision = report.verdict.decision if report.verdict else Decision.FAIL
+    publish(
+        client=client,
+        store=ctx.store,
+        now=ctx.clock.now(),
+        repo=repo,
+        head_sha=job.head_sha,
+        name=check,
+        status="completed",
+        conclusion=_CONCLUSION[decision],
+        output=CheckOutput(title=render_check_title(report), summary=render_check_summary(report)),
+        external_id=f"evaluation:{job.model}",
+        details_url=details_url,
+    )
+    pull = get_pull(client, repo, job.pr_number)
+    if pull.head.sha == job.head_sha:
+        refresh_pr(ctx, client=client, repo=repo, pull=pull, policy=policy)
+
+
+def _store_report(
+    ctx: BotContext,
+    job: Evaluation,
+    report: EvaluationReport,
+    report_id: str,
+    details_url: str,
+    policy: Policy,
+) -> None:
+    now = ctx.clock.now()
+    verdict = report.verdict
+    with ctx.store.session() as session:
+        row = session.get(Evaluation, job.id)
+        assert row is not None
+        if row.status == EvaluationStatus.CANCELLED.value:
+            return
+        session.add(
+            Report(
+                id=report_id,
+                evaluation_id=job.id,
+                repository=job.repository,
+                pr_number=job.pr_number,
+                head_sha=job.head_sha,
+                model=job.model,
+                created_at=now,
+                report_json=render_json(report),
+                markdown=render_pr_comment(report, html_url=details_url),
+                html=render_html(report),
+            )
+        )
+        row.status = EvaluationStatus.COMPLETED.value
+        row.finished_at = now
+        row.lease_until = None
+        row.decision = verdict.decision.value if verdict else Decision.FAIL.value
+        row.reasons = list(verdict.reasons) if verdict else [report.error or "no verdict"]
+        row.fingerprint = report.fingerprint.digest if report.fingerprint else None
+        row.baseline_tree = report.fingerprint.baseline_tree_sha256 if report.fingerprint else None
+        row.headline = render_check_title(report)
+        row.report_id = report_id
+        audit.record(
+            session,
+            at=now,
+            repository=job.repository,
+            kind="evaluation_completed",
+            pr_number=job.pr_number,
+            head_sha=job.head_sha,
+            model=job.model,
+            reason=f"{row.decision}: {row.headline}",
+            detail={"fingerprint": row.fingerprint, "report": report_id},
+        )
+        session.flush()
+        _maybe_open_window(ctx, session, job, policy)
+
+
+def _maybe_open_window(ctx: BotContext, session, job: Evaluation, policy: Policy) -> None:  # type: ignore[no-untyped-def]
+    """When every model at this head is clearly better, the review window starts now."""
+    evaluations = latest_evaluations(
+        session, repository=job.repository, pr_number=job.pr_number, head_sha=job.head_sha
+    )
+    if not evaluations or any(
+        e.status != EvaluationStatus.COMPLETED.value
+        or e.decision != Decision.AUTO_PROMOTE_ELIGIBLE.value
+        for e in evaluations.values()
+    ):
+        return
+    now = ctx.clock.now()
+    due = now + timedelta(hours=policy.review.window_hours)
+    arm_window(
+        session,
+        repository=job.repository,
+        installation_id=job.installation_id,
+        pr_number=job.pr_number,
+        head_sha=job.head_sha,
+        due_at=due,
+    )
+    audit.record(
+        session,
+        at=now,
+        repository=job.repository,
+        kind="review_window_opened",
+        pr_number=job.pr_number,
+        head_sha=job.head_sha,
+        reason=f"auto-merge at {due:%Y-%m-%d %H:%M} UTC unless someone /blocks",
+    )
+
+
+def _materialise(files: ModelFiles, target: Path) -> Path:
+    for rel, data in files.files.items():
+        if rel in files.lfs_errors:
+            continue
+        path = (target / rel).resolve()
+        if not path.is_relative_to(target.resolve()):
+            continue  # a tree entry cannot escape the directory; never trust it to
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _fail(ctx: BotContext, client: InstallationClient, job: Evaluation, message: str) -> None:
+    now = ctx.clock.now()
+    with ctx.store.session() as session:
+        row = session.get(Evaluation, job.id)
+        if row is None or row.status == EvaluationStatus.CANCELLED.value:
+            return
+        row.status = EvaluationStatus.FAILED.value
+        row.finished_at = now
+        row.error = message
+        audit.record(
+            session,
+            at=now,
+            repository=job.repository,
+            kind="evaluation_failed",
+            pr_number=job.pr_number,
+            head_sha=job.head_sha,
+            model=job.model,
+            reason=message,
+        )
+    publish(
+        client=client,
+        store=ctx.store,
+        now=now,
+        repo=job.repository,
+        head_sha=job.head_sha,
+        name=evaluation_check_name(job.model),
+        status="completed",
+        conclusion="failure",
+        output=CheckOutput(
+            title=f"{job.model}: evaluation failed",
+            summary=f"{message}\n\nComment `/retest` to run it again.",
+        ),
+    )
+    pull = get_pull(client, job.repository, job.pr_number)
+    if pull.head.sha == job.head_sha:
+        refresh_pr(ctx, client=client, repo=job.repository, pull=pull)
+
+
+class EvaluationWorkers:
+    """A small pool of threads, each running one evaluation at a time."""
+
+    def __init__(self, ctx: BotContext, *, threads: int, poll_s: float = 1.0) -> None:
+        self._ctx = ctx
+        self._threads = threads
+        self._poll_s = poll_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for i in range(self._threads):
+            thread = threading.Thread(target=self._run, name=f"shipyard-eval-{i}", daemon=True)
+            thread.start()
+            self._workers.append(thread)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 30) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._workers:
+            thread.join(timeout_s)
+
+    def run_one(self) -> bool:
+        job = claim_next(self._ctx.store, now=self._ctx.clock.now())
+        if job is None:
+            return False
+        try:
+            evaluate_one(self._ctx, job)
+        except Exception as exc:
+            log.warning("evaluation %s failed: %s", job.id, type(exc).__name__)
+            try:
+                _fail(
+                    self._ctx,
+                    self._ctx.github.installation(job.installation_id),
+                    job,
+                    f"{type(exc).__name__}: {str(exc)[:500]}",
+                )
+            except Exception:
+                log.exception("could not report failed evaluation %s", job.id)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_one()
+            except Exception:
+                log.exception("evaluation worker could not claim")
+                busy = False
+            if not busy:
+                self._wake.wait(self._poll_s)
+                self._wake.clear()

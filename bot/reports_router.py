@@ -1,0 +1,44 @@
+"""`GET /reports/{id}`: the HTML report behind a check run's details link (id is unguessable)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from bot.store.db import Store
+from bot.store.models import Report
+
+
+def reports_router(store: Store) -> APIRouter:
+    router = APIRouter()
+
+    def _load(report_id: str) -> Report | None:
+        if len(report_id) > 64:
+            return None
+        with store.session() as session:
+            return session.get(Report, report_id)
+
+    @router.get("/reports/{report_id}", response_class=HTMLResponse)
+    async def show_report(report_id: str) -> HTMLResponse:
+        report = await run_in_threadpool(_load, report_id)
+        if report is None:
+            raise HTTPException(status_code=404, detail="no such report")
+        return HTMLResponse(
+            report.html,
+            headers={
+                "Content-Security-Policy": "default-src 'none'; img-src data:; "
+                "style-src 'unsafe-inline'",
+                "X-Robots-Tag": "noindex",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    @router.get("/reports/{report_id}/json")
+    async def show_report_json(report_id: str) -> Response:
+        report = await run_in_threadpool(_load, report_id)
+        if report is None:
+            raise HTTPException(status_code=404, detail="no such report")
+        return Response(report.report_json, media_type="application/json")
+
+    return router

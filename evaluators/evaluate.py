@@ -1,0 +1,285 @@
+"""One evaluation, end to end: candidate vs production on the pinned benchmark -> EvaluationReport.
+
+The same function runs in the bot and behind `shipyard evaluate` on a laptop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from evaluators import __version__
+from evaluators.benchmark_data import BenchmarkData, BenchmarkError, load_benchmark
+from evaluators.candidate import (
+    ClaimedResults,
+    ModelConfig,
+    Task,
+    parse_claimed_results,
+    parse_data_manifest,
+    parse_model_config,
+)
+from evaluators.compare import compare
+from evaluators.errors import DocumentError
+from evaluators.fingerprint import make_fingerprint
+from evaluators.inference import InferenceResult, predict_proba
+from evaluators.latency_isolated import measure_latency_isolated
+from evaluators.loading import ArtifactError, verify_artifact
+from evaluators.policy import Policy
+from evaluators.report import (
+    BenchmarkInfo,
+    EvaluationReport,
+    RunStatus,
+)
+from evaluators.trust import check_claims, check_leakage
+from evaluators.verdict import decide
+
+Progress = Callable[[str], None]
+
+
+class EvaluationInputError(ValueError):
+    """The inputs cannot be evaluated; the message says which and why."""
+
+
+def _read_config(model_dir: Path) -> ModelConfig:
+    path = model_dir / "config.yaml"
+    if not path.is_file():
+        raise EvaluationInputError(f"{model_dir}: config.yaml is missing")
+    return parse_model_config(path.read_text(), source=str(path))
+
+
+def _labels(frame: pd.DataFrame, column: str, config: ModelConfig) -> npt.NDArray[np.int64]:
+    """Benchmark labels as the comparison wants them: 0/1, or class indices."""
+    values = frame[column]
+    if config.task is Task.BINARY:
+        positive = config.positive_class if config.positive_class is not None else 1
+        return (values.astype(str) == str(positive)).to_numpy(np.int64)
+    if config.task is Task.MULTICLASS:
+        classes = [str(c) for c in (config.classes or sorted(values.astype(str).unique()))]
+        index = {c: i for i, c in enumerate(classes)}
+        mapped = values.astype(str).map(index)
+        if mapped.isna().any():
+            unknown = sorted(set(values.astype(str)) - set(index))[:5]
+            raise EvaluationInputError(f"labels {unknown} are not among the model's classes")
+        return mapped.to_numpy(np.int64)
+    return values.to_numpy(np.float64)  # type: ignore[return-value]
+
+
+def _dummy_baseline(y: npt.NDArray[np.int64], task: Task, n_classes: int) -> npt.NDArray[np.float64]:
+    """No production model yet: compare with the class prior, as DummyClassifier('prior')."""
+    if task is Task.BINARY:
+        return np.full(len(y), float(y.mean()))
+    if task is Task.MULTICLASS:
+        prior = np.bincount(y, minlength=n_classes) / len(y)
+        return np.tile(prior, (len(y), 1))
+    return np.full(len(y), float(np.mean(y)))
+
+
+def run_evaluation(
+    *,
+    candidate_dir: Path,
+    baseline_dir: Path | None,
+    policy: Policy,
+    benchmark_base_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> EvaluationReport:
+    """Evaluate; failures of the inputs become a report with status error, never a crash."""
+    say = progress or (lambda _: None)
+    started = datetime.now(UTC)
+    durations: dict[str, float] = {}
+    try:
+        config = _read_config(candidate_dir)
+    except (DocumentError, EvaluationInputError) as exc:
+        return _error_report(candidate_dir.name, "unknown", started, policy, str(exc))
+    try:
+        return _evaluate(config, candidate_dir, baseline_dir, policy, benchmark_base_dir, say,
+                         started, durations)
+    except (DocumentError, EvaluationInputError, BenchmarkError, ArtifactError) as exc:
+        return _error_report(config.name, config.task.value, started, policy, str(exc))
+
+
+def _evaluate(
+    config: ModelConfig,
+    candidate_dir: Path,
+    baseline_dir: Path | None,
+    policy: Policy,
+    benchmark_base_dir: Path | None,
+    say: Progress,
+    started: datetime,
+    durations: dict[str, float],
+) -> EvaluationReport:
+    if policy.benchmark is None:
+        raise EvaluationInputError(".shipyard.yml names no benchmark (benchmark.uri, sha256)")
+    baseline_config = _read_config(baseline_dir) if baseline_dir is not None else None
+    if baseline_config is not None and baseline_config.task is not config.task:
+        raise EvaluationInputError(
+            f"candidate task {config.task.value} differs from production's "
+            f"{baseline_config.task.value}"
+        )
+    weights = candidate_dir / config.weights
+    verify_artifact(weights, expected=config.format, root=candidate_dir)
+    baseline_weights = None
+    if baseline_dir is not None and baseline_config is not None:
+        baseline_weights = baseline_dir / baseline_config.weights
+        verify_artifact(baseline_weights, expected=baseline_config.format, root=baseline_dir)
+
+    say("loading benchmark")
+    t0 = time.perf_counter()
+    bench: BenchmarkData = load_benchmark(policy=policy.benchmark, base_dir=benchmark_base_dir)
+    durations["benchmark_s"] = time.perf_counter() - t0
+    frame = bench.frame
+    y = _labels(frame, policy.benchmark.label_column, config)
+
+    say("scoring candidate")
+    t0 = time.perf_counter()
+    candidate = _predict(candidate_dir, config, frame, policy)
+    durations["candidate_inference_s"] = time.perf_counter() - t0
+    if not candidate.ok:
+        return _failed_run(config, started, policy, candidate, "candidate")
+    if baseline_dir is not None and baseline_config is not None:
+        say("scoring production")
+        t0 = time.perf_counter()
+        base = _predict(baseline_dir, baseline_config, frame, policy)
+        durations["baseline_inference_s"] = time.perf_counter() - t0
+        if not base.ok:
+            return _failed_run(config, started, policy, base, "production")
+        assert base.proba is not None
+        baseline_scores = base.proba
+    else:
+        n_classes = len(config.classes or []) or int(y.max()) + 1
+        baseline_scores = _dummy_baseline(y, config.task, n_classes)
+    assert candidate.proba is not None
+
+    say("comparing")
+    t0 = time.perf_counter()
+    segments = frame[policy.benchmark.segment_columns] if policy.benchmark.segment_columns else None
+    comparison = compare(
+        y_true=y,
+        candidate=candidate.proba,
+        baseline=baseline_scores,
+        segments=segments,
+        policy=policy,
+        task=config.task,
+        threshold=config.threshold,
+    )
+    durations["statistics_s"] = time.perf_counter() - t0
+
+    latency = None
+    if policy.latency.enabled and baseline_dir is not None and baseline_config is not None:
+        say("measuring latency")
+        t0 = time.perf_counter()
+        latency = measure_latency_isolated(
+            candidate_dir=candidate_dir,
+            candidate_config=config,
+            baseline_dir=baseline_dir,
+            baseline_config=baseline_config,
+            frame=frame.head(5_000),
+            policy=policy.latency,
+            timeout_s=policy.limits.timeout_seconds,
+            memory_mb=policy.limits.memory_mb,
+        )
+        durations["latency_s"] = time.perf_counter() - t0
+
+    claimed = _claimed(candidate_dir)
+    claims = (
+        check_claims(
+            claimed=claimed, overall=comparison.overall, tolerance=policy.trust.claimed_tolerance
+        )
+        if claimed is not None
+        else []
+    )
+    manifest = candidate_dir / "data_manifest.txt"
+    leakage = check_leakage(
+        manifest_entries=parse_data_manifest(manifest.read_text()) if manifest.is_file() else [],
+        benchmark_ids=frame[policy.benchmark.id_column] if policy.benchmark.id_column else [],
+        id_column=policy.benchmark.id_column,
+    )
+    fingerprint = make_fingerprint(
+        candidate_dir=candidate_dir,
+        candidate_weights=weights,
+        baseline_dir=baseline_dir,
+        baseline_weights=baseline_weights,
+        benchmark_sha256=bench.sha256,
+        policy=policy,
+        evaluator_version=__version__,
+    )
+    report = EvaluationReport(
+        model=config.name,
+        task=config.task.value,
+        status=RunStatus.COMPLETED,
+        created_at=started,
+        benchmark=BenchmarkInfo(
+            uri=bench.uri,
+            sha256=bench.sha256,
+            rows=bench.rows,
+            label_column=policy.benchmark.label_column,
+            segment_columns=list(policy.benchmark.segment_columns),
+        ),
+        statistics=comparison.statistics,
+        primary_metric=policy.primary_metric,
+        overall=comparison.overall,
+        segments=comparison.segments,
+        calibration=comparison.calibration,
+        latency=latency,
+        claimed=claims,
+        leakage=leakage,
+        fingerprint=fingerprint,
+        durations_s={k: round(v, 3) for k, v in durations.items()},
+    )
+    return report.model_copy(update={"verdict": decide(report=report, policy=policy)})
+
+
+def _predict(
+    model_dir: Path, config: ModelConfig, frame: pd.DataFrame, policy: Policy
+) -> InferenceResult:
+    return predict_proba(
+        model_dir=model_dir,
+        config=config,
+        frame=frame,
+        timeout_s=policy.limits.timeout_seconds,
+        memory_mb=policy.limits.memory_mb,
+    )
+
+
+def _claimed(model_dir: Path) -> ClaimedResults | None:
+    path = model_dir / "eval_results.json"
+    if not path.is_file():
+        return None
+    return parse_claimed_results(path.read_text(), source=str(path))
+
+
+def _failed_run(
+    config: ModelConfig,
+    started: datetime,
+    policy: Policy,
+    result: InferenceResult,
+    which: str,
+) -> EvaluationReport:
+    report = EvaluationReport(
+        model=config.name,
+        task=config.task.value,
+        status=result.status,
+        error=f"{which} model: {result.message}",
+        created_at=started,
+        primary_metric=policy.primary_metric,
+    )
+    return report.model_copy(update={"verdict": decide(report=report, policy=policy)})
+
+
+def _error_report(
+    model: str, task: str, started: datetime, policy: Policy, message: str
+) -> EvaluationReport:
+    report = EvaluationReport(
+        model=model,
+        task=task,
+        status=RunStatus.ERROR,
+        error=message,
+        created_at=started,
+        primary_metric=policy.primary_metric,
+    )
+    return report.model_copy(update={"verdict": decide(report=report, policy=policy)})
