@@ -65,6 +65,7 @@ def create_app(
     app = FastAPI(title="Shipyard", version=__version__, lifespan=lifespan)
     app.state.ctx = ctx
     app.state.workers = workers
+    app.state.evaluations = evaluations
     app.include_router(
         webhook_router(
             store=ctx.store,

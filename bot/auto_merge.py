@@ -169,7 +169,7 @@ def _production_changed(
     base_ref: str,
 ) -> str | None:
     """The production model moved since evaluation: the evidence is stale."""
-    repository = Repository.model_validate(client.request("GET", f"/repos/{repo}"))
+    repository = Repository(full_name=repo)  # LFS URL derives from the API host
     for evaluation in evaluations:
         if evaluation.base_ref != base_ref:
             return f"base branch changed from {evaluation.base_ref} to {base_ref}"

@@ -107,3 +107,11 @@ def is_cancelled(store: Store, evaluation_id: int) -> bool:
     with store.session() as session:
         row = session.get(Evaluation, evaluation_id)
         return row is None or row.status == EvaluationStatus.CANCELLED.value
+
+
+def active_count(store: Store) -> int:
+    """Evaluations queued or running."""
+    with store.session() as session:
+        return len(
+            list(session.scalars(select(Evaluation.id).where(Evaluation.status.in_(ACTIVE))))
+        )

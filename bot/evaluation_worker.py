@@ -9,8 +9,6 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from evaluators.evaluate import run_evaluation
-
 from bot import audit
 from bot.check_runs import CheckOutput, publish
 from bot.context import BotContext
@@ -22,6 +20,7 @@ from bot.pr_refresh import get_pull, refresh_pr
 from bot.promotion_state import latest_evaluations
 from bot.registry_reader import ModelFiles, read_model_dir, read_policy
 from bot.store.models import Evaluation, EvaluationStatus, Report
+from evaluators.evaluate import run_evaluation
 from evaluators.policy import Policy
 from evaluators.render import (
     render_check_summary,
@@ -67,7 +66,7 @@ def evaluate_one(ctx: BotContext, job: Evaluation) -> None:
         external_id=f"evaluation:{job.model}",
     )
     policy = read_policy(client, repo, job.base_sha)
-    repository = Repository.model_validate(client.request("GET", f"/repos/{repo}"))
+    repository = Repository(full_name=repo)  # LFS URL derives from the API host
     directory = f"{policy.models_root}/{job.model}"
     candidate = read_model_dir(client, repository, job.head_sha, directory)
     baseline = read_model_dir(client, repository, job.base_sha, directory)
@@ -79,6 +78,7 @@ def evaluate_one(ctx: BotContext, job: Evaluation) -> None:
             baseline_dir=baseline_dir,
             policy=policy,
             benchmark_base_dir=ctx.settings.benchmark_dir,
+            cache_dir=ctx.settings.cache_dir,
         )
     if is_cancelled(ctx.store, job.id):
         publish(
@@ -264,6 +264,8 @@ class EvaluationWorkers:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
+        self._busy = 0
+        self._busy_lock = threading.Lock()
 
     def start(self) -> None:
         for i in range(self._threads):
@@ -280,7 +282,21 @@ class EvaluationWorkers:
         for thread in self._workers:
             thread.join(timeout_s)
 
+    @property
+    def busy(self) -> int:
+        """Evaluations being run right now (tests and shutdown wait for zero)."""
+        return self._busy
+
     def run_one(self) -> bool:
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            return self._run_one()
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+
+    def _run_one(self) -> bool:
         job = claim_next(self._ctx.store, now=self._ctx.clock.now())
         if job is None:
             return False

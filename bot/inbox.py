@@ -142,6 +142,13 @@ class InboxWorkers:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+
+    @property
+    def busy(self) -> int:
+        """Deliveries being handled right now."""
+        return self._busy
 
     def start(self) -> None:
         for i in range(self._threads):
@@ -162,11 +169,16 @@ class InboxWorkers:
 
     def _run(self, name: str) -> None:
         while not self._stop.is_set():
+            with self._busy_lock:
+                self._busy += 1
             try:
                 busy = handle_one(self._ctx, worker=name)
             except Exception:  # the store itself failed; back off and try again
                 log.exception("inbox worker %s could not claim", name)
                 busy = False
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
             if not busy:
                 self._wake.wait(self._poll_s)
                 self._wake.clear()

@@ -7,6 +7,8 @@ bot, and the bot calls the sandbox's REST and LFS endpoints through its ordinary
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +23,17 @@ from bot.sandbox import SandboxServer, SandboxState, generate_app_keypair
 from bot.settings import Settings, load_settings
 
 APP_ID = 4242
+
+
+def wait_for(condition: Callable[[], object], *, timeout_s: float = 60, what: str = "") -> None:
+    """Poll a condition with a deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
 REGISTRY = "acme/model-registry"
 MAINTAINER = "lead-ml"
 
@@ -122,8 +135,11 @@ class RegistryWorld:
         branch = branch or f"candidate/{variant}-{secrets.token_hex(3)}"
         self.sandbox.set_permission(REGISTRY, author, "write")
         self.sandbox.commit(
-            REGISTRY, branch, files if files is not None else self.candidate_files(variant, lfs=lfs),
-            message=f"Propose {variant}", author=author,
+            REGISTRY,
+            branch,
+            files if files is not None else self.candidate_files(variant, lfs=lfs),
+            message=f"Propose {variant}",
+            author=author,
         )
         return self.sandbox.open_pull(REGISTRY, branch, "main", f"Promote {variant}", author)
 
@@ -133,5 +149,22 @@ class RegistryWorld:
     def check_run(self, number: int, name: str) -> Any:
         return self.sandbox.check_run_named(REGISTRY, self.head_sha(number), name)
 
+    def idle(self) -> bool:
+        """Nothing stored is waiting and no worker is mid-job (so moving the clock is fair)."""
+        if self.app is None:
+            return True
+        from bot.evaluation_queue import active_count
+        from bot.inbox import pending_count
+
+        state = self.app.state
+        return (
+            state.workers.busy == 0
+            and state.evaluations.busy == 0
+            and pending_count(state.ctx.store) == 0
+            and active_count(state.ctx.store) == 0
+        )
+
     def pass_time(self, delta: timedelta) -> None:
+        """Move the clock once the bot has finished what it was doing (as real time would)."""
+        wait_for(self.idle, what="the bot to be idle")
         self.clock.advance(delta)

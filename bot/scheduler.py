@@ -32,6 +32,8 @@ def tick(ctx: BotContext) -> int:
 
 
 def start_scheduler(ctx: BotContext, *, interval_s: float) -> BackgroundScheduler:
+    # A tick still running when the next is due is simply skipped; that is not news.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(
         tick,

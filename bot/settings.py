@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     benchmark_dir: Path = Field(
         default=Path("."), description="Where relative benchmark URIs in policies resolve."
     )
+    cache_dir: Path | None = Field(
+        default=None, description="Model outputs reused across identical evaluations."
+    )
     scheduler_tick_s: float = Field(default=15, gt=0, description="How often deadlines are due.")
     max_github_retries: int = Field(default=4, ge=0, le=10)
     max_retry_wait_s: float = Field(default=900, gt=0)

@@ -1,4 +1,4 @@
-"""Calibration of binary probabilities: ECE (equal-width and equal-mass), Brier, reliability, thresholds."""
+"""Calibration of binary probabilities: ECE (equal width and mass), Brier, reliability, shifts."""
 
 from __future__ import annotations
 
@@ -34,13 +34,13 @@ def calibration_stats(
     n = y.shape[0]
     width_bin = np.clip((p * bins).astype(np.int64), 0, bins - 1)
     count = np.bincount(width_bin, minlength=bins).astype(np.float64)
-    sum_p = np.bincount(width_bin, weights=p, minlength=bins)
-    sum_y = np.bincount(width_bin, weights=y, minlength=bins)
+    sum_p = np.asarray(np.bincount(width_bin, weights=p, minlength=bins), dtype=np.float64)
+    sum_y = np.asarray(np.bincount(width_bin, weights=y, minlength=bins), dtype=np.float64)
     if order is None:
         order = np.argsort(p, kind="stable")
     mass_bin = np.arange(n) * bins // max(n, 1)
-    mass_p = np.bincount(mass_bin, weights=p[order], minlength=bins)
-    mass_y = np.bincount(mass_bin, weights=y[order], minlength=bins)
+    mass_p = np.asarray(np.bincount(mass_bin, weights=p[order], minlength=bins), dtype=np.float64)
+    mass_y = np.asarray(np.bincount(mass_bin, weights=y[order], minlength=bins), dtype=np.float64)
     mass_count = np.bincount(mass_bin, minlength=bins).astype(np.float64)
     reliability = [
         ReliabilityBin(

@@ -174,7 +174,9 @@ def _segments(
     ]
     raw = np.array(
         [
-            normal_p_value(delta=found[i].estimates[m.name].delta[s], se=found[i].estimates[m.name].se[s])
+            normal_p_value(
+                delta=found[i].estimates[m.name].delta[s], se=found[i].estimates[m.name].se[s]
+            )
             for i, s, m in tests
         ],
         dtype=np.float64,
@@ -194,9 +196,7 @@ def _segments(
             if item.judged[s]:
                 for metric in metrics:
                     est = item.estimates[metric.name]
-                    low, high = normal_interval(
-                        delta=est.delta[s], se=est.se[s], confidence=level
-                    )
+                    low, high = normal_interval(delta=est.delta[s], se=est.se[s], confidence=level)
                     p_raw, p_adj = judged_p[(i, s, metric.name)]
                     rule = tracked.get(metric.name)
                     comparisons.append(

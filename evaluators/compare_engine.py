@@ -54,6 +54,7 @@ class PairedData:
     task: Task
     threshold: float
     _sorted: dict[tuple[int, int], tuple[IntArray, FloatArray]] = field(default_factory=dict)
+    _distinct: dict[tuple[int, int], bool] = field(default_factory=dict)
     _labels: dict[int, AnyArray] = field(default_factory=dict)
 
     @property
@@ -85,8 +86,15 @@ class PairedData:
         if key not in self._sorted:
             scores = np.ascontiguousarray(self.scores(which, problem))
             order = np.asarray(np.argsort(scores, kind="stable"), dtype=np.int64)
-            self._sorted[key] = (order, scores[order])
+            score_sorted = scores[order]
+            self._sorted[key] = (order, score_sorted)
+            self._distinct[key] = bool((score_sorted[1:] != score_sorted[:-1]).all())
         return self._sorted[key]
+
+    def distinct(self, which: int, problem: int) -> bool:
+        """No two rows share a score (then every subset is tie-free too)."""
+        self.sorted(which, problem)
+        return self._distinct[(which, problem)]
 
 
 @dataclass(frozen=True)
@@ -166,11 +174,13 @@ def _rank_points(
             order, _ = data.sorted(which, problem)
             rows, segment_sorted = _grouped(order, index.small)
             label_sorted = labels[rows]
+            distinct = data.distinct(which, problem)
             runs = tie_runs(
-                score_sorted=data.scores(which, problem)[rows],
+                score_sorted=label_sorted if distinct else data.scores(which, problem)[rows],
                 label_sorted=label_sorted,
                 segment_sorted=segment_sorted,
                 n_segments=k,
+                distinct=distinct,
             )
             found.auc[:, problem, which] = auc_from_runs(runs, n_segments=k)
             if need_ap and problem == 0:
@@ -237,6 +247,7 @@ def _rank_resamples(
     if index.codes is None:
         rows_by_segment, offsets = np.arange(data.n_rows), np.array([0, data.n_rows])
     else:
+        assert index.small is not None
         rows_by_segment = np.argsort(index.small, kind="stable")
         offsets = np.concatenate([[0], np.cumsum(index.rows)])
     out = {kind: np.zeros((boot.resamples, k)) for kind in kinds}

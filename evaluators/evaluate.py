@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from evaluators import __version__
+from evaluators import __version__, prediction_cache
 from evaluators.benchmark_data import BenchmarkData, BenchmarkError, load_benchmark
 from evaluators.candidate import (
     ClaimedResults,
@@ -53,12 +54,13 @@ def _read_config(model_dir: Path) -> ModelConfig:
     return parse_model_config(path.read_text(), source=str(path))
 
 
-def _labels(frame: pd.DataFrame, column: str, config: ModelConfig) -> npt.NDArray[np.int64]:
+def _labels(frame: pd.DataFrame, column: str, config: ModelConfig) -> npt.NDArray[Any]:
     """Benchmark labels as the comparison wants them: 0/1, or class indices."""
     values = frame[column]
     if config.task is Task.BINARY:
         positive = config.positive_class if config.positive_class is not None else 1
-        return (values.astype(str) == str(positive)).to_numpy(np.int64)
+        binary: npt.NDArray[Any] = (values.astype(str) == str(positive)).to_numpy(np.int64)
+        return binary
     if config.task is Task.MULTICLASS:
         classes = [str(c) for c in (config.classes or sorted(values.astype(str).unique()))]
         index = {c: i for i, c in enumerate(classes)}
@@ -66,11 +68,15 @@ def _labels(frame: pd.DataFrame, column: str, config: ModelConfig) -> npt.NDArra
         if mapped.isna().any():
             unknown = sorted(set(values.astype(str)) - set(index))[:5]
             raise EvaluationInputError(f"labels {unknown} are not among the model's classes")
-        return mapped.to_numpy(np.int64)
-    return values.to_numpy(np.float64)  # type: ignore[return-value]
+        indices: npt.NDArray[Any] = mapped.to_numpy(np.int64)
+        return indices
+    targets: npt.NDArray[Any] = values.to_numpy(np.float64)
+    return targets
 
 
-def _dummy_baseline(y: npt.NDArray[np.int64], task: Task, n_classes: int) -> npt.NDArray[np.float64]:
+def _dummy_baseline(
+    y: npt.NDArray[np.int64], task: Task, n_classes: int
+) -> npt.NDArray[np.float64]:
     """No production model yet: compare with the class prior, as DummyClassifier('prior')."""
     if task is Task.BINARY:
         return np.full(len(y), float(y.mean()))
@@ -87,6 +93,7 @@ def run_evaluation(
     policy: Policy,
     benchmark_base_dir: Path | None = None,
     progress: Progress | None = None,
+    cache_dir: Path | None = None,
 ) -> EvaluationReport:
     """Evaluate; failures of the inputs become a report with status error, never a crash."""
     say = progress or (lambda _: None)
@@ -97,8 +104,17 @@ def run_evaluation(
     except (DocumentError, EvaluationInputError) as exc:
         return _error_report(candidate_dir.name, "unknown", started, policy, str(exc))
     try:
-        return _evaluate(config, candidate_dir, baseline_dir, policy, benchmark_base_dir, say,
-                         started, durations)
+        return _evaluate(
+            config,
+            candidate_dir,
+            baseline_dir,
+            policy,
+            benchmark_base_dir,
+            say,
+            started,
+            durations,
+            cache_dir,
+        )
     except (DocumentError, EvaluationInputError, BenchmarkError, ArtifactError) as exc:
         return _error_report(config.name, config.task.value, started, policy, str(exc))
 
@@ -112,6 +128,7 @@ def _evaluate(
     say: Progress,
     started: datetime,
     durations: dict[str, float],
+    cache_dir: Path | None,
 ) -> EvaluationReport:
     if policy.benchmark is None:
         raise EvaluationInputError(".shipyard.yml names no benchmark (benchmark.uri, sha256)")
@@ -122,11 +139,14 @@ def _evaluate(
             f"{baseline_config.task.value}"
         )
     weights = candidate_dir / config.weights
-    verify_artifact(weights, expected=config.format, root=candidate_dir)
+    weights_sha = verify_artifact(weights, expected=config.format, root=candidate_dir).sha256
     baseline_weights = None
+    baseline_sha = ""
     if baseline_dir is not None and baseline_config is not None:
         baseline_weights = baseline_dir / baseline_config.weights
-        verify_artifact(baseline_weights, expected=baseline_config.format, root=baseline_dir)
+        baseline_sha = verify_artifact(
+            baseline_weights, expected=baseline_config.format, root=baseline_dir
+        ).sha256
 
     say("loading benchmark")
     t0 = time.perf_counter()
@@ -137,14 +157,16 @@ def _evaluate(
 
     say("scoring candidate")
     t0 = time.perf_counter()
-    candidate = _predict(candidate_dir, config, frame, policy)
+    candidate = _predict(candidate_dir, config, frame, policy, weights_sha, bench.sha256, cache_dir)
     durations["candidate_inference_s"] = time.perf_counter() - t0
     if not candidate.ok:
         return _failed_run(config, started, policy, candidate, "candidate")
     if baseline_dir is not None and baseline_config is not None:
         say("scoring production")
         t0 = time.perf_counter()
-        base = _predict(baseline_dir, baseline_config, frame, policy)
+        base = _predict(
+            baseline_dir, baseline_config, frame, policy, baseline_sha, bench.sha256, cache_dir
+        )
         durations["baseline_inference_s"] = time.perf_counter() - t0
         if not base.ok:
             return _failed_run(config, started, policy, base, "production")
@@ -235,15 +257,30 @@ def _evaluate(
 
 
 def _predict(
-    model_dir: Path, config: ModelConfig, frame: pd.DataFrame, policy: Policy
+    model_dir: Path,
+    config: ModelConfig,
+    frame: pd.DataFrame,
+    policy: Policy,
+    weights_sha: str,
+    benchmark_sha: str,
+    cache_dir: Path | None,
 ) -> InferenceResult:
-    return predict_proba(
+    key = prediction_cache.cache_key(
+        weights_sha256=weights_sha, config=config, benchmark_sha256=benchmark_sha
+    )
+    cached = prediction_cache.load(cache_dir, key)
+    if cached is not None and cached.shape[0] == len(frame):
+        return InferenceResult(RunStatus.COMPLETED, cached, "reused cached outputs", 0.0)
+    result = predict_proba(
         model_dir=model_dir,
         config=config,
         frame=frame,
         timeout_s=policy.limits.timeout_seconds,
         memory_mb=policy.limits.memory_mb,
     )
+    if result.ok and result.proba is not None:
+        prediction_cache.store(cache_dir, key, result.proba)
+    return result
 
 
 def _claimed(model_dir: Path) -> ClaimedResults | None:

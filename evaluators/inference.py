@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from evaluators.candidate import ArtifactFormat, InputKind, ModelConfig, Task
@@ -28,6 +27,7 @@ from evaluators.report import RunStatus
 
 if TYPE_CHECKING:
     import onnxruntime
+    import pandas as pd
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME", "SYSTEMROOT")
@@ -51,6 +51,8 @@ class Runner(Protocol):
 
 def feature_matrix(frame: pd.DataFrame, features: list[str]) -> NDArray[np.float32]:
     """The features in config order as one C-contiguous float32 matrix."""
+    import pandas as pd  # not at import: the worker process never needs pandas
+
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise InferenceInputError(

@@ -159,7 +159,7 @@ def measure_latency(
         baseline=base,
         p99_ratio=ratio,
         max_p99_ratio=policy.max_p99_ratio,
-        within_tolerance=ratio <= policy.max_p99_ratio,
+        within_tolerance=ratio <= policy.max_p99_ratio or cand.single_p99_ms <= policy.floor_ms,
     )
 
 

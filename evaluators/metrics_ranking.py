@@ -39,15 +39,24 @@ def tie_runs(
     weight_sorted: FloatArray | None = None,
     segment_sorted: IntArray | None = None,
     n_segments: int = 1,
+    distinct: bool = False,
 ) -> Runs:
-    """Runs of a sequence sorted by (segment, score); labels are 0/1."""
+    """Runs of a sequence sorted by (segment, score); labels are 0/1.
+
+    `distinct` promises no tied scores (checked once on the whole column by the caller), so
+    every row is its own run and the scores need not be compared.
+    """
     n = score_sorted.shape[0]
-    boundary = np.ones(n, dtype=bool)
-    boundary[1:] = score_sorted[1:] != score_sorted[:-1]
-    if segment_sorted is not None:
-        boundary[1:] |= segment_sorted[1:] != segment_sorted[:-1]
-    starts = np.flatnonzero(boundary).astype(np.int64)
-    lengths = np.diff(np.append(starts, n)).astype(np.int64)
+    if distinct:
+        starts = np.arange(n, dtype=np.int64)
+        lengths = np.ones(n, dtype=np.int64)
+    else:
+        boundary = np.ones(n, dtype=bool)
+        boundary[1:] = score_sorted[1:] != score_sorted[:-1]
+        if segment_sorted is not None:
+            boundary[1:] |= segment_sorted[1:] != segment_sorted[:-1]
+        starts = np.flatnonzero(boundary).astype(np.int64)
+        lengths = np.diff(np.append(starts, n)).astype(np.int64)
     labels = label_sorted if label_sorted.dtype == np.float64 else label_sorted.astype(np.float64)
     if n == 0:
         empty = np.zeros(0)
@@ -60,11 +69,10 @@ def tie_runs(
     else:
         pos = np.add.reduceat(labels * weight_sorted, starts)
     neg = (lengths if weight_sorted is None else np.add.reduceat(weight_sorted, starts)) - pos
-    segment = (
-        np.zeros(starts.shape[0], dtype=np.int64)
-        if segment_sorted is None
-        else segment_sorted[starts]
-    )
+    if segment_sorted is None:
+        segment = np.zeros(starts.shape[0], dtype=np.int64)
+    else:
+        segment = segment_sorted if distinct else segment_sorted[starts]
     # Segments are contiguous: totals before a run within its segment are running totals
     # minus the running total at the segment's first run.
     changes = np.ones(segment.shape[0], dtype=bool)
@@ -81,20 +89,28 @@ def tie_runs(
         neg=neg,
         pos_before=running_pos - np.repeat(running_pos[first], runs_per_segment),
         neg_before=running_neg - np.repeat(running_neg[first], runs_per_segment),
-        positives=np.bincount(segment, weights=pos, minlength=n_segments),
-        negatives=np.bincount(segment, weights=neg, minlength=n_segments),
+        positives=np.asarray(
+            np.bincount(segment, weights=pos, minlength=n_segments), dtype=np.float64
+        ),
+        negatives=np.asarray(
+            np.bincount(segment, weights=neg, minlength=n_segments), dtype=np.float64
+        ),
     )
 
 
 def _safe_divide(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+        return np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
 
 
 def auc_from_runs(runs: Runs, *, n_segments: int) -> FloatArray:
     """ROC AUC per segment (ties count one half); NaN where a class is missing."""
     concordant = runs.pos * (runs.neg_before + 0.5 * runs.neg)
-    numerator = np.bincount(runs.segment, weights=concordant, minlength=n_segments)
+    numerator = np.asarray(
+        np.bincount(runs.segment, weights=concordant, minlength=n_segments), dtype=np.float64
+    )
     return _safe_divide(numerator, runs.positives * runs.negatives)
 
 
@@ -103,7 +119,10 @@ def average_precision_from_runs(runs: Runs, *, n_segments: int) -> FloatArray:
     true_pos = runs.positives[runs.segment] - runs.pos_before
     predicted = true_pos + runs.negatives[runs.segment] - runs.neg_before
     precision = np.where(predicted > 0, true_pos / np.where(predicted > 0, predicted, 1), 0.0)
-    numerator = np.bincount(runs.segment, weights=runs.pos * precision, minlength=n_segments)
+    numerator = np.asarray(
+        np.bincount(runs.segment, weights=runs.pos * precision, minlength=n_segments),
+        dtype=np.float64,
+    )
     return _safe_divide(numerator, runs.positives)
 
 

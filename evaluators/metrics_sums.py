@@ -148,9 +148,7 @@ def finish_macro_f1(sums: FloatArray) -> FloatArray:
         return np.asarray((f1 * present).sum(axis=-1) / present.sum(axis=-1), dtype=np.float64)
 
 
-def multiclass_log_loss_terms(
-    *, y_true: AnyArray, y_score: AnyArray, threshold: float
-) -> RowStats:
+def multiclass_log_loss_terms(*, y_true: AnyArray, y_score: AnyArray, threshold: float) -> RowStats:
     """[1, -log p(true class)], clipped to [eps, 1-eps]."""
     del threshold
     scores = np.asarray(y_score, dtype=np.float64)

@@ -65,6 +65,11 @@ def describe(*, method: CorrectionMethod, confidence: float, tests: int, level: 
         how = f"Holm across {tests} segment comparisons (family-wise error {alpha:g})"
         widen = f"segment intervals at the Bonferroni level {level:.4%}"
     else:
-        how = f"Benjamini–Hochberg across {tests} segment comparisons (false discovery rate {alpha:g})"
-        widen = f"segment intervals at the false-coverage-rate level {level:.4%} (Benjamini–Yekutieli)"
+        how = (
+            f"Benjamini–Hochberg across {tests} segment comparisons "
+            f"(false discovery rate {alpha:g})"
+        )
+        widen = (
+            f"segment intervals at the false-coverage-rate level {level:.4%} (Benjamini–Yekutieli)"
+        )
     return f"{how}; {widen}; a segment is flagged only if its adjusted p < {alpha:g} too"

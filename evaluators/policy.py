@@ -64,6 +64,12 @@ class CalibrationPolicy(_Strict):
 class LatencyPolicy(_Strict):
     enabled: bool = True
     max_p99_ratio: float = Field(default=1.25, gt=0, description="candidate p99 / production p99.")
+    floor_ms: float = Field(
+        default=2.0,
+        ge=0,
+        description="A candidate p99 at or under this is fast enough whatever the ratio: "
+        "sub-millisecond timings are mostly scheduler noise.",
+    )
     concurrency: int = Field(default=2, ge=1, le=64)
     batch_size: int = Field(default=256, ge=1)
     requests: int = Field(default=300, ge=10)

@@ -241,15 +241,23 @@ def _latency_findings(report: EvaluationReport, policy: Policy) -> Iterator[Find
         if policy.latency.enabled:
             yield Finding(Severity.REVIEW, "Latency was not measured.")
         return
-    yield _latency_finding(section, limit=policy.latency.max_p99_ratio)
+    yield _latency_finding(
+        section, limit=policy.latency.max_p99_ratio, floor_ms=policy.latency.floor_ms
+    )
 
 
-def _latency_finding(section: LatencySection, *, limit: float) -> Finding:
+def _latency_finding(section: LatencySection, *, limit: float, floor_ms: float = 0.0) -> Finding:
     ratio = section.p99_ratio
     times = (
-        f"{number(section.candidate.single_p99_ms, decimals=1)} ms vs "
-        f"{number(section.baseline.single_p99_ms, decimals=1)} ms"
+        f"{number(section.candidate.single_p99_ms, decimals=2)} ms vs "
+        f"{number(section.baseline.single_p99_ms, decimals=2)} ms"
     )
+    if section.candidate.single_p99_ms <= floor_ms:
+        return Finding(
+            Severity.OK,
+            f"Latency p99 is {times}: under the {number(floor_ms, decimals=1)} ms floor, "
+            "fast enough whatever the ratio.",
+        )
     if not math.isfinite(ratio):
         return Finding(Severity.REVIEW, f"Latency p99 ratio could not be computed ({times}).")
     if ratio > limit or not section.within_tolerance:

@@ -66,9 +66,9 @@ def test_threshold_shift_counts_rows_on_different_sides(shift: float, within: bo
     )
     for found in section.threshold_shifts:
         t = found.threshold
-        assert found.share_above_baseline == pytest.approx((P >= t).mean())
+        assert found.share_above_baseline == pytest.approx((t <= P).mean())
         assert found.share_above_candidate == pytest.approx((np.clip(P + shift, 0, 1) >= t).mean())
         assert found.share_crossing == pytest.approx(
-            ((P >= t) != (np.clip(P + shift, 0, 1) >= t)).mean()
+            ((t <= P) != (np.clip(P + shift, 0, 1) >= t)).mean()
         )
     assert section.within_tolerance is within

@@ -24,7 +24,9 @@ def binary_case(n: int = 6000, seed: int = 0, gain: float = 0.4) -> tuple[Any, A
     segments = pd.DataFrame(
         {
             "region": rng.choice(["north", "south", "east"], n),
-            "tier": rng.choice(["free", "pro", None], n, p=[0.6, 0.39, 0.01]),
+            "tier": rng.choice(
+                np.array(["free", "pro", None], dtype=object), n, p=[0.6, 0.39, 0.01]
+            ),
         }
     )
     return y, cand, base, segments
@@ -46,14 +48,22 @@ POLICY = Policy.model_validate(
 def test_every_segment_value_is_reported_and_tiny_ones_are_not_judged() -> None:
     y, cand, base, segments = binary_case()
     result = compare(
-        y_true=y, candidate=cand, baseline=base, segments=segments, policy=POLICY,
+        y_true=y,
+        candidate=cand,
+        baseline=base,
+        segments=segments,
+        policy=POLICY,
         task=Task.BINARY,
-    )  # fmt: skip
+    )
     listed = {(s.column, s.value) for s in result.segments}
     assert listed == {
-        ("region", "east"), ("region", "north"), ("region", "south"),
-        ("tier", "free"), ("tier", "pro"), ("tier", "(missing)"),
-    }  # fmt: skip
+        ("region", "east"),
+        ("region", "north"),
+        ("region", "south"),
+        ("tier", "free"),
+        ("tier", "pro"),
+        ("tier", "(missing)"),
+    }
     missing = next(s for s in result.segments if s.value == "(missing)")
     assert missing.rows < POLICY.segments.min_size
     assert missing.outcome is Outcome.TOO_SMALL and missing.metrics == []
@@ -62,11 +72,17 @@ def test_every_segment_value_is_reported_and_tiny_ones_are_not_judged() -> None:
 def test_segment_numbers_equal_the_registry_metrics_on_the_segment_rows() -> None:
     y, cand, base, segments = binary_case()
     result = compare(
-        y_true=y, candidate=cand, baseline=base, segments=segments, policy=POLICY,
+        y_true=y,
+        candidate=cand,
+        baseline=base,
+        segments=segments,
+        policy=POLICY,
         task=Task.BINARY,
-    )  # fmt: skip
+    )
     for segment in result.segments:
-        rows = (segments[segment.column] == segment.value).to_numpy()
+        column = segments[segment.column]
+        missing = segment.value == "(missing)"
+        rows = (column.isna() if missing else column == segment.value).to_numpy()
         assert segment.rows == rows.sum()
         assert segment.positives == y[rows].sum()
         for found in segment.metrics:
@@ -83,7 +99,7 @@ def test_segment_numbers_equal_the_registry_metrics_on_the_segment_rows() -> Non
 
 
 def test_overall_lists_the_primary_and_tracked_metrics_with_intervals_and_p_values() -> None:
-    y, cand, base, segments = binary_case()
+    y, cand, base, _ = binary_case()
     result = compare(
         y_true=y, candidate=cand, baseline=base, segments=None, policy=POLICY, task=Task.BINARY
     )
@@ -97,7 +113,13 @@ def test_overall_lists_the_primary_and_tracked_metrics_with_intervals_and_p_valu
         assert found.candidate == pytest.approx(metric.fn(y_true=y, y_score=cand), abs=1e-9)
         assert found.p_value is not None and 0 <= found.p_value <= 1
     assert by_name["roc_auc"].outcome is Outcome.IMPROVED
-    assert set(result.statistics.interval_methods) == {"roc_auc", "log_loss", "f1", "pr_auc", "brier"}
+    assert set(result.statistics.interval_methods) == {
+        "roc_auc",
+        "log_loss",
+        "f1",
+        "pr_auc",
+        "brier",
+    }
     assert "DeLong" in result.statistics.interval_methods["roc_auc"]
     assert "1000 resamples, seed 0" in result.statistics.interval_methods["log_loss"]
     assert "Holm" in result.statistics.correction
@@ -130,9 +152,13 @@ def test_the_same_seed_gives_the_same_comparison() -> None:
     y, cand, base, segments = binary_case()
     runs = [
         compare(
-            y_true=y, candidate=cand, baseline=base, segments=segments, policy=POLICY,
+            y_true=y,
+            candidate=cand,
+            baseline=base,
+            segments=segments,
+            policy=POLICY,
             task=Task.BINARY,
-        )  # fmt: skip
+        )
         for _ in range(2)
     ]
     assert runs[0] == runs[1]
@@ -142,9 +168,13 @@ def test_bootstrap_method_replaces_delong_when_the_policy_asks() -> None:
     y, cand, base, segments = binary_case()
     policy = Policy.model_validate({"statistics": {"method": "bootstrap", "seed": 3}})
     result = compare(
-        y_true=y, candidate=cand, baseline=base, segments=segments, policy=policy,
+        y_true=y,
+        candidate=cand,
+        baseline=base,
+        segments=segments,
+        policy=policy,
         task=Task.BINARY,
-    )  # fmt: skip
+    )
     assert result.overall[0].method.startswith("paired bootstrap")
     assert "seed 3" in result.statistics.interval_methods["roc_auc"]
     assert "quantile bins" in result.statistics.interval_methods["roc_auc"]
@@ -154,9 +184,13 @@ def test_min_positives_keeps_a_segment_with_few_positives_unjudged() -> None:
     y, cand, base, segments = binary_case()
     policy = Policy.model_validate({"segments": {"min_size": 10, "min_positives": 10_000}})
     result = compare(
-        y_true=y, candidate=cand, baseline=base, segments=segments, policy=policy,
+        y_true=y,
+        candidate=cand,
+        baseline=base,
+        segments=segments,
+        policy=policy,
         task=Task.BINARY,
-    )  # fmt: skip
+    )
     assert {s.outcome for s in result.segments} == {Outcome.TOO_SMALL}
     assert "0 segment comparisons" in result.statistics.correction
 
@@ -173,10 +207,13 @@ def test_multiclass_comparison_uses_macro_metrics_and_has_no_calibration() -> No
         {"metrics": [{"name": "roc_auc"}, {"name": "macro_f1"}, {"name": "log_loss"}]}
     )
     result = compare(
-        y_true=y, candidate=cand, baseline=base,
+        y_true=y,
+        candidate=cand,
+        baseline=base,
         segments=pd.DataFrame({"site": rng.choice(["a", "b"], n)}),
-        policy=policy, task=Task.MULTICLASS,
-    )  # fmt: skip
+        policy=policy,
+        task=Task.MULTICLASS,
+    )
     names = [m.metric for m in result.overall]
     assert names == ["ovr_roc_auc", "macro_f1", "log_loss"]
     assert result.overall[0].candidate == pytest.approx(
@@ -191,10 +228,13 @@ def test_regression_comparison_is_judged_in_the_right_direction() -> None:
     y = rng.standard_normal(4000)
     policy = Policy.model_validate({"primary_metric": "rmse", "metrics": [{"name": "rmse"}]})
     result = compare(
-        y_true=y, candidate=y + 0.5 * rng.standard_normal(4000),
-        baseline=y + rng.standard_normal(4000), segments=None, policy=policy,
+        y_true=y,
+        candidate=y + 0.5 * rng.standard_normal(4000),
+        baseline=y + rng.standard_normal(4000),
+        segments=None,
+        policy=policy,
         task=Task.REGRESSION,
-    )  # fmt: skip
+    )
     assert result.overall[0].delta < 0
     assert result.overall[0].outcome is Outcome.IMPROVED
 
@@ -211,6 +251,10 @@ def test_regression_comparison_is_judged_in_the_right_direction() -> None:
 def test_invalid_inputs_are_refused_with_a_clear_message(y: Any, cand: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         compare(
-            y_true=y, candidate=cand, baseline=np.array([0.1, 0.2, 0.3]), segments=None,
-            policy=Policy(), task=Task.BINARY,
-        )  # fmt: skip
+            y_true=y,
+            candidate=cand,
+            baseline=np.array([0.1, 0.2, 0.3]),
+            segments=None,
+            policy=Policy(),
+            task=Task.BINARY,
+        )

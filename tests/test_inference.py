@@ -134,10 +134,10 @@ def test_a_run_over_its_time_limit_is_reported_as_timed_out(rows: pd.DataFrame) 
 def test_a_run_over_its_memory_limit_is_an_error_that_names_the_limit(rows: pd.DataFrame) -> None:
     model_dir, config = _fixture("production")
     result = predict_proba(
-        model_dir=model_dir, config=config, frame=rows, timeout_s=120, memory_mb=256
+        model_dir=model_dir, config=config, frame=rows, timeout_s=120, memory_mb=128
     )
     assert result.status is RunStatus.ERROR
-    assert "memory limit of 256 MB" in result.message
+    assert "memory limit of 128 MB" in result.message
 
 
 def test_a_missing_feature_column_is_named_with_the_columns_that_exist(rows: pd.DataFrame) -> None:

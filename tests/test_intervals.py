@@ -99,9 +99,12 @@ def test_bootstrap_and_delong_agree_on_the_auc_standard_error() -> None:
 def test_bootstrap_of_a_mean_metric_matches_the_standard_error_of_a_paired_mean() -> None:
     data = paired(20_000, seed=5)
     data = PairedData(
-        data.y, 1 / (1 + np.exp(-data.candidate)), 1 / (1 + np.exp(-data.baseline)),
-        Task.BINARY, 0.5,
-    )  # fmt: skip
+        data.y,
+        1 / (1 + np.exp(-data.candidate)),
+        1 / (1 + np.exp(-data.baseline)),
+        Task.BINARY,
+        0.5,
+    )
     brier = get_metric("brier", task=Task.BINARY)
     boot = make_poisson_bootstrap(n_rows=data.n_rows, resamples=1000, seed=1)
     found = estimate(
@@ -130,7 +133,7 @@ def test_auc_on_the_resampling_bins_is_within_1e_3_of_the_exact_auc(rounding: in
 
 
 def test_normal_interval_and_p_value_agree() -> None:
-    low, high = normal_interval(delta=np.array([0.02]), se=np.array([0.01]), confidence=0.95)
+    low, _ = normal_interval(delta=np.array([0.02]), se=np.array([0.01]), confidence=0.95)
     assert low[0] == pytest.approx(0.02 - 1.959964 * 0.01, abs=1e-6)
     p = normal_p_value(delta=np.array([0.02, 0.0, 0.01]), se=np.array([0.01, 0.0, 0.0]))
     assert p[0] == pytest.approx(0.0455, abs=1e-4)

@@ -26,7 +26,7 @@ Y_REG = 10 + 3 * RNG.standard_normal(N)
 S_REG = Y_REG + RNG.standard_normal(N)
 WEIGHTS = RNG.integers(1, 5, N).astype(float)
 
-DATA = {
+DATA: dict[Task, tuple[Any, Any]] = {
     Task.BINARY: (Y_BIN, S_BIN),
     Task.MULTICLASS: (Y_MULTI, S_MULTI),
     Task.REGRESSION: (Y_REG, S_REG),

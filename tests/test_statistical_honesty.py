@@ -96,9 +96,13 @@ def overall_coverage(*, seed: int, method: str, trials: int) -> float:
             shift_baseline=SHIFT_BASELINE,
         )
         result = compare(
-            y_true=y, candidate=cand, baseline=base, segments=None, policy=policy,
+            y_true=y,
+            candidate=cand,
+            baseline=base,
+            segments=None,
+            policy=policy,
             task=Task.BINARY,
-        )  # fmt: skip
+        )
         auc = result.overall[0]
         covered += auc.ci_low <= truth <= auc.ci_high
     return covered / trials
@@ -118,7 +122,9 @@ def test_bootstrap_overall_interval_covers_the_true_difference_in_95_percent_of_
 
 
 @pytest.mark.parametrize(
-    "method", ["delong", "bootstrap"], ids=["delong segment intervals", "bootstrap segment intervals"]
+    "method",
+    ["delong", "bootstrap"],
+    ids=["delong segment intervals", "bootstrap segment intervals"],
 )
 def test_segment_intervals_cover_the_true_difference_in_95_percent_of_1000_segments(
     method: str,
@@ -157,9 +163,13 @@ def test_a_candidate_worse_on_one_segment_is_flagged_there_and_nowhere_else(
         {"segments": {"correction": correction, "tolerance": 0.005}, "statistics": {"seed": seed}}
     )
     result = compare(
-        y_true=y, candidate=cand, baseline=base, segments=segments, policy=policy,
+        y_true=y,
+        candidate=cand,
+        baseline=base,
+        segments=segments,
+        policy=policy,
         task=Task.BINARY,
-    )  # fmt: skip
+    )
     flagged = {(s.column, s.value) for s in result.segments if s.outcome is Outcome.REGRESSED}
     assert flagged == {("region", WORSE_REGION)}
     assert len(result.segments) == 4 + 3 + 4

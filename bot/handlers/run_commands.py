@@ -81,11 +81,11 @@ def _run(ctx: BotContext, event: CommentEvent) -> None:
         answers.append(f"`{command.raw.strip()}` — {outcome.message}")
     if not answers:
         return
-    _answer(client, repo, event, answers, all_ok)
-    if changed:
+    if changed:  # the gate first, so the answer never describes a state not yet shown
         refresh_pr(
             ctx, client=client, repo=repo, pull=get_pull(client, repo, pull.number), policy=policy
         )
+    _answer(client, repo, event, answers, all_ok)
 
 
 def _already_done(ctx: BotContext, repo: str, pr_number: int, key: str) -> bool:
