@@ -16,7 +16,7 @@ from bot.evaluation_worker import EvaluationWorkers
 from bot.github_api import GitHubApp
 from bot.inbox import InboxWorkers
 from bot.reports_router import reports_router
-from bot.scheduler import start_scheduler
+from bot.scheduler import DeadlineScheduler
 from bot.settings import Settings
 from bot.store.db import open_store
 from bot.webhook_receiver import webhook_router
@@ -48,17 +48,18 @@ def create_app(
     evaluations = EvaluationWorkers(ctx, threads=settings.evaluation_workers)
     ctx.wake_evaluations.subscribe(evaluations.wake)
 
+    scheduler = DeadlineScheduler(ctx, interval_s=settings.scheduler_tick_s)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        scheduler = None
         if run_workers:
             # First thing they do: handle what was stored before a restart.
             workers.start()
             evaluations.start()
-            scheduler = start_scheduler(ctx, interval_s=settings.scheduler_tick_s)
+            scheduler.start()
         yield
-        if scheduler is not None:
-            scheduler.shutdown(wait=True)
+        if run_workers:
+            scheduler.shutdown()
         workers.stop()
         evaluations.stop()
 
@@ -66,6 +67,7 @@ def create_app(
     app.state.ctx = ctx
     app.state.workers = workers
     app.state.evaluations = evaluations
+    app.state.scheduler = scheduler
     app.include_router(
         webhook_router(
             store=ctx.store,
@@ -76,6 +78,10 @@ def create_app(
     )
 
     app.include_router(reports_router(ctx.store))
+    if settings.slack_enabled:
+        from bot.slack.setup import install_slack  # Slack is optional; only import when on
+
+        install_slack(app, ctx)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 
 import typer
 
@@ -31,6 +32,48 @@ def serve(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+
+
+@app.command()
+def demo(
+    fixtures: Path = typer.Option(Path("fixtures"), help="The repository's fixtures directory."),
+    out: Path = typer.Option(Path("shipyard-demo"), help="Where the demo writes its files."),
+) -> None:
+    """Run the whole story on embedded defaults: SQLite, the GitHub sandbox, the fixtures."""
+    from bot.demo import run_demo
+
+    if not (fixtures / "registry" / "shipyard.yml").is_file():
+        typer.echo(f"{fixtures}/registry not found: run from the repository root", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(run_demo(fixtures=fixtures, out_dir=out))
+
+
+@app.command()
+def evaluate(
+    candidate: Path = typer.Argument(..., help="The candidate model directory (models/<name>)."),
+    baseline: Path | None = typer.Option(None, help="The production model directory."),
+    policy: Path = typer.Option(Path(".shipyard.yml"), help="The promotion policy."),
+    benchmark: str | None = typer.Option(
+        None, help="Benchmark path or URI (overrides the policy's; the sha256 pin still applies)."
+    ),
+    html: Path | None = typer.Option(None, help="Write the HTML report here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
+    markdown: Path | None = typer.Option(None, help="Write the PR-comment Markdown here."),
+) -> None:
+    """Evaluate a candidate against production exactly as the bot does; exit 1 on a fail."""
+    from bot.evaluate_command import run_evaluate_command
+
+    raise typer.Exit(
+        run_evaluate_command(
+            candidate=candidate,
+            baseline=baseline,
+            policy_path=policy,
+            benchmark=benchmark,
+            html=html,
+            json_out=json_out,
+            markdown=markdown,
+        )
+    )
 
 
 @app.command("policy-schema")

@@ -5,11 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
 from bot.clock import Clock
 from bot.github_api import GitHubApp
 from bot.settings import Settings
 from bot.store.db import Store
+from evaluators.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,30 @@ class BotContext:
     github: GitHubApp
     clock: Clock
     wake_evaluations: Wakeup = field(default_factory=lambda: Wakeup())
+    # Called after every gate refresh with the new state (Slack notifications subscribe).
+    promotion_listeners: list[PromotionListener] = field(default_factory=list)
+
+
+class PromotionListener(Protocol):
+    def __call__(self, change: PromotionChange) -> None: ...
+
+
+@dataclass(frozen=True)
+class PromotionChange:
+    """What a listener learns after the gate of a PR was recomputed and published."""
+
+    repository: str
+    installation_id: int
+    pr_number: int
+    pr_title: str
+    pr_url: str | None
+    head_sha: str
+    gate_title: str
+    gate_conclusion: str | None  # success | action_required | failure | None while evaluating
+    window_ends_at: datetime | None
+    headlines: tuple[str, ...]  # one per model: the evaluation's short title
+    report_urls: tuple[str, ...]
+    policy: Policy
 
 
 class Wakeup:

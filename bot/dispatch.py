@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.context import BotContext
 from bot.events import PullRequestEvent
+from bot.handlers.reevaluate_after_merge import reevaluate_after_merge
 from bot.handlers.register_candidates import register_candidates
 from bot.handlers.run_commands import run_comment_commands, run_review_commands
 
@@ -16,7 +17,7 @@ Handler = Callable[[BotContext, Any], None]
 
 # event name -> (payload model or None for raw payloads, handlers in order)
 ROUTES: dict[str, tuple[type[BaseModel] | None, list[Handler]]] = {
-    "pull_request": (PullRequestEvent, [register_candidates]),
+    "pull_request": (PullRequestEvent, [register_candidates, reevaluate_after_merge]),
     "issue_comment": (None, [run_comment_commands]),
     "pull_request_review": (None, [run_review_commands]),
 }

@@ -112,7 +112,7 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
         return GateDecision(
             "completed", GateConclusion.SUCCESS, "No model directory changed: nothing to gate"
         )
-    blocks = [f"Blocked by @{b.login}: {b.reason}" for b in state.blocks]
+    blocks = [f"Blocked by {b.login}: {b.reason}" for b in state.blocks]
     rejected = [f"{c.model}: {c.title}" for c in state.candidates if not c.registered]
     if rejected or blocks:
         return GateDecision(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
 
 from bot import audit
 from bot.check_runs import CheckOutput, publish
-from bot.context import BotContext
+from bot.context import BotContext, PromotionChange
 from bot.gate_decision import GATE_CHECK, GateConclusion, GateDecision, decide_gate
 from bot.github_api import InstallationClient
 from bot.github_types import PullRequest
@@ -17,6 +19,8 @@ from bot.store.models import AuditEvent, Report
 from evaluators.policy import Policy
 from evaluators.render import render_pr_comment
 from evaluators.report import EvaluationReport
+
+log = logging.getLogger(__name__)
 
 _ICON = {
     GateConclusion.SUCCESS: "✅",
@@ -77,7 +81,49 @@ def refresh_pr(
         upsert_report_comment(
             client=client, store=ctx.store, repo=repo, pr_number=pull.number, body=body
         )
+    _tell_listeners(
+        ctx, client=client, repo=repo, pull=pull, policy=policy, decision=decision, reports=reports
+    )
     return decision
+
+
+def _tell_listeners(
+    ctx: BotContext,
+    *,
+    client: InstallationClient,
+    repo: str,
+    pull: PullRequest,
+    policy: Policy,
+    decision: GateDecision,
+    reports: list[Report],
+) -> None:
+    """Notify subscribers (Slack); a failing listener never breaks the gate."""
+    if not ctx.promotion_listeners:
+        return
+    with ctx.store.session() as session:
+        evaluations = latest_evaluations(
+            session, repository=repo, pr_number=pull.number, head_sha=pull.head.sha
+        )
+        headlines = tuple(f"{e.model}: {e.headline or e.status}" for e in evaluations.values())
+    change = PromotionChange(
+        repository=repo,
+        installation_id=client.installation_id,
+        pr_number=pull.number,
+        pr_title=pull.title,
+        pr_url=pull.html_url,
+        head_sha=pull.head.sha,
+        gate_title=decision.title,
+        gate_conclusion=decision.conclusion.value if decision.conclusion else None,
+        window_ends_at=decision.window_ends_at,
+        headlines=headlines,
+        report_urls=tuple(f"{ctx.settings.public_url}/reports/{r.id}" for r in reports),
+        policy=policy,
+    )
+    for listener in ctx.promotion_listeners:
+        try:
+            listener(change)
+        except Exception:
+            log.exception("promotion listener failed for %s#%s", repo, pull.number)
 
 
 def render_pr_body(

@@ -160,6 +160,7 @@ class RegistryWorld:
         return (
             state.workers.busy == 0
             and state.evaluations.busy == 0
+            and not state.scheduler.busy
             and pending_count(state.ctx.store) == 0
             and active_count(state.ctx.store) == 0
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -31,18 +32,40 @@ def tick(ctx: BotContext) -> int:
             handled += 1
 
 
-def start_scheduler(ctx: BotContext, *, interval_s: float) -> BackgroundScheduler:
-    # A tick still running when the next is due is simply skipped; that is not news.
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
-    scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(
-        tick,
-        "interval",
-        args=[ctx],
-        seconds=interval_s,
-        max_instances=1,
-        coalesce=True,
-        id="shipyard-deadlines",
-    )
-    scheduler.start()
-    return scheduler
+class DeadlineScheduler:
+    """Runs `tick` every `interval_s` seconds in a background thread."""
+
+    def __init__(self, ctx: BotContext, *, interval_s: float) -> None:
+        self._ctx = ctx
+        self._busy = False
+        self._lock = threading.Lock()
+        # A tick still running when the next is due is simply skipped; that is not news.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+        logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+        self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._scheduler.add_job(
+            self._tick,
+            "interval",
+            seconds=interval_s,
+            max_instances=1,
+            coalesce=True,
+            id="shipyard-deadlines",
+        )
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def _tick(self) -> None:
+        with self._lock:
+            self._busy = True
+            try:
+                tick(self._ctx)
+            finally:
+                self._busy = False
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        self._scheduler.shutdown(wait=True)

@@ -52,6 +52,19 @@ class Settings(BaseSettings):
     max_github_retries: int = Field(default=4, ge=0, le=10)
     max_retry_wait_s: float = Field(default=900, gt=0)
     log_level: str = "INFO"
+    # Slack is optional: without both of these the bot runs and Slack is simply off.
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_command: str = Field(default="/shipyard", description="The slash command's name.")
+    slack_command_aliases: list[str] = Field(
+        default_factory=lambda: ["/approve", "/block"],
+        description="Extra slash commands that mean `/shipyard <name> …`.",
+    )
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None and self.slack_signing_secret is not None
 
     @field_validator("github_api_url", "public_url")
     @classmethod
@@ -67,6 +80,8 @@ class Settings(BaseSettings):
             "SHIPYARD_GITHUB_WEBHOOK_SECRET_PREVIOUS", self.github_webhook_secret_previous
         )
         _refuse_placeholder("SHIPYARD_GITHUB_PRIVATE_KEY", self.github_private_key)
+        _refuse_placeholder("SHIPYARD_SLACK_BOT_TOKEN", self.slack_bot_token)
+        _refuse_placeholder("SHIPYARD_SLACK_SIGNING_SECRET", self.slack_signing_secret)
         if self.github_private_key is None and self.github_private_key_path is None:
             raise ValueError("set SHIPYARD_GITHUB_PRIVATE_KEY or SHIPYARD_GITHUB_PRIVATE_KEY_PATH")
         return self

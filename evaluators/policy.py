@@ -110,6 +110,17 @@ class ReviewPolicy(_Strict):
     merge_method: MergeMethod = MergeMethod.SQUASH
 
 
+class SlackPolicy(_Strict):
+    channel: str | None = Field(
+        default=None, description="Channel id (C…) that gets one live message per promotion."
+    )
+    users: dict[str, str] = Field(
+        default_factory=dict,
+        description="Slack identity `TEAMID:USERID` -> GitHub login, reviewed like any policy "
+        "change on the base branch.",
+    )
+
+
 class LimitsPolicy(_Strict):
     timeout_seconds: float = Field(default=600, gt=0)
     memory_mb: int = Field(default=4096, ge=256)
@@ -133,6 +144,7 @@ class Policy(_Strict):
     canary: CanaryPolicy = CanaryPolicy()
     review: ReviewPolicy = ReviewPolicy()
     limits: LimitsPolicy = LimitsPolicy()
+    slack: SlackPolicy = SlackPolicy()
     dry_run: bool = False
 
     @field_validator("models_root")
