@@ -62,6 +62,7 @@ def create_app(
             scheduler.shutdown()
         workers.stop()
         evaluations.stop()
+        ctx.store.engine.dispose()  # give connections back (replicas share one PostgreSQL)
 
     app = FastAPI(title="Shipyard", version=__version__, lifespan=lifespan)
     app.state.ctx = ctx

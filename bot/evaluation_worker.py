@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot import audit
+from bot.check_names import evaluation_check_name
 from bot.check_runs import CheckOutput, publish
 from bot.context import BotContext
 from bot.deadlines import arm_window
@@ -25,25 +26,17 @@ from evaluators.policy import Policy
 from evaluators.render import (
     render_check_summary,
     render_check_title,
-    render_html,
     render_json,
-    render_pr_comment,
 )
 from evaluators.report import Decision, EvaluationReport
 
 log = logging.getLogger(__name__)
-
-EVALUATION_CHECK = "Shipyard / evaluation"
 
 _CONCLUSION = {
     Decision.AUTO_PROMOTE_ELIGIBLE: "success",
     Decision.NEEDS_REVIEW: "action_required",
     Decision.FAIL: "failure",
 }
-
-
-def evaluation_check_name(model: str) -> str:
-    return f"{EVALUATION_CHECK} ({model})"
 
 
 def evaluate_one(ctx: BotContext, job: Evaluation) -> None:
@@ -143,8 +136,6 @@ def _store_report(
                 model=job.model,
                 created_at=now,
                 report_json=render_json(report),
-                markdown=render_pr_comment(report, html_url=details_url),
-                html=render_html(report),
             )
         )
         row.status = EvaluationStatus.COMPLETED.value

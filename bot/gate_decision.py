@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-GATE_CHECK = "Shipyard / promotion-gate"
-
 
 class GateConclusion(StrEnum):
     SUCCESS = "success"

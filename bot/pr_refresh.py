@@ -7,9 +7,10 @@ import logging
 from sqlalchemy import select
 
 from bot import audit
+from bot.check_names import GATE_CHECK
 from bot.check_runs import CheckOutput, publish
 from bot.context import BotContext, PromotionChange
-from bot.gate_decision import GATE_CHECK, GateConclusion, GateDecision, decide_gate
+from bot.gate_decision import GateConclusion, GateDecision, decide_gate
 from bot.github_api import InstallationClient
 from bot.github_types import PullRequest
 from bot.promotion_state import latest_evaluations, load_state

@@ -16,8 +16,6 @@ from evaluators.candidate import (
 from evaluators.errors import DocumentError
 from evaluators.loading import classify_artifact_bytes
 
-CANDIDATE_CHECK = "Shipyard / candidate"
-
 
 class Conclusion(StrEnum):
     """Conclusions that block branch protection when wrong: never neutral or skipped."""
@@ -45,11 +43,6 @@ class GateResult:
         if self.notes:
             lines += [f"- {n}" for n in self.notes]
         return "\n".join(lines).strip()
-
-
-def check_run_name(model: str) -> str:
-    """One candidate check per model directory."""
-    return f"{CANDIDATE_CHECK} ({model})"
 
 
 def evaluate_candidate(

@@ -59,6 +59,7 @@ class RegistryWorld:
     settings: Settings = field(init=False)
     bot: LocalServer | None = field(default=None, init=False)
     app: FastAPI | None = field(default=None, init=False)
+    replicas: list[tuple[FastAPI, LocalServer]] = field(default_factory=list, init=False)
     installation_id: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -92,7 +93,17 @@ class RegistryWorld:
         self.sandbox.configure_webhooks(f"{self.bot.url}/github/webhooks", self.webhook_secret)
         return self.bot
 
+    def start_replica(self) -> LocalServer:
+        """A second bot process on the same database and clock (GitHub still sends to the first)."""
+        app = create_app(self.settings, clock=self.clock)
+        server = LocalServer(app).start()
+        self.replicas.append((app, server))
+        return server
+
     def stop_bot(self) -> None:
+        for _, server in self.replicas:
+            server.stop()
+        self.replicas.clear()
         if self.bot is not None:
             self.bot.stop()
             self.bot = None
@@ -156,13 +167,17 @@ class RegistryWorld:
         from bot.evaluation_queue import active_count
         from bot.inbox import pending_count
 
-        state = self.app.state
+        apps = [self.app, *(app for app, _ in self.replicas)]
+        store = self.app.state.ctx.store
         return (
-            state.workers.busy == 0
-            and state.evaluations.busy == 0
-            and not state.scheduler.busy
-            and pending_count(state.ctx.store) == 0
-            and active_count(state.ctx.store) == 0
+            all(
+                a.state.workers.busy == 0
+                and a.state.evaluations.busy == 0
+                and not a.state.scheduler.busy
+                for a in apps
+            )
+            and pending_count(store) == 0
+            and active_count(store) == 0
         )
 
     def pass_time(self, delta: timedelta) -> None:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bot.store.db import Store
 from bot.store.models import Report
+from evaluators.render import render_html
+from evaluators.report import EvaluationReport
+
+
+@lru_cache(maxsize=64)
+def _html(report_id: str, report_json: str) -> str:
+    """Rendered when first asked for (plots cost time), then kept for repeat visits."""
+    return render_html(EvaluationReport.model_validate_json(report_json))
 
 
 def reports_router(store: Store) -> APIRouter:
@@ -24,8 +34,9 @@ def reports_router(store: Store) -> APIRouter:
         report = await run_in_threadpool(_load, report_id)
         if report is None:
             raise HTTPException(status_code=404, detail="no such report")
+        html = await run_in_threadpool(_html, report.id, report.report_json)
         return HTMLResponse(
-            report.html,
+            html,
             headers={
                 "Content-Security-Policy": "default-src 'none'; img-src data:; "
                 "style-src 'unsafe-inline'",

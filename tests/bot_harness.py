@@ -34,7 +34,9 @@ def post_delivery(
     return httpx.post(f"{bot_url}/github/webhooks", content=body, headers=headers, timeout=30)
 
 
-def wait_until(condition: Callable[[], Any], *, timeout_s: float = 30, what: str = "") -> Any:
+def wait_until(
+    condition: Callable[[], Any], *, timeout_s: float = 30, what: str = "", every_s: float = 0.02
+) -> Any:
     """Poll `condition` until it is truthy; fail with `what` after the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -43,4 +45,4 @@ def wait_until(condition: Callable[[], Any], *, timeout_s: float = 30, what: str
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.02)
+        time.sleep(every_s)

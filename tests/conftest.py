@@ -79,3 +79,24 @@ def make_settings(app_private_key: str, tmp_path: Path) -> Callable[..., Setting
 
 
 pytest_plugins = ["tests.world_fixtures"]
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh schema on the test PostgreSQL (for what only PostgreSQL can show)."""
+    base = _postgres_base_url()
+    if base is None:
+        pytest.skip(f"{POSTGRES_ENV} not set")
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()

@@ -120,7 +120,9 @@ def test_the_slower_fixture_is_measured_slower_than_production() -> None:
         candidate=_fixture_runner("candidate_slower"),
         baseline=_fixture_runner("production"),
         frame=pd.read_parquet(BENCHMARK).iloc[:2000],
-        policy=LatencyPolicy(concurrency=1, requests=1000, batch_size=256, max_p99_ratio=1.25),
+        policy=LatencyPolicy(
+            concurrency=1, requests=1000, batch_size=256, max_p99_ratio=1.25, floor_ms=0
+        ),
     )
     assert section.candidate.single_p50_ms > 1.5 * section.baseline.single_p50_ms
     assert section.candidate.batch_p50_ms > 5 * section.baseline.batch_p50_ms

@@ -5,16 +5,16 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot import audit, evaluation_queue
+from bot.check_names import CANDIDATE_CHECK, candidate_check_name, evaluation_check_name
 from bot.check_runs import CheckOutput, publish
 from bot.context import BotContext
 from bot.deadlines import cancel_for_pr
 from bot.events import PullRequestEvent
+from bot.github_api import InstallationClient
 from bot.pr_refresh import refresh_pr
 from bot.registration_gate import (
-    CANDIDATE_CHECK,
     Conclusion,
     GateResult,
-    check_run_name,
     evaluate_candidate,
 )
 from bot.registry_reader import changed_models, list_pull_files, read_model_dir, read_policy
@@ -55,12 +55,14 @@ def register_candidates(ctx: BotContext, event: PullRequestEvent) -> None:
             now=ctx.clock.now(),
             repo=repo,
             head_sha=pr.head.sha,
-            name=check_run_name(model),
+            name=candidate_check_name(model),
             status="completed",
             conclusion=result.conclusion.value,
             output=CheckOutput(title=result.title, summary=result.summary()),
             external_id=f"candidate:{model}",
         )
+        if result.conclusion is Conclusion.SUCCESS:
+            _queue_evaluation(ctx, event, client, model)
     if models:
         ctx.wake_evaluations()
         refresh_pr(ctx, client=client, repo=repo, pull=pr, policy=policy)
@@ -100,18 +102,6 @@ def _store_result(ctx: BotContext, event: PullRequestEvent, result: GateResult) 
         row.conclusion = result.conclusion.value
         row.summary = result.summary()
         row.updated_at = now
-        if state is CandidateState.REGISTERED:
-            evaluation_queue.enqueue(
-                session,
-                now=now,
-                repository=repo,
-                installation_id=event.installation.id,
-                pr_number=pr.number,
-                head_sha=pr.head.sha,
-                base_sha=pr.base.sha,
-                base_ref=pr.base.ref,
-                model=result.model,
-            )
         audit.record(
             session,
             at=now,
@@ -122,6 +112,39 @@ def _store_result(ctx: BotContext, event: PullRequestEvent, result: GateResult) 
             model=result.model,
             reason=result.title,
             detail={"problems": list(result.problems)},
+        )
+
+
+def _queue_evaluation(
+    ctx: BotContext, event: PullRequestEvent, client: InstallationClient, model: str
+) -> None:
+    """Show the evaluation as queued on the head SHA, then queue it (workers start it)."""
+    pr = event.pull_request
+    publish(
+        client=client,
+        store=ctx.store,
+        now=ctx.clock.now(),
+        repo=event.repository.full_name,
+        head_sha=pr.head.sha,
+        name=evaluation_check_name(model),
+        status="queued",
+        output=CheckOutput(
+            title=f"{model}: waiting for an evaluation worker",
+            summary="Queued: candidate vs production on the pinned benchmark.",
+        ),
+        external_id=f"evaluation:{model}",
+    )
+    with ctx.store.session() as session:
+        evaluation_queue.enqueue(
+            session,
+            now=ctx.clock.now(),
+            repository=event.repository.full_name,
+            installation_id=event.installation.id,
+            pr_number=pr.number,
+            head_sha=pr.head.sha,
+            base_sha=pr.base.sha,
+            base_ref=pr.base.ref,
+            model=model,
         )
 
 

@@ -13,7 +13,9 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 
-DEFAULT_SUBSET_PATH = Path(__file__).resolve().parents[2] / "fixtures/github/openapi-subset.json"
+from bot.sandbox.fixture_files import github_fixture
+
+DEFAULT_SUBSET_PATH = github_fixture("openapi-subset.json")
 
 MAX_MESSAGE = 200
 _SCHEMA_MAP_KEYS = ("properties", "patternProperties")

@@ -17,15 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from bot.sandbox.fixture_files import github_fixture
 from bot.sandbox.models import IssueComment, Pull, Repo
 from bot.sandbox.render import Renderer
 
 if TYPE_CHECKING:
     from bot.sandbox.state import SandboxState
 
-DEFAULT_EXAMPLES_PATH = (
-    Path(__file__).resolve().parents[2] / "fixtures/github/webhooks-examples.json.gz"
-)
+DEFAULT_EXAMPLES_PATH = github_fixture("webhooks-examples.json.gz")
 HOOKSHOT_USER_AGENT = "GitHub-Hookshot/5c9a1f2"
 DELIVERY_TIMEOUT_S = 30.0
 

@@ -163,7 +163,7 @@ class Evaluation(Base):
 
 
 class Report(Base):
-    """A rendered report, served at /reports/{id}; the id is unguessable."""
+    """An evaluation report (JSON), rendered on request at /reports/{id}; the id is unguessable."""
 
     __tablename__ = "reports"
 
@@ -175,8 +175,6 @@ class Report(Base):
     model: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     report_json: Mapped[str] = mapped_column(Text)
-    markdown: Mapped[str] = mapped_column(Text)
-    html: Mapped[str] = mapped_column(Text)
 
 
 class Approval(Base):

@@ -125,8 +125,6 @@ def upgrade() -> None:
     sa.Column('model', sa.String(length=300), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('report_json', sa.Text(), nullable=False),
-    sa.Column('markdown', sa.Text(), nullable=False),
-    sa.Column('html', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('reports', schema=None) as batch_op:
