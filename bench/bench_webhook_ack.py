@@ -23,14 +23,13 @@ import uuid
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 SECRET = "bench-webhook-secret-0123456789"
 
 
-def bare_app():  # type: ignore[no-untyped-def]
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-
+def bare_app() -> FastAPI:
     app = FastAPI()
 
     @app.post("/github/webhooks")

@@ -24,6 +24,7 @@ class Envelope(_Event):
 
 class PullRequestEvent(_Event):
     action: str
+    changes: dict[str, Any] | None = None  # on "edited": what changed (e.g. the base branch)
     number: int
     pull_request: PullRequest
     repository: Repository

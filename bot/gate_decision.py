@@ -28,6 +28,7 @@ class EvaluationView:
     decision: str | None  # auto_promote_eligible | needs_review | fail
     fingerprint: str | None
     headline: str | None = None
+    base_ref: str = ""
     reasons: tuple[str, ...] = ()
 
 
@@ -80,7 +81,8 @@ def pr_fingerprint(evaluations: tuple[EvaluationView, ...]) -> str | None:
     """What approvals bind to: every model's evidence fingerprint at this head."""
     if not evaluations or any(e.fingerprint is None for e in evaluations):
         return None
-    joined = "\n".join(sorted(f"{e.model}={e.fingerprint}" for e in evaluations))
+    # The base branch is part of what was approved: retargeting the PR starts over.
+    joined = "\n".join(sorted(f"{e.model}@{e.base_ref}={e.fingerprint}" for e in evaluations))
     return hashlib.sha256(joined.encode()).hexdigest()
 
 

@@ -120,6 +120,7 @@ def load_state(
                 decision=e.decision,
                 fingerprint=e.fingerprint,
                 headline=e.headline,
+                base_ref=e.base_ref,
                 reasons=tuple(e.reasons or ()),
             )
             for e in evaluations.values()

@@ -261,3 +261,35 @@ def test_a_pr_merged_by_hand_before_the_deadline_is_not_merged_again(
     registry.pass_time(timedelta(hours=25))
     wait_until(lambda: "already merged" in _deadline_result(registry), what="reconciliation")
     assert merge_requests(registry) == []
+
+
+def test_an_approve_added_by_editing_a_comment_is_ignored(registry: RegistryWorld) -> None:
+    number = registry.open_candidate_pr("candidate_segment_regression")
+    gate_settled(registry, number)
+    comment_id = registry.sandbox.add_comment(REGISTRY, number, "Looking at it.", REVIEWER)
+    registry.sandbox.edit_comment(REGISTRY, comment_id, "/approve", actor=REVIEWER)
+    comment(registry, number, "/status")  # a later command proves the edit was handled
+    assert gate_settled(registry, number).conclusion == "action_required"
+    replies = [
+        c
+        for c in registry.sandbox.comments_on(REGISTRY, number)
+        if c.body.startswith(f"@{REVIEWER}")
+    ]
+    assert len(replies) == 1
+
+
+def test_the_bots_own_comments_never_run_commands(registry: RegistryWorld) -> None:
+    number = registry.open_candidate_pr("candidate_better")
+    gate_settled(registry, number)
+    # The report comment lists the commands; the bot must not act on its own text.
+    body = wait_until(lambda: report_comments(registry, number))[0].body
+    assert "/approve" in body
+    assert "approved" not in _audit_kinds(registry)
+
+
+def _audit_kinds(world: RegistryWorld) -> set[str]:
+    from bot.store.models import AuditEvent
+
+    assert world.app is not None
+    with world.app.state.ctx.store.session() as session:
+        return {row.kind for row in session.query(AuditEvent)}

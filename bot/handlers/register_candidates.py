@@ -21,13 +21,28 @@ from bot.registry_reader import changed_models, list_pull_files, read_model_dir,
 from bot.store.models import Approval, AuditEvent, Candidate, CandidateState
 from evaluators.policy import PolicyError
 
-ACTIONS = frozenset({"opened", "reopened", "synchronize", "ready_for_review"})
+ACTIONS = frozenset({"opened", "reopened", "synchronize", "ready_for_review", "edited"})
 
 
 def register_candidates(ctx: BotContext, event: PullRequestEvent) -> None:
     """Run the registration gate for every model directory the PR's head touches."""
     if event.action not in ACTIONS or event.pull_request.state != "open":
         return
+    if event.action == "edited":
+        if "base" not in (event.changes or {}):
+            return  # a title or body edit changes no evidence
+        with ctx.store.session() as session:
+            audit.record(
+                session,
+                at=ctx.clock.now(),
+                repository=event.repository.full_name,
+                kind="base_changed",
+                actor=event.sender.login,
+                pr_number=event.pull_request.number,
+                head_sha=event.pull_request.head.sha,
+                reason=f"retargeted to {event.pull_request.base.ref}: evaluating again; "
+                "earlier approvals no longer count",
+            )
     pr = event.pull_request
     repo = event.repository.full_name
     client = ctx.github.installation(event.installation.id)
