@@ -1,0 +1,122 @@
+"""Carry out one command a Slack user gave about one PR, through the one command path."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot import audit
+from bot.command_service import execute
+from bot.commands.parser import CommandName, parse_commands
+from bot.context import BotContext
+from bot.github_api import GitHubError
+from bot.pr_refresh import get_pull, refresh_pr
+from bot.registry_reader import read_policy
+from bot.slack.identity import github_login, link_instructions, slack_identity
+from bot.slack.installations import installation_for
+from bot.slack.targets import PullTarget
+from evaluators.policy import PolicyError
+
+log = logging.getLogger(__name__)
+
+# Commands that change the record; they leave a comment on the PR saying who acted from Slack.
+_CHANGING = frozenset(
+    {CommandName.APPROVE, CommandName.BLOCK, CommandName.UNBLOCK, CommandName.RETEST}
+)
+
+
+@dataclass(frozen=True)
+class SlackActor:
+    """A Slack user, by ids only."""
+
+    team_id: str
+    user_id: str
+
+
+def act(
+    ctx: BotContext,
+    *,
+    target: PullTarget,
+    name: CommandName,
+    args: str,
+    actor: SlackActor,
+    request_key: str,
+    expected_sha: str | None = None,
+) -> str:
+    """Do what `/name args` asks on `target` for `actor`; the answer to show them (mrkdwn)."""
+    installation_id = installation_for(ctx.github, target.repo)
+    if installation_id is None:
+        return f"Shipyard is not installed on `{target.repo}`."
+    client = ctx.github.installation(installation_id)
+    try:
+        pull = get_pull(client, target.repo, target.number)
+    except GitHubError as exc:
+        if exc.status == 404:
+            return f"There is no pull request `{target}`."
+        raise
+    try:
+        policy = read_policy(client, target.repo, pull.base.sha)
+    except PolicyError as exc:
+        return f"The policy on `{pull.base.ref}` of `{target.repo}` is invalid: {exc}"
+    login = github_login(policy, team_id=actor.team_id, user_id=actor.user_id)
+    if login is None:
+        return link_instructions(
+            repo=target.repo, base_ref=pull.base.ref, team_id=actor.team_id, user_id=actor.user_id
+        )
+    if expected_sha is not None and name is CommandName.APPROVE and pull.head.sha != expected_sha:
+        return (
+            f"Not approved: this message is about `{expected_sha[:7]}`, but `{target}` is now at "
+            f"`{pull.head.sha[:7]}`. Approvals bind to the commit they were given for."
+        )
+    one_line = " ".join(args.split())  # one command only: a newline must not start another
+    command = parse_commands(f"/{name.value} {one_line}".rstrip())[0]
+    outcome = execute(
+        ctx,
+        client=client,
+        repo=target.repo,
+        installation_id=installation_id,
+        pull=pull,
+        policy=policy,
+        actor=login,
+        command=command,
+        source="slack",
+        surface="slack",
+    )
+    with ctx.store.session() as session:
+        audit.record(
+            session,
+            at=ctx.clock.now(),
+            repository=target.repo,
+            kind="command",
+            actor=login,
+            pr_number=pull.number,
+            head_sha=pull.head.sha,
+            reason=f"{command.raw} → {outcome.message}"[:1000],
+            detail={
+                "key": f"slack:{request_key}",
+                "acted": outcome.acted,
+                "slack_user": slack_identity(team_id=actor.team_id, user_id=actor.user_id),
+            },
+        )
+    if outcome.changed_state:  # the gate first, so the comment never runs ahead of it
+        refresh_pr(
+            ctx,
+            client=client,
+            repo=target.repo,
+            pull=get_pull(client, target.repo, pull.number),
+            policy=policy,
+        )
+    if outcome.acted and name in _CHANGING:
+        # The login in code, not as an @-mention: GitHub would notify the person again.
+        body = f"`{login}` acted from Slack: `{command.raw}` — {outcome.message}"
+        client.request(
+            "POST", f"/repos/{target.repo}/issues/{pull.number}/comments", json={"body": body}
+        )
+    return f"`{target}` as `{login}`: {to_mrkdwn(outcome.message)}"
+
+
+def to_mrkdwn(markdown: str) -> str:
+    """Our Markdown answers in Slack's mrkdwn; `<`, `>`, `&` escaped so no text becomes a
+    mention or link (a block reason could say `<!channel>`)."""
+    escaped = markdown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("**", "*")

@@ -1,0 +1,113 @@
+"""Slash commands: `/shipyard <command> owner/repo#123 [text]` and aliases like `/approve …`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_bolt.request import BoltRequest
+
+from bot.commands.parser import CommandName
+from bot.commands.table import COMMANDS, render_help
+from bot.context import BotContext
+from bot.slack.actions import SlackActor, act
+from bot.slack.dedupe import body_key
+from bot.slack.targets import PullTarget, parse_target
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SlashRequest:
+    """A slash command's text, understood: which command, on which PR, with what text."""
+
+    name: CommandName
+    target: PullTarget | None
+    args: str
+
+
+def parse_slash(command: str, text: str, *, main: str) -> SlashRequest | str:
+    """`/shipyard approve o/r#1 note` or `/approve o/r#1 note`; a str says what is wrong."""
+    words = unescape(text).split(maxsplit=1 if command != main else 2)
+    if command == main:
+        if not words:
+            return SlashRequest(CommandName.HELP, None, "")
+        word, words = words[0].lstrip("/").lower(), words[1:]
+    else:
+        word = command.lstrip("/").lower()
+    try:
+        name = CommandName(word)
+    except ValueError:
+        return f"`{word}` is not a Shipyard command.\n\n" + render_help(surface="slack")
+    if not COMMANDS[name].in_slack or not COMMANDS[name].available:
+        return f"`/{name.value}` is not available in Slack."
+    if name is CommandName.HELP:
+        return SlashRequest(name, None, "")
+    target = parse_target(words[0]) if words else None
+    if target is None:
+        return f"Name the pull request: `{main} {name.value} owner/repo#123" + (
+            " …`" if COMMANDS[name].arguments.value != "none" else "`"
+        )
+    return SlashRequest(name, target, words[1] if len(words) > 1 else "")
+
+
+def unescape(text: str) -> str:
+    """Slack sends `&`, `<`, `>` escaped in command text."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def register_commands(bolt: App, ctx: BotContext) -> None:
+    """The main command and its aliases share one acknowledgement and one lazy worker."""
+    main = ctx.settings.slack_command
+    aliases = ctx.settings.slack_command_aliases
+    names = [main] + [alias for alias in aliases if alias != main and _is_command(alias)]
+    for name in names:
+        bolt.command(name)(ack=_acknowledge(main), lazy=[_work(ctx, main)])
+
+
+def _is_command(alias: str) -> bool:
+    if alias.lstrip("/").lower() in {c.value for c in CommandName}:
+        return True
+    log.warning("ignoring Slack alias %s: an alias must be a command's name", alias)
+    return False
+
+
+def _acknowledge(main: str) -> Callable[..., None]:
+    def acknowledge(ack: Ack, command: Mapping[str, Any]) -> None:
+        """Within Slack's 3 seconds: answer at once what needs no GitHub call."""
+        parsed = parse_slash(str(command["command"]), str(command.get("text", "")), main=main)
+        if isinstance(parsed, str):
+            ack(text=parsed)
+        elif parsed.name is CommandName.HELP:
+            ack(text=render_help(surface="slack"))
+        else:
+            ack()
+
+    return acknowledge
+
+
+def _work(ctx: BotContext, main: str) -> Callable[..., None]:
+    def work(command: Mapping[str, Any], respond: Respond, request: BoltRequest) -> None:
+        """After the acknowledgement: act, then answer privately through the response_url."""
+        parsed = parse_slash(str(command["command"]), str(command.get("text", "")), main=main)
+        if isinstance(parsed, str) or parsed.target is None:
+            return  # already answered in the acknowledgement
+        actor = SlackActor(team_id=str(command["team_id"]), user_id=str(command["user_id"]))
+        try:
+            answer = act(
+                ctx,
+                target=parsed.target,
+                name=parsed.name,
+                args=parsed.args,
+                actor=actor,
+                request_key=body_key(request.raw_body),
+            )
+        except Exception:
+            log.exception("Slack command %s on %s failed", parsed.name.value, parsed.target)
+            answer = f"Something went wrong with `{parsed.target}`; check the PR before retrying."
+        respond(text=answer, response_type="ephemeral")
+
+    return work
