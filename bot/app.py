@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse
 from bot import __version__
 from bot.clock import Clock, SystemClock
 from bot.context import BotContext
-from bot.evaluation_worker import EvaluationWorkers
+from bot.evaluation_worker import evaluation_workers
 from bot.github_api import GitHubApp
-from bot.inbox import InboxWorkers
+from bot.inbox import inbox_workers
 from bot.reports_router import reports_router
 from bot.scheduler import DeadlineScheduler
 from bot.settings import Settings
@@ -44,8 +44,8 @@ def create_app(
 ) -> FastAPI:
     """The bot: webhook endpoint, health, and inbox workers started with the app."""
     ctx = build_context(settings, clock=clock)
-    workers = InboxWorkers(ctx, threads=settings.worker_threads)
-    evaluations = EvaluationWorkers(ctx, threads=settings.evaluation_workers)
+    workers = inbox_workers(ctx, threads=settings.worker_threads)
+    evaluations = evaluation_workers(ctx, threads=settings.evaluation_workers)
     ctx.wake_evaluations.subscribe(evaluations.wake)
 
     scheduler = DeadlineScheduler(ctx, interval_s=settings.scheduler_tick_s)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import secrets
 import tempfile
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from bot.pr_refresh import get_pull, refresh_pr
 from bot.promotion_state import latest_evaluations
 from bot.registry_reader import ModelFiles, read_model_dir, read_policy
 from bot.store.models import Evaluation, EvaluationStatus, Report
+from bot.worker_pool import WorkerPool
 from evaluators.evaluate import run_evaluation
 from evaluators.policy import Policy
 from evaluators.render import (
@@ -245,74 +245,27 @@ def _fail(ctx: BotContext, client: InstallationClient, job: Evaluation, message:
         refresh_pr(ctx, client=client, repo=job.repository, pull=pull)
 
 
-class EvaluationWorkers:
+def run_one(ctx: BotContext) -> bool:
+    """Claim and run one evaluation; False when none was queued."""
+    job = claim_next(ctx.store, now=ctx.clock.now())
+    if job is None:
+        return False
+    try:
+        evaluate_one(ctx, job)
+    except Exception as exc:
+        log.warning("evaluation %s failed: %s", job.id, type(exc).__name__)
+        try:
+            _fail(
+                ctx,
+                ctx.github.installation(job.installation_id),
+                job,
+                f"{type(exc).__name__}: {str(exc)[:500]}",
+            )
+        except Exception:
+            log.exception("could not report failed evaluation %s", job.id)
+    return True
+
+
+def evaluation_workers(ctx: BotContext, *, threads: int) -> WorkerPool:
     """A small pool of threads, each running one evaluation at a time."""
-
-    def __init__(self, ctx: BotContext, *, threads: int, poll_s: float = 1.0) -> None:
-        self._ctx = ctx
-        self._threads = threads
-        self._poll_s = poll_s
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._workers: list[threading.Thread] = []
-        self._busy = 0
-        self._busy_lock = threading.Lock()
-
-    def start(self) -> None:
-        for i in range(self._threads):
-            thread = threading.Thread(target=self._run, name=f"shipyard-eval-{i}", daemon=True)
-            thread.start()
-            self._workers.append(thread)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout_s: float = 30) -> None:
-        self._stop.set()
-        self._wake.set()
-        for thread in self._workers:
-            thread.join(timeout_s)
-
-    @property
-    def busy(self) -> int:
-        """Evaluations being run right now (tests and shutdown wait for zero)."""
-        return self._busy
-
-    def run_one(self) -> bool:
-        with self._busy_lock:
-            self._busy += 1
-        try:
-            return self._run_one()
-        finally:
-            with self._busy_lock:
-                self._busy -= 1
-
-    def _run_one(self) -> bool:
-        job = claim_next(self._ctx.store, now=self._ctx.clock.now())
-        if job is None:
-            return False
-        try:
-            evaluate_one(self._ctx, job)
-        except Exception as exc:
-            log.warning("evaluation %s failed: %s", job.id, type(exc).__name__)
-            try:
-                _fail(
-                    self._ctx,
-                    self._ctx.github.installation(job.installation_id),
-                    job,
-                    f"{type(exc).__name__}: {str(exc)[:500]}",
-                )
-            except Exception:
-                log.exception("could not report failed evaluation %s", job.id)
-        return True
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_one()
-            except Exception:
-                log.exception("evaluation worker could not claim")
-                busy = False
-            if not busy:
-                self._wake.wait(self._poll_s)
-                self._wake.clear()
+    return WorkerPool(name="eval", threads=threads, job=lambda: run_one(ctx))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import traceback
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,12 +16,12 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.clock import Clock
 from bot.context import BotContext
 from bot.dispatch import dispatch
 from bot.events import parse_envelope
 from bot.store.db import Store
 from bot.store.models import Delivery, DeliveryStatus
+from bot.worker_pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ def record_delivery(
     return True
 
 
-def claim_next(store: Store, *, now: datetime, worker: str) -> Delivery | None:
+def claim_next(store: Store, *, now: datetime) -> Delivery | None:
     """Atomically take the oldest due delivery (pending, or processing with a lapsed lease)."""
     due = or_(
         and_(
@@ -116,9 +115,9 @@ def finish(store: Store, *, delivery_pk: int, now: datetime, error: str | None =
             row.lease_until = now + timedelta(seconds=30 * 2 ** (row.attempts - 1))
 
 
-def handle_one(ctx: BotContext, *, worker: str) -> bool:
+def handle_one(ctx: BotContext) -> bool:
     """Claim and handle one delivery; False when nothing was due."""
-    row = claim_next(ctx.store, now=ctx.clock.now(), worker=worker)
+    row = claim_next(ctx.store, now=ctx.clock.now())
     if row is None:
         return False
     try:
@@ -132,56 +131,9 @@ def handle_one(ctx: BotContext, *, worker: str) -> bool:
     return True
 
 
-class InboxWorkers:
-    """Background threads draining the inbox; woken on each new delivery, polling otherwise."""
-
-    def __init__(self, ctx: BotContext, *, threads: int, poll_s: float = 1.0) -> None:
-        self._ctx = ctx
-        self._threads = threads
-        self._poll_s = poll_s
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._workers: list[threading.Thread] = []
-        self._busy = 0
-        self._busy_lock = threading.Lock()
-
-    @property
-    def busy(self) -> int:
-        """Deliveries being handled right now."""
-        return self._busy
-
-    def start(self) -> None:
-        for i in range(self._threads):
-            thread = threading.Thread(
-                target=self._run, args=(f"worker-{i}",), name=f"shipyard-inbox-{i}", daemon=True
-            )
-            thread.start()
-            self._workers.append(thread)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout_s: float = 30) -> None:
-        self._stop.set()
-        self._wake.set()
-        for thread in self._workers:
-            thread.join(timeout_s)
-
-    def _run(self, name: str) -> None:
-        while not self._stop.is_set():
-            with self._busy_lock:
-                self._busy += 1
-            try:
-                busy = handle_one(self._ctx, worker=name)
-            except Exception:  # the store itself failed; back off and try again
-                log.exception("inbox worker %s could not claim", name)
-                busy = False
-            finally:
-                with self._busy_lock:
-                    self._busy -= 1
-            if not busy:
-                self._wake.wait(self._poll_s)
-                self._wake.clear()
+def inbox_workers(ctx: BotContext, *, threads: int) -> WorkerPool:
+    """Threads draining the inbox; woken on each new delivery, polling otherwise."""
+    return WorkerPool(name="inbox", threads=threads, job=lambda: handle_one(ctx))
 
 
 def pending_count(store: Store) -> int:
@@ -192,6 +144,3 @@ def pending_count(store: Store) -> int:
             )
         )
         return len(list(rows))
-
-
-__all__ = ["Clock", "InboxWorkers", "claim_next", "finish", "handle_one", "record_delivery"]

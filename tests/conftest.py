@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,9 @@ def _postgres_base_url() -> str | None:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a new schema on the test PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shipyard.db'}"
-        return
+@contextmanager
+def _fresh_postgres_schema() -> Iterator[str]:
+    """A new, empty schema on the test PostgreSQL, dropped afterwards."""
     base = _postgres_base_url()
     if base is None:
         pytest.skip(f"{POSTGRES_ENV} not set")
@@ -47,6 +45,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new schema on the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shipyard.db'}"
+        return
+    with _fresh_postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -84,19 +92,5 @@ pytest_plugins = ["tests.world_fixtures"]
 @pytest.fixture
 def postgres_url(tmp_path: Path) -> Iterator[str]:
     """A fresh schema on the test PostgreSQL (for what only PostgreSQL can show)."""
-    base = _postgres_base_url()
-    if base is None:
-        pytest.skip(f"{POSTGRES_ENV} not set")
-    import sqlalchemy as sa
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with _fresh_postgres_schema() as url:
+        yield url
