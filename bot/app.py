@@ -14,7 +14,7 @@ from bot.clock import Clock, SystemClock
 from bot.context import BotContext
 from bot.evaluation_worker import evaluation_workers
 from bot.github_api import GitHubApp
-from bot.inbox import inbox_workers
+from bot.inbox_workers import inbox_workers
 from bot.reports_router import reports_router
 from bot.scheduler import DeadlineScheduler
 from bot.settings import Settings
@@ -47,6 +47,7 @@ def create_app(
     workers = inbox_workers(ctx, threads=settings.worker_threads)
     evaluations = evaluation_workers(ctx, threads=settings.evaluation_workers)
     ctx.wake_evaluations.subscribe(evaluations.wake)
+    ctx.wake_inbox.subscribe(workers.wake)
 
     scheduler = DeadlineScheduler(ctx, interval_s=settings.scheduler_tick_s)
 

@@ -22,6 +22,7 @@ class BotContext:
     github: GitHubApp
     clock: Clock
     wake_evaluations: Wakeup = field(default_factory=lambda: Wakeup())
+    wake_inbox: Wakeup = field(default_factory=lambda: Wakeup())
     # Called after every gate refresh with the new state (Slack notifications subscribe).
     promotion_listeners: list[PromotionListener] = field(default_factory=list)
 

@@ -7,21 +7,16 @@ delivery handled twice after a crash does not double a side effect.
 
 from __future__ import annotations
 
-import json
 import logging
-import traceback
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.context import BotContext
-from bot.dispatch import dispatch
 from bot.events import parse_envelope
 from bot.store.db import Store
 from bot.store.models import Delivery, DeliveryStatus
-from bot.worker_pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -113,27 +108,6 @@ def finish(store: Store, *, delivery_pk: int, now: datetime, error: str | None =
         else:
             row.status = DeliveryStatus.PENDING.value
             row.lease_until = now + timedelta(seconds=30 * 2 ** (row.attempts - 1))
-
-
-def handle_one(ctx: BotContext) -> bool:
-    """Claim and handle one delivery; False when nothing was due."""
-    row = claim_next(ctx.store, now=ctx.clock.now())
-    if row is None:
-        return False
-    try:
-        dispatch(ctx, row.event, json.loads(row.payload))
-    except Exception as exc:
-        log.warning("delivery %s (%s) failed: %s", row.delivery_id, row.event, type(exc).__name__)
-        detail = "".join(traceback.format_exception_only(exc)).strip()
-        finish(ctx.store, delivery_pk=row.id, now=ctx.clock.now(), error=detail)
-        return True
-    finish(ctx.store, delivery_pk=row.id, now=ctx.clock.now())
-    return True
-
-
-def inbox_workers(ctx: BotContext, *, threads: int) -> WorkerPool:
-    """Threads draining the inbox; woken on each new delivery, polling otherwise."""
-    return WorkerPool(name="inbox", threads=threads, job=lambda: handle_one(ctx))
 
 
 def pending_count(store: Store) -> int:

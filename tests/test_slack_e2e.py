@@ -202,3 +202,21 @@ def test_help_and_mistakes_are_answered_at_once(rig: SlackRig) -> None:
     assert "Name the pull request" in rig.people.slash(ALICE, "/approve", "").response.text
     unknown = rig.people.slash(ALICE, "/shipyard", "deploy x/y#1").response.text
     assert "`deploy` is not a Shipyard command" in unknown
+
+
+def test_a_slash_command_acknowledged_just_before_a_crash_is_carried_out_after_restart(
+    rig: SlackRig,
+) -> None:
+    world = rig.world
+    number = world.open_candidate_pr("candidate_segment_regression")
+    gate(world, number, "action_required")
+    rig.the_message(containing="Needs review")
+    rig._stop_bot()
+    world.start_bot(run_workers=False, **rig.bot_settings)  # acknowledges, handles nothing
+    assert world.bot is not None
+    rig.people.events_url = f"{world.bot.url}/slack/events"
+    sent = rig.people.slash(ALICE, "/shipyard", f"approve {REGISTRY}#{number}")
+    assert sent.response.status_code == 200
+    rig.restart_bot()  # the "crash" loses nothing: the command was stored before the ack
+    gate(world, number, "success")
+    assert "Approved" in answer(rig, sent.response_url)

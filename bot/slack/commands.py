@@ -7,14 +7,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App
 from slack_bolt.request import BoltRequest
 
 from bot.commands.parser import CommandName
 from bot.commands.table import COMMANDS, render_help
 from bot.context import BotContext
-from bot.slack.actions import SlackActor, act
 from bot.slack.dedupe import body_key
+from bot.slack.durable import SlackAction, SlackReply, enqueue
 from bot.slack.targets import PullTarget, parse_target
 
 log = logging.getLogger(__name__)
@@ -60,12 +60,12 @@ def unescape(text: str) -> str:
 
 
 def register_commands(bolt: App, ctx: BotContext) -> None:
-    """The main command and its aliases share one acknowledgement and one lazy worker."""
+    """The main command and its aliases share one acknowledgement, which stores the work."""
     main = ctx.settings.slack_command
     aliases = ctx.settings.slack_command_aliases
     names = [main] + [alias for alias in aliases if alias != main and _is_command(alias)]
     for name in names:
-        bolt.command(name)(ack=_acknowledge(main), lazy=[_work(ctx, main)])
+        bolt.command(name)(_acknowledge(ctx, main))
 
 
 def _is_command(alias: str) -> bool:
@@ -75,39 +75,28 @@ def _is_command(alias: str) -> bool:
     return False
 
 
-def _acknowledge(main: str) -> Callable[..., None]:
-    def acknowledge(ack: Ack, command: Mapping[str, Any]) -> None:
-        """Within Slack's 3 seconds: answer at once what needs no GitHub call."""
+def _acknowledge(ctx: BotContext, main: str) -> Callable[..., None]:
+    def acknowledge(ack: Ack, command: Mapping[str, Any], request: BoltRequest) -> None:
+        """Within Slack's 3 seconds: answer what needs no GitHub call; store the rest first."""
         parsed = parse_slash(str(command["command"]), str(command.get("text", "")), main=main)
         if isinstance(parsed, str):
             ack(text=parsed)
-        elif parsed.name is CommandName.HELP:
+        elif parsed.name is CommandName.HELP or parsed.target is None:
             ack(text=render_help(surface="slack"))
         else:
+            enqueue(
+                ctx,
+                SlackAction(
+                    request_key=body_key(request.raw_body),
+                    repo=parsed.target.repo,
+                    number=parsed.target.number,
+                    name=parsed.name,
+                    args=parsed.args,
+                    team_id=str(command["team_id"]),
+                    user_id=str(command["user_id"]),
+                    reply=SlackReply(response_url=str(command.get("response_url") or "") or None),
+                ),
+            )
             ack()
 
     return acknowledge
-
-
-def _work(ctx: BotContext, main: str) -> Callable[..., None]:
-    def work(command: Mapping[str, Any], respond: Respond, request: BoltRequest) -> None:
-        """After the acknowledgement: act, then answer privately through the response_url."""
-        parsed = parse_slash(str(command["command"]), str(command.get("text", "")), main=main)
-        if isinstance(parsed, str) or parsed.target is None:
-            return  # already answered in the acknowledgement
-        actor = SlackActor(team_id=str(command["team_id"]), user_id=str(command["user_id"]))
-        try:
-            answer = act(
-                ctx,
-                target=parsed.target,
-                name=parsed.name,
-                args=parsed.args,
-                actor=actor,
-                request_key=body_key(request.raw_body),
-            )
-        except Exception:
-            log.exception("Slack command %s on %s failed", parsed.name.value, parsed.target)
-            answer = f"Something went wrong with `{parsed.target}`; check the PR before retrying."
-        respond(text=answer, response_type="ephemeral")
-
-    return work

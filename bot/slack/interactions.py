@@ -7,14 +7,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
 from bot.commands.parser import CommandName
 from bot.context import BotContext
-from bot.slack.actions import SlackActor, act
+from bot.slack.actions import SlackActor
 from bot.slack.dedupe import body_key
+from bot.slack.durable import SlackAction, SlackReply, enqueue
 from bot.slack.targets import PullTarget
 
 log = logging.getLogger(__name__)
@@ -43,29 +44,31 @@ def _actor(body: Mapping[str, Any]) -> SlackActor:
 
 
 def register_interactions(bolt: App, ctx: BotContext) -> None:
-    """Both buttons and the modal: acknowledged at once, handled lazily."""
+    """Both buttons and the modal: the work is stored, then acknowledged; workers do it."""
 
     def ack_only(ack: Ack) -> None:
         ack()
 
     def approve(
-        body: Mapping[str, Any], action: Mapping[str, Any], respond: Respond, request: BoltRequest
+        ack: Ack, body: Mapping[str, Any], action: Mapping[str, Any], request: BoltRequest
     ) -> None:
         target, sha = _promotion(str(action["value"]))
-        try:
-            answer = act(
-                ctx,
-                target=target,
+        actor = _actor(body)
+        enqueue(
+            ctx,
+            SlackAction(
+                request_key=body_key(request.raw_body),
+                repo=target.repo,
+                number=target.number,
                 name=CommandName.APPROVE,
                 args="",
-                actor=_actor(body),
-                request_key=body_key(request.raw_body),
+                team_id=actor.team_id,
+                user_id=actor.user_id,
                 expected_sha=sha,
-            )
-        except Exception:
-            log.exception("Slack approve on %s failed", target)
-            answer = f"Something went wrong with `{target}`; check the PR before retrying."
-        respond(text=answer, response_type="ephemeral", replace_original=False)
+                reply=SlackReply(response_url=body.get("response_url")),
+            ),
+        )
+        ack()
 
     def open_block_modal(
         body: Mapping[str, Any], action: Mapping[str, Any], client: WebClient
@@ -80,39 +83,35 @@ def register_interactions(bolt: App, ctx: BotContext) -> None:
             view=block_modal(title=f"{target} at {sha[:7]}", metadata=json.dumps(metadata)),
         )
 
-    def check_reason(ack: Ack, view: Mapping[str, Any]) -> None:
-        if _reason(view):
-            ack()
-        else:
-            ack(response_action="errors", errors={REASON_BLOCK: "Say why it must not ship."})
-
     def block(
-        body: Mapping[str, Any], view: Mapping[str, Any], client: WebClient, request: BoltRequest
+        ack: Ack, body: Mapping[str, Any], view: Mapping[str, Any], request: BoltRequest
     ) -> None:
         reason = _reason(view)
         if not reason:
-            return  # refused in the acknowledgement; Bolt still runs lazy listeners
+            ack(response_action="errors", errors={REASON_BLOCK: "Say why it must not ship."})
+            return
         metadata = json.loads(str(view["private_metadata"]))
         target, _sha = _promotion(str(metadata["value"]))
         actor = _actor(body)
-        try:
-            answer = act(
-                ctx,
-                target=target,
+        # A modal has no response_url: the answer goes to the channel, privately.
+        enqueue(
+            ctx,
+            SlackAction(
+                request_key=body_key(request.raw_body),
+                repo=target.repo,
+                number=target.number,
                 name=CommandName.BLOCK,
                 args=reason,
-                actor=actor,
-                request_key=body_key(request.raw_body),
-            )
-        except Exception:
-            log.exception("Slack block on %s failed", target)
-            answer = f"Something went wrong with `{target}`; check the PR before retrying."
-        if metadata.get("channel"):  # a modal has no response_url: answer in the channel, privately
-            client.chat_postEphemeral(channel=metadata["channel"], user=actor.user_id, text=answer)
+                team_id=actor.team_id,
+                user_id=actor.user_id,
+                reply=SlackReply(channel=metadata.get("channel"), user=actor.user_id),
+            ),
+        )
+        ack()
 
-    bolt.action(APPROVE_ACTION)(ack=ack_only, lazy=[approve])
-    bolt.action(BLOCK_ACTION)(ack=ack_only, lazy=[open_block_modal])
-    bolt.view(BLOCK_VIEW)(ack=check_reason, lazy=[block])
+    bolt.action(APPROVE_ACTION)(approve)
+    bolt.action(BLOCK_ACTION)(ack=ack_only, lazy=[open_block_modal])  # views.open only
+    bolt.view(BLOCK_VIEW)(block)
 
 
 def _reason(view: Mapping[str, Any]) -> str:
