@@ -322,13 +322,17 @@ def compare(
     segment_results, correction = _segments(found, segment_metrics, policy)
     calibration = None
     if task is Task.BINARY:
+        candidate_order, candidate_sorted = data.sorted(CANDIDATE, 0)
+        baseline_order, baseline_sorted = data.sorted(BASELINE, 0)
         calibration = calibration_section(
-            y_true=data.y,
+            y_true=data.labels(0),  # float 0/1 copy of y, already made
             candidate=data.candidate,
             baseline=data.baseline,
             policy=policy.calibration,
-            candidate_order=data.sorted(CANDIDATE, 0)[0],
-            baseline_order=data.sorted(BASELINE, 0)[0],
+            candidate_order=candidate_order,
+            baseline_order=baseline_order,
+            candidate_sorted=candidate_sorted,
+            baseline_sorted=baseline_sorted,
         )
     return Comparison(
         overall=overall,

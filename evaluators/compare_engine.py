@@ -8,6 +8,7 @@ the Poisson bootstrap of per-(segment, row-group) sufficient statistics.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,9 @@ from evaluators.metrics_ranking import (
     auc_from_runs,
     average_precision_from_histograms,
     average_precision_from_runs,
+    distinct_auc,
     placements,
+    stable_order,
     tie_runs,
 )
 from evaluators.metrics_sums import RowStats
@@ -40,6 +43,7 @@ SEGMENT_BINS = 256
 ROWS_PER_BIN = 8
 MIN_BINS = 16
 _CELL_BUDGET = 1 << 21  # histogram cells per chunk of segments (bounds memory)
+_FAST_MAX_SEGMENTS = 4096  # tie-free fast path loops over segments in Python
 
 CANDIDATE, BASELINE = 0, 1
 
@@ -56,6 +60,8 @@ class PairedData:
     _sorted: dict[tuple[int, int], tuple[IntArray, FloatArray]] = field(default_factory=dict)
     _distinct: dict[tuple[int, int], bool] = field(default_factory=dict)
     _labels: dict[int, AnyArray] = field(default_factory=dict)
+    _flags: dict[tuple[int, int], AnyArray] = field(default_factory=dict)
+    _scratch: dict[str, AnyArray] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -85,11 +91,37 @@ class PairedData:
         key = (which, problem)
         if key not in self._sorted:
             scores = np.ascontiguousarray(self.scores(which, problem))
-            order = np.asarray(np.argsort(scores, kind="stable"), dtype=np.int64)
-            score_sorted = scores[order]
+            order, score_sorted = stable_order(
+                scores,
+                positions=self.scratch("positions", np.int64, fill=np.arange),
+                scratch=self.scratch("before", np.int64),
+            )
             self._sorted[key] = (order, score_sorted)
             self._distinct[key] = bool((score_sorted[1:] != score_sorted[:-1]).all())
         return self._sorted[key]
+
+    def scratch(
+        self, name: str, dtype: npt.DTypeLike, *, fill: Callable[..., AnyArray] | None = None
+    ) -> AnyArray:
+        """A reusable row-length buffer: fresh 10M-row arrays cost more in page faults than
+        the arithmetic done in them. `fill(n, dtype=…)` sets its contents once."""
+        if name not in self._scratch:
+            self._scratch[name] = (
+                np.empty(self.n_rows, dtype=dtype)
+                if fill is None
+                else fill(self.n_rows, dtype=dtype)
+            )
+        buffer = self._scratch[name]
+        assert buffer.dtype == np.dtype(dtype)
+        return buffer
+
+    def sorted_flags(self, which: int, problem: int) -> AnyArray:
+        """0/1 labels as int8 in one model's score order (cheap to gather and to add up)."""
+        key = (which, problem)
+        if key not in self._flags:
+            order, _ = self.sorted(which, problem)
+            self._flags[key] = self.labels(problem).astype(np.int8)[order]
+        return self._flags[key]
 
     def distinct(self, which: int, problem: int) -> bool:
         """No two rows share a score (then every subset is tie-free too)."""
@@ -143,6 +175,37 @@ def _grouped(order: IntArray, small: AnyArray | None) -> tuple[IntArray, IntArra
     return order[perm], np.asarray(by_code[perm], dtype=np.int64)
 
 
+def _distinct_auc(
+    data: PairedData, index: SegmentIndex, *, which: int, problem: int, placements: bool
+) -> tuple[IntArray, FloatArray, FloatArray | None]:
+    """Tie-free scores: rows in (segment, score) order, exact AUC per segment, placements.
+
+    The returned rows and placements live in `data`'s scratch buffers: use them before the
+    next call.
+    """
+    order, _ = data.sorted(which, problem)
+    flags = data.sorted_flags(which, problem)
+    if index.small is None:
+        rows, label = order, flags
+    else:
+        codes = data.scratch(f"codes-{index.small.dtype}", index.small.dtype)
+        by_code = np.take(index.small, order, out=codes)
+        perm = np.argsort(by_code, kind="stable")
+        rows = np.take(order, perm, out=data.scratch("rows", np.int64))
+        label = np.take(flags, perm, out=data.scratch("label", np.int8))
+        del perm
+    placed = data.scratch("placed", np.float64) if placements else None
+    auc = distinct_auc(
+        label=label,
+        counts=index.rows,
+        positions=data.scratch("positions", np.int64, fill=np.arange),
+        before=data.scratch("before", np.int64),
+        mask=data.scratch("mask", np.bool_),
+        placements=placed,
+    )
+    return rows, auc, placed
+
+
 @dataclass
 class _RankPass:
     auc: FloatArray  # (k, problems, 2)
@@ -168,9 +231,24 @@ def _rank_points(
         binned={},
     )
     segment_offset = np.concatenate([[0], np.cumsum(index.rows)[:-1]])
+    fast = k <= _FAST_MAX_SEGMENTS
     for problem in range(data.problems):
         labels = data.labels(problem)
         for which in (CANDIDATE, BASELINE):
+            if data.distinct(which, problem) and not need_ap and bins is None and fast:
+                rows, auc, placed = _distinct_auc(
+                    data, index, which=which, problem=problem, placements=need_placements
+                )
+                found.auc[:, problem, which] = auc
+                if found.difference is not None and placed is not None:
+                    # Scatter to row order, then add: same sums as `difference[rows] += …`.
+                    in_rows = data.scratch("in_rows", np.float64)
+                    in_rows[rows] = placed
+                    if which == CANDIDATE:
+                        found.difference += in_rows
+                    else:
+                        found.difference -= in_rows
+                continue
             order, _ = data.sorted(which, problem)
             rows, segment_sorted = _grouped(order, index.small)
             label_sorted = labels[rows]

@@ -50,8 +50,11 @@ def delong_paired_se(
     `difference` is each row's candidate placement minus its baseline placement; the variance
     is var(positives' differences)/P + var(negatives' differences)/N within each segment.
     """
-    label = np.asarray(labels, dtype=np.int64)
-    cell = label if codes is None else codes * 2 + label
+    if codes is None:
+        cell = np.asarray(labels, dtype=np.int64)
+    else:
+        cell = np.multiply(codes, 2, dtype=np.int64)
+        np.add(cell, labels, out=cell, casting="unsafe")  # labels are 0/1
     count = np.bincount(cell, minlength=2 * n_segments).reshape(n_segments, 2)
     total = np.bincount(cell, weights=difference, minlength=2 * n_segments)
     squares = np.bincount(cell, weights=difference * difference, minlength=2 * n_segments)

@@ -19,30 +19,46 @@ AnyArray = npt.NDArray[Any]
 
 @dataclass(frozen=True)
 class RowStats:
-    """Per-row sufficient statistics: a cell index to count, or numeric terms to add up."""
+    """Per-row sufficient statistics: a cell index to count, or numeric terms to add up.
+
+    `terms` holds `width` columns of shape (n,); None stands for a column of ones (each row
+    adds 1), which is counted instead of stored: at 10M rows it saves 80 MB per column.
+    """
 
     width: int
     cells: IntArray | None = None  # (n,) cell of each row, 0..width-1
-    terms: FloatArray | None = None  # (n, width)
+    terms: tuple[FloatArray | None, ...] | None = None
 
     def sums(
         self, *, key: IntArray | None = None, n_keys: int = 1, weight: FloatArray | None = None
     ) -> FloatArray:
         """Weighted sums of the statistics for each key value: shape (n_keys, width)."""
         if self.cells is not None:
-            index = self.cells if key is None else key * self.width + self.cells
+            if key is None:
+                index = self.cells
+            else:
+                index = np.multiply(key, self.width)
+                index += self.cells
             counted = np.bincount(index, weights=weight, minlength=n_keys * self.width)
             return counted.astype(np.float64).reshape(n_keys, self.width)
         assert self.terms is not None
         out = np.empty((n_keys, self.width))
-        for column in range(self.width):
-            values = self.terms[:, column]
-            values = values if weight is None else values * weight
-            if key is None:
+        for column, term in enumerate(self.terms):
+            # A ones column times a weight is the weight itself (bit for bit).
+            values = weight if term is None else term if weight is None else term * weight
+            if key is not None:
+                out[:, column] = np.bincount(key, weights=values, minlength=n_keys)
+            elif values is not None:
                 out[0, column] = values.sum()
             else:
-                out[:, column] = np.bincount(key, weights=values, minlength=n_keys)
+                out[0, column] = float(self.rows)
         return out
+
+    @property
+    def rows(self) -> int:
+        if self.cells is not None:
+            return int(self.cells.shape[0])
+        return next(int(term.shape[0]) for term in self.terms or () if term is not None)
 
 
 def _ratio(numerator: AnyArray, denominator: AnyArray) -> FloatArray:
@@ -64,8 +80,9 @@ _TN, _FP, _FN, _TP = 0, 1, 2, 3
 
 def binary_confusion(*, y_true: AnyArray, y_score: AnyArray, threshold: float) -> RowStats:
     """Cell = 2*label + (score >= threshold)."""
-    predicted = (np.asarray(y_score) >= threshold).astype(np.int64)
-    return RowStats(width=4, cells=2 * np.asarray(y_true, dtype=np.int64) + predicted)
+    cells = np.multiply(np.asarray(y_true), 2, dtype=np.int64)
+    cells += np.asarray(y_score) >= threshold
+    return RowStats(width=4, cells=cells)
 
 
 def finish_accuracy(sums: FloatArray) -> FloatArray:
@@ -96,17 +113,21 @@ def binary_log_loss_terms(*, y_true: AnyArray, y_score: AnyArray, threshold: flo
     """[1, -log p(true class)], probabilities clipped to [eps, 1-eps] as scikit-learn does."""
     del threshold
     score = np.asarray(y_score, dtype=np.float64)
-    truth = np.asarray(y_true) == 1
-    loss = -np.log(_clip(np.where(truth, score, 1.0 - score)))
-    return RowStats(width=2, terms=np.column_stack([np.ones_like(loss), loss]))
+    # In one buffer: p(true class), clipped, -log.
+    loss = np.subtract(1.0, score)
+    np.copyto(loss, score, where=np.asarray(y_true) == 1)
+    eps = np.finfo(np.float64).eps
+    np.clip(loss, eps, 1 - eps, out=loss)
+    np.log(loss, out=loss)
+    np.negative(loss, out=loss)
+    return RowStats(width=2, terms=(None, loss))
 
 
 def brier_terms(*, y_true: AnyArray, y_score: AnyArray, threshold: float) -> RowStats:
     """[1, (p - y)^2]."""
     del threshold
-    error = np.asarray(y_score, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
-    squared = error * error
-    return RowStats(width=2, terms=np.column_stack([np.ones_like(squared), squared]))
+    error = np.subtract(np.asarray(y_score, dtype=np.float64), np.asarray(y_true), dtype=np.float64)
+    return RowStats(width=2, terms=(None, np.multiply(error, error, out=error)))
 
 
 def finish_mean(sums: FloatArray) -> FloatArray:
@@ -155,22 +176,21 @@ def multiclass_log_loss_terms(*, y_true: AnyArray, y_score: AnyArray, threshold:
     labels = np.asarray(y_true, dtype=np.int64)
     chosen = np.take_along_axis(scores, labels[:, None], axis=1)[:, 0]
     loss = -np.log(_clip(chosen))
-    return RowStats(width=2, terms=np.column_stack([np.ones_like(loss), loss]))
+    return RowStats(width=2, terms=(None, loss))
 
 
 def squared_error_terms(*, y_true: AnyArray, y_score: AnyArray, threshold: float) -> RowStats:
     """[1, (y - prediction)^2]."""
     del threshold
     error = np.asarray(y_true, dtype=np.float64) - np.asarray(y_score, dtype=np.float64)
-    squared = error * error
-    return RowStats(width=2, terms=np.column_stack([np.ones_like(squared), squared]))
+    return RowStats(width=2, terms=(None, np.multiply(error, error, out=error)))
 
 
 def absolute_error_terms(*, y_true: AnyArray, y_score: AnyArray, threshold: float) -> RowStats:
     """[1, |y - prediction|]."""
     del threshold
     error = np.abs(np.asarray(y_true, dtype=np.float64) - np.asarray(y_score, dtype=np.float64))
-    return RowStats(width=2, terms=np.column_stack([np.ones_like(error), error]))
+    return RowStats(width=2, terms=(None, error))
 
 
 def finish_rmse(sums: FloatArray) -> FloatArray:
@@ -185,7 +205,7 @@ def r2_terms(*, y_true: AnyArray, y_score: AnyArray, threshold: float) -> RowSta
     error = truth - np.asarray(y_score, dtype=np.float64)
     return RowStats(
         width=4,
-        terms=np.column_stack([np.ones_like(truth), centred, centred * centred, error * error]),
+        terms=(None, centred, centred * centred, error * error),
     )
 
 
