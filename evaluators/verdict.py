@@ -24,6 +24,7 @@ from evaluators.wording import (
     delta_with_interval,
     gain_interval,
     metric_label,
+    milliseconds,
     number,
     percent,
     plural,
@@ -249,8 +250,8 @@ def _latency_findings(report: EvaluationReport, policy: Policy) -> Iterator[Find
 def _latency_finding(section: LatencySection, *, limit: float, floor_ms: float = 0.0) -> Finding:
     ratio = section.p99_ratio
     times = (
-        f"{number(section.candidate.single_p99_ms, decimals=2)} ms vs "
-        f"{number(section.baseline.single_p99_ms, decimals=2)} ms"
+        f"{milliseconds(section.candidate.single_p99_ms)} ms vs "
+        f"{milliseconds(section.baseline.single_p99_ms)} ms"
     )
     if section.candidate.single_p99_ms <= floor_ms:
         return Finding(

@@ -37,6 +37,24 @@ def _decimals(value: float) -> int:
     return min(8, 1 - math.floor(math.log10(magnitude)))
 
 
+def p_value(value: float | None) -> str:
+    """A p-value as people read them: `0.032`, or `< 0.0001` rather than a row of zeros."""
+    if value is None or math.isnan(value):
+        return "—"
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def milliseconds(value: float | None) -> str:
+    """A duration in ms with the precision it deserves: `12.4`, `1.35`, `0.0213`."""
+    if value is None or math.isnan(value):
+        return "—"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
 def number(value: float | None, *, decimals: int | None = None) -> str:
     """A plain number: `0.861`; None or NaN as an em dash."""
     if value is None or math.isnan(value):

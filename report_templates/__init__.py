@@ -59,6 +59,8 @@ def environment() -> jinja2.Environment:
         signed=_signed,
         pct=_percent,
         label=wording.metric_label,
+        pvalue=wording.p_value,
+        ms=wording.milliseconds,
         plural=wording.plural,
         truncate_text=_truncate,
     )

@@ -107,7 +107,7 @@ CASES = [
         "latency somewhat over the limit needs review",
         with_(latency=latency(ratio=1.4)),
         Decision.NEEDS_REVIEW,
-        "Latency p99 is 1.40× production (16.80 ms vs 12.00 ms), above the 1.25× limit.",
+        "Latency p99 is 1.40× production (16.8 ms vs 12.0 ms), above the 1.25× limit.",
     ),
     Case(
         "latency more than twice the limit fails",
