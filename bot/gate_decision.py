@@ -108,11 +108,11 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
     """success only when the PR may merge; otherwise why not, and until when."""
     if state.merged:
         return GateDecision("completed", GateConclusion.SUCCESS, "Merged by Shipyard")
-    if not state.candidates:
+    blocks = [f"Blocked by {b.login}: {b.reason}" for b in state.blocks]
+    if not state.candidates and not blocks:
         return GateDecision(
             "completed", GateConclusion.SUCCESS, "No model directory changed: nothing to gate"
         )
-    blocks = [f"Blocked by {b.login}: {b.reason}" for b in state.blocks]
     rejected = [f"{c.model}: {c.title}" for c in state.candidates if not c.registered]
     if rejected or blocks:
         return GateDecision(

@@ -57,8 +57,8 @@ def refresh_pr(
         reports = list(session.scalars(select(Report).where(Report.id.in_(report_ids))))
         rows = audit.trail(session, repository=repo, pr_number=pull.number)
     decision = decide_gate(state, now=ctx.clock.now())
-    if not state.candidates:
-        return decision  # a PR that touches no model gets no Shipyard noise
+    # The gate is published even for a PR that touches no model: branch protection requires
+    # it, so without it a README fix could never merge. Such a PR gets no comment or message.
     publish(
         client=client,
         store=ctx.store,
@@ -71,6 +71,8 @@ def refresh_pr(
         output=CheckOutput(title=decision.title, summary=decision.summary()),
         external_id="gate",
     )
+    if not state.candidates:
+        return decision
     if post_comment and (reports or state.blocks or state.approvals):
         body = render_pr_body(
             decision=decision,

@@ -147,3 +147,14 @@ def test_a_redelivered_webhook_is_acknowledged_and_does_nothing_twice(
     assert registry.sandbox.redeliver(first.id) == 202
     runs = registry.sandbox.check_runs_for(REGISTRY, registry.head_sha(number))
     assert [r.name for r in runs].count(CHECK) == 1
+
+
+def test_a_pr_that_touches_no_model_passes_the_required_gate_quietly(
+    registry: RegistryWorld,
+) -> None:
+    registry.sandbox.commit(REGISTRY, "docs", {"README.md": b"# Registry\n\nHow to add a model.\n"})
+    number = registry.sandbox.open_pull(REGISTRY, "docs", "main", "Docs", "data-scientist")
+    run = _completed(registry, number, "Shipyard / promotion-gate")
+    assert run.conclusion == "success"
+    assert "No model directory changed" in run.output["title"]
+    assert registry.sandbox.comments_on(REGISTRY, number) == []

@@ -80,7 +80,7 @@ def register_candidates(ctx: BotContext, event: PullRequestEvent) -> None:
             _queue_evaluation(ctx, event, client, model)
     if models:
         ctx.wake_evaluations()
-        refresh_pr(ctx, client=client, repo=repo, pull=pr, policy=policy)
+    refresh_pr(ctx, client=client, repo=repo, pull=pr, policy=policy)
 
 
 def _store_result(ctx: BotContext, event: PullRequestEvent, result: GateResult) -> None:
