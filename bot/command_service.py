@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot import audit
 from bot.actor_facts import gather
-from bot.authorization import may_approve, may_block, may_retest, may_unblock
-from bot.commands.parser import Command
+from bot.authorization import ActorFacts, may_approve, may_block, may_retest, may_unblock
+from bot.commands.parser import Command, CommandName
 from bot.commands.table import render_help, validate
 from bot.context import BotContext
 from bot.deadlines import rearm_if_due
@@ -29,6 +32,38 @@ class Outcome:
     changed_state: bool = False
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One authorised-to-be-checked command, with everything its handler needs."""
+
+    ctx: BotContext
+    repo: str
+    installation_id: int
+    pull: PullRequest
+    policy: Policy
+    actor: ActorFacts
+    command: Command
+    source: str
+    now: datetime
+
+    @property
+    def sha(self) -> str:
+        return self.pull.head.sha
+
+    def audit(self, session: Session, kind: str, reason: str | None, **detail: object) -> None:
+        audit.record(
+            session,
+            at=self.now,
+            repository=self.repo,
+            kind=kind,
+            actor=self.actor.login,
+            pr_number=self.pull.number,
+            head_sha=self.sha,
+            reason=reason,
+            detail={"source": self.source, **detail},
+        )
+
+
 def execute(
     ctx: BotContext,
     *,
@@ -43,189 +78,170 @@ def execute(
     surface: str = "github",
 ) -> Outcome:
     """Authorise, record, and say what was done or why not."""
-    name = command.name.value
+    name = command.name
     usage_error = validate(command)
     if usage_error:
         return Outcome(False, usage_error)
-    if name == "help":
+    if name is CommandName.HELP:
         return Outcome(True, render_help(surface=surface))  # type: ignore[arg-type]
-    if name == "status":
+    if name is CommandName.STATUS:
         return Outcome(True, status_text(ctx, repo=repo, pull=pull, policy=policy))
-    if pull.state != "open" and name in ("approve", "retest"):
-        return Outcome(False, f"PR #{pull.number} is {pull.state}; nothing to {name}.")
-
+    if pull.state != "open" and name in (CommandName.APPROVE, CommandName.RETEST):
+        return Outcome(False, f"PR #{pull.number} is {pull.state}; nothing to {name.value}.")
+    handler = _HANDLERS.get(name)
+    if handler is None:
+        return Outcome(False, f"`/{name.value}` is not available yet.")
     facts = gather(client, repo=repo, login=actor, author=pull.user.login, review=policy.review)
-    now = ctx.clock.now()
-    sha = pull.head.sha
-    if name == "approve":
-        permit = may_approve(facts, policy.review)
-        if not permit.allowed:
-            return Outcome(False, f"Not approved: {permit.reason}.")
-        with ctx.store.session() as session:
-            state = load_state(
-                session,
-                repository=repo,
-                pr_number=pull.number,
-                head_sha=sha,
-                author=pull.user.login,
-                review=policy.review,
-            )
-            fingerprint = pr_fingerprint(state.evaluations)
-            if fingerprint is None or any(e.status != "completed" for e in state.evaluations):
-                return Outcome(
-                    False,
-                    f"Nothing to approve yet: the evaluation of `{sha[:7]}` "
-                    "has not finished. Approvals bind to its evidence.",
-                )
-            exists = session.scalar(
-                select(Approval).where(
-                    Approval.repository == repo,
-                    Approval.pr_number == pull.number,
-                    Approval.head_sha == sha,
-                    Approval.fingerprint == fingerprint,
-                    Approval.login == actor,
-                )
-            )
-            if exists is None:
-                session.add(
-                    Approval(
-                        repository=repo,
-                        pr_number=pull.number,
-                        head_sha=sha,
-                        fingerprint=fingerprint,
-                        login=actor,
-                        note=command.args or None,
-                        source=source,
-                        at=now,
-                    )
-                )
-            audit.record(
-                session,
-                at=now,
-                repository=repo,
-                kind="approved",
-                actor=actor,
-                pr_number=pull.number,
-                head_sha=sha,
-                reason=command.args or None,
-                detail={"fingerprint": fingerprint, "source": source},
-            )
-        return Outcome(True, f"Approved `{sha[:7]}` (evidence `{fingerprint[:12]}`).", True)
-
-    if name == "block":
-        permit = may_block(facts)
-        if not permit.allowed:
-            return Outcome(False, f"Not blocked: {permit.reason}.")
-        with ctx.store.session() as session:
-            session.add(
-                Block(
-                    repository=repo,
-                    pr_number=pull.number,
-                    login=actor,
-                    reason=command.args,
-                    head_sha=sha,
-                    source=source,
-                    at=now,
-                )
-            )
-            audit.record(
-                session,
-                at=now,
-                repository=repo,
-                kind="blocked",
-                actor=actor,
-                pr_number=pull.number,
-                head_sha=sha,
-                reason=command.args,
-                detail={"source": source},
-            )
-        return Outcome(
-            True, f"Blocked: {command.args}. It stays blocked across pushes until `/unblock`.", True
+    return handler(
+        _Request(
+            ctx=ctx,
+            repo=repo,
+            installation_id=installation_id,
+            pull=pull,
+            policy=policy,
+            actor=facts,
+            command=command,
+            source=source,
+            now=ctx.clock.now(),
         )
+    )
 
-    if name == "unblock":
-        with ctx.store.session() as session:
-            blocks = active_blocks(session, repository=repo, pr_number=pull.number)
-            if not blocks:
-                return Outcome(False, "Nothing to unblock: the PR is not blocked.")
-            permit = may_unblock(facts, blockers=[b.login for b in blocks])
-            if not permit.allowed:
-                return Outcome(False, f"Still blocked: {permit.reason}.")
-            lifted = (
-                [b for b in blocks if b.login.lower() == actor.lower()]
-                if facts.permission != "admin"
-                else blocks
-            )
-            for row in lifted:
-                row.lifted_by = actor
-                row.lifted_at = now
-            if not active_blocks(session, repository=repo, pr_number=pull.number):
-                rearm_if_due(session, repository=repo, pr_number=pull.number, head_sha=sha)
-            audit.record(
-                session,
-                at=now,
-                repository=repo,
-                kind="unblocked",
-                actor=actor,
-                pr_number=pull.number,
-                head_sha=sha,
-                reason=f"lifted {len(lifted)} block(s)",
-                detail={"source": source},
-            )
-        return Outcome(True, f"Unblocked ({len(lifted)} block(s) lifted).", True)
 
-    if name == "retest":
-        permit = may_retest(facts)
-        if not permit.allowed:
-            return Outcome(False, f"Not re-run: {permit.reason}.")
-        with ctx.store.session() as session:
-            models = [
-                c.model
-                for c in session.scalars(
-                    select(Candidate).where(
-                        Candidate.repository == repo,
-                        Candidate.pr_number == pull.number,
-                        Candidate.head_sha == sha,
-                        Candidate.state == CandidateState.REGISTERED.value,
-                    )
-                )
-            ]
-            queued = [
-                m
-                for m in models
-                if enqueue(
-                    session,
-                    now=now,
-                    repository=repo,
-                    installation_id=installation_id,
-                    pr_number=pull.number,
-                    head_sha=sha,
-                    base_sha=pull.base.sha,
-                    base_ref=pull.base.ref,
-                    model=m,
-                )
-                is not None
-            ]
-            audit.record(
-                session,
-                at=now,
-                repository=repo,
-                kind="retest",
-                actor=actor,
-                pr_number=pull.number,
-                head_sha=sha,
-                reason=f"re-evaluating {', '.join(queued) or 'nothing'}",
-                detail={"source": source},
-            )
-        ctx.wake_evaluations()
-        if not queued:
+def _approve(req: _Request) -> Outcome:
+    permit = may_approve(req.actor, req.policy.review)
+    if not permit.allowed:
+        return Outcome(False, f"Not approved: {permit.reason}.")
+    login, pull, sha = req.actor.login, req.pull, req.sha
+    with req.ctx.store.session() as session:
+        state = load_state(
+            session,
+            repository=req.repo,
+            pr_number=pull.number,
+            head_sha=sha,
+            author=pull.user.login,
+            review=req.policy.review,
+        )
+        fingerprint = pr_fingerprint(state.evaluations)
+        if fingerprint is None or any(e.status != "completed" for e in state.evaluations):
             return Outcome(
-                False, f"Nothing to re-run: no registered candidate is idle at `{sha[:7]}`."
+                False,
+                f"Nothing to approve yet: the evaluation of `{sha[:7]}` "
+                "has not finished. Approvals bind to its evidence.",
             )
-        return Outcome(
-            True, f"Re-running the evaluation of {', '.join(queued)} at `{sha[:7]}`.", True
+        exists = session.scalar(
+            select(Approval).where(
+                Approval.repository == req.repo,
+                Approval.pr_number == pull.number,
+                Approval.head_sha == sha,
+                Approval.fingerprint == fingerprint,
+                Approval.login == login,
+            )
         )
-    return Outcome(False, f"`/{name}` is not available yet.")
+        if exists is None:
+            session.add(
+                Approval(
+                    repository=req.repo,
+                    pr_number=pull.number,
+                    head_sha=sha,
+                    fingerprint=fingerprint,
+                    login=login,
+                    note=req.command.args or None,
+                    source=req.source,
+                    at=req.now,
+                )
+            )
+        req.audit(session, "approved", req.command.args or None, fingerprint=fingerprint)
+    return Outcome(True, f"Approved `{sha[:7]}` (evidence `{fingerprint[:12]}`).", True)
+
+
+def _block(req: _Request) -> Outcome:
+    permit = may_block(req.actor)
+    if not permit.allowed:
+        return Outcome(False, f"Not blocked: {permit.reason}.")
+    with req.ctx.store.session() as session:
+        session.add(
+            Block(
+                repository=req.repo,
+                pr_number=req.pull.number,
+                login=req.actor.login,
+                reason=req.command.args,
+                head_sha=req.sha,
+                source=req.source,
+                at=req.now,
+            )
+        )
+        req.audit(session, "blocked", req.command.args)
+    return Outcome(
+        True,
+        f"Blocked: {req.command.args}. It stays blocked across pushes until `/unblock`.",
+        True,
+    )
+
+
+def _unblock(req: _Request) -> Outcome:
+    number = req.pull.number
+    with req.ctx.store.session() as session:
+        blocks = active_blocks(session, repository=req.repo, pr_number=number)
+        if not blocks:
+            return Outcome(False, "Nothing to unblock: the PR is not blocked.")
+        permit = may_unblock(req.actor, blockers=[b.login for b in blocks])
+        if not permit.allowed:
+            return Outcome(False, f"Still blocked: {permit.reason}.")
+        # An admin lifts every block; a blocker lifts their own.
+        mine = [b for b in blocks if b.login.lower() == req.actor.login.lower()]
+        lifted = blocks if req.actor.permission == "admin" else mine
+        for row in lifted:
+            row.lifted_by = req.actor.login
+            row.lifted_at = req.now
+        if not active_blocks(session, repository=req.repo, pr_number=number):
+            rearm_if_due(session, repository=req.repo, pr_number=number, head_sha=req.sha)
+        req.audit(session, "unblocked", f"lifted {len(lifted)} block(s)")
+    return Outcome(True, f"Unblocked ({len(lifted)} block(s) lifted).", True)
+
+
+def _retest(req: _Request) -> Outcome:
+    permit = may_retest(req.actor)
+    if not permit.allowed:
+        return Outcome(False, f"Not re-run: {permit.reason}.")
+    pull, sha = req.pull, req.sha
+    with req.ctx.store.session() as session:
+        models = session.scalars(
+            select(Candidate.model).where(
+                Candidate.repository == req.repo,
+                Candidate.pr_number == pull.number,
+                Candidate.head_sha == sha,
+                Candidate.state == CandidateState.REGISTERED.value,
+            )
+        )
+        queued = [
+            model
+            for model in models
+            if enqueue(
+                session,
+                now=req.now,
+                repository=req.repo,
+                installation_id=req.installation_id,
+                pr_number=pull.number,
+                head_sha=sha,
+                base_sha=pull.base.sha,
+                base_ref=pull.base.ref,
+                model=model,
+            )
+            is not None
+        ]
+        req.audit(session, "retest", f"re-evaluating {', '.join(queued) or 'nothing'}")
+    req.ctx.wake_evaluations()
+    if not queued:
+        return Outcome(False, f"Nothing to re-run: no registered candidate is idle at `{sha[:7]}`.")
+    return Outcome(True, f"Re-running the evaluation of {', '.join(queued)} at `{sha[:7]}`.", True)
+
+
+_HANDLERS: dict[CommandName, Callable[[_Request], Outcome]] = {
+    CommandName.APPROVE: _approve,
+    CommandName.BLOCK: _block,
+    CommandName.UNBLOCK: _unblock,
+    CommandName.RETEST: _retest,
+}
 
 
 def status_text(ctx: BotContext, *, repo: str, pull: PullRequest, policy: Policy) -> str:
@@ -246,7 +262,7 @@ def status_text(ctx: BotContext, *, repo: str, pull: PullRequest, policy: Policy
     if rows:
         lines += ["", "Recent audit trail:"]
         lines += [
-            f"- {r.at:%Y-%m-%d %H:%M} UTC @{r.actor} {r.kind} `{(r.head_sha or '')[:7]}`"
+            f"- {r.at:%Y-%m-%d %H:%M} UTC `{r.actor}` {r.kind} `{(r.head_sha or '')[:7]}`"
             + (f": {r.reason}" if r.reason else "")
             for r in rows[-10:]
         ]

@@ -85,7 +85,7 @@ def test_a_signed_slash_command_approves_and_the_message_is_edited_after_a_resta
     assert "@lead-ml" not in comments[0]
     status = rig.people.slash(ALICE, "/shipyard", f"status {REGISTRY}#{number}")
     trail = answer(rig, status.response_url)
-    assert "lead-ml approved" in trail and "*Gate for" in trail
+    assert "`lead-ml` approved" in trail and "*Gate for" in trail
 
 
 def test_the_buttons_approve_and_block_through_the_same_rules(rig: SlackRig) -> None:
