@@ -29,7 +29,7 @@ from evaluators.compare import compare
 from evaluators.errors import DocumentError
 from evaluators.fingerprint import make_fingerprint
 from evaluators.inference import InferenceResult, predict_proba
-from evaluators.latency_isolated import measure_latency_isolated
+from evaluators.latency_isolated import LatencyError, measure_latency_isolated
 from evaluators.loading import ArtifactError, verify_artifact
 from evaluators.policy import Policy
 from evaluators.report import (
@@ -195,16 +195,19 @@ def _evaluate(
     if policy.latency.enabled and baseline_dir is not None and baseline_config is not None:
         say("measuring latency")
         t0 = time.perf_counter()
-        latency = measure_latency_isolated(
-            candidate_dir=candidate_dir,
-            candidate_config=config,
-            baseline_dir=baseline_dir,
-            baseline_config=baseline_config,
-            frame=frame.head(5_000),
-            policy=policy.latency,
-            timeout_s=policy.limits.timeout_seconds,
-            memory_mb=policy.limits.memory_mb,
-        )
+        try:
+            latency = measure_latency_isolated(
+                candidate_dir=candidate_dir,
+                candidate_config=config,
+                baseline_dir=baseline_dir,
+                baseline_config=baseline_config,
+                frame=frame.head(5_000),
+                policy=policy.latency,
+                timeout_s=policy.limits.timeout_seconds,
+                memory_mb=policy.limits.memory_mb,
+            )
+        except LatencyError:
+            latency = None  # the verdict then says latency was not measured
         durations["latency_s"] = time.perf_counter() - t0
 
     claimed = _claimed(candidate_dir)
