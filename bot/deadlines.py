@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.promotion_state import REVIEW_WINDOW
 from bot.store.db import Store
 from bot.store.models import Deadline, DeadlineStatus
 
@@ -78,8 +79,6 @@ def arm_window(
     due_at: datetime,
 ) -> None:
     """(Re)start the review-window deadline for this head; one row per head, ever."""
-    from bot.promotion_state import REVIEW_WINDOW
-
     row = session.scalar(
         select(Deadline).where(
             Deadline.kind == REVIEW_WINDOW,
@@ -111,8 +110,6 @@ def arm_window(
 
 def rearm_if_due(session: Session, *, repository: str, pr_number: int, head_sha: str) -> bool:
     """After /unblock: a window that ended while blocked gets acted on at the next tick."""
-    from bot.promotion_state import REVIEW_WINDOW
-
     row = session.scalar(
         select(Deadline).where(
             Deadline.kind == REVIEW_WINDOW,

@@ -7,8 +7,6 @@ PR 2 regresses on a segment: it needs review, and a reviewer blocks it.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,20 +18,10 @@ from rich.panel import Panel
 from rich.table import Table
 
 from bot.registry_world import REGISTRY, RegistryWorld
+from bot.waiting import wait_until
 
 REVIEWER = "lead-ml"
 ONCALL = "oncall-ml"
-
-
-def _wait(condition: Callable[[], Any], *, what: str, timeout_s: float = 180) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"demo: timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _gate(world: RegistryWorld, number: int) -> Any:
@@ -43,7 +31,7 @@ def _gate(world: RegistryWorld, number: int) -> Any:
         run = world.sandbox.check_run_named(REGISTRY, sha, "Shipyard / promotion-gate")
         return run if run is not None and run.status == "completed" else None
 
-    return _wait(settled, what=f"the gate of PR #{number}")
+    return wait_until(settled, timeout_s=180, what=f"the gate of PR #{number}")
 
 
 def _checks_table(world: RegistryWorld, number: int) -> Table:
@@ -117,12 +105,18 @@ def run_demo(*, fixtures: Path, out_dir: Path, console: Console | None = None) -
                 "/block public_sector AUC regressed; needs the account team's sign-off",
                 ONCALL,
             )
-            _wait(lambda: "Blocked" in _gate(world, second).output["title"], what="the block")
+            wait_until(
+                lambda: "Blocked" in _gate(world, second).output["title"],
+                timeout_s=180,
+                what="the block",
+            )
         console.print("Moving the clock 24 hours forward (the review window)…")
         world.pass_time(timedelta(hours=24, minutes=1))
-        _wait(lambda: world.sandbox.pull(REGISTRY, first).merged, what="the auto-merge")
+        wait_until(
+            lambda: world.sandbox.pull(REGISTRY, first).merged, timeout_s=180, what="the auto-merge"
+        )
         # PR 1 changed production: PR 2's evidence is stale and is measured again.
-        _wait(world.idle, what="the bot to settle")
+        wait_until(world.idle, timeout_s=180, what="the bot to settle")
         _timeline(console, world, first)
         _timeline(console, world, second)
 

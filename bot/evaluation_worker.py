@@ -91,7 +91,7 @@ def evaluate_one(ctx: BotContext, job: Evaluation) -> None:
         return
     report_id = secrets.token_urlsafe(24)
     details_url = f"{ctx.settings.public_url}/reports/{report_id}"
-    _store_report(ctx, job, report, report_id, details_url, policy)
+    _store_report(ctx, job, report, report_id, policy)
     decision = report.verdict.decision if report.verdict else Decision.FAIL
     publish(
         client=client,
@@ -116,7 +116,6 @@ def _store_report(
     job: Evaluation,
     report: EvaluationReport,
     report_id: str,
-    details_url: str,
     policy: Policy,
 ) -> None:
     now = ctx.clock.now()

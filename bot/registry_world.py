@@ -7,8 +7,6 @@ bot, and the bot calls the sandbox's REST and LFS endpoints through its ordinary
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -21,17 +19,9 @@ from bot.clock import ManualClock
 from bot.local_server import LocalServer
 from bot.sandbox import SandboxServer, SandboxState, generate_app_keypair
 from bot.settings import Settings, load_settings
+from bot.waiting import wait_until
 
 APP_ID = 4242
-
-
-def wait_for(condition: Callable[[], object], *, timeout_s: float = 60, what: str = "") -> None:
-    """Poll a condition with a deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 REGISTRY = "acme/model-registry"
@@ -182,5 +172,5 @@ class RegistryWorld:
 
     def pass_time(self, delta: timedelta) -> None:
         """Move the clock once the bot has finished what it was doing (as real time would)."""
-        wait_for(self.idle, what="the bot to be idle")
+        wait_until(self.idle, timeout_s=60, what="the bot to be idle")
         self.clock.advance(delta)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from bot.waiting import wait_until
 from bot.webhook_signature import sign
+
+__all__ = ["post_delivery", "wait_until"]
 
 
 def post_delivery(
@@ -32,17 +33,3 @@ def post_delivery(
     }
     headers.update(extra_headers or {})
     return httpx.post(f"{bot_url}/github/webhooks", content=body, headers=headers, timeout=30)
-
-
-def wait_until(
-    condition: Callable[[], Any], *, timeout_s: float = 30, what: str = "", every_s: float = 0.02
-) -> Any:
-    """Poll `condition` until it is truthy; fail with `what` after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(every_s)

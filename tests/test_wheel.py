@@ -32,9 +32,20 @@ print("ok")
 def test_the_wheel_ships_templates_and_migrations_and_they_work(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(dist), str(ROOT)],
-        check=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(ROOT),
+        ],
+        check=True,
+        cwd=tmp_path,
     )
     wheel = next(dist.glob("shipyard-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -43,13 +54,25 @@ def test_the_wheel_ships_templates_and_migrations_and_they_work(tmp_path: Path) 
     assert "bot/migrations/versions/0001_initial_schema.py" in names
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
-         str(wheel)],
-        check=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+        cwd=tmp_path,
     )
     run = subprocess.run(
         [sys.executable, "-c", CHECK],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(site)},
     )
     assert run.returncode == 0, run.stderr
