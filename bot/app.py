@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
 from bot import __version__
 from bot.clock import Clock, SystemClock
 from bot.context import BotContext
 from bot.evaluation_worker import evaluation_workers
 from bot.github_api import GitHubApp
+from bot.health import health_router
 from bot.inbox_workers import inbox_workers
+from bot.observability import install_record_context
 from bot.reports_router import reports_router
 from bot.scheduler import DeadlineScheduler
 from bot.settings import Settings
@@ -43,6 +44,7 @@ def create_app(
     settings: Settings, *, clock: Clock | None = None, run_workers: bool = True
 ) -> FastAPI:
     """The bot: webhook endpoint, health, and inbox workers started with the app."""
+    install_record_context()
     ctx = build_context(settings, clock=clock)
     workers = inbox_workers(ctx, threads=settings.worker_threads)
     evaluations = evaluation_workers(ctx, threads=settings.evaluation_workers)
@@ -59,10 +61,11 @@ def create_app(
             evaluations.start()
             scheduler.start()
         yield
+        ctx.stopping.set()  # heartbeats stop: what is still running lapses to another replica
         if run_workers:
             scheduler.shutdown()
-        workers.stop()
-        evaluations.stop()
+        workers.stop(settings.shutdown_grace_s)
+        evaluations.stop(settings.shutdown_grace_s)
         ctx.store.engine.dispose()  # give connections back (replicas share one PostgreSQL)
 
     app = FastAPI(title="Shipyard", version=__version__, lifespan=lifespan)
@@ -85,15 +88,5 @@ def create_app(
 
         install_slack(app, ctx)
 
-    @app.get("/healthz")
-    def healthz() -> JSONResponse:
-        ok = ctx.store.reachable()
-        return JSONResponse(
-            {
-                "status": "ok" if ok else "degraded",
-                "database": "reachable" if ok else "unreachable",
-            },
-            status_code=200 if ok else 503,
-        )
-
+    app.include_router(health_router(ctx))
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ def serve(
     import uvicorn
 
     from bot.app import create_app
+    from bot.observability import configure_logging
     from bot.settings import SettingsError, load_settings
 
     try:
@@ -28,9 +28,7 @@ def serve(
     except SettingsError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
     uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
 
 

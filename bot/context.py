@@ -25,6 +25,8 @@ class BotContext:
     wake_inbox: Wakeup = field(default_factory=lambda: Wakeup())
     # Called after every gate refresh with the new state (Slack notifications subscribe).
     promotion_listeners: list[PromotionListener] = field(default_factory=list)
+    # Set at shutdown: heartbeats stop, so leases lapse and another replica takes the work.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 class PromotionListener(Protocol):

@@ -12,10 +12,12 @@ from bot.promotion_state import REVIEW_WINDOW
 from bot.store.db import Store
 from bot.store.models import Deadline, DeadlineStatus
 
-LEASE = timedelta(minutes=10)
+LEASE = timedelta(seconds=30)  # renewed by a heartbeat while the deadline is acted on
 
 
-def claim_due(store: Store, *, now: datetime, limit: int = 20) -> list[Deadline]:
+def claim_due(
+    store: Store, *, now: datetime, limit: int = 20, lease: timedelta = LEASE
+) -> list[Deadline]:
     """Take due rows (or rows whose claimer died) — `FOR UPDATE SKIP LOCKED` on PostgreSQL."""
     due = and_(
         Deadline.due_at <= now,
@@ -39,7 +41,7 @@ def claim_due(store: Store, *, now: datetime, limit: int = 20) -> list[Deadline]
             .where(Deadline.id.in_(ids), due)
             .values(
                 status=DeadlineStatus.CLAIMED.value,
-                lease_until=now + LEASE,
+                lease_until=now + lease,
                 claim_token=token,
                 attempts=Deadline.attempts + 1,
             )

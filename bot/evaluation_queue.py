@@ -1,16 +1,18 @@
-"""Evaluation jobs as rows: enqueue on registration, claim with a lease, cancel on a newer push."""
+"""Evaluation jobs as rows: enqueue on registration, claim with a short lease, cancel on a push."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.db import Store
 from bot.store.models import Evaluation, EvaluationStatus
 
-LEASE = timedelta(minutes=30)
+LEASE = timedelta(seconds=30)  # renewed by a heartbeat while the evaluation runs
+MAX_CLAIMS = 5  # a job whose worker dies this many times is failed, not retried forever
 ACTIVE = (EvaluationStatus.QUEUED.value, EvaluationStatus.IN_PROGRESS.value)
 
 
@@ -26,7 +28,11 @@ def enqueue(
     base_ref: str,
     model: str,
 ) -> Evaluation | None:
-    """Queue an evaluation unless one for the same (repo, PR, SHA, model) is already active."""
+    """Queue an evaluation unless one for the same (repo, PR, SHA, model) is already active.
+
+    An active run whose worker is gone (lease lapsed) does not count: it is taken over and
+    queued again at once, so `/retest` on a stuck evaluation works.
+    """
     active = session.scalar(
         select(Evaluation).where(
             Evaluation.repository == repository,
@@ -37,7 +43,18 @@ def enqueue(
         )
     )
     if active is not None:
-        return None
+        stuck = (
+            active.status == EvaluationStatus.IN_PROGRESS.value
+            and active.lease_until is not None
+            and active.lease_until <= now
+        )
+        if not stuck:
+            return None
+        active.status = EvaluationStatus.QUEUED.value
+        active.lease_until = None
+        active.claim_token = None  # the vanished worker can no longer publish
+        active.attempts = 0
+        return active
     row = Evaluation(
         repository=repository,
         installation_id=installation_id,
@@ -69,15 +86,22 @@ def cancel_superseded(session: Session, *, repository: str, pr_number: int, head
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def claim_next(store: Store, *, now: datetime) -> Evaluation | None:
-    """Take the oldest queued evaluation, or one whose worker died (lease lapsed)."""
-    due = or_(
-        Evaluation.status == EvaluationStatus.QUEUED.value,
-        and_(
-            Evaluation.status == EvaluationStatus.IN_PROGRESS.value,
-            Evaluation.lease_until <= now,
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Evaluation.attempts < MAX_CLAIMS,
+        or_(
+            Evaluation.status == EvaluationStatus.QUEUED.value,
+            and_(
+                Evaluation.status == EvaluationStatus.IN_PROGRESS.value,
+                Evaluation.lease_until <= now,
+            ),
         ),
     )
+
+
+def claim_next(store: Store, *, now: datetime, lease: timedelta = LEASE) -> Evaluation | None:
+    """Take the oldest queued evaluation, or one whose worker died (lease lapsed)."""
+    due = _claimable(now)
     with store.session() as session:
         query = select(Evaluation.id).where(due).order_by(Evaluation.id).limit(1)
         if store.is_postgres:
@@ -90,7 +114,8 @@ def claim_next(store: Store, *, now: datetime) -> Evaluation | None:
             .where(Evaluation.id == pk, due)
             .values(
                 status=EvaluationStatus.IN_PROGRESS.value,
-                lease_until=now + LEASE,
+                lease_until=now + lease,
+                claim_token=uuid.uuid4().hex,
                 started_at=now,
                 attempts=Evaluation.attempts + 1,
             )
@@ -101,6 +126,32 @@ def claim_next(store: Store, *, now: datetime) -> Evaluation | None:
         assert row is not None
         session.expunge(row)
         return row
+
+
+def take_abandoned(store: Store, *, now: datetime) -> list[Evaluation]:
+    """Runs whose worker died on every claim: returned once (to be failed), never reclaimed."""
+    stuck = and_(
+        Evaluation.attempts >= MAX_CLAIMS,
+        Evaluation.status == EvaluationStatus.IN_PROGRESS.value,
+        Evaluation.lease_until <= now,
+    )
+    with store.session() as session:
+        query = select(Evaluation.id).where(stuck).order_by(Evaluation.id).limit(5)
+        if store.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.scalars(query))
+        if not ids:
+            return []
+        token = uuid.uuid4().hex
+        session.execute(
+            update(Evaluation)
+            .where(Evaluation.id.in_(ids), stuck)
+            .values(lease_until=now + LEASE, claim_token=token)
+        )
+        rows = list(session.scalars(select(Evaluation).where(Evaluation.claim_token == token)))
+        for row in rows:
+            session.expunge(row)
+        return rows
 
 
 def is_cancelled(store: Store, evaluation_id: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,9 +14,12 @@ from bot.check_names import evaluation_check_name
 from bot.check_runs import CheckOutput, publish
 from bot.context import BotContext
 from bot.deadlines import arm_window
-from bot.evaluation_queue import claim_next, is_cancelled
+from bot.evaluation_queue import claim_next, is_cancelled, take_abandoned
+from bot.failure_messages import describe_failure, transient_cause
 from bot.github_api import InstallationClient
 from bot.github_types import Repository
+from bot.heartbeat import Lease, LeaseLost, lease_of
+from bot.observability import EVALUATION_RETRIES, EVALUATION_SECONDS, log_context
 from bot.pr_refresh import get_pull, refresh_pr
 from bot.promotion_state import latest_evaluations
 from bot.registry_reader import ModelFiles, read_model_dir, read_policy
@@ -32,6 +36,9 @@ from evaluators.report import Decision, EvaluationReport
 
 log = logging.getLogger(__name__)
 
+RETRY_ATTEMPTS = 5  # one try and four retries, waiting 5, 10, 20, 40 s: about 75 s in all
+RETRY_BASE_S = 5.0
+
 _CONCLUSION = {
     Decision.AUTO_PROMOTE_ELIGIBLE: "success",
     Decision.NEEDS_REVIEW: "action_required",
@@ -39,11 +46,16 @@ _CONCLUSION = {
 }
 
 
-def evaluate_one(ctx: BotContext, job: Evaluation) -> None:
-    """Evaluate one candidate against production on the benchmark, then publish."""
+def evaluate_one(ctx: BotContext, job: Evaluation, lease: Lease) -> None:
+    """Evaluate one candidate against production on the benchmark, then publish.
+
+    Before each write the lease is checked: a worker whose run was taken over (it stalled
+    past its lease, or `/retest` restarted it) stops without publishing anything.
+    """
     client = ctx.github.installation(job.installation_id)
     repo = job.repository
     check = evaluation_check_name(job.model)
+    lease.check()
     publish(
         client=client,
         store=ctx.store,
@@ -73,6 +85,7 @@ def evaluate_one(ctx: BotContext, job: Evaluation) -> None:
             benchmark_base_dir=ctx.settings.benchmark_dir,
             cache_dir=ctx.settings.cache_dir,
         )
+    lease.check()
     if is_cancelled(ctx.store, job.id):
         publish(
             client=client,
@@ -91,7 +104,7 @@ def evaluate_one(ctx: BotContext, job: Evaluation) -> None:
         return
     report_id = secrets.token_urlsafe(24)
     details_url = f"{ctx.settings.public_url}/reports/{report_id}"
-    _store_report(ctx, job, report, report_id, policy)
+    _store_report(ctx, job, report, report_id, policy, lease.token)
     decision = report.verdict.decision if report.verdict else Decision.FAIL
     publish(
         client=client,
@@ -117,14 +130,17 @@ def _store_report(
     report: EvaluationReport,
     report_id: str,
     policy: Policy,
+    token: str,
 ) -> None:
     now = ctx.clock.now()
     verdict = report.verdict
     with ctx.store.session() as session:
-        row = session.get(Evaluation, job.id)
+        row = session.get(Evaluation, job.id, with_for_update=ctx.store.is_postgres)
         assert row is not None
         if row.status == EvaluationStatus.CANCELLED.value:
             return
+        if row.claim_token != token or row.status != EvaluationStatus.IN_PROGRESS.value:
+            raise LeaseLost(f"evaluation {job.id} was taken over")
         session.add(
             Report(
                 id=report_id,
@@ -140,6 +156,7 @@ def _store_report(
         row.status = EvaluationStatus.COMPLETED.value
         row.finished_at = now
         row.lease_until = None
+        row.claim_token = None
         row.decision = verdict.decision.value if verdict else Decision.FAIL.value
         row.reasons = list(verdict.reasons) if verdict else [report.error or "no verdict"]
         row.fingerprint = report.fingerprint.digest if report.fingerprint else None
@@ -206,14 +223,21 @@ def _materialise(files: ModelFiles, target: Path) -> Path:
     return target
 
 
-def _fail(ctx: BotContext, client: InstallationClient, job: Evaluation, message: str) -> None:
+def _fail(
+    ctx: BotContext, client: InstallationClient, job: Evaluation, message: str, token: str | None
+) -> None:
+    """Record and show a failure — only while this worker still owns the run."""
     now = ctx.clock.now()
     with ctx.store.session() as session:
-        row = session.get(Evaluation, job.id)
-        if row is None or row.status == EvaluationStatus.CANCELLED.value:
+        row = session.get(Evaluation, job.id, with_for_update=ctx.store.is_postgres)
+        if row is None or row.status != EvaluationStatus.IN_PROGRESS.value:
+            return
+        if row.claim_token != token:
             return
         row.status = EvaluationStatus.FAILED.value
         row.finished_at = now
+        row.lease_until = None
+        row.claim_token = None
         row.error = message
         audit.record(
             session,
@@ -246,23 +270,88 @@ def _fail(ctx: BotContext, client: InstallationClient, job: Evaluation, message:
 
 def run_one(ctx: BotContext) -> bool:
     """Claim and run one evaluation; False when none was queued."""
-    job = claim_next(ctx.store, now=ctx.clock.now())
+    for abandoned in take_abandoned(ctx.store, now=ctx.clock.now()):
+        _report_abandoned(ctx, abandoned)
+    job = claim_next(ctx.store, now=ctx.clock.now(), lease=timedelta(seconds=ctx.settings.lease_s))
     if job is None:
         return False
-    try:
-        evaluate_one(ctx, job)
-    except Exception as exc:
-        log.warning("evaluation %s failed: %s", job.id, type(exc).__name__)
-        try:
-            _fail(
-                ctx,
-                ctx.github.installation(job.installation_id),
-                job,
-                f"{type(exc).__name__}: {str(exc)[:500]}",
-            )
-        except Exception:
-            log.exception("could not report failed evaluation %s", job.id)
+    assert job.claim_token is not None
+    with (
+        log_context(pr_number=job.pr_number),
+        lease_of(
+            ctx,
+            model=Evaluation,
+            pk=job.id,
+            token=job.claim_token,
+            active_status=EvaluationStatus.IN_PROGRESS.value,
+        ) as lease,
+    ):
+        _run_with_retries(ctx, job, lease)
     return True
+
+
+def _run_with_retries(ctx: BotContext, job: Evaluation, lease: Lease) -> None:
+    """Transient failures (GitHub 5xx/timeouts, database cuts) wait and retry, up to a bound."""
+    attempt = 0
+    while True:
+        attempt += 1
+        started = time.monotonic()
+        try:
+            evaluate_one(ctx, job, lease)
+            EVALUATION_SECONDS.labels("completed").observe(time.monotonic() - started)
+            return
+        except LeaseLost:
+            log.warning("evaluation %s was taken over; this worker stops", job.id)
+            return
+        except Exception as exc:
+            EVALUATION_SECONDS.labels("error").observe(time.monotonic() - started)
+            cause = transient_cause(exc)
+            if cause is not None and attempt < RETRY_ATTEMPTS:
+                EVALUATION_RETRIES.labels(cause).inc()
+                delay = RETRY_BASE_S * 2 ** (attempt - 1)
+                log.warning(
+                    "evaluation %s attempt %d hit a transient %s failure (%s); retrying in %ss",
+                    job.id,
+                    attempt,
+                    cause,
+                    type(exc).__name__,
+                    delay,
+                )
+                ctx.clock.sleep(delay)
+                continue
+            error_id = secrets.token_hex(4)
+            log.error(
+                "evaluation %s failed (error %s)",
+                job.id,
+                error_id,
+                exc_info=exc,
+                extra={"error_id": error_id},
+            )
+            message = describe_failure(exc, error_id=error_id, attempts=attempt)
+            _fail_quietly(ctx, job, message, lease.token)
+            return
+
+
+def _report_abandoned(ctx: BotContext, job: Evaluation) -> None:
+    message = (
+        f"Shipyard stopped {job.attempts} times in the middle of this evaluation (for "
+        "example, it ran out of memory), so it was not retried again. Comment `/retest` to "
+        "try once more; if it fails the same way, tell the Shipyard operators."
+    )
+    log.error("evaluation %s abandoned after %d claims", job.id, job.attempts)
+    _fail_quietly(ctx, job, message, job.claim_token)
+
+
+def _fail_quietly(ctx: BotContext, job: Evaluation, message: str, token: str | None) -> None:
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
+        try:
+            _fail(ctx, ctx.github.installation(job.installation_id), job, message, token)
+            return
+        except Exception as exc:
+            if transient_cause(exc) is None or attempt == RETRY_ATTEMPTS:
+                log.error("could not report failed evaluation %s: %s", job.id, type(exc).__name__)
+                return
+            ctx.clock.sleep(RETRY_BASE_S * 2 ** (attempt - 1))
 
 
 def evaluation_workers(ctx: BotContext, *, threads: int) -> WorkerPool:

@@ -13,6 +13,7 @@ from githubkit.exception import RequestError, RequestFailed
 from pydantic import BaseModel
 
 from bot.clock import Clock
+from bot.observability import record_github_call
 from bot.retry_policy import retry_delay
 
 T = TypeVar("T", bound=BaseModel)
@@ -27,6 +28,10 @@ class GitHubError(Exception):
         super().__init__(f"GitHub {method} {path} -> {status}: {message}")
         self.status = status
         self.github_message = message
+
+
+class GitHubAuthError(GitHubError):
+    """The installation token could not be minted: never read as "the file is absent"."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +72,13 @@ class AppCredentials:
         gh = _github(self._api_url, self.app_jwt(), bearer=True)
         try:
             response = gh.request("POST", path)
+            record_github_call("POST", path, response.status_code, dict(response.headers))
         except RequestFailed as exc:
-            raise GitHubError("POST", path, exc.response.status_code, _message(exc)) from None
+            record_github_call("POST", path, exc.response.status_code)
+            raise GitHubAuthError("POST", path, exc.response.status_code, _message(exc)) from None
         except RequestError as exc:
-            raise GitHubError("POST", path, 0, type(exc).__name__) from None
+            record_github_call("POST", path, 0)
+            raise GitHubAuthError("POST", path, 0, type(exc).__name__) from None
         body = response.json()
         expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
         return _Token(value=str(body["token"]), expires_at=expires)
@@ -141,8 +149,10 @@ class InstallationClient:
             headers = {"Accept": accept} if accept else None
             try:
                 response = gh.request(method, path, json=json, params=params, headers=headers)
+                record_github_call(method, path, response.status_code, dict(response.headers))
             except RequestFailed as exc:
                 status = exc.response.status_code
+                record_github_call(method, path, status, dict(exc.response.headers))
                 delay = retry_delay(
                     status=status,
                     headers=dict(exc.response.headers),
@@ -156,6 +166,7 @@ class InstallationClient:
                 self._clock.sleep(delay)
                 continue
             except RequestError as exc:
+                record_github_call(method, path, 0)
                 if attempt >= self._max_retries:
                     raise GitHubError(method, path, 0, type(exc).__name__) from None
                 attempt += 1
@@ -169,9 +180,11 @@ class InstallationClient:
         return model.model_validate(self.request("GET", path, params=params or None))
 
     def get_optional(self, path: str, model: type[T], **params: Any) -> T | None:
-        """GET that answers None on 404 instead of raising."""
+        """GET that answers None on 404 of this request itself (a token failure still raises)."""
         try:
             return self.get(path, model, **params)
+        except GitHubAuthError:
+            raise
         except GitHubError as exc:
             if exc.status == 404:
                 return None

@@ -1,33 +1,151 @@
-"""Inbox workers: claim a stored delivery, dispatch it to its handler, record the outcome."""
+"""Inbox workers: claim a stored delivery, dispatch it to its handler, record the outcome.
+
+The claim is a short lease renewed by a heartbeat while the handler runs. A delivery that
+used every attempt is never silently dropped: it is logged, counted and, where there is a
+PR, shown on it as a failing check.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import traceback
+from datetime import timedelta
+from typing import Any
 
+from bot.check_runs import CheckOutput, publish
 from bot.context import BotContext
 from bot.dispatch import dispatch
-from bot.inbox import claim_next, finish
+from bot.heartbeat import lease_of
+from bot.inbox import MAX_ATTEMPTS, claim_next, finish, take_exhausted
+from bot.observability import (
+    DELIVERIES_EXHAUSTED,
+    DELIVERY_ATTEMPTS,
+    DELIVERY_FAILURES,
+    log_context,
+)
+from bot.pr_refresh import get_pull
+from bot.store.models import Delivery, DeliveryStatus
 from bot.worker_pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
+DELIVERY_CHECK = "Shipyard / event"
+
 
 def handle_one(ctx: BotContext) -> bool:
     """Claim and handle one delivery; False when nothing was due."""
-    row = claim_next(ctx.store, now=ctx.clock.now())
+    now = ctx.clock.now()
+    for gone in take_exhausted(ctx.store, now=now):
+        report_exhausted(ctx, gone)
+    row = claim_next(ctx.store, now=now, lease=timedelta(seconds=ctx.settings.lease_s))
     if row is None:
         return False
-    try:
-        dispatch(ctx, row.event, json.loads(row.payload))
-    except Exception as exc:
-        log.warning("delivery %s (%s) failed: %s", row.delivery_id, row.event, type(exc).__name__)
-        detail = "".join(traceback.format_exception_only(exc)).strip()
-        finish(ctx.store, delivery_pk=row.id, now=ctx.clock.now(), error=detail)
-        return True
-    finish(ctx.store, delivery_pk=row.id, now=ctx.clock.now())
+    payload = _payload(row)
+    with log_context(delivery_id=row.delivery_id, pr_number=_pr_number(payload)):
+        DELIVERY_ATTEMPTS.labels(row.event).inc()
+        error: str | None = None
+        assert row.claim_token is not None
+        with lease_of(
+            ctx,
+            model=Delivery,
+            pk=row.id,
+            token=row.claim_token,
+            active_status=DeliveryStatus.PROCESSING.value,
+        ):
+            try:
+                dispatch(ctx, row.event, payload)
+            except Exception as exc:
+                DELIVERY_FAILURES.labels(row.event).inc()
+                log.warning(
+                    "delivery %s (%s) attempt %d failed: %s",
+                    row.delivery_id,
+                    row.event,
+                    row.attempts,
+                    type(exc).__name__,
+                )
+                error = "".join(traceback.format_exception_only(exc)).strip()
+        status = finish(
+            ctx.store,
+            delivery_pk=row.id,
+            claim_token=row.claim_token,
+            now=ctx.clock.now(),
+            error=error,
+        )
+        if status is None:
+            log.warning("delivery %s was taken over by another worker", row.delivery_id)
+        elif status == DeliveryStatus.FAILED.value:
+            report_exhausted(ctx, row)
     return True
+
+
+def report_exhausted(ctx: BotContext, row: Delivery) -> None:
+    """A log line and a metric always; a failing check on the PR when there is one."""
+    DELIVERIES_EXHAUSTED.labels(row.event).inc()
+    payload = _payload(row)
+    number = _pr_number(payload)
+    with log_context(delivery_id=row.delivery_id, pr_number=number):
+        log.error(
+            "delivery %s (%s) given up after %d attempts", row.delivery_id, row.event, row.attempts
+        )
+        if number is None or row.repository is None or row.installation_id is None:
+            return
+        try:
+            client = ctx.github.installation(row.installation_id)
+            head_sha = _head_sha(payload) or get_pull(client, row.repository, number).head.sha
+            publish(
+                client=client,
+                store=ctx.store,
+                now=ctx.clock.now(),
+                repo=row.repository,
+                head_sha=head_sha,
+                name=DELIVERY_CHECK,
+                status="completed",
+                conclusion="failure",
+                output=CheckOutput(
+                    title="Shipyard could not process an event for this pull request",
+                    summary=exhausted_sentence(row.event, row.delivery_id, MAX_ATTEMPTS),
+                ),
+                external_id=f"delivery:{row.delivery_id}"[:100],
+            )
+        except Exception as exc:
+            log.error("could not show the exhausted delivery on the PR: %s", type(exc).__name__)
+
+
+def exhausted_sentence(event: str, delivery_id: str, attempts: int) -> str:
+    """What the PR shows; names the delivery so an operator can find it in the logs."""
+    return (
+        f"Shipyard could not process this `{event}` event after {attempts} attempts, so "
+        "some checks on this pull request may be missing or out of date. Push a new commit "
+        "or comment `/retest` to try again; if this keeps happening, ask the Shipyard "
+        f"operators to look up delivery `{delivery_id[:100]}`."
+    )
+
+
+def _payload(row: Delivery) -> dict[str, Any]:
+    try:
+        data = json.loads(row.payload)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _pr_number(payload: dict[str, Any]) -> int | None:
+    pull = payload.get("pull_request")
+    if isinstance(pull, dict) and isinstance(pull.get("number"), int):
+        return int(pull["number"])
+    issue = payload.get("issue")
+    is_pull = isinstance(issue, dict) and bool(issue.get("pull_request"))
+    if is_pull and isinstance(issue, dict) and isinstance(issue.get("number"), int):
+        return int(issue["number"])
+    return None
+
+
+def _head_sha(payload: dict[str, Any]) -> str | None:
+    pull = payload.get("pull_request")
+    head = pull.get("head") if isinstance(pull, dict) else None
+    sha = head.get("sha") if isinstance(head, dict) else None
+    return sha if isinstance(sha, str) else None
 
 
 def inbox_workers(ctx: BotContext, *, threads: int) -> WorkerPool:

@@ -73,6 +73,9 @@ class RegistryWorld:
             "database_url": self.database_url,
             "benchmark_dir": self.fixtures / "registry",
             "scheduler_tick_s": 0.05,
+            # Leases follow the manual clock; renew them often in real time so that a live
+            # worker never loses one when a test moves the clock.
+            "lease_heartbeat_s": 0.05,
             **self.settings_overrides,
             **overrides,
         }

@@ -4,32 +4,54 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.auto_merge import merge_when_due
 from bot.context import BotContext
 from bot.deadlines import claim_due
+from bot.heartbeat import lease_of
+from bot.observability import log_context
 from bot.promotion_state import REVIEW_WINDOW
+from bot.store.models import Deadline, DeadlineStatus
 
 log = logging.getLogger(__name__)
 
 
 def tick(ctx: BotContext) -> int:
-    """One pass over due deadlines; returns how many were handled."""
+    """One pass over due deadlines; returns how many were handled.
+
+    Deadlines are claimed one at a time with a short lease that a heartbeat renews while
+    the merge runs: a bot that dies mid-merge is replaced within a minute, and no claimed
+    row waits (and lapses) behind a slow one.
+    """
     handled = 0
-    while True:
-        batch = claim_due(ctx.store, now=ctx.clock.now())
+    lease = timedelta(seconds=ctx.settings.lease_s)
+    while not ctx.stopping.is_set():
+        batch = claim_due(ctx.store, now=ctx.clock.now(), limit=1, lease=lease)
         if not batch:
             return handled
         for deadline in batch:
-            if deadline.kind == REVIEW_WINDOW:
-                try:
-                    merge_when_due(ctx, deadline)
-                except Exception:
-                    # The lease lapses and another tick retries; nothing was recorded as done.
-                    log.exception("deadline %s failed", deadline.id)
+            assert deadline.claim_token is not None
+            with (
+                log_context(pr_number=deadline.pr_number),
+                lease_of(
+                    ctx,
+                    model=Deadline,
+                    pk=deadline.id,
+                    token=deadline.claim_token,
+                    active_status=DeadlineStatus.CLAIMED.value,
+                ),
+            ):
+                if deadline.kind == REVIEW_WINDOW:
+                    try:
+                        merge_when_due(ctx, deadline)
+                    except Exception:
+                        # The lease lapses and another tick retries; nothing was recorded done.
+                        log.exception("deadline %s failed", deadline.id)
             handled += 1
+    return handled
 
 
 class DeadlineScheduler:

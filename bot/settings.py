@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     max_github_retries: int = Field(default=4, ge=0, le=10)
     max_retry_wait_s: float = Field(default=900, gt=0)
     log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|text)$", description="json | text")
+    lease_s: float = Field(default=30, gt=0, le=600, description="How long a claim lasts alone.")
+    lease_heartbeat_s: float = Field(default=10, gt=0, description="How often a claim is renewed.")
+    shutdown_grace_s: float = Field(default=30, ge=0, description="Wait for running work at stop.")
     # Slack is optional: without both of these the bot runs and Slack is simply off.
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

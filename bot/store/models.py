@@ -63,6 +63,7 @@ class Delivery(Base):
     status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claim_token: Mapped[str | None] = mapped_column(String(64))
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     error: Mapped[str | None] = mapped_column(Text)
 
@@ -150,6 +151,7 @@ class Evaluation(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claim_token: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -272,3 +274,12 @@ class BotComment(Base):
     kind: Mapped[str] = mapped_column(String(40))
     comment_id: Mapped[int] = mapped_column(BigInteger)
     body_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class ServiceHeartbeat(Base):
+    """A row /readyz rewrites: proof that the store accepts writes right now."""
+
+    __tablename__ = "service_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
