@@ -83,6 +83,9 @@ class SandboxState:
         self.response_violations: list[Violation] = []
         self.requests: list[RecordedRequest] = []
         self.failures: list[InjectedFailure] = []
+        # A test's fault hook, called (off the event loop) before each request is served:
+        # it may block (a hung GitHub) or return a status to answer instead (an outage).
+        self.on_request: Callable[[str, str], int | None] | None = None
         self.webhooks = WebhookSender()
         self.deliver_bot_comment_events = True
         self.lfs_download_grants: dict[str, tuple[str, str]] = {}

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+import anyio.to_thread
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -135,9 +136,17 @@ async def sandbox_middleware(
     """Serve injected failures first, flag calls outside the subset, and record every request."""
     state = sandbox_of(request)
     body = await request.body()
+    hook = state.on_request
+    forced = (
+        None
+        if hook is None
+        else await anyio.to_thread.run_sync(hook, request.method, request.url.path)
+    )
     failure = state.take_failure(request.method, request.url.path)
-    if failure is not None:
-        response: Response = JSONResponse(
+    if forced is not None:
+        response: Response = JSONResponse(error_body(forced, "Server Error"), status_code=forced)
+    elif failure is not None:
+        response = JSONResponse(
             error_body(failure.status, **failure.body),
             status_code=failure.status,
             headers=failure.headers,
