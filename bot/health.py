@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.context import BotContext
 from bot.inbox import depth
@@ -61,8 +61,13 @@ def health_router(ctx: BotContext) -> APIRouter:
     github = _GitHubProbe(ctx)
 
     def write_heartbeat() -> None:
+        # An UPDATE statement, not an ORM merge: with an unchanged value the ORM would
+        # write nothing, and the probe would prove nothing.
         with ctx.store.session() as session:
-            session.merge(ServiceHeartbeat(name=name, at=ctx.clock.now()))
+            now = ctx.clock.now()
+            stmt = update(ServiceHeartbeat).where(ServiceHeartbeat.name == name).values(at=now)
+            if session.execute(stmt).rowcount == 0:  # type: ignore[attr-defined]
+                session.add(ServiceHeartbeat(name=name, at=now))
 
     async def probe(what: str, fn: object) -> bool:
         try:
