@@ -138,10 +138,11 @@ def test_a_duplicate_delivery_is_acknowledged_and_stored_once(bot: LocalServer) 
     assert len(_stored(bot)) == 1
 
 
-def test_healthz_reports_database_reachability(bot: LocalServer) -> None:
+def test_healthz_is_liveness_and_readyz_proves_a_store_write(bot: LocalServer) -> None:
     response = httpx.get(f"{bot.url}/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "reachable"}
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    ready = httpx.get(f"{bot.url}/readyz", timeout=30)
+    assert ready.json()["store"] == "writable"
 
 
 def test_every_github_example_payload_is_acknowledged_without_a_5xx(bot: LocalServer) -> None:
