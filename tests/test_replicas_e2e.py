@@ -18,6 +18,13 @@ from tests.policies import policy_text
 from tests.world_fixtures import FIXTURES
 
 PRS = 100
+# Every wait below has its own budget and together they fit inside the test's timeout, so a
+# loaded machine fails one named wait, never pytest's blanket timeout mid-way.
+WINDOWS_OPEN_S = 480
+MERGED_S = 300
+SETTLE_S = 60  # each of the two `pass_time` idle waits and the final one
+SETUP_S = 180  # opening 100 PRs and starting two bots
+TIMEOUT_S = WINDOWS_OPEN_S + MERGED_S + 3 * SETTLE_S + SETUP_S
 
 
 @pytest.fixture
@@ -54,6 +61,7 @@ def _model_files(world: RegistryWorld, name: str) -> dict[str, bytes | None]:
     return files
 
 
+@pytest.mark.timeout(TIMEOUT_S)
 def test_two_replicas_merge_a_hundred_due_prs_exactly_once(small_world: RegistryWorld) -> None:
     world = small_world
     numbers = [
@@ -70,18 +78,20 @@ def test_two_replicas_merge_a_hundred_due_prs_exactly_once(small_world: Registry
         return all(g is not None and g.conclusion == "action_required" for g in gates)
 
     started = time.monotonic()
-    wait_until(windows_open, timeout_s=240, what="100 review windows to open", every_s=0.5)
+    wait_until(
+        windows_open, timeout_s=WINDOWS_OPEN_S, what="100 review windows to open", every_s=0.5
+    )
     print(f"windows open after {time.monotonic() - started:.1f} s")
     world.pass_time(timedelta(hours=25))
     wait_until(
         lambda: all(world.sandbox.pull(REGISTRY, n).merged for n in numbers),
-        timeout_s=240,
+        timeout_s=MERGED_S,
         what="100 merges",
         every_s=0.5,
     )
     print(f"merged after {time.monotonic() - started:.1f} s")
     world.pass_time(timedelta(hours=1))  # more ticks on both replicas change nothing
-    wait_until(world.idle, what="both replicas to settle")
+    wait_until(world.idle, timeout_s=SETTLE_S, what="both replicas to settle")
     puts = Counter(
         r.path for r in world.sandbox.requests if r.method == "PUT" and r.path.endswith("/merge")
     )
