@@ -63,7 +63,7 @@ def create_app(
         yield
         ctx.stopping.set()  # heartbeats stop: what is still running lapses to another replica
         if run_workers:
-            scheduler.shutdown()
+            scheduler.shutdown(settings.shutdown_grace_s)
         workers.stop(settings.shutdown_grace_s)
         evaluations.stop(settings.shutdown_grace_s)
         ctx.store.engine.dispose()  # give connections back (replicas share one PostgreSQL)

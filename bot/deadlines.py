@@ -53,9 +53,10 @@ def claim_due(
 
 
 def settle(store: Store, *, deadline_id: int, result: str) -> None:
+    """Record the outcome, unless the row was finished or cancelled meanwhile (a stale worker)."""
     with store.session() as session:
         row = session.get(Deadline, deadline_id)
-        if row is not None:
+        if row is not None and row.status == DeadlineStatus.CLAIMED.value:
             row.status = DeadlineStatus.DONE.value
             row.lease_until = None
             row.result = result[:2000]
@@ -65,8 +66,7 @@ def retry_later(store: Store, *, deadline_id: int, now: datetime, error: str) ->
     """Leave the row claimable again after a back-off (a transient GitHub failure)."""
     with store.session() as session:
         row = session.get(Deadline, deadline_id)
-        if row is not None:
-            row.status = DeadlineStatus.CLAIMED.value
+        if row is not None and row.status == DeadlineStatus.CLAIMED.value:
             row.lease_until = now + timedelta(minutes=min(60, 2 ** min(row.attempts, 6)))
             row.result = error[:2000]
 

@@ -61,6 +61,8 @@ class DeadlineScheduler:
         self._ctx = ctx
         self._busy = False
         self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
         # A tick still running when the next is due is simply skipped; that is not news.
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
@@ -81,13 +83,17 @@ class DeadlineScheduler:
     def _tick(self) -> None:
         with self._lock:
             self._busy = True
+            self._idle.clear()
             try:
                 tick(self._ctx)
             finally:
                 self._busy = False
+                self._idle.set()
 
     def start(self) -> None:
         self._scheduler.start()
 
-    def shutdown(self) -> None:
-        self._scheduler.shutdown(wait=True)
+    def shutdown(self, grace_s: float = 30) -> None:
+        """Stop ticking; wait up to `grace_s` for a running tick (a stuck one lapses to others)."""
+        self._scheduler.shutdown(wait=False)
+        self._idle.wait(grace_s)

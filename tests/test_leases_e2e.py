@@ -268,3 +268,52 @@ def test_database_connections_cut_repeatedly_during_an_evaluation_are_survived(
         world.sandbox.on_request = None
         world.close()
         admin.dispose()
+
+
+def test_a_bot_killed_right_after_merging_recognises_the_merge_within_a_minute(
+    quick_world: RegistryWorld,
+) -> None:
+    world = quick_world
+    world.start_bot()
+    number = world.open_candidate_pr("candidate_better")
+    gate = wait_until(lambda: _completed(world, number, GATE), timeout_s=120, what="the gate")
+    assert gate.conclusion == "action_required", gate.output
+    world.sandbox.webhooks.url = None  # the merge's webhook is lost
+    merged = threading.Event()
+    release = threading.Event()
+
+    def freeze_after_merge(method: str, path: str) -> int | None:
+        if merged.is_set():
+            release.wait(120)  # the bot is frozen right after GitHub merged
+        elif method == "PUT" and path.endswith("/merge"):
+            merged.set()
+        return None
+
+    world.sandbox.on_request = freeze_after_merge
+    world.pass_time(timedelta(hours=25))
+    wait_until(merged.is_set, timeout_s=60, what="the merge")
+    dead = world.app
+    assert dead is not None
+    world.stop_bot()
+    world.start_bot()
+    world.clock.advance(timedelta(seconds=31))
+    world.sandbox.on_request = None  # the new bot talks to GitHub; the old one stays frozen
+    result = wait_until(lambda: _deadline_result(world), timeout_s=60, what="the recovery")
+    assert result == "already merged"
+    assert world.sandbox.pull(REGISTRY, number).merged
+    release.set()  # the old thread wakes: it must not merge again nor rewrite the outcome
+    puts = [r for r in world.sandbox.requests if r.method == "PUT" and r.path.endswith("/merge")]
+    assert len(puts) == 1
+    wait_until(lambda: not dead.state.scheduler.busy, timeout_s=60, what="the old scheduler")
+    dead.state.ctx.store.engine.dispose()
+    assert _deadline_result(world) == "already merged"
+    puts = [r for r in world.sandbox.requests if r.method == "PUT" and r.path.endswith("/merge")]
+    assert len(puts) == 1
+
+
+def _deadline_result(world: RegistryWorld) -> str | None:
+    from bot.store.models import Deadline
+
+    with _store(world).session() as session:
+        row = session.scalar(select(Deadline).where(Deadline.status == "done"))
+        return None if row is None else row.result
