@@ -260,7 +260,7 @@ def _fail(
         conclusion="failure",
         output=CheckOutput(
             title=f"{job.model}: evaluation failed",
-            summary=f"{message}\n\nComment `/retest` to run it again.",
+            summary=message,  # a sentence from failure_messages: it already says what to do
         ),
     )
     pull = get_pull(client, job.repository, job.pr_number)
