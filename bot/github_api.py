@@ -18,6 +18,9 @@ from bot.retry_policy import retry_delay
 T = TypeVar("T", bound=BaseModel)
 
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
+# Only these are repeated after a server error or a lost answer: a write may have taken
+# effect before the failure, so its caller (bot/outbox.py) finds out before writing again.
+RETRYABLE_BLINDLY = frozenset({"GET", "HEAD"})
 
 
 class GitHubError(Exception):
@@ -133,7 +136,11 @@ class InstallationClient:
         params: dict[str, Any] | None = None,
         accept: str | None = None,
     ) -> Any:
-        """Call GitHub and return the decoded JSON body (None for 204)."""
+        """Call GitHub and return the decoded JSON body (None for 204).
+
+        Rate-limit refusals are waited out for every method (GitHub did nothing). Server
+        errors and lost answers are retried for reads only; a write raises at once.
+        """
         attempt = 0
         while True:
             token = self._credentials.installation_token(self.installation_id)
@@ -150,13 +157,14 @@ class InstallationClient:
                     now=self._clock.now(),
                     max_wait=self._max_wait_s,
                 )
-                if delay is None or attempt >= self._max_retries:
+                in_doubt = status >= 500 and method.upper() not in RETRYABLE_BLINDLY
+                if delay is None or in_doubt or attempt >= self._max_retries:
                     raise GitHubError(method, path, status, _message(exc)) from None
                 attempt += 1
                 self._clock.sleep(delay)
                 continue
             except RequestError as exc:
-                if attempt >= self._max_retries:
+                if method.upper() not in RETRYABLE_BLINDLY or attempt >= self._max_retries:
                     raise GitHubError(method, path, 0, type(exc).__name__) from None
                 attempt += 1
                 self._clock.sleep(float(2**attempt))
@@ -190,6 +198,10 @@ class InstallationClient:
                 break
             page += 1
         return items[:limit]
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     def installation_token(self) -> str:
         """For Git LFS, which authenticates with the same installation token."""

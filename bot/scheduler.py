@@ -10,6 +10,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.auto_merge import merge_when_due
 from bot.context import BotContext
 from bot.deadlines import claim_due
+from bot.outbox_worker import drain_outbox
 from bot.promotion_state import REVIEW_WINDOW
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class DeadlineScheduler:
             self._busy = True
             try:
                 tick(self._ctx)
+                drain_outbox(self._ctx)
             finally:
                 self._busy = False
 
