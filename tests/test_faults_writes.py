@@ -96,6 +96,13 @@ def open_and_settle(world: RegistryWorld) -> int:
     return number
 
 
+def open_docs_pr(world: RegistryWorld) -> int:
+    """A PR that touches no model: commands work on it, and nothing needs evaluating."""
+    number = world.open_candidate_pr("docs", files={"docs/notes.md": b"Notes.\n"})
+    settled(world, number, "success")
+    return number
+
+
 def quiet(world: RegistryWorld) -> None:
     """Let the bot finish, then let the outbox tick run once more with time moved on."""
     world.pass_time(timedelta(minutes=30))
@@ -132,7 +139,7 @@ def test_a_command_reply_appears_once_when_the_answer_is_lost(
     faulty: tuple[RegistryWorld, FaultProxy], fault: str
 ) -> None:
     world, proxy = faulty
-    number = open_and_settle(world)
+    number = open_docs_pr(world)
     proxy.add("POST", COMMENTS, fault, times=1)
     world.sandbox.add_comment(REGISTRY, number, "/status", REVIEWER)
     wait_until(lambda: replies_to(world, number, REVIEWER), what="the reply")
@@ -145,7 +152,7 @@ def test_a_reply_github_refuses_for_a_long_time_is_posted_once_when_it_recovers(
     faulty: tuple[RegistryWorld, FaultProxy],
 ) -> None:
     world, proxy = faulty
-    number = open_and_settle(world)
+    number = open_docs_pr(world)
     outage = proxy.fail("POST", COMMENTS, status=502, times=None)
     world.sandbox.add_comment(REGISTRY, number, "/block holiday freeze", "oncall")
     # The command takes effect at once; only its answer waits for GitHub.
@@ -222,10 +229,13 @@ TRIALS = 10
 
 
 @pytest.fixture
-def two_replicas(postgres_url: str, tmp_path: Path) -> Iterator[RegistryWorld]:
+def two_replicas(
+    postgres_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RegistryWorld]:
     world = _world(postgres_url, tmp_path)
     try:
-        world.start_bot(cache_dir=tmp_path / "cache", worker_threads=4)
+        cache = tmp_path_factory.getbasetemp() / "fault-prediction-cache"
+        world.start_bot(cache_dir=cache, worker_threads=4)
         world.start_replica()
         yield world
         assert world.sandbox.violations == []
