@@ -93,10 +93,14 @@ class _BearerAuth(TokenAuthStrategy):
         return _Flow()
 
 
-def _github(api_url: str, token: str, *, bearer: bool = False) -> GitHub[Any]:
+def _github(
+    api_url: str, token: str, *, bearer: bool = False, timeout: float = 30
+) -> GitHub[Any]:
     auth = _BearerAuth(token) if bearer else TokenAuthStrategy(token)
     # githubkit's own retry sleeps on the wall clock; ours goes through the injected clock.
-    return GitHub(auth, base_url=api_url + "/", auto_retry=False, http_cache=False, timeout=30)
+    return GitHub(
+        auth, base_url=api_url + "/", auto_retry=False, http_cache=False, timeout=timeout
+    )
 
 
 def _message(exc: RequestFailed) -> str:
@@ -119,8 +123,10 @@ class InstallationClient:
         clock: Clock,
         max_retries: int = 4,
         max_wait_s: float = 900,
+        timeout_s: float = 30,
     ) -> None:
         self._credentials = credentials
+        self._timeout_s = timeout_s
         self.installation_id = installation_id
         self.api_url = api_url
         self._clock = clock
@@ -144,7 +150,7 @@ class InstallationClient:
         attempt = 0
         while True:
             token = self._credentials.installation_token(self.installation_id)
-            gh = _github(self.api_url, token)
+            gh = _github(self.api_url, token, timeout=self._timeout_s)
             headers = {"Accept": accept} if accept else None
             try:
                 response = gh.request(method, path, json=json, params=params, headers=headers)
@@ -220,8 +226,10 @@ class GitHubApp:
         clock: Clock,
         max_retries: int = 4,
         max_wait_s: float = 900,
+        timeout_s: float = 30,
     ) -> None:
         self.api_url = api_url
+        self._timeout_s = timeout_s
         self.credentials = AppCredentials(
             app_id=app_id, private_key=private_key, api_url=api_url, clock=clock
         )
@@ -249,4 +257,5 @@ class GitHubApp:
             clock=self._clock,
             max_retries=self._max_retries,
             max_wait_s=self._max_wait_s,
+            timeout_s=self._timeout_s,
         )

@@ -6,6 +6,7 @@ rule matches its method and path. A rule can
 - `fail_after`: forward, then answer `status` instead of GitHub's answer (it took effect),
 - `drop_after`: forward, then close the connection without answering (a lost answer, as
   after a client timeout),
+- `hold_answer`: forward, then hold GitHub's answer for `seconds` (past the client's timeout),
 - `delay`: wait `seconds`, then forward,
 for the next `times` matching requests, or for `duration_s` seconds (wall time), or until
 removed. Raw asyncio, so a connection can really be dropped mid-exchange.
@@ -31,7 +32,7 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "co
 class Rule:
     method: str
     path_regex: str
-    action: str  # fail | fail_after | drop_after | delay
+    action: str  # fail | fail_after | drop_after | hold_answer | delay
     status: int = 502
     seconds: float = 0.0
     times: int | None = 1  # None: until the duration ends or the rule is removed
@@ -60,6 +61,7 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.base_events.Server | None = None
         self._client: httpx.AsyncClient | None = None
+        self._connections: set[asyncio.Task[None]] = set()
 
     # -- rules ------------------------------------------------------------------------------
 
@@ -74,7 +76,7 @@ class FaultProxy:
         times: int | None = 1,
         duration_s: float | None = None,
     ) -> Rule:
-        assert action in ("fail", "fail_after", "drop_after", "delay"), action
+        assert action in ("fail", "fail_after", "drop_after", "hold_answer", "delay"), action
         rule = Rule(
             method=method.upper(),
             path_regex=path_regex,
@@ -126,12 +128,16 @@ class FaultProxy:
         async def _stop() -> None:
             if self._server is not None:
                 self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
             if self._client is not None:
                 await self._client.aclose()
 
         asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
 
     def __enter__(self) -> FaultProxy:
         return self.start()
@@ -140,12 +146,16 @@ class FaultProxy:
         self.stop()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
         try:
             while await self._one(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
+            self._connections.discard(task)
             writer.close()
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
@@ -172,6 +182,8 @@ class FaultProxy:
         response = await self._client.request(method, target, content=body, headers=forward)
         if rule is not None and rule.action == "drop_after":
             return False  # the connection closes with no answer at all
+        if rule is not None and rule.action == "hold_answer":
+            await asyncio.sleep(rule.seconds)
         if rule is not None and rule.action == "fail_after":
             await _write(writer, rule.status, {"message": "Server Error"})
             return True

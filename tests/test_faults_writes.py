@@ -27,6 +27,7 @@ GATE = "Shipyard / promotion-gate"
 REPORT_MARKER = "<!-- shipyard:pr-report -->"
 COMMENTS = r"/issues/\d+/comments$"
 REVIEWER = "lead-ml"
+CLIENT_TIMEOUT_S = 8.0  # short, so a held answer outlasts it quickly; long enough under load
 
 
 def _world(database_url: str, tmp_path: Path) -> RegistryWorld:
@@ -56,6 +57,7 @@ def faulty(
     try:
         world.start_bot(
             github_api_url=proxy.url,
+            github_timeout_s=CLIENT_TIMEOUT_S,
             cache_dir=tmp_path_factory.getbasetemp() / "fault-prediction-cache",
         )
         yield world, proxy
@@ -129,10 +131,11 @@ def test_a_report_comment_created_behind_a_502_exists_once_and_is_current(
 
 @pytest.mark.parametrize(
     "fault",
-    ["fail_after", "drop_after"],
+    ["fail_after", "drop_after", "hold_answer"],
     ids=[
         "a reply answered 502 after GitHub created it is not posted again",
-        "a reply whose answer never came (a timeout) is not posted again",
+        "a reply whose connection dropped after GitHub created it is not posted again",
+        "a reply whose answer came after the client timeout is not posted again",
     ],
 )
 def test_a_command_reply_appears_once_when_the_answer_is_lost(
@@ -140,7 +143,8 @@ def test_a_command_reply_appears_once_when_the_answer_is_lost(
 ) -> None:
     world, proxy = faulty
     number = open_docs_pr(world)
-    proxy.add("POST", COMMENTS, fault, times=1)
+    # The bot's client waits CLIENT_TIMEOUT_S; the held answer comes well after that.
+    proxy.add("POST", COMMENTS, fault, times=1, seconds=CLIENT_TIMEOUT_S + 3)
     world.sandbox.add_comment(REGISTRY, number, "/status", REVIEWER)
     wait_until(lambda: replies_to(world, number, REVIEWER), what="the reply")
     quiet(world)
