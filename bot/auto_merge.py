@@ -134,7 +134,7 @@ def _merge(ctx: BotContext, deadline: Deadline) -> str:
     if not effect.done:
         status, message = effect.error_status or 0, effect.error_message
         if effect.status is not EffectStatus.FAILED:  # in doubt: the deadline retries later
-            raise GitHubError("PUT", "merge", status, message)
+            raise GitHubError("PUT", "merge", status if status >= 500 else 0, message)
         if status == 409:
             _record_merge(
                 ctx, deadline, MergeStatus.STALE, None, f"GitHub refused: head changed ({message})"

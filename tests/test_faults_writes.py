@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from bot.registry_world import REGISTRY, RegistryWorld
+from bot.slack_sandbox import SlackSandboxServer, SlackState
 from tests.bot_harness import wait_until
 from tests.fault_proxy import FaultProxy
 from tests.policies import policy_text
@@ -27,10 +28,11 @@ GATE = "Shipyard / promotion-gate"
 REPORT_MARKER = "<!-- shipyard:pr-report -->"
 COMMENTS = r"/issues/\d+/comments$"
 REVIEWER = "lead-ml"
+SLACK_CHANNEL = "C0PROMO"
 CLIENT_TIMEOUT_S = 8.0  # short, so a held answer outlasts it quickly; long enough under load
 
 
-def _world(database_url: str, tmp_path: Path) -> RegistryWorld:
+def _world(database_url: str, tmp_path: Path, slack_channel: str | None = None) -> RegistryWorld:
     # A 2,000-row slice of the benchmark keeps evaluations quick; the pin is real.
     bench = tmp_path / "bench.parquet"
     pd.read_parquet(FIXTURES / "benchmark/churn_benchmark.parquet").head(2000).to_parquet(bench)
@@ -42,6 +44,7 @@ def _world(database_url: str, tmp_path: Path) -> RegistryWorld:
             benchmark={"uri": str(bench), "sha256": sha},
             calibration={"thresholds": []},
             segments={"min_size": 100, "min_positives": 5},
+            **({"slack": {"channel": slack_channel}} if slack_channel else {}),
         ),
     )
     world.sandbox.set_permission(REGISTRY, "oncall", "write")
@@ -273,3 +276,37 @@ def test_two_replicas_handling_two_blocks_create_one_report_comment(
         assert len(replies_to(world, number, REVIEWER)) == 1
         body = report_comments(world, number)[0].body
         assert "first reason" in body and "second reason" in body
+
+
+
+def test_a_slack_message_slack_refused_for_a_while_is_posted_once_when_it_recovers(
+    database_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    world = _world(database_url, tmp_path, slack_channel=SLACK_CHANNEL)
+    slack = SlackState(bot_token="xoxb-" + "0" * 24, team_id="T0TEAM", channels=(SLACK_CHANNEL,))
+    server = SlackSandboxServer(slack).start()
+    proxy = FaultProxy(server.api_url.removesuffix("/api/")).start()
+    try:
+        outage = proxy.fail("POST", r"/chat\.postMessage$", status=503, times=None)
+        world.start_bot(
+            cache_dir=tmp_path_factory.getbasetemp() / "fault-prediction-cache",
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret="s" * 32,
+            slack_api_url=proxy.url + "/api/",
+        )
+        number = world.open_candidate_pr("candidate_better")
+        settled(world, number, "action_required")
+        wait_until(world.idle, what="the bot to be idle")
+        assert slack.channel_messages(SLACK_CHANNEL) == []
+        assert proxy.faults_injected >= 1
+        proxy.remove(outage)
+        world.pass_time(timedelta(minutes=30))
+        wait_until(lambda: slack.channel_messages(SLACK_CHANNEL), what="the Slack message")
+        quiet(world)
+        messages = slack.channel_messages(SLACK_CHANNEL)
+        assert len(messages) == 1
+        assert "Review window ends" in str(messages[0].blocks)
+    finally:
+        world.close()
+        proxy.stop()
+        server.stop()

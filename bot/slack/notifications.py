@@ -77,6 +77,7 @@ def _button(label: str, action_id: str, value: str, *, style: str) -> dict[str, 
 
 
 SLACK_MESSAGE = "slack_message"
+_TRANSIENT = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable"})
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,10 @@ class Notifier:
             response = self._client.chat_postMessage(
                 channel=p["channel"], text=p["text"], blocks=p["blocks"]
             )
-        except SlackApiError as exc:  # Slack answered: not in doubt
+        except SlackApiError as exc:
+            status = int(exc.response.status_code or 0)
             error = str(exc.response.get("error") or "error")
-            if error in ("ratelimited", "internal_error", "fatal_error", "service_unavailable"):
-                raise outbox.EffectInDoubt(error) from None
-            raise outbox.EffectRefused(int(exc.response.status_code or 0), error) from None
+            if status >= 500 or status == 429 or error in _TRANSIENT:
+                raise outbox.EffectInDoubt(error) from None  # the tick tries again
+            raise outbox.EffectRefused(status, error) from None  # e.g. channel_not_found
         return {"channel": str(response["channel"]), "ts": str(response["ts"])}
