@@ -36,6 +36,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> BotConte
         clock=clock,
         max_retries=settings.max_github_retries,
         max_wait_s=settings.max_retry_wait_s,
+        timeout_s=settings.github_timeout_s,
     )
     return BotContext(settings=settings, store=store, github=github, clock=clock)
 

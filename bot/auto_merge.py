@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select
 
-from bot import audit
+from bot import audit, outbox
 from bot.context import BotContext
 from bot.deadlines import retry_later, settle
 from bot.evaluation_queue import enqueue
@@ -16,7 +17,7 @@ from bot.github_types import Repository
 from bot.pr_refresh import get_pull, refresh_pr
 from bot.promotion_state import latest_evaluations, load_state
 from bot.registry_reader import read_model_dir, read_policy
-from bot.store.models import Deadline, Evaluation, MergeRecord, MergeStatus
+from bot.store.models import Deadline, EffectStatus, Evaluation, MergeRecord, MergeStatus
 from evaluators.fingerprint import tree_sha256_of_files
 
 log = logging.getLogger(__name__)
@@ -117,46 +118,82 @@ def _merge(ctx: BotContext, deadline: Deadline) -> str:
         return "dry run"
 
     _record_merge(ctx, deadline, MergeStatus.ATTEMPTING, None, "merging")
-    try:
-        merged = client.request(
-            "PUT",
-            f"/repos/{repo}/pulls/{pull.number}/merge",
-            json={"sha": deadline.head_sha, "merge_method": policy.review.merge_method.value},
-        )
-    except GitHubError as exc:
-        if exc.status == 409:
+    effect = outbox.submit(
+        ctx,
+        key=outbox.effect_key("merge", f"{repo}#{pull.number}", deadline.head_sha),
+        kind=MERGE,
+        payload={
+            "repo": repo,
+            "pr_number": pull.number,
+            "sha": deadline.head_sha,
+            "merge_method": policy.review.merge_method.value,
+        },
+        installation_id=deadline.installation_id,
+        retry_failed=True,  # this caller re-checked the gate; a refused merge may be tried again
+    )
+    if not effect.done:
+        status, message = effect.error_status or 0, effect.error_message
+        if effect.status is not EffectStatus.FAILED:  # in doubt: the deadline retries later
+            raise GitHubError("PUT", "merge", status if status >= 500 else 0, message)
+        if status == 409:
             _record_merge(
-                ctx,
-                deadline,
-                MergeStatus.STALE,
-                None,
-                f"GitHub refused: head changed ({exc.github_message})",
+                ctx, deadline, MergeStatus.STALE, None, f"GitHub refused: head changed ({message})"
             )
-        elif exc.status in (405, 422):
+        elif status in (405, 422):
             _record_merge(
-                ctx,
-                deadline,
-                MergeStatus.REFUSED,
-                None,
-                f"GitHub refused the merge: {exc.github_message}",
+                ctx, deadline, MergeStatus.REFUSED, None, f"GitHub refused the merge: {message}"
             )
         else:
-            raise
+            raise GitHubError("PUT", "merge", status, message)
         refresh_pr(
             ctx, client=client, repo=repo, pull=get_pull(client, repo, pull.number), policy=policy
         )
-        return f"not merged: HTTP {exc.status} {exc.github_message}"
+        return f"not merged: HTTP {status} {message}"
     _record_merge(
         ctx,
         deadline,
         MergeStatus.MERGED,
-        str(merged.get("sha")),
+        str(effect.result.get("sha")),
         f"merged {deadline.head_sha[:7]} with {policy.review.merge_method.value}",
     )
     refresh_pr(
         ctx, client=client, repo=repo, pull=get_pull(client, repo, pull.number), policy=policy
     )
     return "merged"
+
+
+def _run_merge(attempt: outbox.Attempt) -> dict[str, Any]:
+    """PUT the merge pinned to the evaluated SHA; never conclude it failed without asking.
+
+    A 502 or a lost answer may hide a merge that happened, and the retry of a merge that
+    happened is refused (405/409). So after any failure, and before a second try, the PR
+    is read again: merged at our SHA means merged.
+    """
+    client = attempt.client()
+    repo, number, sha = (attempt.payload[k] for k in ("repo", "pr_number", "sha"))
+    if attempt.in_doubt and (found := _merged_at(client, repo, number, sha)):
+        return found
+    try:
+        merged = client.request(
+            "PUT",
+            f"/repos/{repo}/pulls/{number}/merge",
+            json={"sha": sha, "merge_method": attempt.payload["merge_method"]},
+        )
+    except GitHubError as exc:
+        refused_or_unknown = exc.status in (405, 409, 422) or outbox.is_transient(exc)
+        if refused_or_unknown and (found := _merged_at(client, repo, number, sha)):
+            return found
+        raise
+    return {"sha": str(merged.get("sha")), "reconciled": False}
+
+
+def _merged_at(
+    client: InstallationClient, repo: str, number: int, sha: str
+) -> dict[str, Any] | None:
+    pull = get_pull(client, repo, number)
+    if pull.merged and pull.head.sha == sha:
+        return {"sha": pull.merge_commit_sha, "reconciled": True}
+    return None
 
 
 def _production_changed(
@@ -217,3 +254,8 @@ def _record_merge(
                 reason=message,
                 detail={"merge_sha": merge_sha},
             )
+
+
+MERGE = "merge"
+# The merge is retried by its deadline, which re-checks the gate first, never by the tick.
+outbox.register(MERGE, _run_merge, background_retry=False)

@@ -1,12 +1,18 @@
-"""Publish a check run for (repo, SHA, name) exactly once, then update it in place."""
+"""Publish a check run for (repo, SHA, name) exactly once, then update it in place.
+
+Each (repo, SHA, name) is one convergent outbox effect: the newest requested state wins, and
+a create whose answer was lost is found by name and `external_id` instead of made twice.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
+from bot import outbox
 from bot.github_api import InstallationClient
 from bot.github_types import CheckRun, CheckRunList
 from bot.store.db import Store
@@ -35,8 +41,12 @@ def publish(
     output: CheckOutput | None = None,
     external_id: str | None = None,
     details_url: str | None = None,
-) -> int:
-    """Create or update our check run; a retry after a crash finds the existing run."""
+    version: int | None = None,
+) -> None:
+    """Ask for our check run to show this state; created once, then updated in place.
+
+    `version` orders states computed concurrently: an older one never replaces a newer one.
+    """
     body: dict[str, object] = {"status": status}
     if conclusion is not None:
         body["conclusion"] = conclusion
@@ -54,20 +64,15 @@ def publish(
     if details_url is not None:
         body["details_url"] = details_url
 
-    check_id = _known_id(client, store, repo, head_sha, name)
-    if check_id is None:
-        created = CheckRun.model_validate(
-            client.request(
-                "POST",
-                f"/repos/{repo}/check-runs",
-                json={"name": name, "head_sha": head_sha, **body},
-            )
-        )
-        check_id = created.id
-    else:
-        client.request("PATCH", f"/repos/{repo}/check-runs/{check_id}", json=body)
-    _remember(store, now, repo, head_sha, name, check_id, status, conclusion)
-    return check_id
+    outbox.submit(
+        outbox.Local(store=store, client=client),
+        key=outbox.effect_key("check", repo, head_sha, name),
+        kind=KIND,
+        payload={"repo": repo, "head_sha": head_sha, "name": name, "body": body},
+        installation_id=client.installation_id,
+        replace=True,
+        version=version,
+    )
 
 
 def _clip(text: str) -> str:
@@ -77,31 +82,52 @@ def _clip(text: str) -> str:
     return text[: SUMMARY_LIMIT - len(note)] + note
 
 
-def _known_id(
-    client: InstallationClient, store: Store, repo: str, head_sha: str, name: str
-) -> int | None:
-    with store.session() as session:
-        row = session.scalar(
-            select(CheckRunRecord).where(
-                CheckRunRecord.repository == repo,
-                CheckRunRecord.head_sha == head_sha,
-                CheckRunRecord.name == name,
+def _run(attempt: outbox.Attempt) -> dict[str, Any]:
+    client = attempt.client()
+    repo, head_sha, name = (attempt.payload[k] for k in ("repo", "head_sha", "name"))
+    body: dict[str, Any] = attempt.payload["body"]
+    check_id = attempt.result.get("check_run_id") or _find_existing(
+        client, repo, head_sha, name, body.get("external_id")
+    )
+    if check_id is None:
+        created = CheckRun.model_validate(
+            client.request(
+                "POST",
+                f"/repos/{repo}/check-runs",
+                json={"name": name, "head_sha": head_sha, **body},
             )
         )
-        if row is not None:
-            return row.check_run_id
-    # Not in our store: perhaps we created it and crashed before recording. Ask GitHub.
+        check_id = created.id
+    else:  # updating our own run to a given state is idempotent
+        client.request("PATCH", f"/repos/{repo}/check-runs/{check_id}", json=body)
+    _remember(
+        attempt.rt.store,
+        attempt.rt.clock.now(),
+        repo,
+        head_sha,
+        name,
+        int(check_id),
+        str(body["status"]),
+        body.get("conclusion"),
+    )
+    return {"check_run_id": int(check_id)}
+
+
+def _find_existing(
+    client: InstallationClient, repo: str, head_sha: str, name: str, external_id: object
+) -> int | None:
+    """A create whose answer was lost is found by name and `external_id` before creating again."""
     found = CheckRunList.model_validate(
         client.request(
             "GET",
             f"/repos/{repo}/commits/{head_sha}/check-runs",
-            params={"check_name": name, "filter": "latest", "per_page": 100},
+            params={"check_name": name, "filter": "all", "per_page": 100},
         )
     )
-    for run in found.check_runs:
-        if run.name == name and run.head_sha == head_sha:
-            return run.id
-    return None
+    ours = [r for r in found.check_runs if r.name == name and r.head_sha == head_sha]
+    if external_id is not None:
+        ours = [r for r in ours if r.external_id in (external_id, None)] or ours
+    return ours[0].id if ours else None
 
 
 def _remember(
@@ -129,3 +155,7 @@ def _remember(
         row.status = status
         row.conclusion = conclusion
         row.updated_at = now
+
+
+KIND = "check_run"
+outbox.register(KIND, _run)

@@ -19,6 +19,9 @@ from bot.retry_policy import retry_delay
 T = TypeVar("T", bound=BaseModel)
 
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
+# Only these are repeated after a server error or a lost answer: a write may have taken
+# effect before the failure, so its caller (bot/outbox.py) finds out before writing again.
+RETRYABLE_BLINDLY = frozenset({"GET", "HEAD"})
 
 
 class GitHubError(Exception):
@@ -98,10 +101,14 @@ class _BearerAuth(TokenAuthStrategy):
         return _Flow()
 
 
-def _github(api_url: str, token: str, *, bearer: bool = False) -> GitHub[Any]:
+def _github(
+    api_url: str, token: str, *, bearer: bool = False, timeout: float = 30
+) -> GitHub[Any]:
     auth = _BearerAuth(token) if bearer else TokenAuthStrategy(token)
     # githubkit's own retry sleeps on the wall clock; ours goes through the injected clock.
-    return GitHub(auth, base_url=api_url + "/", auto_retry=False, http_cache=False, timeout=30)
+    return GitHub(
+        auth, base_url=api_url + "/", auto_retry=False, http_cache=False, timeout=timeout
+    )
 
 
 def _message(exc: RequestFailed) -> str:
@@ -124,8 +131,10 @@ class InstallationClient:
         clock: Clock,
         max_retries: int = 4,
         max_wait_s: float = 900,
+        timeout_s: float = 30,
     ) -> None:
         self._credentials = credentials
+        self._timeout_s = timeout_s
         self.installation_id = installation_id
         self.api_url = api_url
         self._clock = clock
@@ -141,11 +150,15 @@ class InstallationClient:
         params: dict[str, Any] | None = None,
         accept: str | None = None,
     ) -> Any:
-        """Call GitHub and return the decoded JSON body (None for 204)."""
+        """Call GitHub and return the decoded JSON body (None for 204).
+
+        Rate-limit refusals are waited out for every method (GitHub did nothing). Server
+        errors and lost answers are retried for reads only; a write raises at once.
+        """
         attempt = 0
         while True:
             token = self._credentials.installation_token(self.installation_id)
-            gh = _github(self.api_url, token)
+            gh = _github(self.api_url, token, timeout=self._timeout_s)
             headers = {"Accept": accept} if accept else None
             try:
                 response = gh.request(method, path, json=json, params=params, headers=headers)
@@ -160,14 +173,15 @@ class InstallationClient:
                     now=self._clock.now(),
                     max_wait=self._max_wait_s,
                 )
-                if delay is None or attempt >= self._max_retries:
+                in_doubt = status >= 500 and method.upper() not in RETRYABLE_BLINDLY
+                if delay is None or in_doubt or attempt >= self._max_retries:
                     raise GitHubError(method, path, status, _message(exc)) from None
                 attempt += 1
                 self._clock.sleep(delay)
                 continue
             except RequestError as exc:
                 record_github_call(method, path, 0)
-                if attempt >= self._max_retries:
+                if method.upper() not in RETRYABLE_BLINDLY or attempt >= self._max_retries:
                     raise GitHubError(method, path, 0, type(exc).__name__) from None
                 attempt += 1
                 self._clock.sleep(float(2**attempt))
@@ -204,6 +218,10 @@ class InstallationClient:
             page += 1
         return items[:limit]
 
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     def installation_token(self) -> str:
         """For Git LFS, which authenticates with the same installation token."""
         return self._credentials.installation_token(self.installation_id)
@@ -221,8 +239,10 @@ class GitHubApp:
         clock: Clock,
         max_retries: int = 4,
         max_wait_s: float = 900,
+        timeout_s: float = 30,
     ) -> None:
         self.api_url = api_url
+        self._timeout_s = timeout_s
         self.credentials = AppCredentials(
             app_id=app_id, private_key=private_key, api_url=api_url, clock=clock
         )
@@ -250,4 +270,5 @@ class GitHubApp:
             clock=self._clock,
             max_retries=self._max_retries,
             max_wait_s=self._max_wait_s,
+            timeout_s=self._timeout_s,
         )

@@ -44,6 +44,7 @@ class PullRequest(_GH):
     state: str
     draft: bool = False
     merged: bool | None = None
+    merge_commit_sha: str | None = None
     mergeable: bool | None = None
     title: str = ""
     html_url: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import select
 
@@ -15,8 +16,8 @@ from bot.github_api import InstallationClient
 from bot.github_types import PullRequest
 from bot.promotion_state import latest_evaluations, load_state
 from bot.registry_reader import read_policy
-from bot.report_comment import upsert_report_comment
-from bot.store.models import AuditEvent, Report
+from bot.report_comment import has_report_comment, upsert_report_comment
+from bot.store.models import AuditEvent, Evaluation, Report
 from evaluators.policy import Policy
 from evaluators.render import render_pr_comment
 from evaluators.report import EvaluationReport
@@ -57,6 +58,9 @@ def refresh_pr(
         reports = list(session.scalars(select(Report).where(Report.id.in_(report_ids))))
         rows = audit.trail(session, repository=repo, pr_number=pull.number)
     decision = decide_gate(state, now=ctx.clock.now())
+    # Every state change writes an audit row, so the newest row id orders renderings made
+    # concurrently (two replicas): an older one never overwrites a newer one.
+    version = max((r.id for r in rows), default=0)
     # The gate is published even for a PR that touches no model: branch protection requires
     # it, so without it a README fix could never merge. Such a PR gets no comment or message.
     publish(
@@ -70,20 +74,32 @@ def refresh_pr(
         conclusion=decision.conclusion.value if decision.conclusion else None,
         output=CheckOutput(title=decision.title, summary=decision.summary()),
         external_id="gate",
+        version=version,
     )
-    if not state.candidates:
+    # Once posted, the report comment is kept current even when no model is left in the PR:
+    # an old "Needs review" must not outlive the model directory it was about.
+    commented = has_report_comment(ctx.store, repo=repo, pr_number=pull.number)
+    if not state.candidates and not commented:
         return decision
-    if post_comment and (reports or state.blocks or state.approvals):
+    if post_comment and (reports or state.blocks or state.approvals or commented):
         body = render_pr_body(
             decision=decision,
             head_sha=pull.head.sha,
             reports=sorted(reports, key=lambda r: r.model),
             trail=rows,
             public_url=ctx.settings.public_url,
+            gone=_models_gone(ctx, repo, pull, {c.model for c in state.candidates}),
         )
         upsert_report_comment(
-            client=client, store=ctx.store, repo=repo, pr_number=pull.number, body=body
+            client=client,
+            store=ctx.store,
+            repo=repo,
+            pr_number=pull.number,
+            body=body,
+            version=version,
         )
+    if not state.candidates:
+        return decision
     _tell_listeners(
         ctx, client=client, repo=repo, pull=pull, policy=policy, decision=decision, reports=reports
     )
@@ -136,6 +152,7 @@ def render_pr_body(
     reports: list[Report],
     trail: list[AuditEvent],
     public_url: str,
+    gone: Sequence[str] = (),
 ) -> str:
     """Gate status first, then each model's report, then the audit trail."""
     icon = _ICON.get(decision.conclusion, "⏳") if decision.conclusion else "⏳"
@@ -143,6 +160,11 @@ def render_pr_body(
         f"### {icon} Shipyard promotion gate for `{head_sha[:7]}`: {decision.title}",
         "",
         *[f"- {r}" for r in decision.reasons],
+        *[
+            f"- `{model}` is no longer part of this pull request at `{head_sha[:7]}`; "
+            "its earlier report no longer applies."
+            for model in gone
+        ],
         "",
     ]
     budget = 60_000 // max(1, len(reports))  # several models share one comment
@@ -175,6 +197,21 @@ def render_pr_body(
         "`/status`, `/help`.",
     ]
     return "\n".join(lines)
+
+
+def _models_gone(
+    ctx: BotContext, repo: str, pull: PullRequest, current: set[str]
+) -> list[str]:
+    """Models evaluated on an earlier head of this PR that the current head no longer touches."""
+    with ctx.store.session() as session:
+        earlier = session.scalars(
+            select(Evaluation.model).where(
+                Evaluation.repository == repo,
+                Evaluation.pr_number == pull.number,
+                Evaluation.head_sha != pull.head.sha,
+            )
+        )
+        return sorted(set(earlier) - current)
 
 
 def get_pull(client: InstallationClient, repo: str, number: int) -> PullRequest:

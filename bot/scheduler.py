@@ -13,6 +13,7 @@ from bot.context import BotContext
 from bot.deadlines import claim_due
 from bot.heartbeat import lease_of
 from bot.observability import log_context
+from bot.outbox_worker import drain_outbox
 from bot.promotion_state import REVIEW_WINDOW
 from bot.store.models import Deadline, DeadlineStatus
 
@@ -86,6 +87,7 @@ class DeadlineScheduler:
             self._idle.clear()
             try:
                 tick(self._ctx)
+                drain_outbox(self._ctx)
             finally:
                 self._busy = False
                 self._idle.set()

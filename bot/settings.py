@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     scheduler_tick_s: float = Field(default=15, gt=0, description="How often deadlines are due.")
     max_github_retries: int = Field(default=4, ge=0, le=10)
     max_retry_wait_s: float = Field(default=900, gt=0)
+    github_timeout_s: float = Field(
+        default=30, gt=0, le=300, description="How long one GitHub request may take."
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$", description="json | text")
     lease_s: float = Field(default=30, gt=0, le=600, description="How long a claim lasts alone.")

@@ -96,6 +96,35 @@ def test_rate_limits_and_server_errors_are_retried_on_the_injected_clock(
     assert clock.slept == expected_sleep
 
 
+@pytest.mark.parametrize(
+    "method",
+    ["POST", "PUT", "PATCH"],
+    ids=[
+        "a POST answered 502 is not repeated by the client",
+        "a PUT answered 502 is not repeated by the client",
+        "a PATCH answered 502 is not repeated by the client",
+    ],
+)
+def test_a_write_answered_with_a_server_error_is_not_retried_blindly(
+    world,
+    method: str,  # type: ignore[no-untyped-def]
+) -> None:
+    # The write may have taken effect: the outbox finds out before writing again.
+    state, app, clock = world
+    client = app.installation(int(_repo(state, "acme/registry")))
+    client.request("GET", "/repos/acme/registry/pulls")
+    state.inject_failure(method, r"/pulls/1/merge$|/check-runs|/comments", status=502, times=1)
+    path = {
+        "POST": "/repos/acme/registry/check-runs",
+        "PUT": "/repos/acme/registry/pulls/1/merge",
+        "PATCH": "/repos/acme/registry/issues/comments/1",
+    }[method]
+    with pytest.raises(GitHubError) as err:
+        client.request(method, path, json={})
+    assert err.value.status == 502
+    assert clock.slept == []
+
+
 def test_a_plain_403_is_a_permission_error_and_is_not_retried(world) -> None:  # type: ignore[no-untyped-def]
     state, app, clock = world
     client = app.installation(int(_repo(state, "acme/registry")))

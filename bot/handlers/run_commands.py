@@ -18,7 +18,7 @@ from bot.commands.comment_event import (
 )
 from bot.commands.parser import parse_commands
 from bot.context import BotContext
-from bot.github_api import InstallationClient
+from bot.outbox_replies import post_reply, react
 from bot.pr_refresh import get_pull, refresh_pr
 from bot.registry_reader import read_policy
 from bot.store.models import AuditEvent
@@ -62,8 +62,12 @@ def _run(ctx: BotContext, event: CommentEvent) -> None:
     all_ok = True
     for command in commands:
         key = f"{event.source.value}:{event.comment_id}:{command.line}"
-        if _already_done(ctx, repo, event.pr_number, key):
-            continue  # a redelivered event after a crash: the command already ran
+        done = _already_done(ctx, repo, event.pr_number, key)
+        if done is not None:
+            # A redelivered event after a crash: the command already ran. Its answer is
+            # part of the reply, which the outbox posts at most once.
+            answers.append(done)
+            continue
         outcome = execute(
             ctx,
             client=client,
@@ -75,20 +79,22 @@ def _run(ctx: BotContext, event: CommentEvent) -> None:
             command=command,
             source="github",
         )
-        _remember(ctx, repo, event, command.raw, key, outcome, pull.head.sha)
+        answer = f"`{command.raw.strip()}` — {outcome.message}"
+        _remember(ctx, repo, event, command.raw, key, outcome, pull.head.sha, answer)
         changed |= outcome.changed_state
         all_ok &= outcome.acted
-        answers.append(f"`{command.raw.strip()}` — {outcome.message}")
+        answers.append(answer)
     if not answers:
         return
     if changed:  # the gate first, so the answer never describes a state not yet shown
         refresh_pr(
             ctx, client=client, repo=repo, pull=get_pull(client, repo, pull.number), policy=policy
         )
-    _answer(client, repo, event, answers, all_ok)
+    _answer(ctx, repo, event, answers, all_ok)
 
 
-def _already_done(ctx: BotContext, repo: str, pr_number: int, key: str) -> bool:
+def _already_done(ctx: BotContext, repo: str, pr_number: int, key: str) -> str | None:
+    """The answer given when this command ran, or None if it has not run."""
     with ctx.store.session() as session:
         rows = session.scalars(
             select(AuditEvent).where(
@@ -97,11 +103,22 @@ def _already_done(ctx: BotContext, repo: str, pr_number: int, key: str) -> bool:
                 AuditEvent.kind == "command",
             )
         )
-        return any((r.detail or {}).get("key") == key for r in rows)
+        for row in rows:
+            detail = row.detail or {}
+            if detail.get("key") == key:
+                return str(detail.get("answer") or row.reason or "")
+        return None
 
 
 def _remember(
-    ctx: BotContext, repo: str, event: CommentEvent, raw: str, key: str, outcome: Outcome, sha: str
+    ctx: BotContext,
+    repo: str,
+    event: CommentEvent,
+    raw: str,
+    key: str,
+    outcome: Outcome,
+    sha: str,
+    answer: str,
 ) -> None:
     with ctx.store.session() as session:
         audit.record(
@@ -113,22 +130,36 @@ def _remember(
             pr_number=event.pr_number,
             head_sha=sha,
             reason=f"{raw.strip()} → {outcome.message}"[:1000],
-            detail={"key": key, "acted": outcome.acted, "url": event.html_url},
+            detail={
+                "key": key,
+                "acted": outcome.acted,
+                "url": event.html_url,
+                "answer": answer[:4000],
+            },
         )
 
 
-def _answer(
-    client: InstallationClient, repo: str, event: CommentEvent, answers: list[str], ok: bool
-) -> None:
-    """A reaction on the comment and one short reply with what was done or why not."""
+def _answer(ctx: BotContext, repo: str, event: CommentEvent, answers: list[str], ok: bool) -> None:
+    """A reaction on the comment and one short reply with what was done or why not.
+
+    Both are outbox effects keyed by the comment: posted once, even across redeliveries,
+    replicas and GitHub failures (the tick posts what GitHub could not take now).
+    """
+    assert event.installation_id is not None
     if event.comment_id is not None and event.source.value == "issue_comment":
-        try:
-            client.request(
-                "POST",
-                f"/repos/{repo}/issues/comments/{event.comment_id}/reactions",
-                json={"content": "+1" if ok else "confused"},
-            )
-        except Exception:
-            log.info("could not react to comment %s", event.comment_id)
+        react(
+            ctx,
+            installation_id=event.installation_id,
+            repo=repo,
+            comment_id=event.comment_id,
+            content="+1" if ok else "confused",
+        )
     body = f"@{event.author}\n\n" + "\n\n".join(answers)
-    client.request("POST", f"/repos/{repo}/issues/{event.pr_number}/comments", json={"body": body})
+    post_reply(
+        ctx,
+        installation_id=event.installation_id,
+        key=f"{repo}#{event.pr_number}:{event.source.value}:{event.comment_id}",
+        repo=repo,
+        issue_number=event.pr_number,
+        body=body,
+    )

@@ -10,6 +10,7 @@ from bot.command_service import execute
 from bot.commands.parser import CommandName, parse_commands
 from bot.context import BotContext
 from bot.github_api import GitHubError
+from bot.outbox_replies import post_reply
 from bot.pr_refresh import get_pull, refresh_pr
 from bot.registry_reader import read_policy
 from bot.slack.identity import github_login, link_instructions, slack_identity
@@ -109,8 +110,13 @@ def act(
     if outcome.acted and name in _CHANGING:
         # The login in code, not as an @-mention: GitHub would notify the person again.
         body = f"`{login}` acted from Slack: `{command.raw}` — {outcome.message}"
-        client.request(
-            "POST", f"/repos/{target.repo}/issues/{pull.number}/comments", json={"body": body}
+        post_reply(  # once per Slack request, however often it is retried or redelivered
+            ctx,
+            installation_id=installation_id,
+            key=f"{target.repo}#{pull.number}:slack:{request_key}",
+            repo=target.repo,
+            issue_number=pull.number,
+            body=body,
         )
     return f"`{target}` as `{login}`: {to_mrkdwn(outcome.message)}"
 

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy import select
 
+from bot import outbox
 from bot.commands.parser import CommandName
 from bot.context import BotContext
 from bot.inbox import record_delivery
@@ -84,13 +85,37 @@ def handle_slack_action(ctx: BotContext, payload: dict[str, Any]) -> None:
         expected_sha=action.expected_sha,
     )
     reply = action.reply
+    outbox.submit(  # the private answer: once per signed request, retried if Slack is down
+        ctx,
+        key=outbox.effect_key("slack-answer", action.request_key),
+        kind=SLACK_ANSWER,
+        payload={**reply.model_dump(mode="json"), "text": answer},
+        installation_id=None,
+    )
+
+
+def _send_answer(attempt: outbox.Attempt) -> dict[str, Any]:
+    ctx = attempt.rt
+    assert isinstance(ctx, BotContext)
+    reply = SlackReply.model_validate(attempt.payload)
+    text = str(attempt.payload["text"])
     if reply.response_url:
-        WebhookClient(reply.response_url).send(
-            text=answer, response_type="ephemeral", replace_original=False
+        sent = WebhookClient(reply.response_url, retry_handlers=[]).send(
+            text=text, response_type="ephemeral", replace_original=False
         )
+        if sent.status_code >= 500 or sent.status_code == 429:
+            raise outbox.EffectInDoubt(f"response_url answered {sent.status_code}")
+        if sent.status_code >= 400:
+            raise outbox.EffectRefused(sent.status_code, "response_url refused the answer")
     elif reply.channel and reply.user and ctx.settings.slack_bot_token is not None:
         client = WebClient(
             token=ctx.settings.slack_bot_token.get_secret_value(),
             base_url=ctx.settings.slack_api_url.rstrip("/") + "/",
+            retry_handlers=[],
         )
-        client.chat_postEphemeral(channel=reply.channel, user=reply.user, text=answer)
+        client.chat_postEphemeral(channel=reply.channel, user=reply.user, text=text)
+    return {}
+
+
+SLACK_ANSWER = "slack_answer"
+outbox.register(SLACK_ANSWER, _send_answer)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import threading
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from slack_sdk.errors import SlackApiError
 
+from bot import outbox
 from bot.clock import Clock
 from bot.context import PromotionChange
 from bot.slack.interactions import APPROVE_ACTION, BLOCK_ACTION, button_value
 from bot.store.db import Store
-from bot.store.slack_models import SlackMessage
 
 log = logging.getLogger(__name__)
 
@@ -79,83 +76,72 @@ def _button(label: str, action_id: str, value: str, *, style: str) -> dict[str, 
     }
 
 
+SLACK_MESSAGE = "slack_message"
+_TRANSIENT = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable"})
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """The outbox runtime of a Slack effect: the store and the clock; no GitHub."""
+
+    store: Store
+    clock: Clock
+
+    @property
+    def github(self) -> outbox.Installations:
+        raise AssertionError("a Slack effect does not call GitHub")
+
+
 class Notifier:
     """A promotion listener: posts the first message when the evaluation is ready, then edits it
-    whenever its rendering changes. The ts is stored, so a restart edits rather than reposts."""
+    whenever its rendering changes.
+
+    The message is an outbox effect keyed by the promotion: the row is the claim that keeps a
+    second replica from posting a second message, its result keeps the ts so every later
+    rendering (and a restart) edits, and a post Slack could not take is retried by the tick.
+    """
 
     def __init__(self, *, client: WebClient, store: Store, clock: Clock) -> None:
         self._client = client
-        self._store = store
-        self._clock = clock
-        self._lock = threading.Lock()  # one post per promotion among this process's threads
+        # slack_sdk repeats a request after a connection error by default; a repeated
+        # chat.postMessage is a second message. The outbox decides about retries instead.
+        self._client.retry_handlers = []
+        self._runtime = _Runtime(store=store, clock=clock)
+        outbox.register(SLACK_MESSAGE, self._run)
 
     def __call__(self, change: PromotionChange) -> None:
         channel = change.policy.slack.channel
         if channel is None:
             return
         text, blocks = render_message(change)
-        digest = hashlib.sha256(json.dumps([channel, text, blocks]).encode()).hexdigest()
-        with self._lock:
-            row = self._find(change)
-            if row is None:
-                if change.gate_conclusion is None:
-                    return  # nothing to decide yet: the first message says the evaluation is ready
-                self._post(change, channel, text, blocks, digest)
-            elif row.rendered_sha256 != digest and row.ts is not None:
-                self._client.chat_update(channel=row.channel, ts=row.ts, text=text, blocks=blocks)
-                self._save(row.id, ts=row.ts, digest=digest)
+        key = outbox.effect_key("slack", f"{change.repository}#{change.pr_number}", change.head_sha)
+        if change.gate_conclusion is None and outbox.result_of(self._runtime.store, key) is None:
+            return  # nothing to decide yet: the first message says the evaluation is ready
+        outbox.submit(
+            self._runtime,
+            key=key,
+            kind=SLACK_MESSAGE,
+            payload={"channel": channel, "text": text, "blocks": blocks},
+            installation_id=None,
+            replace=True,
+        )
 
-    def _find(self, change: PromotionChange) -> SlackMessage | None:
-        with self._store.session() as session:
-            return session.scalar(
-                select(SlackMessage).where(
-                    SlackMessage.repository == change.repository,
-                    SlackMessage.pr_number == change.pr_number,
-                    SlackMessage.head_sha == change.head_sha,
-                )
-            )
-
-    def _post(
-        self,
-        change: PromotionChange,
-        channel: str,
-        text: str,
-        blocks: list[dict[str, Any]],
-        digest: str,
-    ) -> None:
-        now = self._clock.now()
-        try:  # claim the promotion first, so another replica does not post a second message
-            with self._store.session() as session:
-                claim = SlackMessage(
-                    repository=change.repository,
-                    pr_number=change.pr_number,
-                    head_sha=change.head_sha,
-                    channel=channel,
-                    ts=None,
-                    posted_at=now,
-                    updated_at=now,
-                )
-                session.add(claim)
-                session.flush()
-                claim_id = claim.id
-        except IntegrityError:
-            return  # another replica is posting it; its next change will be edited in
+    def _run(self, attempt: outbox.Attempt) -> dict[str, Any]:
+        p = attempt.payload
+        ts = attempt.result.get("ts")
         try:
-            response = self._client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-        except Exception:
-            with self._store.session() as session:  # let the next change try again
-                session.execute(delete(SlackMessage).where(SlackMessage.id == claim_id))
-            raise
-        channel = str(response["channel"])
-        self._save(claim_id, ts=str(response["ts"]), digest=digest, channel=channel)
-
-    def _save(self, row_id: int, *, ts: str, digest: str, channel: str | None = None) -> None:
-        with self._store.session() as session:
-            row = session.get(SlackMessage, row_id)
-            if row is None:
-                return
-            row.ts = ts
-            row.rendered_sha256 = digest
-            row.updated_at = self._clock.now()
-            if channel is not None:
-                row.channel = channel
+            if ts is not None:  # editing our message to a given rendering is idempotent
+                self._client.chat_update(
+                    channel=attempt.result["channel"], ts=ts, text=p["text"], blocks=p["blocks"]
+                )
+                return dict(attempt.result)
+            response = self._client.chat_postMessage(
+                channel=p["channel"], text=p["text"], blocks=p["blocks"]
+            )
+        except SlackApiError as exc:
+            status = int(exc.response.status_code or 0)
+            error = str(exc.response.get("error") or "error")
+            if status >= 500 or status == 429 or error in _TRANSIENT:
+                raise outbox.EffectInDoubt(error) from None  # the tick tries again
+            raise outbox.EffectRefused(status, error) from None  # e.g. channel_not_found
+        return {"channel": str(response["channel"]), "ts": str(response["ts"])}
