@@ -220,8 +220,8 @@ def test_a_model_directory_that_crashes_registration_fails_its_check_and_never_m
     )
     assert run.conclusion == "failure"
     text = str(run.output)
-    assert "could not check this model directory" in text or "Problems" in text
-    assert "Error" not in text and "Traceback" not in text
+    assert "could not check this model directory" in text  # the parser hit its recursion limit
+    assert "Recursion" not in text and "Error" not in text and "Traceback" not in text
     gate = gate_settled(registry, number)
     assert gate.conclusion == "failure"
     registry.pass_time(timedelta(hours=25))
