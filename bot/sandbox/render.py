@@ -168,6 +168,7 @@ class Renderer:
                 body[key] = value.replace(f"{self.base}/repos/octocat/Hello-World", api)
         base = self.repository(repo)
         body.update({k: v for k, v in base.items() if k in body})
+        body.setdefault("language", None)  # required by the schema, absent from the example
         body.pop("parent", None)
         body.pop("source", None)
         body.pop("template_repository", None)
