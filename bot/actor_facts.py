@@ -23,7 +23,7 @@ def gather(
     """Repository permission, and membership of each `org/team` approver entry."""
     permission = client.get_optional(f"/repos/{repo}/collaborators/{login}/permission", _Permission)
     teams = set()
-    for entry in review.approvers:
+    for entry in dict.fromkeys([*review.approvers, *review.policy_approvers]):
         if "/" not in entry:
             continue
         org, team = entry.split("/", 1)

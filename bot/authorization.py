@@ -29,13 +29,30 @@ def _can_write(actor: ActorFacts) -> bool:
     return PERMISSION_RANK.get(actor.permission, 0) >= PERMISSION_RANK["write"]
 
 
-def is_listed_approver(actor: ActorFacts, review: ReviewPolicy) -> bool:
-    users = {a.lower() for a in review.approvers if "/" not in a}
-    teams = {a.lower() for a in review.approvers if "/" in a}
+def _listed(actor: ActorFacts, entries: list[str]) -> bool:
+    users = {a.lower() for a in entries if "/" not in a}
+    teams = {a.lower() for a in entries if "/" in a}
     return actor.login.lower() in users or bool({t.lower() for t in actor.teams} & teams)
 
 
-def may_approve(actor: ActorFacts, review: ReviewPolicy) -> Permit:
+def is_listed_approver(actor: ActorFacts, review: ReviewPolicy) -> bool:
+    return _listed(actor, review.approvers)
+
+
+def may_approve(actor: ActorFacts, review: ReviewPolicy, *, policy_changed: bool = False) -> Permit:
+    """`policy_changed`: the PR rewrites `.shipyard.yml`, the gate itself; stricter rules hold."""
+    if policy_changed:
+        if actor.is_author:
+            return Permit(False, "the author of a change to `.shipyard.yml` may not approve it")
+        if review.policy_approvers:
+            if _listed(actor, review.policy_approvers):
+                return Permit(True, "listed policy approver")
+            listed = ", ".join(f"`{a}`" for a in review.policy_approvers)
+            return Permit(
+                False,
+                "this PR changes `.shipyard.yml`, so only `review.policy_approvers` may "
+                f"approve it ({listed})",
+            )
     if actor.is_author and not review.allow_author_approval:
         return Permit(False, "the PR author may not approve their own candidate")
     if review.approvers:
@@ -48,6 +65,23 @@ def may_approve(actor: ActorFacts, review: ReviewPolicy) -> Permit:
         return Permit(True, "maintainer (no approvers listed in `.shipyard.yml`)")
     return Permit(
         False, "no approvers are listed in `.shipyard.yml`, so only maintainers may approve"
+    )
+
+
+def approval_binding(*, seen_head: str | None, current_head: str) -> Permit:
+    """An approval counts only for the head its author could have seen when writing it."""
+    if seen_head == current_head:
+        return Permit(True, "written on the current head")
+    if seen_head is None:
+        return Permit(
+            False,
+            f"this was written before Shipyard saw `{current_head[:7]}` become the head. "
+            "Look at it and comment `/approve` again",
+        )
+    return Permit(
+        False,
+        f"the head moved from `{seen_head[:7]}` to `{current_head[:7]}` after you wrote this. "
+        "Look at the new commit and comment `/approve` again",
     )
 
 

@@ -16,7 +16,7 @@ from bot.github_api import GitHubError, InstallationClient
 from bot.github_types import Repository
 from bot.pr_refresh import get_pull, refresh_pr
 from bot.promotion_state import latest_evaluations, load_state
-from bot.registry_reader import read_model_dir, read_policy
+from bot.registry_reader import read_model_dir, read_policy, read_production
 from bot.store.models import Deadline, EffectStatus, Evaluation, MergeRecord, MergeStatus
 from evaluators.fingerprint import tree_sha256_of_files
 
@@ -50,7 +50,11 @@ def _merge(ctx: BotContext, deadline: Deadline) -> str:
         return "PR is a draft"
     if pull.head.sha != deadline.head_sha:
         return f"head moved to {pull.head.sha[:7]}; the new head has its own promotion"
-    policy = read_policy(client, repo, pull.base.sha)
+    # Policy and production come from the default branch's head, never from the PR's base.
+    production = read_production(client, repo)
+    if pull.base.ref != production.branch:
+        return f"not a promotion: the PR targets {pull.base.ref}, not {production.branch}"
+    policy = read_policy(client, repo, production.sha)
     with ctx.store.session() as session:
         evaluations = latest_evaluations(
             session, repository=repo, pr_number=pull.number, head_sha=pull.head.sha
@@ -59,7 +63,7 @@ def _merge(ctx: BotContext, deadline: Deadline) -> str:
         ctx,
         client,
         repo,
-        pull.base.sha,
+        production.sha,
         policy.models_root,
         list(evaluations.values()),
         pull.base.ref,
@@ -84,8 +88,8 @@ def _merge(ctx: BotContext, deadline: Deadline) -> str:
                     installation_id=deadline.installation_id,
                     pr_number=pull.number,
                     head_sha=pull.head.sha,
-                    base_sha=pull.base.sha,
-                    base_ref=pull.base.ref,
+                    base_sha=production.sha,
+                    base_ref=production.branch,
                     model=evaluation.model,
                 )
         ctx.wake_evaluations()
@@ -99,6 +103,7 @@ def _merge(ctx: BotContext, deadline: Deadline) -> str:
             head_sha=pull.head.sha,
             author=pull.user.login,
             review=policy.review,
+            base_ref=pull.base.ref,
         )
     decision = decide_gate(state, now=ctx.clock.now())
     if decision.conclusion is not GateConclusion.SUCCESS:

@@ -11,18 +11,34 @@ from sqlalchemy.orm import Session
 
 from bot import audit
 from bot.actor_facts import gather
-from bot.authorization import ActorFacts, may_approve, may_block, may_retest, may_unblock
+from bot.authorization import (
+    ActorFacts,
+    approval_binding,
+    may_approve,
+    may_block,
+    may_retest,
+    may_unblock,
+)
 from bot.commands.parser import Command, CommandName
 from bot.commands.table import render_help, validate
 from bot.context import BotContext
 from bot.deadlines import rearm_if_due
 from bot.evaluation_queue import enqueue
-from bot.gate_decision import decide_gate, pr_fingerprint
+from bot.gate_decision import approval_fingerprint, decide_gate
 from bot.github_api import InstallationClient
 from bot.github_types import PullRequest
 from bot.promotion_state import active_blocks, load_state
+from bot.registry_reader import Production, read_production
 from bot.store.models import Approval, Block, Candidate, CandidateState
 from evaluators.policy import Policy
+
+# Slack shows the head it acts on and checks it itself; a comment passes the head it saw.
+ANY_HEAD = "*"
+
+# Commands whose handler needs to know who the actor is (one GitHub lookup per comment).
+NEEDS_FACTS = frozenset(
+    {CommandName.APPROVE, CommandName.BLOCK, CommandName.UNBLOCK, CommandName.RETEST}
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,8 @@ class _Request:
     command: Command
     source: str
     now: datetime
+    production: Production
+    seen_head: str | None
 
     @property
     def sha(self) -> str:
@@ -76,8 +94,15 @@ def execute(
     command: Command,
     source: str,
     surface: str = "github",
+    facts: ActorFacts | None = None,
+    production: Production | None = None,
+    seen_head: str | None = ANY_HEAD,
 ) -> Outcome:
-    """Authorise, record, and say what was done or why not."""
+    """Authorise, record, and say what was done or why not.
+
+    `facts` and `production`, when the caller has them, save GitHub lookups (one per comment,
+    not per command); `seen_head` is the head the author could have seen when writing.
+    """
     name = command.name
     usage_error = validate(command)
     if usage_error:
@@ -91,7 +116,8 @@ def execute(
     handler = _HANDLERS.get(name)
     if handler is None:
         return Outcome(False, f"`/{name.value}` is not available yet.")
-    facts = gather(client, repo=repo, login=actor, author=pull.user.login, review=policy.review)
+    if facts is None:
+        facts = gather(client, repo=repo, login=actor, author=pull.user.login, review=policy.review)
     return handler(
         _Request(
             ctx=ctx,
@@ -103,15 +129,18 @@ def execute(
             command=command,
             source=source,
             now=ctx.clock.now(),
+            production=production or read_production(client, repo),
+            seen_head=seen_head,
         )
     )
 
 
 def _approve(req: _Request) -> Outcome:
-    permit = may_approve(req.actor, req.policy.review)
-    if not permit.allowed:
-        return Outcome(False, f"Not approved: {permit.reason}.")
     login, pull, sha = req.actor.login, req.pull, req.sha
+    if req.seen_head != ANY_HEAD:
+        bound = approval_binding(seen_head=req.seen_head, current_head=sha)
+        if not bound.allowed:
+            return Outcome(False, f"Not approved: {bound.reason}.")
     with req.ctx.store.session() as session:
         state = load_state(
             session,
@@ -120,9 +149,17 @@ def _approve(req: _Request) -> Outcome:
             head_sha=sha,
             author=pull.user.login,
             review=req.policy.review,
+            base_ref=pull.base.ref,
         )
-        fingerprint = pr_fingerprint(state.evaluations)
-        if fingerprint is None or any(e.status != "completed" for e in state.evaluations):
+        changes = state.changes
+        if changes is None or not changes.read or state.base_ref != state.production_branch:
+            title = decide_gate(state, now=req.now).title
+            return Outcome(False, f"Nothing to approve: {title}.")
+        permit = may_approve(req.actor, req.policy.review, policy_changed=changes.policy_changed)
+        if not permit.allowed:
+            return Outcome(False, f"Not approved: {permit.reason}.")
+        fingerprint = approval_fingerprint(state)
+        if fingerprint is None:
             return Outcome(
                 False,
                 f"Nothing to approve yet: the evaluation of `{sha[:7]}` "
@@ -223,8 +260,8 @@ def _retest(req: _Request) -> Outcome:
                 installation_id=req.installation_id,
                 pr_number=pull.number,
                 head_sha=sha,
-                base_sha=pull.base.sha,
-                base_ref=pull.base.ref,
+                base_sha=req.production.sha,  # re-measured against production as it is now
+                base_ref=req.production.branch,
                 model=model,
             )
             is not None
@@ -254,6 +291,7 @@ def status_text(ctx: BotContext, *, repo: str, pull: PullRequest, policy: Policy
             head_sha=pull.head.sha,
             author=pull.user.login,
             review=policy.review,
+            base_ref=pull.base.ref,
         )
         rows = audit.trail(session, repository=repo, pr_number=pull.number)
     decision = decide_gate(state, now=ctx.clock.now())

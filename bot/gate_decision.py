@@ -48,6 +48,24 @@ class BlockView:
 
 
 @dataclass(frozen=True)
+class ChangeView:
+    """What a head changes, recorded before any model directory is processed."""
+
+    read: bool  # the complete list of changed paths was read
+    problem: str = ""  # why it was not, when it was not
+    models: tuple[str, ...] = ()  # touched model directories: each needs a candidate check
+    outside: tuple[str, ...] = ()  # the first paths outside every model directory
+    outside_count: int = 0
+    policy_changed: bool = False
+
+
+@dataclass(frozen=True)
+class HeadSince:
+    sha: str
+    since: datetime
+
+
+@dataclass(frozen=True)
 class PromotionState:
     repository: str
     pr_number: int
@@ -61,6 +79,11 @@ class PromotionState:
     allow_author_approval: bool
     window_ends_at: datetime | None
     merged: bool = False
+    # What the head changes and where the PR goes; None means not recorded yet (never success).
+    changes: ChangeView | None = None
+    base_ref: str = ""
+    production_branch: str | None = None
+    policy_approvers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +100,10 @@ class GateDecision:
         return "\n".join(f"- {r}" for r in self.reasons) if self.reasons else self.title
 
 
+NO_MODEL_EVIDENCE = hashlib.sha256(b"no model directory changed").hexdigest()
+MAX_SHOWN_PATHS = 10
+
+
 def pr_fingerprint(evaluations: tuple[EvaluationView, ...]) -> str | None:
     """What approvals bind to: every model's evidence fingerprint at this head."""
     if not evaluations or any(e.fingerprint is None for e in evaluations):
@@ -86,11 +113,48 @@ def pr_fingerprint(evaluations: tuple[EvaluationView, ...]) -> str | None:
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
+def _touched(state: PromotionState) -> tuple[str, ...]:
+    if state.changes is not None:
+        return state.changes.models
+    return tuple(sorted({c.model for c in state.candidates}))
+
+
+def approval_fingerprint(state: PromotionState) -> str | None:
+    """The evidence an approval binds to now; None while a touched model lacks finished evidence.
+
+    A PR touching no model has no evaluation: its approval binds to the head alone.
+    """
+    touched = _touched(state)
+    if not touched:
+        return NO_MODEL_EVIDENCE
+    by_model = {e.model: e for e in state.evaluations}
+    evidence = tuple(by_model[m] for m in touched if m in by_model)
+    if len(evidence) != len(touched) or any(e.status != "completed" for e in evidence):
+        return None
+    return pr_fingerprint(evidence)
+
+
+def head_seen_at(heads: tuple[HeadSince, ...], at: datetime) -> str | None:
+    """The head a person saw when writing at `at`: the newest head that was already the head.
+
+    Times are to the second and recorded no earlier than the change happened, so a doubt (a
+    push in the same second) resolves to the older head: approving it is refused, never
+    carried to a head nobody saw. The first head counts from its own second (nothing precedes it).
+    """
+    seen = None
+    for index, head in enumerate(sorted(heads, key=lambda h: h.since)):  # stable on ties
+        if head.since < at or (index == 0 and head.since == at):
+            seen = head.sha
+    return seen
+
+
 def valid_approvers(state: PromotionState) -> tuple[str, ...]:
     """Distinct approvers whose approval names this exact head and evidence."""
-    fingerprint = pr_fingerprint(state.evaluations)
+    fingerprint = approval_fingerprint(state)
     logins = []
     for approval in state.approvals:
+        if fingerprint is None:
+            break
         if approval.head_sha != state.head_sha or approval.fingerprint != fingerprint:
             continue
         if approval.login == state.author and not state.allow_author_approval:
@@ -104,16 +168,78 @@ def _when(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _code(text: str) -> str:
+    """A path an author chose, shown inert: one line, bounded, no backticks to break out of."""
+    clean = "".join(ch if ch.isprintable() and ch != "`" else "?" for ch in text)
+    return f"`{clean[:120]}{'…' if len(clean) > 120 else ''}`"
+
+
+def outside_reasons(changes: ChangeView, policy_approvers: tuple[str, ...]) -> list[str]:
+    """Why a person must approve: which paths lie outside the gated model directories."""
+    if changes.outside_count == 0:
+        return []
+    shown = ", ".join(_code(p) for p in changes.outside[:MAX_SHOWN_PATHS])
+    more = changes.outside_count - min(len(changes.outside), MAX_SHOWN_PATHS)
+    lines = [
+        "Changes outside the model directories need an authorised /approve: "
+        + shown
+        + (f" and {more} more" if more > 0 else "")
+    ]
+    if changes.policy_changed:
+        who = (
+            ", ".join(_code(a) for a in policy_approvers)
+            if policy_approvers
+            else "the approvers listed in `review.approvers`"
+        )
+        lines.append(
+            f"It changes the promotion policy `.shipyard.yml`: only {who} may approve, "
+            "and never its author"
+        )
+    return lines
+
+
 def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
     """success only when the PR may merge; otherwise why not, and until when."""
     if state.merged:
         return GateDecision("completed", GateConclusion.SUCCESS, "Merged by Shipyard")
-    blocks = [f"Blocked by {b.login}: {b.reason}" for b in state.blocks]
-    if not state.candidates and not blocks:
+    changes = state.changes
+    if changes is None:
         return GateDecision(
-            "completed", GateConclusion.SUCCESS, "No model directory changed: nothing to gate"
+            "in_progress",
+            None,
+            "Reading what this PR changes",
+            reasons=["the changed files of this head have not been read yet"],
         )
-    rejected = [f"{c.model}: {c.title}" for c in state.candidates if not c.registered]
+    if state.production_branch is None or state.base_ref != state.production_branch:
+        production = state.production_branch or "unknown"
+        return GateDecision(
+            "completed",
+            GateConclusion.ACTION_REQUIRED,
+            f"Not a promotion: this PR targets {_code(state.base_ref)}, "
+            f"not the default branch {_code(production)}",
+            reasons=[
+                "Only pull requests into the default branch are promotions; nothing was "
+                "evaluated and nothing this PR names was read"
+            ],
+        )
+    if not changes.read:
+        return GateDecision(
+            "completed",
+            GateConclusion.FAILURE,
+            "The complete list of changed files could not be read",
+            reasons=[changes.problem or "GitHub did not list every changed file"],
+        )
+    blocks = [f"Blocked by {b.login}: {b.reason}" for b in state.blocks]
+    touched = changes.models
+    outside = outside_reasons(changes, state.policy_approvers)
+    if not touched and not outside and not blocks:
+        return GateDecision("completed", GateConclusion.SUCCESS, "No file changed: nothing to gate")
+    candidates = {c.model: c for c in state.candidates}
+    rejected = [
+        f"{m}: {candidates[m].title}"
+        for m in touched
+        if m in candidates and not candidates[m].registered
+    ]
     if rejected or blocks:
         return GateDecision(
             "completed",
@@ -121,21 +247,28 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
             blocks[0] if blocks else "A candidate failed registration",
             reasons=blocks + rejected,
         )
+    unregistered = [m for m in touched if m not in candidates]
+    if unregistered:
+        return GateDecision(
+            "in_progress",
+            None,
+            "Registering " + ", ".join(unregistered),
+            reasons=[f"{m}: no candidate check yet" for m in unregistered],
+        )
 
     by_model = {e.model: e for e in state.evaluations}
     waiting = [
-        c.model
-        for c in state.candidates
-        if c.model not in by_model or by_model[c.model].status in ("queued", "in_progress")
+        m for m in touched if m not in by_model or by_model[m].status in ("queued", "in_progress")
     ]
     if waiting:
         return GateDecision(
             "in_progress",
             None,
-            "Evaluating " + ", ".join(sorted(waiting)),
-            reasons=[f"{m}: evaluation running" for m in sorted(waiting)],
+            "Evaluating " + ", ".join(waiting),
+            reasons=[f"{m}: evaluation running" for m in waiting],
         )
-    broken = [e for e in state.evaluations if e.status != "completed"]
+    evaluations = [by_model[m] for m in touched]
+    broken = [e for e in evaluations if e.status != "completed"]
     if broken:
         return GateDecision(
             "completed",
@@ -145,7 +278,7 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
                 f"{e.model}: evaluation {e.status}; comment /retest to run it again" for e in broken
             ],
         )
-    failed = [e for e in state.evaluations if e.decision == "fail"]
+    failed = [e for e in evaluations if e.decision == "fail"]
     if failed:
         reasons = [f"{e.model}: {r}" for e in failed for r in (e.reasons or ("verdict: fail",))]
         return GateDecision(
@@ -156,22 +289,24 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
         )
 
     approvers = valid_approvers(state)
-    enough = len(approvers) >= state.required_approvals
+    # A person must look at anything outside the model directories, whatever the policy says.
+    required = max(state.required_approvals, 1 if outside else 0)
+    enough = len(approvers) >= required
     approval_line = (
-        f"{len(approvers)} of {state.required_approvals} required approval"
-        f"{'s' if state.required_approvals != 1 else ''} for {state.head_sha[:7]}"
+        f"{len(approvers)} of {required} required approval"
+        f"{'s' if required != 1 else ''} for {state.head_sha[:7]}"
         + (f" ({', '.join('@' + a for a in approvers)})" if approvers else "")
     )
-    eligible = all(e.decision == "auto_promote_eligible" for e in state.evaluations)
+    eligible = bool(evaluations) and all(e.decision == "auto_promote_eligible" for e in evaluations)
     if enough:
         return GateDecision(
             "completed",
             GateConclusion.SUCCESS,
             "Approved for promotion",
-            reasons=[approval_line],
+            reasons=[approval_line, *outside],
             valid_approvals=approvers,
         )
-    if eligible and state.window_ends_at is not None:
+    if eligible and not outside and state.window_ends_at is not None:
         if now >= state.window_ends_at:
             return GateDecision(
                 "completed",
@@ -193,14 +328,19 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
         )
     needs = [
         f"{e.model}: {r}"
-        for e in state.evaluations
+        for e in evaluations
         if e.decision != "auto_promote_eligible"
         for r in (e.reasons or ("needs review",))
     ]
+    title = (
+        "Needs review: files outside the model directories need an authorised /approve"
+        if outside
+        else "Needs review: an authorised /approve is required"
+    )
     return GateDecision(
         "completed",
         GateConclusion.ACTION_REQUIRED,
-        "Needs review: an authorised /approve is required",
-        reasons=[approval_line, *needs],
+        title,
+        reasons=[approval_line, *outside, *needs],
         valid_approvals=approvers,
     )

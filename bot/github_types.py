@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -51,6 +53,9 @@ class PullRequest(_GH):
     user: User
     head: BranchRef
     base: BranchRef
+    changed_files: int | None = None  # GitHub lists at most 3,000 of them
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class PullFile(_GH):
@@ -91,6 +96,11 @@ class Blob(_GH):
 
 class Commit(_GH):
     sha: str
+
+
+class Branch(_GH):
+    name: str
+    commit: Commit
 
 
 class CheckRunOutput(_GH):

@@ -15,7 +15,7 @@ from bot.gate_decision import GateConclusion, GateDecision, decide_gate
 from bot.github_api import InstallationClient
 from bot.github_types import PullRequest
 from bot.promotion_state import latest_evaluations, load_state
-from bot.registry_reader import read_policy
+from bot.registry_reader import Production, read_policy, read_production
 from bot.report_comment import has_report_comment, upsert_report_comment
 from bot.store.models import AuditEvent, Evaluation, Report
 from evaluators.policy import Policy
@@ -39,9 +39,12 @@ def refresh_pr(
     pull: PullRequest,
     policy: Policy | None = None,
     post_comment: bool = True,
+    production: Production | None = None,
 ) -> GateDecision:
     """Idempotent: the same record always yields the same check and comment."""
-    policy = policy or read_policy(client, repo, pull.base.sha)
+    if policy is None:
+        production = production or read_production(client, repo)
+        policy = read_policy(client, repo, production.sha)
     with ctx.store.session() as session:
         state = load_state(
             session,
@@ -50,6 +53,7 @@ def refresh_pr(
             head_sha=pull.head.sha,
             author=pull.user.login,
             review=policy.review,
+            base_ref=pull.base.ref,
         )
         evaluations = latest_evaluations(
             session, repository=repo, pr_number=pull.number, head_sha=pull.head.sha
@@ -62,7 +66,7 @@ def refresh_pr(
     # concurrently (two replicas): an older one never overwrites a newer one.
     version = max((r.id for r in rows), default=0)
     # The gate is published even for a PR that touches no model: branch protection requires
-    # it, so without it a README fix could never merge. Such a PR gets no comment or message.
+    # it, so without it nothing else could merge. Such a PR gets no comment or message.
     publish(
         client=client,
         store=ctx.store,

@@ -9,7 +9,9 @@ from bot.gate_decision import (
     ApprovalView,
     BlockView,
     CandidateView,
+    ChangeView,
     EvaluationView,
+    HeadSince,
     PromotionState,
 )
 from bot.store.models import (
@@ -22,6 +24,7 @@ from bot.store.models import (
     Evaluation,
     MergeRecord,
     MergeStatus,
+    PrHead,
 )
 from evaluators.policy import ReviewPolicy
 
@@ -58,6 +61,41 @@ def active_blocks(session: Session, *, repository: str, pr_number: int) -> list[
     )
 
 
+def head_record(
+    session: Session, *, repository: str, pr_number: int, head_sha: str
+) -> PrHead | None:
+    return session.scalar(
+        select(PrHead).where(
+            PrHead.repository == repository,
+            PrHead.pr_number == pr_number,
+            PrHead.head_sha == head_sha,
+        )
+    )
+
+
+def heads_of(session: Session, *, repository: str, pr_number: int) -> tuple[HeadSince, ...]:
+    """Every head the PR had, with when it became the head, in the order the bot saw them."""
+    rows = session.scalars(
+        select(PrHead)
+        .where(PrHead.repository == repository, PrHead.pr_number == pr_number)
+        .order_by(PrHead.id)
+    )
+    return tuple(HeadSince(sha=r.head_sha, since=r.since) for r in rows)
+
+
+def change_view(row: PrHead | None) -> ChangeView | None:
+    if row is None:
+        return None
+    return ChangeView(
+        read=row.paths_read,
+        problem=row.paths_problem or "",
+        models=tuple(row.models or ()),
+        outside=tuple(row.outside_paths or ()),
+        outside_count=row.outside_count,
+        policy_changed=row.policy_changed,
+    )
+
+
 def load_state(
     session: Session,
     *,
@@ -66,7 +104,10 @@ def load_state(
     head_sha: str,
     author: str,
     review: ReviewPolicy,
+    base_ref: str | None = None,
 ) -> PromotionState:
+    """`base_ref`: the PR's base as GitHub says now; otherwise the one recorded for the head."""
+    head = head_record(session, repository=repository, pr_number=pr_number, head_sha=head_sha)
     candidates = session.scalars(
         select(Candidate)
         .where(
@@ -137,4 +178,8 @@ def load_state(
         allow_author_approval=review.allow_author_approval,
         window_ends_at=window.due_at if window else None,
         merged=merged is not None,
+        changes=change_view(head),
+        base_ref=base_ref if base_ref is not None else (head.base_ref if head else ""),
+        production_branch=head.production_branch if head else None,
+        policy_approvers=tuple(review.policy_approvers),
     )

@@ -1,4 +1,5 @@
-"""Read a model registry through the GitHub API: policy from the base, candidates from the head."""
+"""Read a model registry through the GitHub API: policy and production from the default branch,
+candidates from the PR head."""
 
 from __future__ import annotations
 
@@ -6,12 +7,34 @@ import base64
 from dataclasses import dataclass, field
 
 from bot.github_api import GitHubError, InstallationClient
-from bot.github_types import Blob, ContentFile, PullFile, Repository, Tree
+from bot.github_types import Blob, Branch, ContentFile, PullFile, PullRequest, Repository, Tree
 from bot.lfs import LfsError, LfsPointer, fetch_objects, lfs_endpoint, parse_pointer
 from evaluators.policy import Policy, PolicyError, parse_policy
 
 POLICY_PATH = ".shipyard.yml"
 MAX_BLOB_BYTES = 100 * 1024 * 1024  # GitHub's blob API limit
+MAX_LISTED_PULL_FILES = 3000  # GitHub lists no more of a PR's files than this
+KEEP_OUTSIDE_PATHS = 50  # shown paths outside model dirs; the count is kept in full
+
+
+@dataclass(frozen=True)
+class Production:
+    """The registry's default branch and its head: where policy, approvers and baselines live."""
+
+    branch: str
+    sha: str
+
+
+@dataclass(frozen=True)
+class PullChanges:
+    """Everything a PR head changes, or why that could not be known in full."""
+
+    complete: bool
+    problem: str = ""
+    models: tuple[str, ...] = ()
+    outside: tuple[str, ...] = ()
+    outside_count: int = 0
+    policy_changed: bool = False
 
 
 @dataclass
@@ -25,8 +48,15 @@ class ModelFiles:
     exists: bool = True
 
 
+def read_production(client: InstallationClient, repo: str) -> Production:
+    """The default branch's head, asked of GitHub now (never taken from the PR or a payload)."""
+    default = client.get(f"/repos/{repo}", Repository).default_branch
+    branch = client.get(f"/repos/{repo}/branches/{default}", Branch)
+    return Production(branch=default, sha=branch.commit.sha)
+
+
 def read_policy(client: InstallationClient, repo: str, base_sha: str) -> Policy:
-    """`.shipyard.yml` as it is on the base commit; absent means defaults."""
+    """`.shipyard.yml` as it is on a commit of the default branch; absent means defaults."""
     content = client.get_optional(
         f"/repos/{repo}/contents/{POLICY_PATH}", ContentFile, ref=base_sha
     )
@@ -37,17 +67,70 @@ def read_policy(client: InstallationClient, repo: str, base_sha: str) -> Policy:
     return parse_policy(_content_bytes(client, repo, content))
 
 
+def model_of(path: str, models_root: str) -> str | None:
+    """The model whose directory `<root>/<name>/` holds `path`, or None."""
+    prefix = models_root.rstrip("/") + "/"
+    if not path.startswith(prefix):
+        return None
+    name, slash, _ = path[len(prefix) :].partition("/")
+    return name if slash and name not in ("", ".", "..") else None
+
+
 def changed_models(files: list[PullFile], models_root: str) -> list[str]:
     """Model names whose directory `<root>/<name>/` the PR touches (renames count both ends)."""
-    prefix = models_root.rstrip("/") + "/"
-    names = set()
+    names = {
+        name
+        for f in files
+        for path in (f.filename, f.previous_filename)
+        if path and (name := model_of(path, models_root)) is not None
+    }
+    return sorted(names)
+
+
+def classify_changes(
+    files: list[PullFile], models_root: str, *, listed_in_full: bool
+) -> PullChanges:
+    """Split changed paths into model directories and everything else (renames count twice)."""
+    if not listed_in_full:
+        return PullChanges(
+            complete=False,
+            problem=f"GitHub lists at most {MAX_LISTED_PULL_FILES:,} changed files of a pull "
+            "request and this one changes more, so what it changes cannot be checked in full; "
+            "split it into smaller pull requests",
+        )
+    outside: dict[str, None] = {}  # ordered and de-duplicated
+    policy_changed = False
     for f in files:
         for path in (f.filename, f.previous_filename):
-            if path and path.startswith(prefix):
-                rest = path[len(prefix) :]
-                if "/" in rest:
-                    names.add(rest.split("/", 1)[0])
-    return sorted(names)
+            if not path or model_of(path, models_root) is not None:
+                continue
+            outside[path] = None
+            policy_changed |= path == POLICY_PATH
+    return PullChanges(
+        complete=True,
+        models=tuple(changed_models(files, models_root)),
+        outside=tuple(list(outside)[:KEEP_OUTSIDE_PATHS]),
+        outside_count=len(outside),
+        policy_changed=policy_changed,
+    )
+
+
+def read_changes(
+    client: InstallationClient, repo: str, pull: PullRequest, models_root: str
+) -> PullChanges:
+    """The head's changed paths, complete or marked incomplete with the reason (fail closed)."""
+    try:
+        files = list_pull_files(client, repo, pull.number)
+    except (GitHubError, ValueError):
+        return PullChanges(
+            complete=False,
+            problem="GitHub did not return the list of changed files; push again or "
+            "comment /retest later",
+        )
+    expected = pull.changed_files
+    # GitHub stops listing at 3,000: fewer listed than the PR says it changes is incomplete.
+    listed_in_full = expected is not None and len(files) >= expected
+    return classify_changes(files, models_root, listed_in_full=listed_in_full)
 
 
 def list_pull_files(client: InstallationClient, repo: str, number: int) -> list[PullFile]:

@@ -29,10 +29,11 @@ MAINTAINER = "lead-ml"
 
 
 def read_model_dir(directory: Path) -> dict[str, bytes]:
+    """The registry files of a fixture variant: its `models/` tree, not the test data beside it."""
     return {
         str(p.relative_to(directory)): p.read_bytes()
         for p in sorted(directory.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.relative_to(directory).parts[0] == "models"
     }
 
 

@@ -107,6 +107,11 @@ class ReviewPolicy(_Strict):
     approvers: list[str] = Field(default_factory=list, description="Logins or org/team slugs.")
     required_approvals: int = Field(default=1, ge=1)
     allow_author_approval: bool = False
+    policy_approvers: list[str] = Field(
+        default_factory=list,
+        description="Logins or org/team slugs: when set, only they may approve a PR that "
+        "changes `.shipyard.yml` (its author never may).",
+    )
     merge_method: MergeMethod = MergeMethod.SQUASH
 
 

@@ -8,13 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.gate_decision import (
+    NO_MODEL_EVIDENCE,
     ApprovalView,
     BlockView,
     CandidateView,
+    ChangeView,
     EvaluationView,
     GateConclusion,
+    HeadSince,
     PromotionState,
     decide_gate,
+    head_seen_at,
     pr_fingerprint,
 )
 
@@ -37,6 +41,13 @@ BASE = PromotionState(
     required_approvals=1,
     allow_author_approval=False,
     window_ends_at=NOW + timedelta(hours=3),
+    changes=ChangeView(read=True, models=("churn",)),
+    base_ref="main",
+    production_branch="main",
+)
+NO_MODEL = replace(BASE, candidates=(), evaluations=(), window_ends_at=None)
+POLICY_FILE = ChangeView(
+    read=True, models=("churn",), outside=(".shipyard.yml",), outside_count=1, policy_changed=True
 )
 
 
@@ -64,16 +75,124 @@ CASES = [
         "Merged by Shipyard",
     ),
     Case(
-        "a PR touching no model passes",
-        replace(BASE, candidates=(), evaluations=()),
+        "a PR that changes nothing passes",
+        replace(NO_MODEL, changes=ChangeView(read=True)),
         GateConclusion.SUCCESS,
-        "No model directory changed",
+        "nothing to gate",
     ),
     Case(
         "a block stops even a PR touching no model",
-        replace(BASE, candidates=(), blocks=(BlockView("oncall", "freeze", NOW),)),
+        replace(
+            NO_MODEL, changes=ChangeView(read=True), blocks=(BlockView("oncall", "freeze", NOW),)
+        ),
         GateConclusion.FAILURE,
         "Blocked by oncall: freeze",
+    ),
+    Case(
+        "a head whose changes are not recorded yet is never success",
+        replace(BASE, changes=None, window_ends_at=NOW - timedelta(minutes=1)),
+        None,
+        "Reading what this PR changes",
+    ),
+    Case(
+        "a truncated list of changed files fails closed",
+        replace(
+            BASE,
+            changes=ChangeView(read=False, problem="GitHub lists at most 3,000"),
+            window_ends_at=NOW - timedelta(minutes=1),
+        ),
+        GateConclusion.FAILURE,
+        "could not be read",
+    ),
+    Case(
+        "a PR into another branch is not a promotion",
+        replace(BASE, base_ref="evil", window_ends_at=NOW - timedelta(minutes=1)),
+        GateConclusion.ACTION_REQUIRED,
+        "Not a promotion",
+    ),
+    Case(
+        "an unknown default branch is not a promotion",
+        replace(BASE, production_branch=None),
+        GateConclusion.ACTION_REQUIRED,
+        "Not a promotion",
+    ),
+    Case(
+        "a touched model without a candidate check is never success",
+        replace(
+            BASE,
+            changes=ChangeView(read=True, models=("churn", "fraud")),
+            window_ends_at=NOW - timedelta(minutes=1),
+        ),
+        None,
+        "Registering fraud",
+    ),
+    Case(
+        "a touched model without an evaluation is never success",
+        replace(
+            BASE,
+            candidates=(BASE.candidates[0], CandidateView("fraud", True, "registered")),
+            changes=ChangeView(read=True, models=("churn", "fraud")),
+            window_ends_at=NOW - timedelta(minutes=1),
+        ),
+        None,
+        "Evaluating fraud",
+    ),
+    Case(
+        "a clear improvement that also rewrites the policy never merges by itself",
+        replace(BASE, changes=POLICY_FILE, window_ends_at=NOW - timedelta(minutes=1)),
+        GateConclusion.ACTION_REQUIRED,
+        "files outside the model directories need an authorised /approve",
+    ),
+    Case(
+        "a clear improvement that adds a workflow needs a person",
+        replace(
+            BASE,
+            changes=ChangeView(
+                read=True,
+                models=("churn",),
+                outside=(".github/workflows/x.yml",),
+                outside_count=1,
+            ),
+            window_ends_at=NOW - timedelta(minutes=1),
+        ),
+        GateConclusion.ACTION_REQUIRED,
+        "files outside the model directories",
+    ),
+    Case(
+        "a clear improvement with outside files passes once approved",
+        replace(
+            BASE,
+            changes=POLICY_FILE,
+            approvals=(approval("lead", evaluations=(ELIGIBLE,)),),
+        ),
+        GateConclusion.SUCCESS,
+        "Approved for promotion",
+    ),
+    Case(
+        "a README-only PR needs an authorised approve",
+        replace(NO_MODEL, changes=ChangeView(read=True, outside=("README.md",), outside_count=1)),
+        GateConclusion.ACTION_REQUIRED,
+        "files outside the model directories",
+    ),
+    Case(
+        "a README-only PR passes with an approval of its head",
+        replace(
+            NO_MODEL,
+            changes=ChangeView(read=True, outside=("README.md",), outside_count=1),
+            approvals=(ApprovalView("lead", SHA, NO_MODEL_EVIDENCE, NOW),),
+        ),
+        GateConclusion.SUCCESS,
+        "Approved",
+    ),
+    Case(
+        "a README-only approval of an older head does not count",
+        replace(
+            NO_MODEL,
+            changes=ChangeView(read=True, outside=("README.md",), outside_count=1),
+            approvals=(ApprovalView("lead", OLD, NO_MODEL_EVIDENCE, NOW),),
+        ),
+        GateConclusion.ACTION_REQUIRED,
+        "files outside the model directories",
     ),
     Case(
         "a rejected candidate fails",
@@ -184,3 +303,73 @@ def test_gate(case: Case) -> None:
     decision = decide_gate(case.state, now=NOW)
     assert decision.conclusion == case.conclusion
     assert case.title in decision.title
+
+
+def test_the_gate_names_the_paths_that_need_a_person_inertly() -> None:
+    changes = ChangeView(
+        read=True,
+        models=("churn",),
+        outside=(".shipyard.yml", "a`b\nc.txt", *(f"f{i}" for i in range(12))),
+        outside_count=20,
+        policy_changed=True,
+    )
+    decision = decide_gate(
+        replace(BASE, changes=changes, policy_approvers=("platform-owner",)), now=NOW
+    )
+    text = decision.summary()
+    assert "`.shipyard.yml`" in text
+    assert "`a?b?c.txt`" in text  # a backtick or newline in a path cannot break out
+    assert "and 10 more" in text
+    assert "only `platform-owner` may approve, and never its author" in text
+
+
+A, B = "a" * 40, "b" * 40
+T = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class SeenCase:
+    id: str
+    heads: tuple[HeadSince, ...]
+    written: datetime
+    seen: str | None
+
+
+SEEN = [
+    SeenCase("a comment on the only head saw it", (HeadSince(A, T),), T, A),
+    SeenCase(
+        "a comment written before a push saw the old head",
+        (HeadSince(A, T), HeadSince(B, T + timedelta(seconds=1))),
+        T,
+        A,
+    ),
+    SeenCase(
+        "a comment written after a push saw the new head",
+        (HeadSince(A, T), HeadSince(B, T + timedelta(seconds=1))),
+        T + timedelta(seconds=2),
+        B,
+    ),
+    SeenCase(
+        "a push in the same second as the comment counts as not seen",
+        (HeadSince(A, T), HeadSince(B, T + timedelta(seconds=1))),
+        T + timedelta(seconds=1),
+        A,
+    ),
+    SeenCase(
+        "a comment before any recorded head saw nothing",
+        (HeadSince(A, T),),
+        T - timedelta(seconds=1),
+        None,
+    ),
+    SeenCase(
+        "a tie resolves to the head recorded first",
+        (HeadSince(A, T), HeadSince(B, T)),
+        T,
+        A,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", SEEN, ids=[c.id for c in SEEN])
+def test_the_head_a_comment_author_saw(case: SeenCase) -> None:
+    assert head_seen_at(case.heads, case.written) == case.seen

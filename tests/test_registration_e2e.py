@@ -111,7 +111,7 @@ def test_a_pr_touching_two_models_gets_one_candidate_check_per_model(
     assert (churn.conclusion, fraud.conclusion) == ("success", "success")
 
 
-def test_an_invalid_policy_on_the_base_branch_is_a_failing_check_not_a_crash(
+def test_an_invalid_policy_on_the_default_branch_is_a_failing_check_not_a_crash(
     world: RegistryWorld,
 ) -> None:
     world.create_registry(policy_text="models_root: models\nreview:\n  window_hours: -3\n")
@@ -149,12 +149,14 @@ def test_a_redelivered_webhook_is_acknowledged_and_does_nothing_twice(
     assert [r.name for r in runs].count(CHECK) == 1
 
 
-def test_a_pr_that_touches_no_model_passes_the_required_gate_quietly(
+def test_a_pr_that_touches_no_model_needs_an_approve_and_gets_no_comment(
     registry: RegistryWorld,
 ) -> None:
+    # Was: success without anyone looking. Only model directories are gated by evidence;
+    # anything else needs an authorised /approve (tests/test_gate_security_e2e.py).
     registry.sandbox.commit(REGISTRY, "docs", {"README.md": b"# Registry\n\nHow to add a model.\n"})
     number = registry.sandbox.open_pull(REGISTRY, "docs", "main", "Docs", "data-scientist")
     run = _completed(registry, number, "Shipyard / promotion-gate")
-    assert run.conclusion == "success"
-    assert "No model directory changed" in run.output["title"]
+    assert run.conclusion == "action_required"
+    assert "`README.md`" in run.output["summary"]
     assert registry.sandbox.comments_on(REGISTRY, number) == []

@@ -134,9 +134,25 @@ def test_subset_is_small_and_comes_from_the_pinned_openapi_version() -> None:
     assert load_subset().version == "23.0.2"
 
 
-def test_subset_holds_exactly_the_twenty_three_operations_the_bot_uses() -> None:
+def test_subset_holds_exactly_the_twenty_four_operations_the_bot_uses() -> None:
     document = json.loads(DEFAULT_SUBSET_PATH.read_text())
-    assert sum(len(item) for item in document["paths"].values()) == 23
+    assert sum(len(item) for item in document["paths"].values()) == 24
+
+
+def test_a_repository_names_its_default_branch(api: httpx.Client) -> None:
+    body = api.get(f"/repos/{REPO}").json()
+    assert (body["full_name"], body["default_branch"]) == (REPO, "main")
+
+
+def test_a_pull_lists_at_most_the_files_github_would(
+    api: httpx.Client, state: SandboxState
+) -> None:
+    state.commit(REPO, "candidate", {f"models/churn/f{i}.txt": b"x" for i in range(4)})
+    state.pull(REPO, 1).head_sha = state.repo(REPO).branches["candidate"]
+    state.max_listed_pull_files = 3
+    listed = api.get(f"/repos/{REPO}/pulls/1/files", params={"per_page": 100}).json()
+    assert len(listed) == 3
+    assert api.get(f"/repos/{REPO}/pulls/1").json()["changed_files"] == 5
 
 
 # -- git objects -------------------------------------------------------------------------------

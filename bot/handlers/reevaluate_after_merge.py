@@ -9,6 +9,7 @@ from bot.context import BotContext
 from bot.evaluation_queue import enqueue
 from bot.events import PullRequestEvent
 from bot.pr_refresh import get_pull, refresh_pr
+from bot.registry_reader import read_production
 from bot.store.models import Candidate, CandidateState
 
 
@@ -43,9 +44,12 @@ def reevaluate_after_merge(ctx: BotContext, event: PullRequestEvent) -> None:
     if not others:
         return
     client = ctx.github.installation(event.installation.id)
+    production = read_production(client, repo)
+    if merged.base.ref != production.branch:
+        return  # production lives on the default branch; a merge elsewhere changes nothing
     for number in others:
         pull = get_pull(client, repo, number)
-        if pull.state != "open" or pull.base.ref != merged.base.ref:
+        if pull.state != "open" or pull.base.ref != production.branch:
             continue
         now = ctx.clock.now()
         with ctx.store.session() as session:
@@ -71,8 +75,8 @@ def reevaluate_after_merge(ctx: BotContext, event: PullRequestEvent) -> None:
                     installation_id=event.installation.id,
                     pr_number=number,
                     head_sha=pull.head.sha,
-                    base_sha=pull.base.sha,
-                    base_ref=pull.base.ref,
+                    base_sha=production.sha,
+                    base_ref=production.branch,
                     model=m,
                 )
                 is not None

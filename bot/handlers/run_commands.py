@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import AwareDatetime, BaseModel, ValidationError
 from sqlalchemy import select
 
 from bot import audit
-from bot.command_service import Outcome, execute
+from bot.actor_facts import gather
+from bot.command_service import NEEDS_FACTS, Outcome, execute
 from bot.commands.comment_event import (
     CommentEvent,
     from_issue_comment,
@@ -18,12 +20,33 @@ from bot.commands.comment_event import (
 )
 from bot.commands.parser import parse_commands
 from bot.context import BotContext
+from bot.gate_decision import head_seen_at
 from bot.outbox_replies import post_reply, react
 from bot.pr_refresh import get_pull, refresh_pr
-from bot.registry_reader import read_policy
-from bot.store.models import AuditEvent
+from bot.promotion_state import heads_of
+from bot.registry_reader import read_policy, read_production
+from bot.store.models import CommandReceipt
 
 log = logging.getLogger(__name__)
+
+# A comment is one person's few decisions; more lines are noise or a flood, answered once.
+MAX_COMMANDS_PER_COMMENT = 5
+
+
+class _Stamp(BaseModel):
+    created_at: AwareDatetime
+
+
+class _CommentStamp(BaseModel):
+    comment: _Stamp
+
+
+class _ReviewCommit(BaseModel):
+    commit_id: str
+
+
+class _ReviewStamp(BaseModel):
+    review: _ReviewCommit
 
 
 def run_comment_commands(ctx: BotContext, payload: dict[str, Any]) -> None:
@@ -32,8 +55,13 @@ def run_comment_commands(ctx: BotContext, payload: dict[str, Any]) -> None:
         event = from_issue_comment(payload, received_at=ctx.clock.now())
     except ValidationError:
         return  # not a shape we act on; acknowledged, no side effect
-    if event is not None:
-        _run(ctx, event)
+    if event is None:
+        return
+    try:
+        written_at: datetime | None = _CommentStamp.model_validate(payload).comment.created_at
+    except ValidationError:
+        written_at = None  # unknown: no approval can be bound to a head
+    _run(ctx, event, written_at=written_at)
 
 
 def run_review_commands(ctx: BotContext, payload: dict[str, Any]) -> None:
@@ -42,10 +70,20 @@ def run_review_commands(ctx: BotContext, payload: dict[str, Any]) -> None:
         event = from_pull_request_review(payload, received_at=ctx.clock.now())
     except ValidationError:
         return
-    _run(ctx, event)
+    try:
+        commit: str | None = _ReviewStamp.model_validate(payload).review.commit_id
+    except ValidationError:
+        commit = None
+    _run(ctx, event, review_commit=commit)
 
 
-def _run(ctx: BotContext, event: CommentEvent) -> None:
+def _run(
+    ctx: BotContext,
+    event: CommentEvent,
+    *,
+    written_at: datetime | None = None,
+    review_commit: str | None = None,
+) -> None:
     if event.installation_id is None:
         return
     if should_ignore(event, bot_login=ctx.github.bot_login()) is not None:
@@ -53,14 +91,18 @@ def _run(ctx: BotContext, event: CommentEvent) -> None:
     commands = parse_commands(event.body)
     if not commands:
         return
+    counted, ignored = commands[:MAX_COMMANDS_PER_COMMENT], commands[MAX_COMMANDS_PER_COMMENT:]
     client = ctx.github.installation(event.installation_id)
     repo = event.repository
     pull = get_pull(client, repo, event.pr_number)
-    policy = read_policy(client, repo, pull.base.sha)
+    production = read_production(client, repo)
+    policy = read_policy(client, repo, production.sha)
+    seen_head = review_commit or _head_seen(ctx, repo, event.pr_number, written_at)
+    facts = None
     changed = False
     answers: list[str] = []
     all_ok = True
-    for command in commands:
+    for command in counted:
         key = f"{event.source.value}:{event.comment_id}:{command.line}"
         done = _already_done(ctx, repo, event.pr_number, key)
         if done is not None:
@@ -68,6 +110,11 @@ def _run(ctx: BotContext, event: CommentEvent) -> None:
             # part of the reply, which the outbox posts at most once.
             answers.append(done)
             continue
+        if facts is None and command.name in NEEDS_FACTS:
+            # Who the actor is, asked once per comment however many commands it holds.
+            facts = gather(
+                client, repo=repo, login=event.author, author=pull.user.login, review=policy.review
+            )
         outcome = execute(
             ctx,
             client=client,
@@ -78,36 +125,58 @@ def _run(ctx: BotContext, event: CommentEvent) -> None:
             actor=event.author,
             command=command,
             source="github",
+            facts=facts,
+            production=production,
+            seen_head=seen_head,
         )
-        answer = f"`{command.raw.strip()}` — {outcome.message}"
+        answer = f"`{command.raw.strip()[:200]}` — {outcome.message}"
         _remember(ctx, repo, event, command.raw, key, outcome, pull.head.sha, answer)
         changed |= outcome.changed_state
         all_ok &= outcome.acted
         answers.append(answer)
     if not answers:
         return
+    if ignored:
+        all_ok = False
+        answers.append(
+            f"{len(ignored)} more command line{'s' if len(ignored) != 1 else ''} in this comment "
+            f"{'were' if len(ignored) != 1 else 'was'} ignored: at most "
+            f"{MAX_COMMANDS_PER_COMMENT} commands count per comment."
+        )
     if changed:  # the gate first, so the answer never describes a state not yet shown
         refresh_pr(
-            ctx, client=client, repo=repo, pull=get_pull(client, repo, pull.number), policy=policy
+            ctx,
+            client=client,
+            repo=repo,
+            pull=get_pull(client, repo, pull.number),
+            policy=policy,
+            production=production,
         )
     _answer(ctx, repo, event, answers, all_ok)
 
 
-def _already_done(ctx: BotContext, repo: str, pr_number: int, key: str) -> str | None:
-    """The answer given when this command ran, or None if it has not run."""
+def _head_seen(
+    ctx: BotContext, repo: str, pr_number: int, written_at: datetime | None
+) -> str | None:
+    """The head the comment's author could have seen: the one recorded as head when they wrote."""
+    if written_at is None:
+        return None
     with ctx.store.session() as session:
-        rows = session.scalars(
-            select(AuditEvent).where(
-                AuditEvent.repository == repo,
-                AuditEvent.pr_number == pr_number,
-                AuditEvent.kind == "command",
+        heads = heads_of(session, repository=repo, pr_number=pr_number)
+    return head_seen_at(heads, written_at)
+
+
+def _already_done(ctx: BotContext, repo: str, pr_number: int, key: str) -> str | None:
+    """The answer given when this command ran (an indexed lookup), or None if it has not run."""
+    with ctx.store.session() as session:
+        row = session.scalar(
+            select(CommandReceipt).where(
+                CommandReceipt.repository == repo,
+                CommandReceipt.pr_number == pr_number,
+                CommandReceipt.key == key[:200],
             )
         )
-        for row in rows:
-            detail = row.detail or {}
-            if detail.get("key") == key:
-                return str(detail.get("answer") or row.reason or "")
-        return None
+        return None if row is None else (row.answer or "")
 
 
 def _remember(
@@ -120,10 +189,20 @@ def _remember(
     sha: str,
     answer: str,
 ) -> None:
+    now = ctx.clock.now()
     with ctx.store.session() as session:
+        session.add(
+            CommandReceipt(
+                repository=repo,
+                pr_number=event.pr_number,
+                key=key[:200],
+                at=now,
+                answer=answer[:4000],
+            )
+        )
         audit.record(
             session,
-            at=ctx.clock.now(),
+            at=now,
             repository=repo,
             kind="command",
             actor=event.author,

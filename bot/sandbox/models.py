@@ -209,3 +209,4 @@ class RecordedRequest:
     template: str | None
     status: int
     body: Any
+    query: str = ""

@@ -159,6 +159,21 @@ class Renderer:
         )
         return body
 
+    def full_repository(self, repo: Repo) -> dict[str, Any]:
+        """A ``full-repository`` (GET one repository): where its default branch is named."""
+        body = self.template("get", "/repos/{owner}/{repo}", 200)
+        api = f"{self.base}/repos/{repo.full_name}"
+        for key, value in list(body.items()):
+            if isinstance(value, str) and "/repos/octocat/Hello-World" in value:
+                body[key] = value.replace(f"{self.base}/repos/octocat/Hello-World", api)
+        base = self.repository(repo)
+        body.update({k: v for k, v in base.items() if k in body})
+        body.setdefault("language", None)  # required by the schema, absent from the example
+        body.pop("parent", None)
+        body.pop("source", None)
+        body.pop("template_repository", None)
+        return body
+
     # -- pulls ----------------------------------------------------------------------------------
 
     def _pull_fields(self, repo: Repo, pull: Pull) -> dict[str, Any]:

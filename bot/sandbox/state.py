@@ -88,6 +88,8 @@ class SandboxState:
         self.on_request: Callable[[str, str], int | None] | None = None
         self.webhooks = WebhookSender()
         self.deliver_bot_comment_events = True
+        # GitHub lists at most 3,000 files of a pull; tests lower it rather than commit 3,001.
+        self.max_listed_pull_files = 3000
         self.lfs_download_grants: dict[str, tuple[str, str]] = {}
         self._outbox: list[tuple[str, dict[str, Any]]] = []
         self._next_id = 1000
@@ -131,6 +133,18 @@ class SandboxState:
                 payload,
                 installation_target_id=self.app.app_id,
             )
+
+    def hold_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """Take the queued webhooks without sending them, to deliver them late (as GitHub may)."""
+        with self.lock:
+            held, self._outbox = self._outbox, []
+        return held
+
+    def release_events(self, held: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send webhooks taken by ``hold_events``, after whatever is queued now."""
+        with self.lock:
+            self._outbox.extend(held)
+        self.flush_events()
 
     def configure_webhooks(self, url: str, secret: str) -> None:
         """Send webhooks to ``url``, signed with ``secret``."""

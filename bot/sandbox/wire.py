@@ -170,6 +170,7 @@ async def sandbox_middleware(
                 route_template(request),
                 response.status_code,
                 parsed,
+                request.url.query,
             )
         )
     return response

@@ -12,7 +12,7 @@ from bot.context import BotContext
 from bot.github_api import GitHubError
 from bot.outbox_replies import post_reply
 from bot.pr_refresh import get_pull, refresh_pr
-from bot.registry_reader import read_policy
+from bot.registry_reader import read_policy, read_production
 from bot.slack.identity import github_login, link_instructions, slack_identity
 from bot.slack.installations import installation_for
 from bot.slack.targets import PullTarget
@@ -55,14 +55,18 @@ def act(
         if exc.status == 404:
             return f"There is no pull request `{target}`."
         raise
+    production = read_production(client, target.repo)  # policy and people: the default branch
     try:
-        policy = read_policy(client, target.repo, pull.base.sha)
+        policy = read_policy(client, target.repo, production.sha)
     except PolicyError as exc:
-        return f"The policy on `{pull.base.ref}` of `{target.repo}` is invalid: {exc}"
+        return f"The policy on `{production.branch}` of `{target.repo}` is invalid: {exc}"
     login = github_login(policy, team_id=actor.team_id, user_id=actor.user_id)
     if login is None:
         return link_instructions(
-            repo=target.repo, base_ref=pull.base.ref, team_id=actor.team_id, user_id=actor.user_id
+            repo=target.repo,
+            base_ref=production.branch,
+            team_id=actor.team_id,
+            user_id=actor.user_id,
         )
     if expected_sha is not None and name is CommandName.APPROVE and pull.head.sha != expected_sha:
         return (
@@ -82,6 +86,7 @@ def act(
         command=command,
         source="slack",
         surface="slack",
+        production=production,
     )
     with ctx.store.session() as session:
         audit.record(

@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -320,3 +329,39 @@ class OutboxEffect(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PrHead(Base):
+    """A head of a PR: since when it was the head, and what the gate must know of its changes."""
+
+    __tablename__ = "pr_heads"
+    __table_args__ = (UniqueConstraint("repository", "pr_number", "head_sha"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(300))
+    pr_number: Mapped[int] = mapped_column(Integer)
+    head_sha: Mapped[str] = mapped_column(String(64))
+    since: Mapped[datetime] = mapped_column(UtcDateTime())
+    base_ref: Mapped[str] = mapped_column(String(300))
+    production_branch: Mapped[str | None] = mapped_column(String(300))
+    production_sha: Mapped[str | None] = mapped_column(String(64))
+    paths_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    paths_problem: Mapped[str | None] = mapped_column(Text)
+    models: Mapped[list[str] | None] = mapped_column(JSON)
+    outside_paths: Mapped[list[str] | None] = mapped_column(JSON)
+    outside_count: Mapped[int] = mapped_column(Integer, default=0)
+    policy_changed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CommandReceipt(Base):
+    """A command line already handled (redeliveries skip it); unique, so the lookup is indexed."""
+
+    __tablename__ = "command_receipts"
+    __table_args__ = (UniqueConstraint("repository", "pr_number", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(300))
+    pr_number: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answer: Mapped[str | None] = mapped_column(Text)  # repeated in the reply on redelivery

@@ -27,6 +27,16 @@ def _commit_sha(repo: Repo, ref: str) -> str:
     return sha
 
 
+@router.get("/repos/{owner}/{repo}")
+async def get_repository(
+    request: Request, owner: str, repo: str, authorization: Authorization = None
+) -> JSONResponse:
+    """The repository, naming its default branch."""
+    found = _repo(request, owner, repo, authorization)
+    with sandbox_of(request).lock:
+        return respond(request, renderer_of(request).full_repository(found))
+
+
 @router.get("/repos/{owner}/{repo}/contents/{path:path}")
 async def get_content(
     request: Request, owner: str, repo: str, path: str, authorization: Authorization = None

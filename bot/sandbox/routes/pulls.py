@@ -60,12 +60,13 @@ async def get_pull(
 async def list_pull_files(
     request: Request, owner: str, repo: str, pull_number: int, authorization: Authorization = None
 ) -> JSONResponse:
-    """The files a pull request changes, paginated."""
+    """The files a pull request changes, paginated; like GitHub, at most 3,000 of them."""
     state = sandbox_of(request)
     found = require_repo(state, authorization, owner, repo)
     with state.lock:
         pull = _pull(found, pull_number)
-        page, headers = paginate(request, state.pull_files(found.full_name, pull_number))
+        listed = state.pull_files(found.full_name, pull_number)[: state.max_listed_pull_files]
+        page, headers = paginate(request, listed)
         render = renderer_of(request)
         files = [render.pull_file(found, pull.head_sha, change) for change in page]
         return respond(request, files, headers=headers)
