@@ -5,11 +5,38 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import typer
 
+from bot.report_format import ReportFormat
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("shipyard")
+    except metadata.PackageNotFoundError:  # running from a checkout
+        from evaluators import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"shipyard {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """`shipyard`: serve the bot, run the sandbox demo, evaluate a candidate on a laptop."""
 
 
 @app.command()
@@ -48,32 +75,57 @@ def demo(
     raise typer.Exit(run_demo(fixtures=fixtures, out_dir=out))
 
 
-@app.command()
+@app.command(
+    epilog="Exit codes: 0 eligible for auto-promotion; 0 needs review (1 with --strict); "
+    "1 fails the gate; 2 could not evaluate."
+)
 def evaluate(
     candidate: Path = typer.Argument(..., help="The candidate model directory (models/<name>)."),
     baseline: Path | None = typer.Option(None, help="The production model directory."),
-    policy: Path = typer.Option(Path(".shipyard.yml"), help="The promotion policy."),
+    no_baseline: bool = typer.Option(
+        False,
+        "--no-baseline",
+        help="No production model yet: compare with a class-prior baseline.",
+    ),
+    policy: Path = typer.Option(Path(".shipyard.yml"), help="The promotion policy file."),
     benchmark: str | None = typer.Option(
         None, help="Benchmark path or URI (overrides the policy's; the sha256 pin still applies)."
     ),
-    html: Path | None = typer.Option(None, help="Write the HTML report here."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
-    markdown: Path | None = typer.Option(None, help="Write the PR-comment Markdown here."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 1 when the verdict is 'needs review'."
+    ),
+    report_format: ReportFormat | None = typer.Option(
+        None, "--format", help="Write the report in this format to stdout (or to --output)."
+    ),
+    output: Path | None = typer.Option(None, help="Write the --format report to this file."),
+    html: Path | None = typer.Option(None, help="Also write the HTML report here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the JSON report here."),
+    markdown: Path | None = typer.Option(None, help="Also write the Markdown report here."),
 ) -> None:
-    """Evaluate a candidate against production exactly as the bot does; exit 1 on a fail."""
-    from bot.evaluate_command import run_evaluate_command
+    """Evaluate a candidate against production exactly as the bot does."""
+    from bot.evaluate_command import EvaluateRequest, run_evaluate_command
 
-    raise typer.Exit(
-        run_evaluate_command(
-            candidate=candidate,
-            baseline=baseline,
-            policy_path=policy,
-            benchmark=benchmark,
-            html=html,
-            json_out=json_out,
-            markdown=markdown,
+    files = {
+        fmt: path
+        for fmt, path in (
+            (ReportFormat.HTML, html),
+            (ReportFormat.JSON, json_out),
+            (ReportFormat.MARKDOWN, markdown),
         )
+        if path is not None
+    }
+    request = EvaluateRequest(
+        candidate=candidate,
+        baseline=baseline,
+        policy_path=policy,
+        benchmark=benchmark,
+        no_baseline=no_baseline,
+        strict=strict,
+        report_format=report_format,
+        output=output,
+        files=files,
     )
+    raise typer.Exit(run_evaluate_command(request))
 
 
 @app.command("policy-schema")

@@ -47,11 +47,26 @@ class EvaluationInputError(ValueError):
     """The inputs cannot be evaluated; the message says which and why."""
 
 
+NO_PRODUCTION_LABEL = "class-prior baseline (no production model)"
+
+
 def _read_config(model_dir: Path) -> ModelConfig:
+    if not model_dir.is_dir():
+        what = "is not a directory" if model_dir.exists() else "does not exist"
+        raise EvaluationInputError(f"the model directory {model_dir} {what}")
     path = model_dir / "config.yaml"
     if not path.is_file():
         raise EvaluationInputError(f"{model_dir}: config.yaml is missing")
     return parse_model_config(path.read_text(), source=str(path))
+
+
+def _weights(model_dir: Path, config: ModelConfig) -> Path:
+    path = model_dir / config.weights
+    if not path.is_file():
+        raise EvaluationInputError(
+            f"{model_dir}: the weights file {config.weights} named in config.yaml is missing"
+        )
+    return path
 
 
 def _labels(frame: pd.DataFrame, column: str, config: ModelConfig) -> npt.NDArray[Any]:
@@ -138,12 +153,12 @@ def _evaluate(
             f"candidate task {config.task.value} differs from production's "
             f"{baseline_config.task.value}"
         )
-    weights = candidate_dir / config.weights
+    weights = _weights(candidate_dir, config)
     weights_sha = verify_artifact(weights, expected=config.format, root=candidate_dir).sha256
     baseline_weights = None
     baseline_sha = ""
     if baseline_dir is not None and baseline_config is not None:
-        baseline_weights = baseline_dir / baseline_config.weights
+        baseline_weights = _weights(baseline_dir, baseline_config)
         baseline_sha = verify_artifact(
             baseline_weights, expected=baseline_config.format, root=baseline_dir
         ).sha256
@@ -247,6 +262,7 @@ def _evaluate(
         ),
         statistics=comparison.statistics,
         primary_metric=policy.primary_metric,
+        baseline_label="production" if baseline_dir is not None else NO_PRODUCTION_LABEL,
         overall=comparison.overall,
         segments=comparison.segments,
         calibration=comparison.calibration,

@@ -168,6 +168,9 @@ class EvaluationReport(_Model):
     benchmark: BenchmarkInfo | None = None
     statistics: StatisticsInfo | None = None
     primary_metric: str
+    baseline_label: str = Field(
+        default="production", description="What the candidate was compared with."
+    )
     overall: list[MetricComparison] = Field(default_factory=list)
     segments: list[SegmentComparison] = Field(default_factory=list)
     calibration: CalibrationSection | None = None
