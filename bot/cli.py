@@ -128,6 +128,68 @@ def evaluate(
     raise typer.Exit(run_evaluate_command(request))
 
 
+@app.command()
+def check(
+    paths: list[Path] = typer.Argument(
+        ..., help="Model directories, or files inside them (as pre-commit passes them)."
+    ),
+    models_root: str = typer.Option("models", help="The registry's models directory."),
+) -> None:
+    """Run the pull request's candidate check on local model directories; exit 1 on a problem."""
+    from bot.local_check import check_model_dir, model_dirs_for
+    from bot.registration_gate import Conclusion
+
+    failed = False
+    for directory in model_dirs_for(paths, models_root=models_root):
+        result = check_model_dir(directory)
+        ok = result.conclusion is Conclusion.SUCCESS
+        failed = failed or not ok
+        typer.echo(f"{'ok' if ok else 'FAIL'}  {directory}: {result.title}")
+        for problem in result.problems:
+            typer.echo(f"  - {problem}")
+        for note in result.notes:
+            typer.echo(f"    {note}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("init-model")
+def init_model(
+    name: str = typer.Argument(..., help="The model's name (its directory name)."),
+    models_root: Path = typer.Option(Path("models"), help="Where model directories live."),
+    features: str = typer.Option(
+        "feature_1,feature_2", help="Comma-separated feature names, in input order."
+    ),
+) -> None:
+    """Create models/NAME with every file the candidate check wants, ready to fill in."""
+    import re
+
+    from bot.local_check import check_model_dir, init_model_dir
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        typer.echo(f"error: {name!r} is not a usable directory name", err=True)
+        raise typer.Exit(2)
+    directory = models_root / name
+    try:
+        written = init_model_dir(directory, features=[f.strip() for f in features.split(",")])
+    except (FileExistsError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for path in written:
+        typer.echo(f"created {path}")
+    result = check_model_dir(directory)
+    typer.echo(f"shipyard check {directory}: {result.title}")
+    raise typer.Exit(0 if not result.problems else 1)
+
+
+@app.command("config-schema")
+def config_schema() -> None:
+    """Print the JSON Schema of a model's `config.yaml` (for editors)."""
+    from bot.local_check import config_json_schema
+
+    json.dump(config_json_schema(), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
 @app.command("policy-schema")
 def policy_schema() -> None:
     """Print the JSON Schema of `.shipyard.yml` (for editors)."""
