@@ -63,16 +63,26 @@ def serve(
 
 @app.command()
 def demo(
-    fixtures: Path = typer.Option(Path("fixtures"), help="The repository's fixtures directory."),
+    fixtures: Path | None = typer.Option(
+        None, help="Fixtures directory (default: the ones shipped with Shipyard)."
+    ),
     out: Path = typer.Option(Path("shipyard-demo"), help="Where the demo writes its files."),
+    port: int | None = typer.Option(None, help="The bot's port (default: any free port)."),
+    sandbox_port: int | None = typer.Option(
+        None, help="The GitHub sandbox's port (default: any free port)."
+    ),
 ) -> None:
     """Run the whole story on embedded defaults: SQLite, the GitHub sandbox, the fixtures."""
     from bot.demo import run_demo
+    from bot.demo_fixtures import demo_fixtures_dir
 
+    fixtures = fixtures or demo_fixtures_dir()
     if not (fixtures / "registry" / "shipyard.yml").is_file():
-        typer.echo(f"{fixtures}/registry not found: run from the repository root", err=True)
+        typer.echo(f"error: {fixtures}/registry/shipyard.yml not found", err=True)
         raise typer.Exit(2)
-    raise typer.Exit(run_demo(fixtures=fixtures, out_dir=out))
+    raise typer.Exit(
+        run_demo(fixtures=fixtures, out_dir=out, port=port, sandbox_port=sandbox_port)
+    )
 
 
 @app.command(
