@@ -14,6 +14,7 @@ from bot.commands.comment_event import (
     CommentEvent,
     from_issue_comment,
     from_pull_request_review,
+    from_review_comment,
     should_ignore,
 )
 from bot.commands.parser import parse_commands
@@ -40,6 +41,15 @@ def run_review_commands(ctx: BotContext, payload: dict[str, Any]) -> None:
     """pull_request_review: a review body may carry the same commands."""
     try:
         event = from_pull_request_review(payload, received_at=ctx.clock.now())
+    except ValidationError:
+        return
+    _run(ctx, event)
+
+
+def run_review_comment_commands(ctx: BotContext, payload: dict[str, Any]) -> None:
+    """pull_request_review_comment: a comment on a line of the diff may carry them too."""
+    try:
+        event = from_review_comment(payload, received_at=ctx.clock.now())
     except ValidationError:
         return
     _run(ctx, event)
