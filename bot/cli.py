@@ -7,10 +7,14 @@ import logging
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bot.report_format import ReportFormat
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -39,6 +43,17 @@ def main_options(
     """`shipyard`: serve the bot, run the sandbox demo, evaluate a candidate on a laptop."""
 
 
+def public_url_problem(settings: Settings) -> str | None:
+    """Why `serve` refuses to start without an explicit public URL (None when it is set)."""
+    if "public_url" in settings.model_fields_set:
+        return None
+    return (
+        "SHIPYARD_PUBLIC_URL is not set: reviewers follow report links to it, and the default "
+        f"({settings.public_url}) only works on this machine. Set it to the URL people and "
+        "GitHub reach the bot at, e.g. https://shipyard.example.com"
+    )
+
+
 @app.command()
 def serve(
     host: str = typer.Option("0.0.0.0", help="Interface to listen on."),  # noqa: S104
@@ -55,6 +70,10 @@ def serve(
     except SettingsError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    problem = public_url_problem(settings)
+    if problem:
+        typer.echo(problem, err=True)
+        raise typer.Exit(2)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
