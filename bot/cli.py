@@ -81,6 +81,28 @@ def serve(
 
 
 @app.command()
+def migrate(
+    database_url: str = typer.Option(
+        ..., envvar="SHIPYARD_DATABASE_URL", help="The store (SHIPYARD_DATABASE_URL)."
+    ),
+) -> None:
+    """Bring the database schema to the newest revision, then exit (run once before upgrading).
+
+    `serve` migrates at start too; with several replicas, run this once first so they do not
+    race to apply the same migration.
+    """
+    from bot.store.db import open_store
+
+    try:
+        store = open_store(database_url)
+    except Exception as exc:  # the message of a driver error may hold the URL's password
+        typer.echo(f"error: migration failed ({type(exc).__name__})", err=True)
+        raise typer.Exit(2) from None
+    store.engine.dispose()
+    typer.echo("database schema is up to date")
+
+
+@app.command()
 def demo(
     fixtures: Path | None = typer.Option(
         None, help="Fixtures directory (default: the ones shipped with Shipyard)."
