@@ -238,7 +238,9 @@ def _context(
     in_pull_request: bool = True,
 ) -> dict[str, Any]:
     rows = ordered_segments(report)
-    details, details_hidden = _detail_tables(rows, detail_limit)
+    # The collapsed tables hold only what the main table leaves out: no segment is listed twice.
+    rest = rows[main_limit:]
+    details, details_hidden = _detail_tables(rest, detail_limit)
     decision = report.verdict.decision if report.verdict else None
     return {
         "report": report,
@@ -254,6 +256,7 @@ def _context(
         "details": details,
         "details_hidden": details_hidden,
         "segment_total": len(rows),
+        "details_total": len(rest),
         "outcome_labels": OUTCOME_LABELS,
         "chart": reliability_chart(report.calibration) if report.calibration else None,
         "html_url": html_url,
