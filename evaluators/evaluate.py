@@ -35,6 +35,7 @@ from evaluators.policy import Policy
 from evaluators.report import (
     BenchmarkInfo,
     EvaluationReport,
+    ModelIdentity,
     RunStatus,
 )
 from evaluators.trust import check_claims, check_leakage
@@ -228,7 +229,12 @@ def _evaluate(
     claimed = _claimed(candidate_dir)
     claims = (
         check_claims(
-            claimed=claimed, overall=comparison.overall, tolerance=policy.trust.claimed_tolerance
+            claimed=claimed,
+            overall=comparison.overall,
+            tolerance=policy.trust.claimed_tolerance,
+            also_measured=(
+                {"brier": comparison.calibration.candidate.brier} if comparison.calibration else {}
+            ),
         )
         if claimed is not None
         else []
@@ -263,6 +269,7 @@ def _evaluate(
         statistics=comparison.statistics,
         primary_metric=policy.primary_metric,
         baseline_label="production" if baseline_dir is not None else NO_PRODUCTION_LABEL,
+        identity=_identity(candidate_dir, config),
         overall=comparison.overall,
         segments=comparison.segments,
         calibration=comparison.calibration,
@@ -300,6 +307,36 @@ def _predict(
     if result.ok and result.proba is not None:
         prediction_cache.store(cache_dir, key, result.proba)
     return result
+
+
+MAX_CHANGELOG_EXCERPT = 600
+
+
+def changelog_excerpt(text: str) -> str | None:
+    """The newest entry: the first `##` section (or the first lines), bounded."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("## ")), None)
+    if start is not None:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        lines = lines[start:end]
+    excerpt = "\n".join(lines).strip()
+    if len(excerpt) > MAX_CHANGELOG_EXCERPT:
+        excerpt = excerpt[: MAX_CHANGELOG_EXCERPT - 1] + "…"
+    return excerpt or None
+
+
+def _identity(model_dir: Path, config: ModelConfig) -> ModelIdentity:
+    changelog = model_dir / "CHANGELOG.md"
+    text = changelog.read_text(encoding="utf-8", errors="replace") if changelog.is_file() else ""
+    model = config.hyperparameters.get("model")
+    snapshot = config.training.get("snapshot")
+    return ModelIdentity(
+        description=str(model)[:200] if model is not None else None,
+        training_snapshot=str(snapshot)[:200] if snapshot is not None else None,
+        changelog_excerpt=changelog_excerpt(text[:100_000]),
+    )
 
 
 def _claimed(model_dir: Path) -> ClaimedResults | None:

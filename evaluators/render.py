@@ -59,6 +59,13 @@ OUTCOME_LABELS = {
     Outcome.UNCHANGED: "⚪ unchanged",
     Outcome.TOO_SMALL: "too small",
 }
+# HTML marks outcomes with a CSS-drawn dot: no dependence on an emoji font.
+HTML_OUTCOME_LABELS = {
+    Outcome.REGRESSED: "regressed",
+    Outcome.IMPROVED: "improved",
+    Outcome.UNCHANGED: "unchanged",
+    Outcome.TOO_SMALL: "too small",
+}
 _OUTCOME_ORDER = {Outcome.REGRESSED: 0, Outcome.IMPROVED: 1, Outcome.UNCHANGED: 2}
 
 # (rows in the main segment table, rows in the collapsed full tables): tried in order until the
@@ -378,7 +385,7 @@ def render_html(report: EvaluationReport, *, in_pull_request: bool = True) -> st
         "ci": confidence_label(_confidence(report)),
         "decision": report.verdict.decision if report.verdict else None,
         "decision_titles": DECISION_TITLES,
-        "outcome_labels": OUTCOME_LABELS,
+        "outcome_labels": HTML_OUTCOME_LABELS,
         "details": [],
         "plots": {},
         "in_pull_request": in_pull_request,

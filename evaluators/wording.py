@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 
 from evaluators.report import MetricComparison
 
@@ -53,6 +54,12 @@ def milliseconds(value: float | None) -> str:
     if value >= 1:
         return f"{value:.2f}"
     return f"{value:.3g}"
+
+
+def timestamp(value: datetime) -> str:
+    """`25 Nov 2026, 09:00 UTC`: when something happened, as people read it."""
+    utc = value.astimezone(UTC)
+    return f"{utc.day} {utc:%b %Y, %H:%M} UTC"
 
 
 def number(value: float | None, *, decimals: int | None = None) -> str:
