@@ -107,6 +107,16 @@ def delta_with_interval(comparison: MetricComparison, *, confidence: float | Non
     return f"{signed(comparison.delta)} ({ci})"
 
 
+def movement(comparison: MetricComparison, *, confidence: float | None) -> str:
+    """`fell by 0.011 (95% CI -0.015 to -0.007)`: the direction in words, the size unsigned.
+
+    For a lower-is-better metric "improved by -0.011" reads as a contradiction; "fell by" does not.
+    """
+    verb = "fell" if comparison.delta < 0 else "rose"
+    ci = interval(comparison.ci_low, comparison.ci_high, confidence=confidence)
+    return f"{verb} by {number(abs(comparison.delta))} ({ci})"
+
+
 def gain_interval(comparison: MetricComparison) -> tuple[float, float]:
     """The interval of the improvement, positive = better, whatever the metric's direction."""
     if comparison.higher_is_better:
