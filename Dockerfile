@@ -8,6 +8,8 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY evaluators ./evaluators
 COPY report_templates ./report_templates
+# bot/demo_fixtures links into fixtures/: the wheel carries the demo's fixtures (about 11 MB)
+COPY fixtures ./fixtures
 RUN python -m venv /opt/shipyard \
  && /opt/shipyard/bin/pip install --upgrade pip \
  && /opt/shipyard/bin/pip install .

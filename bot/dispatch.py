@@ -11,7 +11,11 @@ from bot.context import BotContext
 from bot.events import PullRequestEvent
 from bot.handlers.reevaluate_after_merge import reevaluate_after_merge
 from bot.handlers.register_candidates import register_candidates
-from bot.handlers.run_commands import run_comment_commands, run_review_commands
+from bot.handlers.run_commands import (
+    run_comment_commands,
+    run_review_commands,
+    run_review_comment_commands,
+)
 from bot.slack.durable import handle_slack_action
 
 Handler = Callable[[BotContext, Any], None]
@@ -21,6 +25,7 @@ ROUTES: dict[str, tuple[type[BaseModel] | None, list[Handler]]] = {
     "pull_request": (PullRequestEvent, [register_candidates, reevaluate_after_merge]),
     "issue_comment": (None, [run_comment_commands]),
     "pull_request_review": (None, [run_review_commands]),
+    "pull_request_review_comment": (None, [run_review_comment_commands]),
     "slack_action": (None, [handle_slack_action]),
 }
 

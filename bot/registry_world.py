@@ -45,6 +45,7 @@ class RegistryWorld:
     database_url: str
     clock: ManualClock = field(default_factory=ManualClock)
     settings_overrides: dict[str, Any] = field(default_factory=dict)
+    sandbox_port: int | None = None  # None: any free port
     sandbox: SandboxState = field(init=False)
     sandbox_server: SandboxServer = field(init=False)
     settings: Settings = field(init=False)
@@ -58,7 +59,7 @@ class RegistryWorld:
         self.sandbox = SandboxState(
             app_id=APP_ID, app_public_key_pem=public_pem, clock=self.clock.now
         )
-        self.sandbox_server = SandboxServer(self.sandbox).start()
+        self.sandbox_server = SandboxServer(self.sandbox, port=self.sandbox_port).start()
         self.webhook_secret = secrets.token_urlsafe(24)
         self._private_pem = private_pem
         self.installation_id = self.sandbox.add_installation("acme")

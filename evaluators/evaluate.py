@@ -35,6 +35,7 @@ from evaluators.policy import Policy
 from evaluators.report import (
     BenchmarkInfo,
     EvaluationReport,
+    ModelIdentity,
     RunStatus,
 )
 from evaluators.trust import check_claims, check_leakage
@@ -47,11 +48,26 @@ class EvaluationInputError(ValueError):
     """The inputs cannot be evaluated; the message says which and why."""
 
 
+NO_PRODUCTION_LABEL = "class-prior baseline (no production model)"
+
+
 def _read_config(model_dir: Path) -> ModelConfig:
+    if not model_dir.is_dir():
+        what = "is not a directory" if model_dir.exists() else "does not exist"
+        raise EvaluationInputError(f"the model directory {model_dir} {what}")
     path = model_dir / "config.yaml"
     if not path.is_file():
         raise EvaluationInputError(f"{model_dir}: config.yaml is missing")
     return parse_model_config(path.read_text(), source=str(path))
+
+
+def _weights(model_dir: Path, config: ModelConfig) -> Path:
+    path = model_dir / config.weights
+    if not path.is_file():
+        raise EvaluationInputError(
+            f"{model_dir}: the weights file {config.weights} named in config.yaml is missing"
+        )
+    return path
 
 
 def _labels(frame: pd.DataFrame, column: str, config: ModelConfig) -> npt.NDArray[Any]:
@@ -138,12 +154,12 @@ def _evaluate(
             f"candidate task {config.task.value} differs from production's "
             f"{baseline_config.task.value}"
         )
-    weights = candidate_dir / config.weights
+    weights = _weights(candidate_dir, config)
     weights_sha = verify_artifact(weights, expected=config.format, root=candidate_dir).sha256
     baseline_weights = None
     baseline_sha = ""
     if baseline_dir is not None and baseline_config is not None:
-        baseline_weights = baseline_dir / baseline_config.weights
+        baseline_weights = _weights(baseline_dir, baseline_config)
         baseline_sha = verify_artifact(
             baseline_weights, expected=baseline_config.format, root=baseline_dir
         ).sha256
@@ -213,7 +229,12 @@ def _evaluate(
     claimed = _claimed(candidate_dir)
     claims = (
         check_claims(
-            claimed=claimed, overall=comparison.overall, tolerance=policy.trust.claimed_tolerance
+            claimed=claimed,
+            overall=comparison.overall,
+            tolerance=policy.trust.claimed_tolerance,
+            also_measured=(
+                {"brier": comparison.calibration.candidate.brier} if comparison.calibration else {}
+            ),
         )
         if claimed is not None
         else []
@@ -247,6 +268,8 @@ def _evaluate(
         ),
         statistics=comparison.statistics,
         primary_metric=policy.primary_metric,
+        baseline_label="production" if baseline_dir is not None else NO_PRODUCTION_LABEL,
+        identity=_identity(candidate_dir, config),
         overall=comparison.overall,
         segments=comparison.segments,
         calibration=comparison.calibration,
@@ -284,6 +307,36 @@ def _predict(
     if result.ok and result.proba is not None:
         prediction_cache.store(cache_dir, key, result.proba)
     return result
+
+
+MAX_CHANGELOG_EXCERPT = 600
+
+
+def changelog_excerpt(text: str) -> str | None:
+    """The newest entry: the first `##` section (or the first lines), bounded."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("## ")), None)
+    if start is not None:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        lines = lines[start:end]
+    excerpt = "\n".join(lines).strip()
+    if len(excerpt) > MAX_CHANGELOG_EXCERPT:
+        excerpt = excerpt[: MAX_CHANGELOG_EXCERPT - 1] + "…"
+    return excerpt or None
+
+
+def _identity(model_dir: Path, config: ModelConfig) -> ModelIdentity:
+    changelog = model_dir / "CHANGELOG.md"
+    text = changelog.read_text(encoding="utf-8", errors="replace") if changelog.is_file() else ""
+    model = config.hyperparameters.get("model")
+    snapshot = config.training.get("snapshot")
+    return ModelIdentity(
+        description=str(model)[:200] if model is not None else None,
+        training_snapshot=str(snapshot)[:200] if snapshot is not None else None,
+        changelog_excerpt=changelog_excerpt(text[:100_000]),
+    )
 
 
 def _claimed(model_dir: Path) -> ClaimedResults | None:

@@ -125,16 +125,32 @@ def latency_plot(section: LatencySection) -> str | None:
         return None
     figure = Figure(figsize=(6, 3.5))
     axes = figure.add_subplot()
+    everything: list[float] = []
     for (name, values), colour in zip(samples.items(), _COLOURS.values(), strict=True):
-        if not values:
-            continue
         ordered = np.sort(np.asarray(values, dtype=float))
+        ordered = ordered[np.isfinite(ordered) & (ordered > 0)]
+        if not ordered.size:
+            continue
+        everything += [float(ordered[0]), float(ordered[-1])]
         share = np.arange(1, ordered.size + 1) / ordered.size
-        axes.step(ordered, share, where="post", label=name, color=colour)
+        p99 = float(np.quantile(ordered, 0.99))
+        axes.step(ordered, share, where="post", label=f"{name} (p99 {p99:.3g} ms)", color=colour)
+        axes.axvline(p99, color=colour, linestyle=":", linewidth=1)
+    if not everything:
+        return None
+    # Scaled to the data: a log axis when timings span a decade or more, so a long tail and the
+    # bulk (often a fraction of a millisecond) are both readable.
+    low, high = min(everything), max(everything)
+    if high / low >= 10:
+        axes.set_xscale("log")
+        axes.set_xlim(low / 1.2, high * 1.2)
+    else:
+        margin = (high - low) * 0.05 or low * 0.05
+        axes.set_xlim(max(low - margin, 0.0), high + margin)
     axes.set(
         xlabel="Single-request latency (ms)",
         ylabel="Share of requests",
-        title="Latency distribution (ECDF)",
+        title="Latency distribution (ECDF; dotted: p99)",
         ylim=(0, 1.02),
     )
     axes.legend(loc="lower right")

@@ -12,6 +12,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evaluators.errors import DocumentError, format_validation_error, load_yaml_with_lines
+from evaluators.metrics import REGISTRY as METRIC_REGISTRY
+
+# Every metric name any task registers: a typo fails when the policy is read, not mid-evaluation.
+KNOWN_METRICS: tuple[str, ...] = tuple(sorted({name for _, name in METRIC_REGISTRY}))
+
+
+def _known_metric(name: str) -> str:
+    if name not in KNOWN_METRICS:
+        raise ValueError(f"unknown metric {name!r}; known metrics: {', '.join(KNOWN_METRICS)}")
+    return name
 
 
 class _Strict(BaseModel):
@@ -30,6 +40,11 @@ class TrackedMetric(_Strict):
     name: str
     margin: float = Field(default=0.0, ge=0, description="Improvement needed to count as clear.")
     tolerance: float = Field(default=0.0, ge=0, description="Largest regression still accepted.")
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, value: str) -> str:
+        return _known_metric(value)
 
 
 class CorrectionMethod(StrEnum):
@@ -50,6 +65,11 @@ class SegmentPolicy(_Strict):
         description="A segment that regresses while the model improves overall is a trade-off "
         "for a person to judge (default), or a failure.",
     )
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str] | None) -> list[str] | None:
+        return [_known_metric(name) for name in value] if value is not None else None
 
 
 class CalibrationPolicy(_Strict):
@@ -152,6 +172,11 @@ class Policy(_Strict):
     slack: SlackPolicy = SlackPolicy()
     dry_run: bool = False
 
+    @field_validator("primary_metric")
+    @classmethod
+    def _known_primary(cls, value: str) -> str:
+        return _known_metric(value)
+
     @field_validator("models_root")
     @classmethod
     def _relative_root(cls, value: str) -> str:
@@ -165,24 +190,27 @@ class PolicyError(ValueError):
     """The policy file is not valid; the message names the lines at fault."""
 
 
-def parse_policy(text: str | bytes | None) -> Policy:
-    """Parse `.shipyard.yml` text; an absent file means the defaults."""
+def parse_policy(text: str | bytes | None, *, source: str = ".shipyard.yml") -> Policy:
+    """Parse `.shipyard.yml` text; an absent file means the defaults.
+
+    `source` is the name errors give the file (the CLI passes the path it was given).
+    """
     if text is None:
         return Policy()
     raw = text.decode("utf-8") if isinstance(text, bytes) else text
 
     try:
-        data, lines = load_yaml_with_lines(raw, source=".shipyard.yml")
+        data, lines = load_yaml_with_lines(raw, source=source)
     except DocumentError as exc:
         raise PolicyError(str(exc)) from None
     if data is None:
         return Policy()
     if not isinstance(data, dict):
-        raise PolicyError(".shipyard.yml: the top level must be a mapping")
+        raise PolicyError(f"{source}: the top level must be a mapping")
     try:
         return Policy.model_validate(data)
     except Exception as exc:  # pydantic.ValidationError
-        raise PolicyError(format_validation_error(exc, ".shipyard.yml", lines)) from exc
+        raise PolicyError(format_validation_error(exc, source, lines)) from exc
 
 
 def policy_sha256(policy: Policy) -> str:

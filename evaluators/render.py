@@ -59,6 +59,13 @@ OUTCOME_LABELS = {
     Outcome.UNCHANGED: "⚪ unchanged",
     Outcome.TOO_SMALL: "too small",
 }
+# HTML marks outcomes with a CSS-drawn dot: no dependence on an emoji font.
+HTML_OUTCOME_LABELS = {
+    Outcome.REGRESSED: "regressed",
+    Outcome.IMPROVED: "improved",
+    Outcome.UNCHANGED: "unchanged",
+    Outcome.TOO_SMALL: "too small",
+}
 _OUTCOME_ORDER = {Outcome.REGRESSED: 0, Outcome.IMPROVED: 1, Outcome.UNCHANGED: 2}
 
 # (rows in the main segment table, rows in the collapsed full tables): tried in order until the
@@ -235,9 +242,12 @@ def _context(
     detail_limit: int | None,
     html_url: str | None,
     audit: Sequence[str],
+    in_pull_request: bool = True,
 ) -> dict[str, Any]:
     rows = ordered_segments(report)
-    details, details_hidden = _detail_tables(rows, detail_limit)
+    # The collapsed tables hold only what the main table leaves out: no segment is listed twice.
+    rest = rows[main_limit:]
+    details, details_hidden = _detail_tables(rest, detail_limit)
     decision = report.verdict.decision if report.verdict else None
     return {
         "report": report,
@@ -253,11 +263,13 @@ def _context(
         "details": details,
         "details_hidden": details_hidden,
         "segment_total": len(rows),
+        "details_total": len(rest),
         "outcome_labels": OUTCOME_LABELS,
         "chart": reliability_chart(report.calibration) if report.calibration else None,
         "html_url": html_url,
         "audit": list(audit)[-MAX_AUDIT_LINES:],
         "audit_hidden": max(0, len(audit) - MAX_AUDIT_LINES),
+        "in_pull_request": in_pull_request,
     }
 
 
@@ -275,6 +287,7 @@ def _fit(
     html_url: str | None,
     audit: Sequence[str],
     limit: int,
+    in_pull_request: bool = True,
 ) -> str:
     render = environment().get_template(template).render
     segments = len(report.segments)
@@ -298,6 +311,7 @@ def _fit(
                     detail_limit=detail_limit,
                     html_url=html_url,
                     audit=audit,
+                    in_pull_request=in_pull_request,
                 )
             ),
         )
@@ -314,12 +328,21 @@ def render_pr_comment(
     html_url: str | None = None,
     audit: list[str] | None = None,
     max_chars: int = _BUDGET,
+    in_pull_request: bool = True,
 ) -> str:
     """Markdown for the one report comment, starting with the hidden marker; always fits.
 
-    `max_chars` lets a caller that puts several models in one comment share the limit.
+    `max_chars` lets a caller that puts several models in one comment share the limit;
+    `in_pull_request=False` (the CLI) leaves out advice such as commenting `/retest`.
     """
-    return _fit("pr_comment.md.j2", report, html_url=html_url, audit=audit or [], limit=max_chars)
+    return _fit(
+        "pr_comment.md.j2",
+        report,
+        html_url=html_url,
+        audit=audit or [],
+        limit=max_chars,
+        in_pull_request=in_pull_request,
+    )
 
 
 def render_check_summary(
@@ -350,7 +373,7 @@ def render_check_title(report: EvaluationReport) -> str:
     return truncate(title, max_length=CHECK_TITLE_LIMIT)
 
 
-def render_html(report: EvaluationReport) -> str:
+def render_html(report: EvaluationReport, *, in_pull_request: bool = True) -> str:
     """A self-contained HTML report (inline CSS, plots as inline PNG) that opens offline."""
     # Imported here so rendering a comment does not pay for importing matplotlib.
     from evaluators import plots
@@ -362,9 +385,10 @@ def render_html(report: EvaluationReport) -> str:
         "ci": confidence_label(_confidence(report)),
         "decision": report.verdict.decision if report.verdict else None,
         "decision_titles": DECISION_TITLES,
-        "outcome_labels": OUTCOME_LABELS,
+        "outcome_labels": HTML_OUTCOME_LABELS,
         "details": [],
         "plots": {},
+        "in_pull_request": in_pull_request,
     }
     if report.status is RunStatus.COMPLETED:
         rows = ordered_segments(report)

@@ -159,6 +159,16 @@ class BenchmarkInfo(_Model):
     segment_columns: list[str]
 
 
+class ModelIdentity(_Model):
+    """Who and what the candidate is, as reviewers recognise it."""
+
+    description: str | None = Field(default=None, description="e.g. config's hyperparameters.model")
+    training_snapshot: str | None = None
+    changelog_excerpt: str | None = Field(default=None, description="The newest CHANGELOG entry.")
+    commit_sha: str | None = None  # set by the bot: the PR head evaluated
+    author: str | None = None  # set by the bot: the PR's author
+
+
 class EvaluationReport(_Model):
     model: str
     task: str
@@ -168,6 +178,10 @@ class EvaluationReport(_Model):
     benchmark: BenchmarkInfo | None = None
     statistics: StatisticsInfo | None = None
     primary_metric: str
+    identity: ModelIdentity | None = None
+    baseline_label: str = Field(
+        default="production", description="What the candidate was compared with."
+    )
     overall: list[MetricComparison] = Field(default_factory=list)
     segments: list[SegmentComparison] = Field(default_factory=list)
     calibration: CalibrationSection | None = None

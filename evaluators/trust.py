@@ -46,13 +46,20 @@ def canonical_metric_name(name: str) -> str:
 
 
 def check_claims(
-    *, claimed: ClaimedResults, overall: list[MetricComparison], tolerance: float
+    *,
+    claimed: ClaimedResults,
+    overall: list[MetricComparison],
+    tolerance: float,
+    also_measured: dict[str, float] | None = None,
 ) -> list[ClaimCheck]:
     """Compare each claimed metric with the candidate's reproduced value on the benchmark.
 
+    `also_measured` holds values measured elsewhere in the report (the calibration section's
+    Brier score), so a claim is never called unmeasured while the report shows its value.
     `difference` is reproduced - claimed: negative means the claim was optimistic.
     """
-    reproduced = {comparison.metric: comparison.candidate for comparison in overall}
+    reproduced = {**(also_measured or {})}
+    reproduced.update({comparison.metric: comparison.candidate for comparison in overall})
     checks = []
     for name, value in claimed.metrics.items():
         metric = canonical_metric_name(name)
@@ -66,7 +73,7 @@ def check_claims(
                     reproduced=None,
                     difference=None,
                     flagged=False,
-                    note=_join(note, "not reproduced: Shipyard does not measure this metric"),
+                    note=_join(note, "not reproduced: the policy does not track this metric"),
                 )
             )
             continue

@@ -25,6 +25,7 @@ from evaluators.wording import (
     gain_interval,
     metric_label,
     milliseconds,
+    movement,
     number,
     percent,
     plural,
@@ -93,15 +94,24 @@ def judge_overall(
     change = delta_with_interval(comparison, confidence=confidence)
     if not all(math.isfinite(v) for v in (comparison.delta, low, high)):
         return Finding(Severity.REVIEW, f"{label} could not be estimated ({change}).")
+    if not comparison.higher_is_better:  # "improved by -0.011" would read as a contradiction
+        change = movement(comparison, confidence=confidence)
     if high < -tracked.tolerance:
         tolerance = number(tracked.tolerance)
+        if not comparison.higher_is_better:
+            return Finding(
+                Severity.FAIL, f"{label} {change}: a regression beyond the {tolerance} tolerance."
+            )
         return Finding(
             Severity.FAIL, f"{label} regressed by {change}, beyond the {tolerance} tolerance."
         )
     if low > tracked.margin:
-        return Finding(
-            Severity.OK, f"{label} improved by {change}, above the {number(tracked.margin)} margin."
-        )
+        margin = number(tracked.margin)
+        if not comparison.higher_is_better:
+            return Finding(
+                Severity.OK, f"{label} {change}: an improvement clear of the {margin} margin."
+            )
+        return Finding(Severity.OK, f"{label} improved by {change}, above the {margin} margin.")
     return Finding(
         Severity.REVIEW,
         f"{label} changed by {change}: not a clear improvement over the "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 
 from evaluators.report import MetricComparison
 
@@ -55,6 +56,12 @@ def milliseconds(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+def timestamp(value: datetime) -> str:
+    """`25 Nov 2026, 09:00 UTC`: when something happened, as people read it."""
+    utc = value.astimezone(UTC)
+    return f"{utc.day} {utc:%b %Y, %H:%M} UTC"
+
+
 def number(value: float | None, *, decimals: int | None = None) -> str:
     """A plain number: `0.861`; None or NaN as an em dash."""
     if value is None or math.isnan(value):
@@ -98,6 +105,16 @@ def delta_with_interval(comparison: MetricComparison, *, confidence: float | Non
     """`+0.024 (95% CI +0.019 to +0.029)`."""
     ci = interval(comparison.ci_low, comparison.ci_high, confidence=confidence)
     return f"{signed(comparison.delta)} ({ci})"
+
+
+def movement(comparison: MetricComparison, *, confidence: float | None) -> str:
+    """`fell by 0.011 (95% CI -0.015 to -0.007)`: the direction in words, the size unsigned.
+
+    For a lower-is-better metric "improved by -0.011" reads as a contradiction; "fell by" does not.
+    """
+    verb = "fell" if comparison.delta < 0 else "rose"
+    ci = interval(comparison.ci_low, comparison.ci_high, confidence=confidence)
+    return f"{verb} by {number(abs(comparison.delta))} ({ci})"
 
 
 def gain_interval(comparison: MetricComparison) -> tuple[float, float]:

@@ -63,5 +63,6 @@ def environment() -> jinja2.Environment:
         ms=wording.milliseconds,
         plural=wording.plural,
         truncate_text=_truncate,
+        when=wording.timestamp,
     )
     return env

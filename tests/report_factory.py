@@ -260,7 +260,7 @@ def make_report(
                 reproduced=None,
                 difference=None,
                 flagged=False,
-                note="not reproduced: Shipyard does not measure this metric",
+                note="not reproduced: the policy does not track this metric",
             ),
         ],
         leakage=LeakageCheck(

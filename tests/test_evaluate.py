@@ -69,6 +69,16 @@ def test_fixture_candidates_get_the_verdict_they_were_built_for(
     assert report.fingerprint is not None and len(report.fingerprint.digest) == 64
 
 
+def test_the_report_names_the_candidate_and_reproduces_its_brier_claim(cache: Path) -> None:
+    report = _run("candidate_better", _policy(), cache)
+    brier = next(c for c in report.claimed if c.metric == "brier")
+    assert report.calibration is not None
+    assert brier.reproduced == pytest.approx(report.calibration.candidate.brier)
+    assert report.identity is not None
+    assert report.identity.changelog_excerpt and report.identity.changelog_excerpt.startswith("## ")
+    assert report.identity.training_snapshot == "snapshot:churn-train-2026-10"
+
+
 def test_the_inflated_claim_is_flagged(cache: Path) -> None:
     report = _run("candidate_miscalibrated", _policy(), cache)
     flagged = [c for c in report.claimed if c.flagged]

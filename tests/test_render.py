@@ -80,18 +80,33 @@ def test_the_comment_has_every_section(small: EvaluationReport) -> None:
         "#### Segments",
         "#### Calibration",
         "| ECE, equal-width bins (10) | 0.035 | 0.031 | +0.004 |",
-        "```mermaid\nxychart-beta",
+        "```mermaid\n%%{init:",
+        "\nxychart-beta\n",
+        "Legend: **blue** candidate · **red** production · **grey** perfect calibration",
         "#### Latency",
         "| Single request p99 (ms) | 12.5 | 12.0 | 1.04× |",
         "#### Claimed vs reproduced",
         "#### Leakage",
         "#### Statistics",
         "Fingerprint <code>0123456789abcdef</code>",
-        "<summary>All segments (17 of 17 shown)</summary>",
         "<summary>Audit trail</summary>",
         "[Full HTML report](https://ci.example/report.html)",
     ]:
         assert expected in comment
+
+
+def test_no_segment_is_listed_twice_in_the_comment(small: EvaluationReport) -> None:
+    comment = render_pr_comment(small)
+    assert "more segments, every metric" not in comment  # all 17 fit the main table
+    for seg in small.segments:
+        assert comment.count(f"= {seg.value} |") == 1, seg.value
+
+
+def test_segments_beyond_the_main_table_are_collapsed_below_it(huge: EvaluationReport) -> None:
+    comment = render_pr_comment(huge)
+    main = {r.split("|")[1].strip() for r in table_rows(comment, "| Segment |")}
+    collapsed = comment.split("more segments, every metric", 1)[1]
+    assert not [name for name in main if f"| {name.split(' = ')[1]} |" in collapsed]
 
 
 def test_segments_are_listed_regressions_first_then_improvements_then_the_rest(
@@ -138,14 +153,18 @@ def test_absurd_free_text_is_cut_to_the_limit() -> None:
 
 @pytest.mark.parametrize("value", HOSTILE_VALUES)
 def test_segment_values_from_data_cannot_break_tables_or_inject_html(value: str) -> None:
-    report = make_report(n_segments=0).model_copy(
-        update={"segments": [segment(value, value, delta=-0.05, half_width=0.01)]}
-    )
+    # One hostile segment leads the main table; another, past its 25 rows, is in the collapsed one.
+    fillers = [segment("plan", f"p{i}", delta=-0.10, half_width=0.01) for i in range(25)]
+    hostile = [
+        segment(value, value, delta=-0.20, half_width=0.01),
+        segment(value, value, delta=-0.05, half_width=0.01),
+    ]
+    report = make_report(n_segments=0).model_copy(update={"segments": [*hostile, *fillers]})
     comment = render_pr_comment(report)
     for header in ("| Segment |", "| Value |"):
         header_line = next(line for line in comment.splitlines() if line.startswith(header))
-        (row,) = table_rows(comment, header)
-        assert cells(row) == cells(header_line)
+        rows = table_rows(comment, header)
+        assert rows and all(cells(row) == cells(header_line) for row in rows)
     assert "<script" not in comment
     assert "<img" not in comment
     assert "@acme" not in comment  # no mention is made

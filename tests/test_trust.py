@@ -63,6 +63,14 @@ def test_a_metric_shipyard_does_not_measure_is_shown_but_not_flagged() -> None:
     assert "not reproduced" in check.note
 
 
+def test_a_claimed_brier_score_is_reproduced_from_the_calibration_section() -> None:
+    (check,) = check_claims(
+        claimed=claims(brier=0.16), overall=OVERALL, tolerance=0.02, also_measured={"brier": 0.17}
+    )
+    assert check.reproduced == pytest.approx(0.17)
+    assert check.flagged is False and "not reproduced" not in check.note
+
+
 def test_a_non_finite_claim_is_flagged() -> None:
     (check,) = check_claims(claimed=claims(roc_auc=math.nan), overall=OVERALL, tolerance=0.02)
     assert check.flagged is True

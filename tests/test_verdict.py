@@ -85,8 +85,8 @@ CASES = [
         "a lower-is-better metric that went down counts as an improvement",
         with_(overall=[comparison("log_loss", candidate=0.31, delta=-0.011, half_width=0.004)]),
         Decision.AUTO_PROMOTE_ELIGIBLE,
-        "Log loss (lower is better) improved by -0.011 (95% CI -0.015 to -0.007), above the "
-        "0.001 margin.",
+        "Log loss (lower is better) fell by 0.011 (95% CI -0.015 to -0.007): an improvement "
+        "clear of the 0.001 margin.",
         Policy(metrics=[TrackedMetric(name="log_loss", margin=0.001, tolerance=0.005)]),
     ),
     Case(
@@ -231,3 +231,15 @@ def test_many_regressed_segments_are_summarised_not_listed_one_by_one() -> None:
 def test_the_same_report_always_gets_the_same_verdict() -> None:
     report = make_report(n_segments=50, regressed=3)
     assert decide(report=report, policy=POLICY) == decide(report=report, policy=POLICY)
+
+
+def test_a_lower_is_better_metric_that_rose_is_worded_as_rising() -> None:
+    report = make_report(
+        overall=[comparison("log_loss", candidate=0.35, delta=0.03, half_width=0.004)]
+    )
+    policy = Policy(metrics=[TrackedMetric(name="log_loss", margin=0.001, tolerance=0.005)])
+    verdict = decide(report=report, policy=policy)
+    assert (
+        "Log loss (lower is better) rose by 0.030 (95% CI +0.026 to +0.034): a regression beyond "
+        "the 0.005 tolerance." in verdict.reasons
+    )

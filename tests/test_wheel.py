@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import site
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,8 +32,9 @@ print("ok")
 """
 
 
-def test_the_wheel_ships_templates_and_migrations_and_they_work(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [
             sys.executable,
@@ -45,9 +49,14 @@ def test_the_wheel_ships_templates_and_migrations_and_they_work(tmp_path: Path) 
             str(ROOT),
         ],
         check=True,
-        cwd=tmp_path,
+        cwd=dist,
     )
-    wheel = next(dist.glob("shipyard-*.whl"))
+    return next(dist.glob("shipyard-*.whl"))
+
+
+def test_the_wheel_ships_templates_and_migrations_and_they_work(
+    tmp_path: Path, wheel: Path
+) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "report_templates/pr_comment.md.j2" in names
     assert "report_templates/report.html.j2" in names
@@ -77,3 +86,51 @@ def test_the_wheel_ships_templates_and_migrations_and_they_work(tmp_path: Path) 
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "ok"
+
+
+def test_shipyard_demo_runs_from_an_installed_wheel_in_any_directory(
+    tmp_path: Path, wheel: Path
+) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "bot/demo_fixtures/registry/shipyard.yml" in names
+    assert "bot/demo_fixtures/benchmark/churn_benchmark.parquet" in names
+    assert "bot/demo_fixtures/github/openapi-subset.json" in names
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin/python"
+    # The dependencies come from this interpreter's site-packages (fast, offline); Shipyard
+    # itself only from the wheel: the checkout is on no path the demo sees.
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(purelib, "_test_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # Without the checkout on PYTHONPATH: its shipyard.egg-info would pass for an installation.
+    hidden = {"PYTHONPATH", "SHIPYARD_SANDBOX_FIXTURES"}
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
+         str(wheel)],
+        check=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = subprocess.run(
+        [str(venv / "bin/shipyard"), "demo"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        timeout=900,
+    )
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert str(ROOT) not in run.stdout + run.stderr
+    assert "PR #2 first evaluation, against the production model: Needs review" in run.stdout
+    assert "PR #2 evaluated again, against PR #1's model now in production" in run.stdout
+    assert "PR #1 merged by the bot: True; PR #2 blocked and not merged: True" in run.stdout
+    for number in (1, 2):
+        assert "<html" in (elsewhere / f"shipyard-demo/report-pr{number}.html").read_text()

@@ -16,6 +16,7 @@ from bot.commands.comment_event import (
     CommentEvent,
     from_issue_comment,
     from_pull_request_review,
+    from_review_comment,
     should_ignore,
 )
 from bot.commands.parser import parse_commands
@@ -75,6 +76,19 @@ def run_review_commands(ctx: BotContext, payload: dict[str, Any]) -> None:
     except ValidationError:
         commit = None
     _run(ctx, event, review_commit=commit)
+
+
+def run_review_comment_commands(ctx: BotContext, payload: dict[str, Any]) -> None:
+    """pull_request_review_comment: a comment on a line of the diff may carry them too."""
+    try:
+        event = from_review_comment(payload, received_at=ctx.clock.now())
+    except ValidationError:
+        return
+    try:
+        written_at: datetime | None = _CommentStamp.model_validate(payload).comment.created_at
+    except ValidationError:
+        written_at = None
+    _run(ctx, event, written_at=written_at)
 
 
 def _run(

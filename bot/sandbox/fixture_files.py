@@ -1,8 +1,7 @@
 """Where the sandbox finds GitHub's published descriptions, kept in the repository's fixtures/.
 
-From a checkout (editable install, tests) they sit beside the package; from a wheel, the
-demo runs in the repository root, so `./fixtures/github` is used; SHIPYARD_SANDBOX_FIXTURES
-names another place.
+From a checkout (editable install, tests) they sit beside the package; an installed wheel
+carries them as `bot/demo_fixtures/github`; SHIPYARD_SANDBOX_FIXTURES names another place.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ def github_fixture(name: str) -> Path:
         if "SHIPYARD_SANDBOX_FIXTURES" in os.environ
         else None,
         Path(__file__).resolve().parents[2] / "fixtures/github" / name,
-        Path.cwd() / "fixtures/github" / name,
+        Path(__file__).resolve().parents[1] / "demo_fixtures/github" / name,
     ]
     for path in candidates:
         if path is not None and path.is_file():

@@ -10,8 +10,8 @@ from bot.sandbox.state import SandboxState
 class SandboxServer(LocalServer):
     """Context manager serving a :class:`SandboxState` at ``http://127.0.0.1:<port>``."""
 
-    def __init__(self, state: SandboxState) -> None:
-        port = free_port()
+    def __init__(self, state: SandboxState, *, port: int | None = None) -> None:
+        port = port or free_port()
         state.base_url = f"http://127.0.0.1:{port}"  # URLs in responses name this server
         self.state = state
         self._app = create_app(state)

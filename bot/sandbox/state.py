@@ -507,6 +507,30 @@ class SandboxState:
         with self.events():
             return self.create_comment(full_name, issue_number, body, author_login)
 
+    def add_review_comment(
+        self, full_name: str, pull_number: int, body: str, author_login: str
+    ) -> int:
+        """Comment on a line of a pull's diff (sends ``pull_request_review_comment.created``).
+
+        Review comments are not part of the conversation, so `comments_on` does not list them.
+        """
+        with self.events(), self.lock:
+            repo = self.repo(full_name)
+            if pull_number not in repo.pulls:
+                raise SandboxError(404, "Not Found")
+            now = self.now()
+            comment = IssueComment(self.new_id(), pull_number, body, author_login, now, now)
+            self.user(author_login)
+            self.queue_event(
+                "pull_request_review_comment",
+                "created",
+                repo=repo,
+                pull=repo.pulls[pull_number],
+                comment=comment,
+                sender=author_login,
+            )
+            return comment.id
+
     def create_comment(
         self, full_name: str, issue_number: int, body: str, author_login: str
     ) -> int:

@@ -102,6 +102,16 @@ def build_event(
         payload["pull_request"] = {**payload["pull_request"], **rest_pull}
         if before is not None:
             payload["before"], payload["after"] = before, after
+    elif event == "pull_request_review_comment" and comment is not None:
+        # A comment on a line of the diff: GitHub sends the pull and the comment, no issue.
+        payload["pull_request"] = {**payload["pull_request"], **rest_pull}
+        rendered = render.comment(repo, comment)
+        payload["comment"] = {
+            **payload["comment"],
+            **{k: rendered[k] for k in ("id", "body", "user", "created_at", "updated_at")},
+            "html_url": f"{rest_pull['html_url']}#discussion_r{comment.id}",
+            "pull_request_url": rest_pull["url"],
+        }
     elif event == "issue_comment" and comment is not None:
         payload["issue"] = _issue_of(payload["issue"], rest_pull, pull, render.base)
         payload["comment"] = {**payload["comment"], **render.comment(repo, comment)}
