@@ -81,7 +81,8 @@ def test_a_clear_improvement_is_reported_and_merges_when_the_window_ends(
 
     evaluation = registry.check_run(number, EVALUATION)
     assert (evaluation.status, evaluation.conclusion) == ("completed", "success")
-    html = httpx.get(evaluation.details_url.replace("http://localhost:8000", registry.bot.url))
+    report_url = evaluation.details_url.replace("http://localhost:8000", registry.bot.url)
+    html = httpx.get(report_url, timeout=60)
     assert html.status_code == 200
     assert "<svg" in html.text or "<img" in html.text
     comments = wait_until(lambda: report_comments(registry, number), what="the report comment")
