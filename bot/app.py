@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from bot import __version__
+from bot.capped_body import BodyBudget
 from bot.clock import Clock, SystemClock
 from bot.context import BotContext
 from bot.evaluation_worker import evaluation_workers
@@ -65,21 +67,35 @@ def create_app(
         evaluations.stop()
         ctx.store.engine.dispose()  # give connections back (replicas share one PostgreSQL)
 
-    app = FastAPI(title="Shipyard", version=__version__, lifespan=lifespan)
+    docs = settings.api_docs  # off by default: no map of the API for the internet
+    app = FastAPI(
+        title="Shipyard",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.ctx = ctx
     app.state.workers = workers
     app.state.evaluations = evaluations
     app.state.scheduler = scheduler
+    app.state.body_budget = BodyBudget(settings.max_body_bytes_in_flight)
     app.include_router(
         webhook_router(
             store=ctx.store,
             secrets=settings.webhook_secrets(),
             clock=ctx.clock,
             on_stored=workers.wake,
+            budget=app.state.body_budget,
         )
     )
 
-    app.include_router(reports_router(ctx.store))
+    app.include_router(
+        reports_router(
+            ctx.store, clock=ctx.clock, ttl=timedelta(days=settings.report_link_ttl_days)
+        )
+    )
     if settings.slack_enabled:
         from bot.slack.setup import install_slack  # Slack is optional; only import when on
 

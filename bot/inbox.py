@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import Insert
 
-from bot.events import parse_envelope
 from bot.store.db import Store
 from bot.store.models import Delivery, DeliveryStatus
 
@@ -22,6 +23,30 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 6
+
+
+def index_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """The inbox's index columns, read straight from the payload (no model validation: this runs
+    on the acknowledgement path, and an odd payload is still stored and acknowledged)."""
+    action = payload.get("action")
+    installation = payload.get("installation")
+    repository = payload.get("repository")
+    installation_id = installation.get("id") if isinstance(installation, dict) else None
+    full_name = repository.get("full_name") if isinstance(repository, dict) else None
+    return {
+        "action": action if isinstance(action, str) and len(action) <= 100 else None,
+        "installation_id": installation_id
+        if isinstance(installation_id, int) and not isinstance(installation_id, bool)
+        and 0 < installation_id < 2**63
+        else None,
+        "repository": full_name if isinstance(full_name, str) and len(full_name) <= 300 else None,
+    }
+
+
+def _insert_new(store: Store) -> Insert:
+    """INSERT … ON CONFLICT (delivery_id) DO NOTHING: a duplicate is no error and no rollback."""
+    insert = postgresql_insert if store.is_postgres else sqlite_insert
+    return insert(Delivery).on_conflict_do_nothing(index_elements=["delivery_id"])
 
 
 def record_delivery(
@@ -33,25 +58,22 @@ def record_delivery(
     body: bytes,
     now: datetime,
 ) -> bool:
-    """Store a delivery once; False when this delivery id was already stored."""
-    envelope = parse_envelope(payload)
-    row = Delivery(
-        delivery_id=delivery_id,
-        event=event,
-        action=envelope.action,
-        installation_id=envelope.installation.id if envelope.installation else None,
-        repository=envelope.repository.full_name if envelope.repository else None,
-        payload=body.decode("utf-8"),
-        received_at=now,
-        status=DeliveryStatus.PENDING.value,
-        attempts=0,
-    )
-    try:
-        with store.session() as session:
-            session.add(row)
-    except IntegrityError:
-        return False
-    return True
+    """Store a delivery once; False when this delivery id was already stored.
+
+    One core INSERT in its own short transaction: the acknowledgement waits for nothing else.
+    """
+    values = {
+        "delivery_id": delivery_id,
+        "event": event,
+        **index_fields(payload),
+        "payload": body.decode("utf-8"),
+        "received_at": now,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+    }
+    with store.engine.begin() as conn:
+        result = conn.execute(_insert_new(store), values)
+    return bool(result.rowcount == 1)
 
 
 def claim_next(store: Store, *, now: datetime) -> Delivery | None:

@@ -52,6 +52,24 @@ class Settings(BaseSettings):
     max_github_retries: int = Field(default=4, ge=0, le=10)
     max_retry_wait_s: float = Field(default=900, gt=0)
     log_level: str = "INFO"
+    # The internet-facing front door (see docs/security.md).
+    max_body_bytes_in_flight: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Unauthenticated request bodies held in memory at once; beyond it, 503.",
+    )
+    delivery_retention_days: int = Field(
+        default=14, ge=1, description="Handled deliveries and Slack request hashes kept this long."
+    )
+    audit_retention_days: int = Field(
+        default=400, ge=1, description="Audit rows (who did what) kept this long."
+    )
+    report_link_ttl_days: int = Field(
+        default=90, ge=1, description="A /reports/{id} bearer link stops working after this."
+    )
+    api_docs: bool = Field(
+        default=False, description="Serve /docs, /redoc and /openapi.json (off on the internet)."
+    )
     # Slack is optional: without both of these the bot runs and Slack is simply off.
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
