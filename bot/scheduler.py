@@ -11,6 +11,7 @@ from bot.auto_merge import merge_when_due
 from bot.context import BotContext
 from bot.deadlines import claim_due
 from bot.promotion_state import REVIEW_WINDOW
+from bot.retention import RetentionJob
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class DeadlineScheduler:
 
     def __init__(self, ctx: BotContext, *, interval_s: float) -> None:
         self._ctx = ctx
+        self._retention = RetentionJob(ctx)
         self._busy = False
         self._lock = threading.Lock()
         # A tick still running when the next is due is simply skipped; that is not news.
@@ -61,6 +63,7 @@ class DeadlineScheduler:
             self._busy = True
             try:
                 tick(self._ctx)
+                self._retention.run_if_due()
             finally:
                 self._busy = False
 
