@@ -17,6 +17,7 @@ from bot.context import BotContext
 from bot.evaluation_worker import evaluation_workers
 from bot.github_api import GitHubApp
 from bot.inbox_workers import inbox_workers
+from bot.intake_writer import IntakeWriter
 from bot.reports_router import reports_router
 from bot.scheduler import DeadlineScheduler
 from bot.settings import Settings
@@ -52,6 +53,7 @@ def create_app(
     ctx.wake_inbox.subscribe(workers.wake)
 
     scheduler = DeadlineScheduler(ctx, interval_s=settings.scheduler_tick_s)
+    intake = IntakeWriter(ctx.store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +65,7 @@ def create_app(
         yield
         if run_workers:
             scheduler.shutdown()
+        intake.stop()
         workers.stop()
         evaluations.stop()
         ctx.store.engine.dispose()  # give connections back (replicas share one PostgreSQL)
@@ -83,7 +86,7 @@ def create_app(
     app.state.body_budget = BodyBudget(settings.max_body_bytes_in_flight)
     app.include_router(
         webhook_router(
-            store=ctx.store,
+            writer=intake,
             secrets=settings.webhook_secrets(),
             clock=ctx.clock,
             on_stored=workers.wake,

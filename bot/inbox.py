@@ -43,10 +43,25 @@ def index_fields(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _insert_new(store: Store) -> Insert:
+def insert_new(store: Store) -> Insert:
     """INSERT … ON CONFLICT (delivery_id) DO NOTHING: a duplicate is no error and no rollback."""
     insert = postgresql_insert if store.is_postgres else sqlite_insert
     return insert(Delivery).on_conflict_do_nothing(index_elements=["delivery_id"])
+
+
+def delivery_values(
+    *, delivery_id: str, event: str, payload: dict[str, Any], body: bytes, now: datetime
+) -> dict[str, Any]:
+    """A new inbox row: the body stored as received, the index read from the payload."""
+    return {
+        "delivery_id": delivery_id,
+        "event": event,
+        **index_fields(payload),
+        "payload": body.decode("utf-8"),
+        "received_at": now,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+    }
 
 
 def record_delivery(
@@ -62,22 +77,22 @@ def record_delivery(
 
     One core INSERT in its own short transaction: the acknowledgement waits for nothing else.
     """
-    values = {
-        "delivery_id": delivery_id,
-        "event": event,
-        **index_fields(payload),
-        "payload": body.decode("utf-8"),
-        "received_at": now,
-        "status": DeliveryStatus.PENDING.value,
-        "attempts": 0,
-    }
+    values = delivery_values(
+        delivery_id=delivery_id, event=event, payload=payload, body=body, now=now
+    )
     with store.engine.begin() as conn:
-        result = conn.execute(_insert_new(store), values)
+        result = conn.execute(insert_new(store), values)
     return bool(result.rowcount == 1)
 
 
 def claim_next(store: Store, *, now: datetime) -> Delivery | None:
     """Atomically take the oldest due delivery (pending, or processing with a lapsed lease)."""
+    rows = claim_batch(store, now=now, limit=1)
+    return rows[0] if rows else None
+
+
+def claim_batch(store: Store, *, now: datetime, limit: int) -> list[Delivery]:
+    """Atomically take up to `limit` of the oldest due deliveries, each with its own lease."""
     due = or_(
         and_(
             Delivery.status == DeliveryStatus.PENDING.value,
@@ -85,43 +100,72 @@ def claim_next(store: Store, *, now: datetime) -> Delivery | None:
         ),
         and_(Delivery.status == DeliveryStatus.PROCESSING.value, Delivery.lease_until <= now),
     )
+    oldest = select(Delivery.id).where(due).order_by(Delivery.id).limit(limit)
+    if store.is_postgres:
+        # Rows another replica holds are skipped, not waited for.
+        oldest = oldest.with_for_update(skip_locked=True)
+    # One UPDATE … RETURNING is the claim: on SQLite one writer at a time, on PostgreSQL the
+    # row lock of the subquery excludes other replicas; `due` is checked again by the UPDATE.
+    # A materialized CTE: `id IN (subquery … LIMIT n)` was seen to take more than n rows.
+    picked = oldest.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
+    claim = (
+        update(Delivery)
+        .where(Delivery.id == picked.c.id, due)
+        .values(
+            status=DeliveryStatus.PROCESSING.value,
+            lease_until=now + LEASE,
+            attempts=Delivery.attempts + 1,
+        )
+        .returning(Delivery)
+        .execution_options(synchronize_session=False)  # a fresh session: nothing to sync
+    )
     with store.session() as session:
-        query = select(Delivery.id).where(due).order_by(Delivery.id).limit(1)
-        if store.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        delivery_pk = session.scalar(query)
-        if delivery_pk is None:
-            return None
-        # The conditional UPDATE is the claim on SQLite (one writer at a time); on
-        # PostgreSQL the row lock above already excludes other replicas.
-        claimed = session.execute(
+        rows = sorted(session.scalars(claim), key=lambda row: row.id)
+        session.expunge_all()
+        return rows
+
+
+def finish_many(store: Store, *, delivery_pks: list[int], now: datetime) -> None:
+    """Mark these deliveries done in one UPDATE (a batch handled without an error)."""
+    if not delivery_pks:
+        return
+    with store.engine.begin() as conn:
+        conn.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_pk, due)
+            .where(Delivery.id.in_(delivery_pks))
             .values(
-                status=DeliveryStatus.PROCESSING.value,
-                lease_until=now + LEASE,
-                attempts=Delivery.attempts + 1,
+                status=DeliveryStatus.DONE.value, processed_at=now, lease_until=None, error=None
             )
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        row = session.get(Delivery, delivery_pk)
-        assert row is not None
-        session.expunge(row)
-        return row
+
+
+def release(store: Store, *, delivery_pks: list[int]) -> None:
+    """Hand back claimed deliveries not yet started: due again at once, the attempt uncounted."""
+    if not delivery_pks:
+        return
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(delivery_pks),
+                Delivery.status == DeliveryStatus.PROCESSING.value,
+            )
+            .values(
+                status=DeliveryStatus.PENDING.value,
+                lease_until=None,
+                attempts=Delivery.attempts - 1,
+            )
+        )
 
 
 def finish(store: Store, *, delivery_pk: int, now: datetime, error: str | None = None) -> None:
     """Mark done, or schedule a retry with back-off, or give up after MAX_ATTEMPTS."""
+    if error is None:  # the common case: one UPDATE, no read
+        finish_many(store, delivery_pks=[delivery_pk], now=now)
+        return
     with store.session() as session:
         row = session.get(Delivery, delivery_pk)
         if row is None:
-            return
-        if error is None:
-            row.status = DeliveryStatus.DONE.value
-            row.processed_at = now
-            row.lease_until = None
-            row.error = None
             return
         row.error = error[-4000:]
         if row.attempts >= MAX_ATTEMPTS:
