@@ -300,3 +300,27 @@ def test_the_api_map_is_not_served_unless_the_operator_turns_it_on(
 ) -> None:
     assert httpx.get(start_bot().url + path).status_code == 404
     assert httpx.get(start_bot(api_docs=True).url + path).status_code == 200
+
+
+def test_deliveries_sent_at_once_are_each_acknowledged_stored_once_and_handled(
+    start_bot: Callable[..., Bot],
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    bot = start_bot(run_workers=True)
+    ids = [f"burst-{n}" for n in range(120)] + [f"burst-{n}" for n in range(0, 120, 7)]
+
+    def send(delivery_id: str) -> int:
+        payload = {"zen": delivery_id, "hook_id": 1}
+        return post_delivery(
+            bot.url, secret=WEBHOOK_SECRET, event="ping", payload=payload, delivery_id=delivery_id
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(send, ids))
+    assert set(statuses) == {202}
+    stored = bot.rows(Delivery)
+    assert sorted(d.delivery_id for d in stored) == sorted(set(ids))
+    wait_until(
+        lambda: all(d.status == "done" for d in bot.rows(Delivery)), what="every delivery handled"
+    )
