@@ -35,12 +35,13 @@ def index_fields(payload: dict[str, Any]) -> dict[str, Any]:
     full_name = repository.get("full_name") if isinstance(repository, dict) else None
     return {
         "action": action if isinstance(action, str) and len(action) <= 100 else None,
-        "installation_id": installation_id
-        if isinstance(installation_id, int) and not isinstance(installation_id, bool)
-        and 0 < installation_id < 2**63
-        else None,
+        "installation_id": installation_id if _is_bigint(installation_id) else None,
         "repository": full_name if isinstance(full_name, str) and len(full_name) <= 300 else None,
     }
+
+
+def _is_bigint(value: object) -> bool:
+    return type(value) is int and 0 < value < 2**63
 
 
 def insert_new(store: Store) -> Insert:
