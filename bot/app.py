@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from bot import __version__
+from bot.capped_body import BodyBudget
 from bot.clock import Clock, SystemClock
 from bot.context import BotContext
 from bot.evaluation_worker import evaluation_workers
 from bot.github_api import GitHubApp
 from bot.health import health_router
 from bot.inbox_workers import inbox_workers
+from bot.intake_writer import IntakeWriter
 from bot.observability import install_record_context
 from bot.reports_router import reports_router
 from bot.scheduler import DeadlineScheduler
@@ -53,6 +56,7 @@ def create_app(
     ctx.wake_inbox.subscribe(workers.wake)
 
     scheduler = DeadlineScheduler(ctx, interval_s=settings.scheduler_tick_s)
+    intake = IntakeWriter(ctx.store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -65,25 +69,40 @@ def create_app(
         ctx.stopping.set()  # heartbeats stop: what is still running lapses to another replica
         if run_workers:
             scheduler.shutdown(settings.shutdown_grace_s)
+        intake.stop()
         workers.stop(settings.shutdown_grace_s)
         evaluations.stop(settings.shutdown_grace_s)
         ctx.store.engine.dispose()  # give connections back (replicas share one PostgreSQL)
 
-    app = FastAPI(title="Shipyard", version=__version__, lifespan=lifespan)
+    docs = settings.api_docs  # off by default: no map of the API for the internet
+    app = FastAPI(
+        title="Shipyard",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.ctx = ctx
     app.state.workers = workers
     app.state.evaluations = evaluations
     app.state.scheduler = scheduler
+    app.state.body_budget = BodyBudget(settings.max_body_bytes_in_flight)
     app.include_router(
         webhook_router(
-            store=ctx.store,
+            writer=intake,
             secrets=settings.webhook_secrets(),
             clock=ctx.clock,
             on_stored=workers.wake,
+            budget=app.state.body_budget,
         )
     )
 
-    app.include_router(reports_router(ctx.store))
+    app.include_router(
+        reports_router(
+            ctx.store, clock=ctx.clock, ttl=timedelta(days=settings.report_link_ttl_days)
+        )
+    )
     if settings.slack_enabled:
         from bot.slack.setup import install_slack  # Slack is optional; only import when on
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import httpx
 import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from githubkit import GitHub, TokenAuthStrategy
 from githubkit.exception import RequestError, RequestFailed
 from pydantic import BaseModel
@@ -22,6 +24,8 @@ TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
 # Only these are repeated after a server error or a lost answer: a write may have taken
 # effect before the failure, so its caller (bot/outbox.py) finds out before writing again.
 RETRYABLE_BLINDLY = frozenset({"GET", "HEAD"})
+JWT_LIFETIME = timedelta(minutes=9)  # GitHub accepts at most 10
+JWT_REUSE_MARGIN = timedelta(minutes=1)
 
 
 class GitHubError(Exception):
@@ -48,17 +52,28 @@ class AppCredentials:
 
     def __init__(self, *, app_id: int, private_key: str, api_url: str, clock: Clock) -> None:
         self._app_id = app_id
-        self._private_key = private_key
+        # Parsed once: loading the PEM for every JWT was most of a worker's time under load.
+        self._private_key = load_pem_private_key(private_key.encode(), password=None)
         self._api_url = api_url
         self._clock = clock
         self._tokens: dict[int, _Token] = {}
         self._lock = threading.Lock()
+        self._jwt: _Token | None = None
 
     def app_jwt(self) -> str:
-        now = int(self._clock.now().timestamp())
+        """The App's JWT, signed again only when the cached one has under a minute left."""
+        now = self._clock.now()
+        cached = self._jwt
+        if cached is not None and now < cached.expires_at - JWT_REUSE_MARGIN and now >= (
+            cached.expires_at - JWT_LIFETIME
+        ):
+            return cached.value
+        at = int(now.timestamp())
         # iat 60 s in the past tolerates clock drift, as GitHub recommends; exp under 10 min.
-        claims = {"iat": now - 60, "exp": now + 540, "iss": str(self._app_id)}
-        return jwt.encode(claims, self._private_key, algorithm="RS256")
+        claims = {"iat": at - 60, "exp": at + 540, "iss": str(self._app_id)}
+        value = jwt.encode(claims, self._private_key, algorithm="RS256")  # type: ignore[arg-type]
+        self._jwt = _Token(value=value, expires_at=now + JWT_LIFETIME)
+        return value
 
     def installation_token(self, installation_id: int) -> str:
         """A token for this installation only, refreshed before it expires."""
@@ -101,13 +116,40 @@ class _BearerAuth(TokenAuthStrategy):
         return _Flow()
 
 
+class _SharedTransport(httpx.HTTPTransport):
+    """One connection pool (and one SSL context) per API base URL, shared by every client.
+
+    githubkit closes its client after each request, which would close the pool: ignore it.
+    """
+
+    def close(self) -> None:
+        pass
+
+
+_transports: dict[str, _SharedTransport] = {}
+_transports_lock = threading.Lock()
+
+
+def _transport(api_url: str) -> _SharedTransport:
+    with _transports_lock:
+        transport = _transports.get(api_url)
+        if transport is None:
+            transport = _transports[api_url] = _SharedTransport()
+        return transport
+
+
 def _github(
     api_url: str, token: str, *, bearer: bool = False, timeout: float = 30
 ) -> GitHub[Any]:
     auth = _BearerAuth(token) if bearer else TokenAuthStrategy(token)
     # githubkit's own retry sleeps on the wall clock; ours goes through the injected clock.
     return GitHub(
-        auth, base_url=api_url + "/", auto_retry=False, http_cache=False, timeout=timeout
+        auth,
+        base_url=api_url + "/",
+        auto_retry=False,
+        http_cache=False,
+        timeout=timeout,
+        transport=_transport(api_url),
     )
 
 

@@ -1,10 +1,11 @@
 """The webhook inbox: deliveries are stored before the 202, then claimed and handled by workers.
 
-A claim is a short lease renewed by a heartbeat (bot/heartbeat.py): a worker that dies
-mid-delivery leaves a row another worker (or the restarted process) takes over within a
-minute. A row that used MAX_ATTEMPTS is never claimed again; it is failed and reported.
-Handlers are idempotent, so a delivery handled twice after a crash does not double a side
-effect.
+A claim is a short lease renewed by a heartbeat (bot/heartbeat.py) while its delivery is
+handled: a worker that dies mid-delivery leaves a row another worker (or the restarted
+process) takes over within a minute. Workers claim small batches with one UPDATE … RETURNING;
+rows of a batch not started within a quarter of the lease are handed back. A row that used
+MAX_ATTEMPTS is never claimed again; it is failed and reported. Handlers are idempotent, so a
+delivery handled twice after a crash does not double a side effect.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import Insert
 
-from bot.events import parse_envelope
 from bot.store.db import Store
 from bot.store.models import Delivery, DeliveryStatus
 
@@ -25,6 +27,46 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=30)  # renewed by a heartbeat while the handler runs
 MAX_ATTEMPTS = 6
+
+
+def index_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """The inbox's index columns, read straight from the payload (no model validation: this runs
+    on the acknowledgement path, and an odd payload is still stored and acknowledged)."""
+    action = payload.get("action")
+    installation = payload.get("installation")
+    repository = payload.get("repository")
+    installation_id = installation.get("id") if isinstance(installation, dict) else None
+    full_name = repository.get("full_name") if isinstance(repository, dict) else None
+    return {
+        "action": action if isinstance(action, str) and len(action) <= 100 else None,
+        "installation_id": installation_id if _is_bigint(installation_id) else None,
+        "repository": full_name if isinstance(full_name, str) and len(full_name) <= 300 else None,
+    }
+
+
+def _is_bigint(value: object) -> bool:
+    return type(value) is int and 0 < value < 2**63
+
+
+def insert_new(store: Store) -> Insert:
+    """INSERT … ON CONFLICT (delivery_id) DO NOTHING: a duplicate is no error and no rollback."""
+    insert = postgresql_insert if store.is_postgres else sqlite_insert
+    return insert(Delivery).on_conflict_do_nothing(index_elements=["delivery_id"])
+
+
+def delivery_values(
+    *, delivery_id: str, event: str, payload: dict[str, Any], body: bytes, now: datetime
+) -> dict[str, Any]:
+    """A new inbox row: the body stored as received, the index read from the payload."""
+    return {
+        "delivery_id": delivery_id,
+        "event": event,
+        **index_fields(payload),
+        "payload": body.decode("utf-8"),
+        "received_at": now,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+    }
 
 
 def record_delivery(
@@ -36,25 +78,16 @@ def record_delivery(
     body: bytes,
     now: datetime,
 ) -> bool:
-    """Store a delivery once; False when this delivery id was already stored."""
-    envelope = parse_envelope(payload)
-    row = Delivery(
-        delivery_id=delivery_id,
-        event=event,
-        action=envelope.action,
-        installation_id=envelope.installation.id if envelope.installation else None,
-        repository=envelope.repository.full_name if envelope.repository else None,
-        payload=body.decode("utf-8"),
-        received_at=now,
-        status=DeliveryStatus.PENDING.value,
-        attempts=0,
+    """Store a delivery once; False when this delivery id was already stored.
+
+    One core INSERT in its own short transaction: the acknowledgement waits for nothing else.
+    """
+    values = delivery_values(
+        delivery_id=delivery_id, event=event, payload=payload, body=body, now=now
     )
-    try:
-        with store.session() as session:
-            session.add(row)
-    except IntegrityError:
-        return False
-    return True
+    with store.engine.begin() as conn:
+        result = conn.execute(insert_new(store), values)
+    return bool(result.rowcount == 1)
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -73,33 +106,81 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
 
 def claim_next(store: Store, *, now: datetime, lease: timedelta = LEASE) -> Delivery | None:
     """Atomically take the oldest due delivery; the row carries a fresh `claim_token`."""
+    rows = claim_batch(store, now=now, limit=1, lease=lease)
+    return rows[0] if rows else None
+
+
+def claim_batch(
+    store: Store, *, now: datetime, limit: int, lease: timedelta = LEASE
+) -> list[Delivery]:
+    """Atomically take up to `limit` of the oldest due deliveries under one fresh claim token."""
     due = _claimable(now)
+    oldest = select(Delivery.id).where(due).order_by(Delivery.id).limit(limit)
+    if store.is_postgres:
+        # Rows another replica holds are skipped, not waited for.
+        oldest = oldest.with_for_update(skip_locked=True)
+    # One UPDATE … RETURNING is the claim: on SQLite one writer at a time, on PostgreSQL the
+    # row lock of the subquery excludes other replicas; `due` is checked again by the UPDATE.
+    # A materialized CTE: `id IN (subquery … LIMIT n)` was seen to take more than n rows.
+    picked = oldest.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
+    token = uuid.uuid4().hex
+    claim = (
+        update(Delivery)
+        .where(Delivery.id == picked.c.id, due)
+        .values(
+            status=DeliveryStatus.PROCESSING.value,
+            lease_until=now + lease,
+            claim_token=token,
+            attempts=Delivery.attempts + 1,
+        )
+        .returning(Delivery)
+        .execution_options(synchronize_session=False)  # a fresh session: nothing to sync
+    )
     with store.session() as session:
-        query = select(Delivery.id).where(due).order_by(Delivery.id).limit(1)
-        if store.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        delivery_pk = session.scalar(query)
-        if delivery_pk is None:
-            return None
-        # The conditional UPDATE is the claim on SQLite (one writer at a time); on
-        # PostgreSQL the row lock above already excludes other replicas.
-        token = uuid.uuid4().hex
-        claimed = session.execute(
+        rows = sorted(session.scalars(claim), key=lambda row: row.id)
+        session.expunge_all()
+        return rows
+
+
+def release(store: Store, *, delivery_pks: list[int], claim_token: str | None) -> None:
+    """Hand back claimed deliveries not yet started: due again at once, the attempt uncounted."""
+    if not delivery_pks:
+        return
+    with store.engine.begin() as conn:
+        conn.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_pk, due)
+            .where(
+                Delivery.id.in_(delivery_pks),
+                Delivery.status == DeliveryStatus.PROCESSING.value,
+                Delivery.claim_token == claim_token,
+            )
             .values(
-                status=DeliveryStatus.PROCESSING.value,
-                lease_until=now + lease,
-                claim_token=token,
-                attempts=Delivery.attempts + 1,
+                status=DeliveryStatus.PENDING.value,
+                lease_until=None,
+                claim_token=None,
+                attempts=Delivery.attempts - 1,
             )
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        row = session.get(Delivery, delivery_pk)
-        assert row is not None
-        session.expunge(row)
-        return row
+
+
+def finish_many(
+    store: Store, *, delivery_pks: list[int], claim_token: str | None, now: datetime
+) -> None:
+    """Mark these deliveries done in one UPDATE — only those this claim still owns."""
+    if not delivery_pks:
+        return
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_pks), Delivery.claim_token == claim_token)
+            .values(
+                status=DeliveryStatus.DONE.value,
+                processed_at=now,
+                lease_until=None,
+                claim_token=None,
+                error=None,
+            )
+        )
 
 
 def take_exhausted(store: Store, *, now: datetime) -> list[Delivery]:

@@ -1,6 +1,8 @@
-"""Inbox workers: claim a stored delivery, dispatch it to its handler, record the outcome.
+"""Inbox workers: claim stored deliveries, dispatch each to its handler, record the outcome.
 
-The claim is a short lease renewed by a heartbeat while the handler runs. A delivery that
+Workers claim a small batch at once (one UPDATE … RETURNING instead of a write transaction per
+delivery); the delivery being handled has its lease renewed by a heartbeat, and rows of the
+batch not started within a quarter of the lease are handed back. A delivery that
 used every attempt is never silently dropped: it is logged, counted and, where there is a
 PR, shown on it as a failing check.
 """
@@ -17,7 +19,7 @@ from bot.check_runs import CheckOutput, publish
 from bot.context import BotContext
 from bot.dispatch import dispatch
 from bot.heartbeat import lease_of
-from bot.inbox import MAX_ATTEMPTS, claim_next, finish, take_exhausted
+from bot.inbox import MAX_ATTEMPTS, claim_batch, finish, finish_many, release, take_exhausted
 from bot.observability import (
     DELIVERIES_EXHAUSTED,
     DELIVERY_ATTEMPTS,
@@ -33,18 +35,41 @@ log = logging.getLogger(__name__)
 DELIVERY_CHECK = "Shipyard / event"
 
 
+BATCH = 16
+
+
 def handle_one(ctx: BotContext) -> bool:
     """Claim and handle one delivery; False when nothing was due."""
-    now = ctx.clock.now()
-    for gone in take_exhausted(ctx.store, now=now):
+    return handle_batch(ctx, limit=1)
+
+
+def handle_batch(ctx: BotContext, *, limit: int = BATCH) -> bool:
+    """Claim up to `limit` deliveries and handle them in order; False when nothing was due."""
+    started = ctx.clock.now()
+    for gone in take_exhausted(ctx.store, now=started):
         report_exhausted(ctx, gone)
-    row = claim_next(ctx.store, now=now, lease=timedelta(seconds=ctx.settings.lease_s))
-    if row is None:
+    lease = timedelta(seconds=ctx.settings.lease_s)
+    rows = claim_batch(ctx.store, now=started, limit=limit, lease=lease)
+    if not rows:
         return False
+    token = rows[0].claim_token
+    done: list[int] = []
+    for index, row in enumerate(rows):
+        if index and ctx.clock.now() - started > lease / 4:
+            # Waiting rows have no heartbeat: give them back before their lease can lapse.
+            release(ctx.store, delivery_pks=[r.id for r in rows[index:]], claim_token=token)
+            break
+        if _handle(ctx, row):
+            done.append(row.id)
+    finish_many(ctx.store, delivery_pks=done, claim_token=token, now=ctx.clock.now())
+    return True
+
+
+def _handle(ctx: BotContext, row: Delivery) -> bool:
+    """Dispatch one claimed delivery under its heartbeat; True when it succeeded."""
     payload = _payload(row)
     with log_context(delivery_id=row.delivery_id, pr_number=_pr_number(payload)):
         DELIVERY_ATTEMPTS.labels(row.event).inc()
-        error: str | None = None
         assert row.claim_token is not None
         with lease_of(
             ctx,
@@ -65,6 +90,8 @@ def handle_one(ctx: BotContext) -> bool:
                     type(exc).__name__,
                 )
                 error = "".join(traceback.format_exception_only(exc)).strip()
+            else:
+                return True
         status = finish(
             ctx.store,
             delivery_pk=row.id,
@@ -76,7 +103,7 @@ def handle_one(ctx: BotContext) -> bool:
             log.warning("delivery %s was taken over by another worker", row.delivery_id)
         elif status == DeliveryStatus.FAILED.value:
             report_exhausted(ctx, row)
-    return True
+        return False
 
 
 def report_exhausted(ctx: BotContext, row: Delivery) -> None:
@@ -150,4 +177,4 @@ def _head_sha(payload: dict[str, Any]) -> str | None:
 
 def inbox_workers(ctx: BotContext, *, threads: int) -> WorkerPool:
     """Threads draining the inbox; woken on each new delivery, polling otherwise."""
-    return WorkerPool(name="inbox", threads=threads, job=lambda: handle_one(ctx))
+    return WorkerPool(name="inbox", threads=threads, job=lambda: handle_batch(ctx))

@@ -1,13 +1,19 @@
-"""`GET /reports/{id}`: the HTML report behind a check run's details link (id is unguessable)."""
+"""`GET /reports/{id}`: the HTML report behind a check run's details link.
+
+The link is a bearer link: its unguessable id is the only credential, so anyone who has the URL
+can read the report. It therefore stops working `ttl` after the report was made (410).
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from bot.clock import Clock
 from bot.store.db import Store
 from bot.store.models import Report
 from evaluators.render import render_html
@@ -20,18 +26,37 @@ def _html(report_id: str, report_json: str) -> str:
     return render_html(EvaluationReport.model_validate_json(report_json))
 
 
-def reports_router(store: Store) -> APIRouter:
+EXPIRED = (
+    "This report link has expired. Open the pull request's check run for a current link, "
+    "or ask the bot for /retest."
+)
+
+
+class _Expired(Exception):
+    pass
+
+
+def reports_router(store: Store, *, clock: Clock, ttl: timedelta) -> APIRouter:
     router = APIRouter()
 
     def _load(report_id: str) -> Report | None:
         if len(report_id) > 64:
             return None
         with store.session() as session:
-            return session.get(Report, report_id)
+            report = session.get(Report, report_id)
+        if report is not None and clock.now() - report.created_at > ttl:
+            raise _Expired
+        return report
+
+    def _expired() -> PlainTextResponse:
+        return PlainTextResponse(EXPIRED, status_code=410, headers={"X-Robots-Tag": "noindex"})
 
     @router.get("/reports/{report_id}", response_class=HTMLResponse)
-    async def show_report(report_id: str) -> HTMLResponse:
-        report = await run_in_threadpool(_load, report_id)
+    async def show_report(report_id: str) -> Response:
+        try:
+            report = await run_in_threadpool(_load, report_id)
+        except _Expired:
+            return _expired()
         if report is None:
             raise HTTPException(status_code=404, detail="no such report")
         html = await run_in_threadpool(_html, report.id, report.report_json)
@@ -47,7 +72,10 @@ def reports_router(store: Store) -> APIRouter:
 
     @router.get("/reports/{report_id}/json")
     async def show_report_json(report_id: str) -> Response:
-        report = await run_in_threadpool(_load, report_id)
+        try:
+            report = await run_in_threadpool(_load, report_id)
+        except _Expired:
+            return _expired()
         if report is None:
             raise HTTPException(status_code=404, detail="no such report")
         return Response(report.report_json, media_type="application/json")

@@ -15,6 +15,7 @@ from bot.heartbeat import lease_of
 from bot.observability import log_context
 from bot.outbox_worker import drain_outbox
 from bot.promotion_state import REVIEW_WINDOW
+from bot.retention import RetentionJob
 from bot.store.models import Deadline, DeadlineStatus
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class DeadlineScheduler:
 
     def __init__(self, ctx: BotContext, *, interval_s: float) -> None:
         self._ctx = ctx
+        self._retention = RetentionJob(ctx)
         self._busy = False
         self._lock = threading.Lock()
         self._idle = threading.Event()
@@ -88,6 +90,7 @@ class DeadlineScheduler:
             try:
                 tick(self._ctx)
                 drain_outbox(self._ctx)
+                self._retention.run_if_due()
             finally:
                 self._busy = False
                 self._idle.set()

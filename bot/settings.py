@@ -59,6 +59,24 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=30, gt=0, le=600, description="How long a claim lasts alone.")
     lease_heartbeat_s: float = Field(default=10, gt=0, description="How often a claim is renewed.")
     shutdown_grace_s: float = Field(default=30, ge=0, description="Wait for running work at stop.")
+    # The internet-facing front door (see docs/security.md).
+    max_body_bytes_in_flight: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Unauthenticated request bodies held in memory at once; beyond it, 503.",
+    )
+    delivery_retention_days: int = Field(
+        default=14, ge=1, description="Handled deliveries and Slack request hashes kept this long."
+    )
+    audit_retention_days: int = Field(
+        default=400, ge=1, description="Audit rows (who did what) kept this long."
+    )
+    report_link_ttl_days: int = Field(
+        default=90, ge=1, description="A /reports/{id} bearer link stops working after this."
+    )
+    api_docs: bool = Field(
+        default=False, description="Serve /docs, /redoc and /openapi.json (off on the internet)."
+    )
     # Slack is optional: without both of these the bot runs and Slack is simply off.
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

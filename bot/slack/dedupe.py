@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from slack_bolt.middleware.middleware import Middleware
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
@@ -18,9 +17,6 @@ from bot.store.db import Store
 from bot.store.slack_models import SlackRequest
 
 log = logging.getLogger(__name__)
-
-# Older requests are refused by their signature timestamp anyway; keep a margin for clock skew.
-KEEP = timedelta(hours=1)
 
 
 def body_key(raw_body: str) -> str:
@@ -30,10 +26,10 @@ def body_key(raw_body: str) -> str:
 
 
 def first_time(store: Store, *, key: str, kind: str, now: datetime) -> bool:
-    """Record `key`; False when it was recorded before (by this or any other replica)."""
+    """Record `key`; False when it was recorded before (by this or any other replica).
+    Old hashes are pruned by bot/retention.py, not on this (acknowledgement) path."""
     try:
         with store.session() as session:
-            session.execute(delete(SlackRequest).where(SlackRequest.received_at < now - KEEP))
             session.add(SlackRequest(body_sha256=key, kind=kind[:40], received_at=now))
             session.flush()
     except IntegrityError:

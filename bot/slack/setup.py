@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, Request, Response
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from starlette.concurrency import run_in_threadpool
 
+from bot.capped_body import BodyBudget, BodyTooLarge, TooBusy, read_capped
 from bot.context import BotContext
 from bot.slack.commands import register_commands
 from bot.slack.dedupe import DropRepeats
 from bot.slack.interactions import register_interactions
 from bot.slack.notifications import Notifier
 from bot.slack.signatures import ClockedRequestVerification
+from bot.webhook_receiver import too_busy
 
-MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KB; anything larger is not Slack
+MAX_BODY_BYTES = 64 * 1024  # Slack's payloads are a few KB; anything larger is not Slack
 
 
 def build_bolt_app(ctx: BotContext) -> App:
@@ -28,11 +32,15 @@ def build_bolt_app(ctx: BotContext) -> App:
     secret = settings.slack_signing_secret.get_secret_value()
     bolt = App(
         signing_secret=secret,
-        client=WebClient(token=token, base_url=_with_slash(settings.slack_api_url)),
+        # Listeners get a client holding the token `authorize` returns, on this base URL.
+        client=WebClient(base_url=_with_slash(settings.slack_api_url)),
         # Bolt's own check reads the wall clock; ours reads the injected one (tests move it).
         request_verification_enabled=False,
         before_authorize=ClockedRequestVerification(signing_secret=secret, clock=ctx.clock),
-        token_verification_enabled=False,  # no Slack call at start; auth.test runs on first use
+        # One workspace, one token: authorizing a request needs no Slack call. Bolt's default
+        # (auth.test on the first request) answered 500 while Slack's Web API was unreachable,
+        # before the acknowledgement; an outage must only delay the reply, never lose the ack.
+        authorize=_single_workspace(token),
         listener_executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack"),
     )
     bolt.use(DropRepeats(store=ctx.store, clock=ctx.clock))
@@ -47,16 +55,35 @@ def install_slack(app: FastAPI, ctx: BotContext) -> None:
 
     bolt = build_bolt_app(ctx)
 
+    budget: BodyBudget = app.state.body_budget
+
     @app.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return Response(status_code=413)
-        # Bolt is synchronous: dispatch off the event loop; it returns once acknowledged.
-        bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        try:
+            async with read_capped(request, limit=MAX_BODY_BYTES, budget=budget) as body:
+                # Bolt is synchronous: dispatch off the event loop; it returns once acknowledged.
+                bolt_request = to_bolt_request(request, body)
+                bolt_response = await run_in_threadpool(bolt.dispatch, bolt_request)
+        except BodyTooLarge:
+            return Response("request body too large", status_code=413)
+        except TooBusy:
+            return too_busy()
         return to_starlette_response(bolt_response)
 
-    ctx.promotion_listeners.append(Notifier(client=bolt.client, store=ctx.store, clock=ctx.clock))
+    settings = ctx.settings
+    assert settings.slack_bot_token is not None
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=_with_slash(settings.slack_api_url),
+    )
+    ctx.promotion_listeners.append(Notifier(client=client, store=ctx.store, clock=ctx.clock))
+
+
+def _single_workspace(token: str) -> Callable[..., AuthorizeResult]:
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
+    return authorize
 
 
 def _with_slash(url: str) -> str:
