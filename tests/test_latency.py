@@ -70,7 +70,9 @@ def test_a_candidate_three_times_slower_has_a_p99_ratio_of_three() -> None:
         candidate=SteppedRunner("candidate", clock, calls, ms_per_call=3.0, ms_per_row=0.01),
         baseline=SteppedRunner("baseline", clock, calls, ms_per_call=1.0, ms_per_row=0.01),
         frame=_frame(),
-        policy=LatencyPolicy(concurrency=1, requests=50, batch_size=100, max_p99_ratio=1.25),
+        policy=LatencyPolicy(
+            concurrency=1, requests=50, batch_size=100, throughput_rows=100, max_p99_ratio=1.25
+        ),
         clock=clock,
     )
     assert section.candidate.single_p99_ms == pytest.approx(3.01)
