@@ -3,13 +3,15 @@
 Each of `policy.rounds` rounds issues single-row requests, batched requests and a few large
 batches (throughput), every candidate request paired with a production request in random
 order (ABAB…), by `policy.concurrency` threads (large batches: one thread). Load that comes
-and goes hits both models in the same round, so ratios are judged, not absolute times, and a
-bootstrap over rounds gives each ratio one-sided confidence bounds: the verdict then says
+and goes hits both models in the same round, so ratios are judged, not absolute times, and each
+ratio is the median over rounds of the round's ratio, with distribution-free one-sided bounds
+(sign-test order statistics, robust to a few rounds hit by a burst of load): the verdict then says
 within the limit, beyond it, or too noisy to tell, instead of reading noise as a finding.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy import stats
 
 from evaluators.inference import Runner, feature_matrix
 from evaluators.policy import LatencyPolicy
@@ -28,7 +31,6 @@ _WARMUP_SINGLE = 5
 _WARMUP_BATCH = 2
 _CANDIDATE, _BASELINE = 0, 1
 _LARGE_BATCHES = 3  # pairs of large batches per round: the median shrugs off one hiccup
-_RESAMPLES = 1000  # bootstrap resamples of rounds
 
 
 @dataclass(frozen=True)
@@ -121,32 +123,35 @@ def _stats(
 Rounds = list[tuple[list[float], list[float]]]  # per round: (candidate ms, production ms)
 
 
+def _order_bounds(values: NDArray[np.float64], *, confidence: float) -> tuple[float, float]:
+    """One-sided distribution-free bounds on the median of `values` (the sign test's order
+    statistics): robust to a few rounds hit by a burst of load. Too few rounds give ±inf."""
+    ordered = np.sort(values)
+    count = ordered.size
+    k = int(stats.binom.ppf(confidence, count, 0.5)) + 1  # 1-based: P(B <= k-1) >= confidence
+    if k > count:
+        return -math.inf, math.inf
+    return float(ordered[count - k]), float(ordered[k - 1])
+
+
 def _bounds(
     rounds: Rounds,
     statistic: Callable[[NDArray[np.float64]], float],
     *,
     confidence: float,
-    rng: np.random.Generator,
-) -> tuple[RatioBounds, float]:
-    """The candidate/production ratio of `statistic` over pooled rounds, with one-sided bounds
-    from a percentile bootstrap that resamples whole rounds; also the candidate statistic's
-    one-sided upper bound."""
-
-    def pooled(picked: NDArray[np.int64], which: int) -> float:
-        return statistic(np.concatenate([rounds[i][which] for i in picked]))
-
-    everything = np.arange(len(rounds))
-    ratio = _ratio(pooled(everything, 0), pooled(everything, 1))
-    ratios, candidate = np.empty(_RESAMPLES), np.empty(_RESAMPLES)
-    for b in range(_RESAMPLES):
-        picked = rng.integers(0, len(rounds), size=len(rounds))
-        candidate[b] = pooled(picked, 0)
-        ratios[b] = _ratio(candidate[b], pooled(picked, 1))
-    alpha = 1.0 - confidence
-    low, high = np.quantile(ratios, [alpha, confidence])
+) -> tuple[RatioBounds, float, float]:
+    """The median over rounds of each round's candidate/production ratio of `statistic`, with
+    one-sided bounds; also one-sided bounds (low, high) of the candidate's own statistic."""
+    candidate = np.array([statistic(np.asarray(c)) for c, _ in rounds])
+    baseline = np.array([statistic(np.asarray(b)) for _, b in rounds])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(baseline > 0, candidate / np.where(baseline > 0, baseline, 1), np.inf)
+    low, high = _order_bounds(ratios, confidence=confidence)
+    own_low, own_high = _order_bounds(candidate, confidence=confidence)
     return (
-        RatioBounds(ratio=ratio, low=float(low), high=float(high)),
-        float(np.quantile(candidate, confidence)),
+        RatioBounds(ratio=float(np.median(ratios)), low=low, high=high),
+        own_low,
+        own_high,
     )
 
 
@@ -233,9 +238,8 @@ def measure_latency(
 
     cand = _stats(flat(single, 0), flat(batch, 0), flat(throughput, 0), rows=big)
     base = _stats(flat(single, 1), flat(batch, 1), flat(throughput, 1), rows=big)
-    boot = np.random.default_rng(seed + 1)
-    p99, candidate_p99_high = _bounds(single, _p99, confidence=confidence, rng=boot)
-    batch_time, candidate_time_high = _bounds(throughput, _median, confidence=confidence, rng=boot)
+    p99, _, candidate_p99_high = _bounds(single, _p99, confidence=confidence)
+    batch_time, _, candidate_time_high = _bounds(throughput, _median, confidence=confidence)
     rows_per_s_low = big / (candidate_time_high / 1e3) if candidate_time_high > 0 else 0.0
     batch_limit = policy.max_batch_ratio or policy.max_p99_ratio
     within = (p99.high <= policy.max_p99_ratio or candidate_p99_high <= policy.floor_ms) and (
@@ -247,7 +251,7 @@ def measure_latency(
         requests=policy.requests,
         candidate=cand,
         baseline=base,
-        p99_ratio=p99.ratio,
+        p99_ratio=_ratio(cand.single_p99_ms, base.single_p99_ms),
         max_p99_ratio=policy.max_p99_ratio,
         within_tolerance=within,
         rounds=rounds,

@@ -92,7 +92,7 @@ class LatencyPolicy(_Strict):
     batch_size: int = Field(default=256, ge=1)
     requests: int = Field(default=300, ge=10)
     rounds: int = Field(
-        default=10,
+        default=20,
         ge=3,
         le=200,
         description="Candidate and production are measured alternately in this many rounds; "
@@ -108,7 +108,7 @@ class LatencyPolicy(_Strict):
         "default: max_p99_ratio.",
     )
     min_rows_per_s: float = Field(
-        default=100_000,
+        default=10_000,
         ge=0,
         description="A candidate whose throughput is shown to be at least this is fast enough "
         "whatever the ratio.",

@@ -96,7 +96,8 @@ class LatencyStats(_Model):
 
 
 class RatioBounds(_Model):
-    """candidate / production, with one-sided confidence bounds from a bootstrap over rounds."""
+    """candidate / production: the median over rounds of each round's ratio, with one-sided
+    distribution-free confidence bounds (sign-test order statistics over rounds)."""
 
     ratio: float
     low: float = Field(description="One-sided lower confidence bound.")

@@ -449,9 +449,10 @@ def _p99_finding(section: LatencySection, policy: LatencyPolicy) -> Finding:
     if section.candidate_p99_high_ms <= policy.floor_ms:
         return Finding(
             Severity.OK,
-            f"Latency p99 is {times} (one-sided {_level(level)} upper bound "
-            f"{milliseconds(section.candidate_p99_high_ms)} ms): under the "
-            f"{number(policy.floor_ms, decimals=1)} ms floor, fast enough whatever the ratio.",
+            f"Latency p99 is {times}; the candidate's p99 per round is at most "
+            f"{milliseconds(section.candidate_p99_high_ms)} ms (one-sided {_level(level)} "
+            f"bound): under the {number(policy.floor_ms, decimals=1)} ms floor, fast enough "
+            "whatever the ratio.",
         )
     if bounds.high <= limit:
         return Finding(
