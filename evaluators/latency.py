@@ -243,7 +243,7 @@ def measure_latency(
     rows_per_s_low = big / (candidate_time_high / 1e3) if candidate_time_high > 0 else 0.0
     batch_limit = policy.max_batch_ratio or policy.max_p99_ratio
     within = (p99.high <= policy.max_p99_ratio or candidate_p99_high <= policy.floor_ms) and (
-        batch_time.high <= batch_limit or rows_per_s_low >= policy.min_rows_per_s
+        batch_time.high <= batch_limit or 0 < policy.min_rows_per_s <= rows_per_s_low
     )
     return LatencySection(
         concurrency=policy.concurrency,

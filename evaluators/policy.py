@@ -111,7 +111,7 @@ class LatencyPolicy(_Strict):
         default=10_000,
         ge=0,
         description="A candidate whose throughput is shown to be at least this is fast enough "
-        "whatever the ratio.",
+        "whatever the ratio (0: always judge the ratio).",
     )
 
 

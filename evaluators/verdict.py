@@ -485,7 +485,7 @@ def _throughput_finding(section: LatencySection, policy: LatencyPolicy) -> Findi
     if not all(math.isfinite(v) for v in (bounds.low, bounds.high)):
         return Finding(Severity.REVIEW, f"Throughput ratio could not be computed ({speeds}).")
     slower = f"batch time {bounds.ratio:.2f}× production's"
-    if section.candidate_rows_per_s_low >= policy.min_rows_per_s:
+    if 0 < policy.min_rows_per_s <= section.candidate_rows_per_s_low:
         return Finding(
             Severity.OK,
             f"Throughput is {speeds} ({slower}; one-sided {_level(level)} lower bound "
