@@ -16,6 +16,7 @@ from evaluators.report import (
     Outcome,
     RatioBounds,
     RunStatus,
+    SegmentComparison,
 )
 from evaluators.verdict import MAX_SEGMENT_REASONS, decide
 from tests.report_factory import calibration, comparison, latency, make_report, segment
@@ -24,6 +25,18 @@ POLICY = Policy(
     metrics=[TrackedMetric(name="roc_auc", margin=0.002, tolerance=0.005)],
     segments=SegmentPolicy(tolerance=0.01),
 )
+
+
+def log_loss_segment(*, delta: float, half_width: float) -> SegmentComparison:
+    metric = comparison("log_loss", candidate=0.3, delta=delta, half_width=half_width)
+    return SegmentComparison(
+        column="region",
+        value="emea",
+        rows=600,
+        positives=180,
+        metrics=[metric],
+        outcome=metric.outcome,
+    )
 
 
 def segments_policy(**changes: object) -> Policy:
@@ -165,6 +178,22 @@ CASES = [
         "Segment region=emea is not shown to be not worse: ROC AUC -0.012 (unadjusted 95% CI "
         "-0.032 to +0.008; one-sided 95% lower bound -0.029, not above -0.010); more rows would "
         "not show it unless the true change is smaller than observed.",
+    ),
+    Case(
+        "for a lower-is-better segment metric the upper bound must stay under +tolerance",
+        with_(segments=[log_loss_segment(delta=0.004, half_width=0.02)]),
+        Decision.NEEDS_REVIEW,
+        "Segment region=emea is not shown to be not worse: Log loss +0.004 (unadjusted 95% CI "
+        "-0.016 to +0.024; one-sided 95% upper bound +0.021, not below +0.010); about 4,696 "
+        "rows (it has 600) would show it if the change stayed as observed.",
+        segments_policy(metrics=["log_loss"]),
+    ),
+    Case(
+        "a lower-is-better segment metric that went down is shown not worse",
+        with_(segments=[log_loss_segment(delta=-0.02, half_width=0.01)]),
+        Decision.AUTO_PROMOTE_ELIGIBLE,
+        None,
+        segments_policy(metrics=["log_loss"]),
     ),
     Case(
         "a segment shown not worse within the tolerance passes",
