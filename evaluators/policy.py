@@ -93,10 +93,11 @@ class LatencyPolicy(_Strict):
     requests: int = Field(default=300, ge=10)
     rounds: int = Field(
         default=20,
-        ge=3,
+        ge=5,
         le=200,
         description="Candidate and production are measured alternately in this many rounds; "
-        "ratios are judged by their confidence bounds over rounds.",
+        "ratios are judged by their confidence bounds over rounds (5 at least: fewer cannot "
+        "bound a median at 95%).",
     )
     throughput_rows: int = Field(
         default=4096, ge=1, description="Rows per batch when measuring throughput (rows/s)."
