@@ -118,10 +118,11 @@ def describe(
     error = "family-wise error" if method is CorrectionMethod.HOLM else "false discovery rate"
     adjusted = adjusted_interval_label(method=method, level=level, rejected=rejected)
     return (
-        f"A segment is flagged as regressed when its {name} adjusted p-value across {tests} "
+        f"a segment is flagged as regressed when its {name} adjusted p-value across {tests} "
         f"segment comparisons ({error} {alpha:g}) of 'not worse than -{tolerance:g}' is below "
-        f"{alpha:g}. Segment intervals: ci_low..ci_high is the unadjusted "
-        f"{_percent(confidence)} CI; adjusted_ci_low..high is the {adjusted}. Auto-promotion "
-        f"also needs every judged segment's one-sided {_percent(confidence)} lower bound on the "
-        f"change above -{tolerance:g} (an intersection–union test: no adjustment needed)."
+        f"{alpha:g}; segment intervals shown are unadjusted {_percent(confidence)} CIs, and the "
+        f"report data also holds the {adjusted} (adjusted_ci_low, adjusted_ci_high); "
+        f"auto-promotion also needs every judged segment's one-sided {_percent(confidence)} "
+        f"lower bound on the change above -{tolerance:g} (an intersection–union test, so no "
+        "adjustment is needed)"
     )
