@@ -34,7 +34,7 @@ from test_burden_of_proof import (  # noqa: E402
 
 from evaluators.report import Outcome  # noqa: E402
 
-BOUNDARY = Scenario("5,000 rows -0.01, tolerance 0.01 (on the boundary: ≈ α expected)",
+BOUNDARY = Scenario("5,000 rows -0.01, tolerance 0.01, exactly on the boundary",
                     (5000,) * 4, (0.02, 0.02, 0.02, -0.01), 0.01)  # fmt: skip
 
 
@@ -63,7 +63,8 @@ def main() -> None:
     print(f"trials per scenario: {args.trials}, α = {ALPHA}")
     for offset, scenario in enumerate([*WORSE, BOUNDARY]):
         rate = promotion_rate(scenario, trials=args.trials, seed=args.seed + offset)
-        print(f"truly worse, {scenario.name}: auto-promoted in {rate:.1%} (target ≤ {ALPHA:.0%})")
+        target = "≈ α, not a target" if scenario is BOUNDARY else f"target ≤ {ALPHA:.0%}"
+        print(f"truly worse, {scenario.name}: auto-promoted in {rate:.1%} ({target})")
     rate = promotion_rate(BETTER_EVERYWHERE, trials=args.trials, seed=args.seed + 10)
     print(f"{BETTER_EVERYWHERE.name}: auto-promoted in {rate:.1%} (target ≥ 80%)")
     for correction in ("holm", "benjamini-hochberg"):
