@@ -37,6 +37,7 @@ from evaluators.report import (
     StatisticsInfo,
 )
 from evaluators.segments import Partition, eligible, judge, partitions, segment_outcome
+from evaluators.wording import confidence_label
 
 AnyArray = npt.NDArray[Any]
 
@@ -139,6 +140,8 @@ def _overall(
                 ci_high=float(high[0]),
                 method=_short(est.interval, policy),
                 p_value=p_value if np.isfinite(p_value) else None,
+                se=float(est.se[0]) if np.isfinite(est.se[0]) else None,
+                interval=confidence_label(policy.statistics.confidence),
                 outcome=judge(
                     low=float(low[0]),
                     high=float(high[0]),
@@ -163,31 +166,31 @@ class _SegmentRows:
 def _segments(
     found: list[_SegmentRows], metrics: list[Metric], policy: Policy
 ) -> tuple[list[SegmentComparison], str]:
-    """Segment comparisons with multiplicity-adjusted p-values and widened intervals."""
+    """Segment comparisons: unadjusted and multiplicity-adjusted intervals, regression p-values
+    of 'not worse than -tolerance' and the Holm / Benjamini–Hochberg flags decided on them."""
     confidence, alpha = policy.statistics.confidence, 1 - policy.statistics.confidence
-    correction = policy.segments.correction
+    correction, tolerance = policy.segments.correction, policy.segments.tolerance
     tests = [
-        (i, s, metric)
+        (i, int(s), metric)
         for i, item in enumerate(found)
         for s in np.flatnonzero(item.judged)
         for metric in metrics
     ]
-    raw = np.array(
-        [
-            normal_p_value(
-                delta=found[i].estimates[m.name].delta[s], se=found[i].estimates[m.name].se[s]
-            )
-            for i, s, m in tests
-        ],
-        dtype=np.float64,
-    )
-    raw = np.where(np.isfinite(raw), raw, 1.0)
+    delta = np.array([found[i].estimates[m.name].delta[s] for i, s, m in tests], np.float64)
+    se = np.array([found[i].estimates[m.name].se[s] for i, s, m in tests], np.float64)
+    gain = np.where([m.higher_is_better for _, _, m in tests], delta, -delta)
+    raw = multiple_testing.regression_p_values(gain=gain, se=se, tolerance=tolerance)
     adjusted = multiple_testing.adjust(raw, method=correction) if tests else raw
-    rejected = int((adjusted < alpha).sum())
+    flagged = adjusted < alpha
+    rejected = int(flagged.sum())
     level = multiple_testing.interval_confidence(
         confidence=confidence, tests=len(tests), rejected=rejected, method=correction
     )
-    judged_p = {(i, int(s), m.name): (raw[j], adjusted[j]) for j, (i, s, m) in enumerate(tests)}
+    unadjusted_label = f"unadjusted {confidence_label(confidence)}"
+    adjusted_label = multiple_testing.adjusted_interval_label(
+        method=correction, level=level, rejected=rejected
+    )
+    position = {(i, s, m.name): j for j, (i, s, m) in enumerate(tests)}
     tracked = {t.name: t for t in policy.metrics}
     out = []
     for i, item in enumerate(found):
@@ -195,30 +198,37 @@ def _segments(
             comparisons = []
             if item.judged[s]:
                 for metric in metrics:
-                    est = item.estimates[metric.name]
-                    low, high = normal_interval(delta=est.delta[s], se=est.se[s], confidence=level)
-                    p_raw, p_adj = judged_p[(i, s, metric.name)]
+                    j = position[(i, s, metric.name)]
+                    low, high = normal_interval(delta=delta[j], se=se[j], confidence=confidence)
+                    adj_low, adj_high = normal_interval(delta=delta[j], se=se[j], confidence=level)
+                    gain_low = float(adj_low if metric.higher_is_better else -adj_high)
                     rule = tracked.get(metric.name)
+                    outcome = (
+                        Outcome.REGRESSED
+                        if flagged[j]
+                        else Outcome.IMPROVED
+                        if np.isfinite(gain_low) and gain_low > (rule.margin if rule else 0.0)
+                        else Outcome.UNCHANGED
+                    )
+                    est = item.estimates[metric.name]
                     comparisons.append(
                         MetricComparison(
                             metric=metric.name,
                             higher_is_better=metric.higher_is_better,
                             candidate=float(est.candidate[s]),
                             baseline=float(est.baseline[s]),
-                            delta=float(est.delta[s]),
+                            delta=float(delta[j]),
                             ci_low=float(low),
                             ci_high=float(high),
-                            method=f"{_short(est.interval, policy)}, {level:.4%} adjusted",
-                            p_value=float(p_raw),
-                            adjusted_p_value=float(p_adj),
-                            outcome=judge(
-                                low=float(low),
-                                high=float(high),
-                                higher_is_better=metric.higher_is_better,
-                                margin=rule.margin if rule else 0.0,
-                                tolerance=policy.segments.tolerance,
-                                significant=bool(p_adj < alpha),
-                            ),
+                            method=_short(est.interval, policy),
+                            p_value=float(raw[j]),
+                            adjusted_p_value=float(adjusted[j]),
+                            outcome=outcome,
+                            se=float(se[j]) if np.isfinite(se[j]) else None,
+                            interval=unadjusted_label,
+                            adjusted_ci_low=float(adj_low),
+                            adjusted_ci_high=float(adj_high),
+                            adjusted_interval=adjusted_label,
                         )
                     )
             out.append(
@@ -234,7 +244,12 @@ def _segments(
                 )
             )
     summary = multiple_testing.describe(
-        method=correction, confidence=confidence, tests=len(tests), level=level
+        method=correction,
+        confidence=confidence,
+        tests=len(tests),
+        level=level,
+        rejected=rejected,
+        tolerance=tolerance,
     )
     return out, summary
 

@@ -221,6 +221,7 @@ def _evaluate(
                 policy=policy.latency,
                 timeout_s=policy.limits.timeout_seconds,
                 memory_mb=policy.limits.memory_mb,
+                confidence=policy.statistics.confidence,
             )
         except LatencyError:
             latency = None  # the verdict then says latency was not measured

@@ -1,12 +1,17 @@
-"""Candidate vs production latency, measured interleaved in one run so noise hits both.
+"""Candidate vs production latency, measured interleaved in rounds so machine load hits both.
 
-Single-row and batched requests are issued by `policy.concurrency` threads from one shared
-schedule in which every candidate request is paired with a baseline request in random order.
-The verdict uses single-row p99: `p99_ratio = candidate single p99 / baseline single p99`.
+Each of `policy.rounds` rounds issues single-row requests, batched requests and a few large
+batches (throughput), every candidate request paired with a production request in random
+order (ABAB…), by `policy.concurrency` threads (large batches: one thread). Load that comes
+and goes hits both models in the same round, so ratios are judged, not absolute times, and each
+ratio is the median over rounds of the round's ratio, with distribution-free one-sided bounds
+(sign-test order statistics, robust to a few rounds hit by a burst of load): the verdict then says
+within the limit, beyond it, or too noisy to tell, instead of reading noise as a finding.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -16,14 +21,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy import stats
 
 from evaluators.inference import Runner, feature_matrix
 from evaluators.policy import LatencyPolicy
-from evaluators.report import LatencySection, LatencyStats
+from evaluators.report import LatencySection, LatencyStats, RatioBounds
 
 _WARMUP_SINGLE = 5
 _WARMUP_BATCH = 2
 _CANDIDATE, _BASELINE = 0, 1
+_LARGE_BATCHES = 3  # pairs of large batches per round: the median shrugs off one hiccup
 
 
 @dataclass(frozen=True)
@@ -95,11 +102,11 @@ def _percentiles(samples: list[float]) -> tuple[float, float, float]:
 
 
 def _stats(
-    single: list[float], batch: list[float], *, batch_size: int, concurrency: int
+    single: list[float], batch: list[float], throughput: list[float], *, rows: int
 ) -> LatencyStats:
     s50, s95, s99 = _percentiles(single)
     b50, b95, b99 = _percentiles(batch)
-    mean_batch_s = float(np.mean(batch)) / 1e3
+    median_s = float(np.median(throughput)) / 1e3
     return LatencyStats(
         single_p50_ms=s50,
         single_p95_ms=s95,
@@ -107,10 +114,57 @@ def _stats(
         batch_p50_ms=b50,
         batch_p95_ms=b95,
         batch_p99_ms=b99,
-        # Rows/s one model sustains with `concurrency` threads each sending batches.
-        throughput_rows_per_s=batch_size * concurrency / mean_batch_s if mean_batch_s else 0.0,
+        # Rows/s one worker sustains on a large batch (median batch time).
+        throughput_rows_per_s=rows / median_s if median_s > 0 else 0.0,
         single_samples_ms=[round(v, 5) for v in single],
     )
+
+
+Rounds = list[tuple[list[float], list[float]]]  # per round: (candidate ms, production ms)
+
+
+def _order_bounds(values: NDArray[np.float64], *, confidence: float) -> tuple[float, float]:
+    """One-sided distribution-free bounds on the median of `values` (the sign test's order
+    statistics): robust to a few rounds hit by a burst of load. Too few rounds give ±inf."""
+    ordered = np.sort(values)
+    count = ordered.size
+    k = int(stats.binom.ppf(confidence, count, 0.5)) + 1  # 1-based: P(B <= k-1) >= confidence
+    if k > count:
+        return -math.inf, math.inf
+    return float(ordered[count - k]), float(ordered[k - 1])
+
+
+def _bounds(
+    rounds: Rounds,
+    statistic: Callable[[NDArray[np.float64]], float],
+    *,
+    confidence: float,
+) -> tuple[RatioBounds, float, float]:
+    """The median over rounds of each round's candidate/production ratio of `statistic`, with
+    one-sided bounds; also one-sided bounds (low, high) of the candidate's own statistic."""
+    candidate = np.array([statistic(np.asarray(c)) for c, _ in rounds])
+    baseline = np.array([statistic(np.asarray(b)) for _, b in rounds])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(baseline > 0, candidate / np.where(baseline > 0, baseline, 1), np.inf)
+    low, high = _order_bounds(ratios, confidence=confidence)
+    own_low, own_high = _order_bounds(candidate, confidence=confidence)
+    return (
+        RatioBounds(ratio=float(np.median(ratios)), low=low, high=high),
+        own_low,
+        own_high,
+    )
+
+
+def _ratio(candidate: float, baseline: float) -> float:
+    return candidate / baseline if baseline > 0 else float("inf")
+
+
+def _p99(values: NDArray[np.float64]) -> float:
+    return float(np.percentile(values, 99))
+
+
+def _median(values: NDArray[np.float64]) -> float:
+    return float(np.median(values))
 
 
 def measure_latency(
@@ -120,9 +174,10 @@ def measure_latency(
     frame: pd.DataFrame,
     policy: LatencyPolicy,
     seed: int = 0,
+    confidence: float = 0.95,
     clock: Callable[[], int] = time.perf_counter_ns,
 ) -> LatencySection:
-    """p50/p95/p99 of single-row and batched requests, candidate and baseline interleaved."""
+    """Single-row, batched and large-batch latency of both models, interleaved in rounds."""
     if frame.empty:
         raise ValueError("latency needs at least one benchmark row")
     runners = (candidate, baseline)
@@ -132,6 +187,7 @@ def measure_latency(
     )
     n_rows = len(frame)
     batch_size = min(policy.batch_size, n_rows)
+    big = min(policy.throughput_rows, n_rows)
     for runner, x in zip(runners, matrices, strict=True):
         for _ in range(_WARMUP_SINGLE):
             runner.predict(x[:1])
@@ -139,27 +195,72 @@ def measure_latency(
             runner.predict(x[:batch_size])
 
     rng = np.random.default_rng(seed)
-    batches = max(10, policy.requests // 10)
-    single = _interleaved(policy.requests, rows=1, n_rows=n_rows, rng=rng)
-    batched = _interleaved(batches, rows=batch_size, n_rows=n_rows, rng=rng)
-    single_ms = _run_schedule(
-        single, matrices, runners, concurrency=policy.concurrency, clock=clock
+    rounds = min(policy.rounds, policy.requests)
+    singles = [len(part) for part in np.array_split(np.arange(policy.requests), rounds)]
+    batches = [
+        max(1, len(part))
+        for part in np.array_split(np.arange(max(10, policy.requests // 10)), rounds)
+    ]
+    single: Rounds = []
+    batch: Rounds = []
+    throughput: Rounds = []
+    for count, batch_count in zip(singles, batches, strict=True):
+        single.append(
+            _run_schedule(
+                _interleaved(count, rows=1, n_rows=n_rows, rng=rng),
+                matrices,
+                runners,
+                concurrency=policy.concurrency,
+                clock=clock,
+            )
+        )
+        batch.append(
+            _run_schedule(
+                _interleaved(batch_count, rows=batch_size, n_rows=n_rows, rng=rng),
+                matrices,
+                runners,
+                concurrency=policy.concurrency,
+                clock=clock,
+            )
+        )
+        throughput.append(
+            _run_schedule(
+                _interleaved(_LARGE_BATCHES, rows=big, n_rows=n_rows, rng=rng),
+                matrices,
+                runners,
+                concurrency=1,
+                clock=clock,
+            )
+        )
+
+    def flat(found: Rounds, which: int) -> list[float]:
+        return [value for one in found for value in one[which]]
+
+    cand = _stats(flat(single, 0), flat(batch, 0), flat(throughput, 0), rows=big)
+    base = _stats(flat(single, 1), flat(batch, 1), flat(throughput, 1), rows=big)
+    p99, _, candidate_p99_high = _bounds(single, _p99, confidence=confidence)
+    batch_time, _, candidate_time_high = _bounds(throughput, _median, confidence=confidence)
+    rows_per_s_low = big / (candidate_time_high / 1e3) if candidate_time_high > 0 else 0.0
+    batch_limit = policy.max_batch_ratio or policy.max_p99_ratio
+    within = (p99.high <= policy.max_p99_ratio or candidate_p99_high <= policy.floor_ms) and (
+        batch_time.high <= batch_limit or 0 < policy.min_rows_per_s <= rows_per_s_low
     )
-    batch_ms = _run_schedule(
-        batched, matrices, runners, concurrency=policy.concurrency, clock=clock
-    )
-    cand = _stats(single_ms[0], batch_ms[0], batch_size=batch_size, concurrency=policy.concurrency)
-    base = _stats(single_ms[1], batch_ms[1], batch_size=batch_size, concurrency=policy.concurrency)
-    ratio = cand.single_p99_ms / base.single_p99_ms if base.single_p99_ms > 0 else float("inf")
     return LatencySection(
         concurrency=policy.concurrency,
         batch_size=batch_size,
         requests=policy.requests,
         candidate=cand,
         baseline=base,
-        p99_ratio=ratio,
+        p99_ratio=_ratio(cand.single_p99_ms, base.single_p99_ms),
         max_p99_ratio=policy.max_p99_ratio,
-        within_tolerance=ratio <= policy.max_p99_ratio or cand.single_p99_ms <= policy.floor_ms,
+        within_tolerance=within,
+        rounds=rounds,
+        confidence=confidence,
+        p99=p99,
+        candidate_p99_high_ms=candidate_p99_high,
+        throughput_rows=big,
+        batch_time=batch_time,
+        candidate_rows_per_s_low=rows_per_s_low,
     )
 
 

@@ -37,6 +37,7 @@ def measure_latency_isolated(
     policy: LatencyPolicy,
     timeout_s: float,
     memory_mb: int,
+    confidence: float = 0.95,
 ) -> LatencySection | None:
     """Interleaved candidate/production latency, or None when the worker could not finish."""
     columns = list(dict.fromkeys(candidate_config.features + baseline_config.features))
@@ -52,6 +53,7 @@ def measure_latency_isolated(
                     "baseline_config": baseline_config.model_dump(mode="json"),
                     "policy": policy.model_dump(mode="json"),
                     "memory_mb": memory_mb,
+                    "confidence": confidence,
                 }
             )
         )
@@ -95,6 +97,7 @@ def main(argv: list[str]) -> int:
         baseline=baseline,
         frame=pd.read_parquet(job_dir / "frame.parquet"),
         policy=LatencyPolicy.model_validate(job["policy"]),
+        confidence=float(job["confidence"]),
     )
     (job_dir / "latency.json").write_text(section.model_dump_json())
     return 0

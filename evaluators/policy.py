@@ -65,6 +65,24 @@ class SegmentPolicy(_Strict):
         description="A segment that regresses while the model improves overall is a trade-off "
         "for a person to judge (default), or a failure.",
     )
+    important: list[str] = Field(
+        default_factory=list,
+        description="Segments that matter: `column=value`, or `column` for all of its values.",
+    )
+    small: Literal["review", "ignore"] | None = Field(
+        default=None,
+        description="Whether a segment too small to judge blocks auto-promotion (review) or not "
+        "(ignore). Default: review for important segments, ignore for the rest.",
+    )
+
+    def is_important(self, column: str, value: str) -> bool:
+        return column in self.important or f"{column}={value}" in self.important
+
+    def small_blocks(self, column: str, value: str) -> bool:
+        """Does this too-small-to-judge segment stop auto-promotion?"""
+        if self.small is not None:
+            return self.small == "review"
+        return self.is_important(column, value)
 
     @field_validator("metrics")
     @classmethod
@@ -93,6 +111,29 @@ class LatencyPolicy(_Strict):
     concurrency: int = Field(default=2, ge=1, le=64)
     batch_size: int = Field(default=256, ge=1)
     requests: int = Field(default=300, ge=10)
+    rounds: int = Field(
+        default=20,
+        ge=5,
+        le=200,
+        description="Candidate and production are measured alternately in this many rounds; "
+        "ratios are judged by their confidence bounds over rounds (5 at least: fewer cannot "
+        "bound a median at 95%).",
+    )
+    throughput_rows: int = Field(
+        default=4096, ge=1, description="Rows per batch when measuring throughput (rows/s)."
+    )
+    max_batch_ratio: float | None = Field(
+        default=None,
+        gt=0,
+        description="candidate / production time for a large batch (1 / throughput ratio); "
+        "default: max_p99_ratio.",
+    )
+    min_rows_per_s: float = Field(
+        default=10_000,
+        ge=0,
+        description="A candidate whose throughput is shown to be at least this is fast enough "
+        "whatever the ratio (0: always judge the ratio).",
+    )
 
 
 class StatisticsPolicy(_Strict):

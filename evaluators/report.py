@@ -33,6 +33,15 @@ class MetricComparison(_Model):
     p_value: float | None = None
     adjusted_p_value: float | None = None
     outcome: Outcome
+    se: float | None = Field(default=None, description="Standard error of delta.")
+    interval: str = Field(
+        default="", description="What ci_low..ci_high is, e.g. 'unadjusted 95% CI'."
+    )
+    adjusted_ci_low: float | None = None
+    adjusted_ci_high: float | None = None
+    adjusted_interval: str = Field(
+        default="", description="What adjusted_ci_low..high is, e.g. a Bonferroni simultaneous CI."
+    )
 
 
 class SegmentComparison(_Model):
@@ -86,6 +95,15 @@ class LatencyStats(_Model):
     single_samples_ms: list[float] = Field(default_factory=list, description="For plots.")
 
 
+class RatioBounds(_Model):
+    """candidate / production: the median over rounds of each round's ratio, with one-sided
+    distribution-free confidence bounds (sign-test order statistics over rounds)."""
+
+    ratio: float
+    low: float = Field(description="One-sided lower confidence bound.")
+    high: float = Field(description="One-sided upper confidence bound.")
+
+
 class LatencySection(_Model):
     concurrency: int
     batch_size: int
@@ -95,6 +113,19 @@ class LatencySection(_Model):
     p99_ratio: float
     max_p99_ratio: float
     within_tolerance: bool
+    rounds: int = Field(default=0, description="Interleaved rounds measured (0: one block).")
+    confidence: float = 0.95
+    p99: RatioBounds | None = Field(default=None, description="Single-row p99 ratio.")
+    candidate_p99_high_ms: float | None = Field(
+        default=None, description="One-sided upper bound of the candidate's single-row p99."
+    )
+    throughput_rows: int = Field(default=0, description="Rows per batch for throughput.")
+    batch_time: RatioBounds | None = Field(
+        default=None, description="Candidate / production time for a large batch (1 / throughput)."
+    )
+    candidate_rows_per_s_low: float | None = Field(
+        default=None, description="One-sided lower bound of the candidate's throughput."
+    )
 
 
 class ClaimCheck(_Model):

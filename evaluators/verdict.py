@@ -6,9 +6,10 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
+from statistics import NormalDist
 
 from evaluators.candidate import Task
-from evaluators.policy import Policy, TrackedMetric
+from evaluators.policy import LatencyPolicy, Policy, TrackedMetric
 from evaluators.report import (
     CalibrationSection,
     Decision,
@@ -16,6 +17,7 @@ from evaluators.report import (
     LatencySection,
     MetricComparison,
     Outcome,
+    RatioBounds,
     RunStatus,
     SegmentComparison,
     Verdict,
@@ -23,6 +25,7 @@ from evaluators.report import (
 from evaluators.wording import (
     delta_with_interval,
     gain_interval,
+    interval,
     metric_label,
     milliseconds,
     movement,
@@ -177,8 +180,9 @@ def _segment_findings(
                 f"Segments by {', '.join(configured)} are configured but none were evaluated.",
             )
         return
-    # The segment's outcome already accounts for policy.segments.tolerance and the
-    # multiple-comparison correction across segments, so it is trusted here, not re-derived.
+    level = confidence if confidence is not None else 0.95
+    # A segment's REGRESSED outcome is the multiple-testing decision (Holm or
+    # Benjamini–Hochberg across segments, against policy.segments.tolerance): trusted here.
     regressed = [s for s in report.segments if s.outcome is Outcome.REGRESSED]
     regressed.sort(key=_worst_gain)
     severity = Severity.FAIL if policy.segments.on_regression == "fail" else Severity.REVIEW
@@ -189,15 +193,180 @@ def _segment_findings(
         yield Finding(
             severity, f"{plural(hidden, 'more segment')} regressed; see the segment table."
         )
-    if not regressed:
-        judged = sum(s.outcome is not Outcome.TOO_SMALL for s in report.segments)
-        too_small = len(report.segments) - judged
-        small = f"; {too_small:,} too small to judge" if too_small else ""
+    yield from _noninferiority_findings(report, policy, level)
+
+
+def _rule(policy: Policy, level: float) -> str:
+    """The auto-promotion rule for segments, in one sentence."""
+    tolerance = number(policy.segments.tolerance)
+    return (
+        "Auto-promotion needs proof that no judged segment is worse: on every judged segment, "
+        f"the one-sided {_level(level)} confidence bound on each segment metric's change must "
+        f"be better than -{tolerance} (the segment tolerance); not finding a regression is not "
+        "enough."
+    )
+
+
+def _level(level: float) -> str:
+    return f"{level * 100:.1f}".rstrip("0").rstrip(".") + "%"
+
+
+@dataclass(frozen=True)
+class Unproven:
+    """A judged segment metric whose one-sided bound does not clear -tolerance."""
+
+    segment: SegmentComparison
+    metric: MetricComparison | None
+    gain_bound: float
+
+
+def noninferiority_bound(metric: MetricComparison, *, confidence: float) -> tuple[float, float]:
+    """(one-sided lower confidence bound on the gain, the SE it used); NaN when unknown.
+
+    The gain is the change in the good direction (delta, or -delta when lower is better).
+    Without a stored SE it is recovered from the unadjusted two-sided interval.
+    """
+    se = metric.se
+    if se is None or not math.isfinite(se):
+        z_two = NormalDist().inv_cdf(0.5 + confidence / 2)
+        se = (metric.ci_high - metric.ci_low) / (2 * z_two)
+    gain = metric.delta if metric.higher_is_better else -metric.delta
+    bound = gain - NormalDist().inv_cdf(confidence) * se
+    return (bound if math.isfinite(bound) else math.nan), se
+
+
+def rows_to_show_noninferiority(
+    *, rows: int, gain: float, se: float, tolerance: float, confidence: float
+) -> int | None:
+    """Rows a segment would need for its bound to clear -tolerance if the change stayed as
+    observed, with the SE scaling as 1/√n; None when no number of rows would do."""
+    room = gain + tolerance
+    if not (math.isfinite(room) and math.isfinite(se)) or room <= 0:
+        return None
+    return max(rows, math.ceil(rows * (NormalDist().inv_cdf(confidence) * se / room) ** 2))
+
+
+def _unproven(report: EvaluationReport, policy: Policy, level: float) -> list[Unproven]:
+    wanted = set(policy.segments.metrics or [policy.primary_metric])
+    out = []
+    for segment in report.segments:
+        if segment.outcome in (Outcome.TOO_SMALL, Outcome.REGRESSED):
+            continue
+        judged = [m for m in segment.metrics if m.metric in wanted] or segment.metrics
+        if not judged:
+            out.append(Unproven(segment, None, math.nan))
+            continue
+        for metric in judged:
+            bound, _ = noninferiority_bound(metric, confidence=level)
+            if not bound > -policy.segments.tolerance:  # NaN fails too
+                out.append(Unproven(segment, metric, bound))
+    return out
+
+
+def _unproven_reason(item: Unproven, policy: Policy, level: float) -> str:
+    segment, metric = item.segment, item.metric
+    if metric is None:
+        name = segment_name(segment)
+        return f"Segment {name} was judged but has no metric to show it is not worse."
+    tolerance = policy.segments.tolerance
+    ci = interval(metric.ci_low, metric.ci_high, confidence=level)
+    label = metric_label(metric.metric)
+    if not math.isfinite(item.gain_bound):
+        return (
+            f"Segment {segment_name(segment)}: {label} {signed(metric.delta)} has no usable "
+            "interval, so it cannot be shown not worse."
+        )
+    # In the metric's own units: a lower bound when higher is better, an upper one otherwise.
+    if metric.higher_is_better:
+        bound = f"one-sided {_level(level)} lower bound {signed(item.gain_bound)}"
+        limit = f"not above -{number(tolerance)}"
+    else:
+        bound = f"one-sided {_level(level)} upper bound {signed(-item.gain_bound)}"
+        limit = f"not below +{number(tolerance)}"
+    gain = metric.delta if metric.higher_is_better else -metric.delta
+    _, se = noninferiority_bound(metric, confidence=level)
+    needed = rows_to_show_noninferiority(
+        rows=segment.rows, gain=gain, se=se, tolerance=tolerance, confidence=level
+    )
+    if needed is not None:
+        more = (
+            f"about {needed:,} rows (it has {segment.rows:,}) would show it if the change "
+            "stayed as observed"
+        )
+    else:
+        more = "more rows would not show it unless the true change is smaller than observed"
+    return (
+        f"Segment {segment_name(segment)} is not shown to be not worse: {label} "
+        f"{signed(metric.delta)} (unadjusted {ci}; {bound}, {limit}); {more}."
+    )
+
+
+def _small_reason(segments: list[SegmentComparison], policy: Policy, *, blocking: bool) -> str:
+    named = ", ".join(f"{segment_name(s)} ({s.rows:,} rows)" for s in segments[:10])
+    more = f" and {len(segments) - 10:,} more" if len(segments) > 10 else ""
+    minimum = f"under the minimum of {policy.segments.min_size:,} rows or "
+    minimum += f"{policy.segments.min_positives:,} positives"
+    if blocking:
+        why = (
+            "the policy needs them judged (segments.small: review)"
+            if policy.segments.small == "review"
+            else "they are listed as important (segments.important)"
+        )
+        return f"Too small to judge ({minimum}), and {why}: {named}{more}. A person must decide."
+    return f"Too small to judge ({minimum}), not blocking auto-promotion: {named}{more}."
+
+
+def _important_gaps(report: EvaluationReport, policy: Policy) -> Iterator[Finding]:
+    present = {(s.column, s.value) for s in report.segments}
+    columns = {s.column for s in report.segments}
+    for entry in policy.segments.important:
+        column, _, value = entry.partition("=")
+        shown = truncate(entry, max_length=80)
+        if column not in columns:
+            yield Finding(
+                Severity.REVIEW,
+                f"Important segment {shown} is not among the evaluated segment columns.",
+            )
+        elif value and (column, value) not in present:
+            yield Finding(
+                Severity.REVIEW, f"Important segment {shown} has no rows in the benchmark."
+            )
+
+
+def _noninferiority_findings(
+    report: EvaluationReport, policy: Policy, level: float
+) -> Iterator[Finding]:
+    unproven = _unproven(report, policy, level)
+    small = [s for s in report.segments if s.outcome is Outcome.TOO_SMALL]
+    blocking = [s for s in small if policy.segments.small_blocks(s.column, s.value)]
+    passing_small = [s for s in small if not policy.segments.small_blocks(s.column, s.value)]
+    gaps = list(_important_gaps(report, policy))
+    if unproven or blocking or gaps:
+        yield Finding(Severity.REVIEW, _rule(policy, level))
+    unproven.sort(key=lambda item: _nan_last(item.gain_bound))
+    for item in unproven[:MAX_SEGMENT_REASONS]:
+        yield Finding(Severity.REVIEW, _unproven_reason(item, policy, level))
+    hidden = len(unproven) - MAX_SEGMENT_REASONS
+    if hidden > 0:
+        yield Finding(
+            Severity.REVIEW,
+            f"{plural(hidden, 'more segment metric')} not shown to be not worse; see the "
+            "segment table.",
+        )
+    if blocking:
+        yield Finding(Severity.REVIEW, _small_reason(blocking, policy, blocking=True))
+    yield from gaps
+    regressed = any(s.outcome is Outcome.REGRESSED for s in report.segments)
+    if not (unproven or regressed):
+        judged = len(report.segments) - len(small)
         yield Finding(
             Severity.OK,
-            f"No segment regressed beyond the {number(policy.segments.tolerance)} tolerance "
-            f"({judged:,} of {len(report.segments):,} judged{small}).",
+            f"Every judged segment is shown not worse ({judged:,} of "
+            f"{len(report.segments):,} judged): each one-sided {_level(level)} lower bound on "
+            f"the change lies above -{number(policy.segments.tolerance)}, the segment tolerance.",
         )
+    if passing_small:
+        yield Finding(Severity.OK, _small_reason(passing_small, policy, blocking=False))
 
 
 def _calibration_findings(report: EvaluationReport, policy: Policy) -> Iterator[Finding]:
@@ -252,33 +421,100 @@ def _latency_findings(report: EvaluationReport, policy: Policy) -> Iterator[Find
         if policy.latency.enabled:
             yield Finding(Severity.REVIEW, "Latency was not measured.")
         return
-    yield _latency_finding(
-        section, limit=policy.latency.max_p99_ratio, floor_ms=policy.latency.floor_ms
+    yield from judge_latency(section, policy=policy.latency)
+
+
+def judge_latency(section: LatencySection, *, policy: LatencyPolicy) -> list[Finding]:
+    """Single-row p99 and large-batch throughput, each judged by its confidence bounds."""
+    return [_p99_finding(section, policy), _throughput_finding(section, policy)]
+
+
+def _bounds_text(bounds: RatioBounds, level: float) -> str:
+    return f"one-sided {_level(level)} bounds {bounds.low:.2f}× to {bounds.high:.2f}×"
+
+
+def _too_noisy(what: str, bounds: RatioBounds, limit: float, level: float) -> Finding:
+    return Finding(
+        Severity.REVIEW,
+        f"Latency could not be judged: too noisy. The {what} ratio is {bounds.ratio:.2f}× "
+        f"({_bounds_text(bounds, level)}), on both sides of the {limit:.2f}× limit; "
+        "comment /retest to measure again on a quieter machine.",
     )
 
 
-def _latency_finding(section: LatencySection, *, limit: float, floor_ms: float = 0.0) -> Finding:
-    ratio = section.p99_ratio
+def _p99_finding(section: LatencySection, policy: LatencyPolicy) -> Finding:
+    bounds, level, limit = section.p99, section.confidence, policy.max_p99_ratio
     times = (
         f"{milliseconds(section.candidate.single_p99_ms)} ms vs "
         f"{milliseconds(section.baseline.single_p99_ms)} ms"
     )
-    if section.candidate.single_p99_ms <= floor_ms:
+    if bounds is None or section.candidate_p99_high_ms is None:
+        return Finding(
+            Severity.REVIEW,
+            f"Latency could not be judged: p99 {times} was measured without rounds, so it has "
+            "no confidence bounds.",
+        )
+    if not all(math.isfinite(v) for v in (bounds.low, bounds.high)):
+        return Finding(Severity.REVIEW, f"Latency p99 ratio could not be computed ({times}).")
+    if section.candidate_p99_high_ms <= policy.floor_ms:
         return Finding(
             Severity.OK,
-            f"Latency p99 is {times}: under the {number(floor_ms, decimals=1)} ms floor, "
-            "fast enough whatever the ratio.",
+            f"Latency p99 is {times}; the candidate's p99 per round is at most "
+            f"{milliseconds(section.candidate_p99_high_ms)} ms (one-sided {_level(level)} "
+            f"bound): under the {number(policy.floor_ms, decimals=1)} ms floor, fast enough "
+            "whatever the ratio.",
         )
-    if not math.isfinite(ratio):
-        return Finding(Severity.REVIEW, f"Latency p99 ratio could not be computed ({times}).")
-    if ratio > limit or not section.within_tolerance:
+    if bounds.high <= limit:
         return Finding(
-            _severity(ratio, limit),
-            f"Latency p99 is {ratio:.2f}× production ({times}), above the {limit:.2f}× limit.",
+            Severity.OK,
+            f"Latency p99 is {bounds.ratio:.2f}× production ({times}; "
+            f"{_bounds_text(bounds, level)}), within the {limit:.2f}× limit.",
         )
-    return Finding(
-        Severity.OK, f"Latency p99 is {ratio:.2f}× production, within the {limit:.2f}× limit."
+    if bounds.low > limit:
+        return Finding(
+            _severity(bounds.low, limit),
+            f"Latency p99 is {bounds.ratio:.2f}× production ({times}; "
+            f"{_bounds_text(bounds, level)}), above the {limit:.2f}× limit.",
+        )
+    return _too_noisy("p99", bounds, limit, level)
+
+
+def _throughput_finding(section: LatencySection, policy: LatencyPolicy) -> Finding:
+    bounds, level = section.batch_time, section.confidence
+    limit = policy.max_batch_ratio or policy.max_p99_ratio
+    rows = f"{section.throughput_rows:,}-row batches" if section.throughput_rows else "batches"
+    speeds = (
+        f"{section.candidate.throughput_rows_per_s:,.0f} vs "
+        f"{section.baseline.throughput_rows_per_s:,.0f} rows/s on {rows}"
     )
+    if bounds is None or section.candidate_rows_per_s_low is None:
+        return Finding(
+            Severity.REVIEW,
+            f"Throughput could not be judged: {speeds} was measured without rounds.",
+        )
+    if not all(math.isfinite(v) for v in (bounds.low, bounds.high)):
+        return Finding(Severity.REVIEW, f"Throughput ratio could not be computed ({speeds}).")
+    slower = f"batch time {bounds.ratio:.2f}× production's"
+    if 0 < policy.min_rows_per_s <= section.candidate_rows_per_s_low:
+        return Finding(
+            Severity.OK,
+            f"Throughput is {speeds} ({slower}; one-sided {_level(level)} lower bound "
+            f"{section.candidate_rows_per_s_low:,.0f} rows/s): above the "
+            f"{policy.min_rows_per_s:,.0f} rows/s floor, fast enough whatever the ratio.",
+        )
+    if bounds.high <= limit:
+        return Finding(
+            Severity.OK,
+            f"Throughput is {speeds} ({slower}; {_bounds_text(bounds, level)}), within the "
+            f"{limit:.2f}× limit.",
+        )
+    if bounds.low > limit:
+        return Finding(
+            _severity(bounds.low, limit),
+            f"Throughput is {speeds}: batch time {bounds.ratio:.2f}× production's "
+            f"({_bounds_text(bounds, level)}), above the {limit:.2f}× limit.",
+        )
+    return _too_noisy("batch time", bounds, limit, level)
 
 
 def _claim_findings(report: EvaluationReport, policy: Policy) -> Iterator[Finding]:

@@ -19,6 +19,7 @@ from evaluators.report import (
     LeakageCheck,
     MetricComparison,
     Outcome,
+    RatioBounds,
     ReliabilityBin,
     RunStatus,
     SegmentComparison,
@@ -155,7 +156,10 @@ def calibration(*, ece_delta: float = 0.004, crossing: float = 0.02) -> Calibrat
     )
 
 
-def latency(*, ratio: float = 1.04, max_ratio: float = 1.25) -> LatencySection:
+def latency(
+    *, ratio: float = 1.04, max_ratio: float = 1.25, spread: float = 0.03
+) -> LatencySection:
+    """Measured in 10 rounds; the ratios' one-sided bounds are `ratio` × (1 ± spread)."""
     rng = np.random.default_rng(3)
 
     def stats(p99: float) -> LatencyStats:
@@ -180,6 +184,12 @@ def latency(*, ratio: float = 1.04, max_ratio: float = 1.25) -> LatencySection:
         p99_ratio=ratio,
         max_p99_ratio=max_ratio,
         within_tolerance=ratio <= max_ratio,
+        rounds=10,
+        p99=RatioBounds(ratio=ratio, low=ratio * (1 - spread), high=ratio * (1 + spread)),
+        candidate_p99_high_ms=12.0 * ratio * (1 + spread),
+        throughput_rows=4096,
+        batch_time=RatioBounds(ratio=ratio, low=ratio * (1 - spread), high=ratio * (1 + spread)),
+        candidate_rows_per_s_low=25_000 / (12.0 * ratio) * (1 - spread),
     )
 
 

@@ -13,6 +13,7 @@ from evaluators.candidate import parse_model_config
 from evaluators.inference import Runner, open_runner
 from evaluators.latency import measure_latency
 from evaluators.policy import LatencyPolicy
+from evaluators.verdict import Severity, judge_latency
 
 REGISTRY = Path(__file__).resolve().parent.parent / "fixtures" / "registry"
 BENCHMARK = REGISTRY.parent / "benchmark" / "churn_benchmark.parquet"
@@ -70,7 +71,9 @@ def test_a_candidate_three_times_slower_has_a_p99_ratio_of_three() -> None:
         candidate=SteppedRunner("candidate", clock, calls, ms_per_call=3.0, ms_per_row=0.01),
         baseline=SteppedRunner("baseline", clock, calls, ms_per_call=1.0, ms_per_row=0.01),
         frame=_frame(),
-        policy=LatencyPolicy(concurrency=1, requests=50, batch_size=100, max_p99_ratio=1.25),
+        policy=LatencyPolicy(
+            concurrency=1, requests=50, batch_size=100, throughput_rows=100, max_p99_ratio=1.25
+        ),
         clock=clock,
     )
     assert section.candidate.single_p99_ms == pytest.approx(3.01)
@@ -128,3 +131,46 @@ def test_the_slower_fixture_is_measured_slower_than_production() -> None:
     assert section.candidate.batch_p50_ms > 5 * section.baseline.batch_p50_ms
     assert section.candidate.throughput_rows_per_s < section.baseline.throughput_rows_per_s / 5
     assert section.p99_ratio > 1.25 and not section.within_tolerance
+
+
+def test_steady_timings_give_tight_bounds_on_each_ratio() -> None:
+    clock, calls = FakeClock(), list[str]()
+    section = measure_latency(
+        candidate=SteppedRunner("candidate", clock, calls, ms_per_call=3.0, ms_per_row=0.01),
+        baseline=SteppedRunner("baseline", clock, calls, ms_per_call=1.0, ms_per_row=0.01),
+        frame=_frame(),
+        policy=LatencyPolicy(concurrency=1, requests=100, batch_size=100, throughput_rows=500),
+        clock=clock,
+    )
+    assert section.rounds == 20
+    assert section.p99 is not None and section.batch_time is not None
+    assert section.p99.low == section.p99.high == pytest.approx(3.01 / 1.01)
+    assert section.batch_time.low == section.batch_time.high == pytest.approx(8.0 / 6.0)
+    assert section.candidate_rows_per_s_low == pytest.approx(500 / 0.008)
+
+
+class JitteryRunner(SteppedRunner):
+    """Each call takes a heavy-tailed random time: a machine busy with other work."""
+
+    def __init__(self, name: str, clock: FakeClock, calls: list[str], seed: int) -> None:
+        super().__init__(name, clock, calls, ms_per_call=1.0)
+        self.rng = np.random.default_rng(seed)
+
+    def predict(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
+        self.ms_per_call = float(np.exp(self.rng.normal(0.0, 1.0)))
+        return super().predict(x)
+
+
+def test_identical_models_on_a_jittery_machine_are_too_noisy_to_judge_not_a_finding() -> None:
+    clock, calls = FakeClock(), list[str]()
+    policy = LatencyPolicy(concurrency=1, requests=300, max_p99_ratio=1.0, floor_ms=0)
+    section = measure_latency(
+        candidate=JitteryRunner("candidate", clock, calls, seed=3),
+        baseline=JitteryRunner("baseline", clock, calls, seed=4),
+        frame=_frame(),
+        policy=policy,
+        clock=clock,
+    )
+    p99 = judge_latency(section, policy=policy)[0]
+    assert p99.severity is Severity.REVIEW
+    assert p99.text.startswith("Latency could not be judged: too noisy.")

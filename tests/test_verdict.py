@@ -7,19 +7,40 @@ from dataclasses import dataclass
 
 import pytest
 
-from evaluators.policy import LatencyPolicy, Policy, TrackedMetric
+from evaluators.policy import LatencyPolicy, Policy, SegmentPolicy, TrackedMetric
 from evaluators.report import (
     ClaimCheck,
     Decision,
     EvaluationReport,
     LeakageCheck,
     Outcome,
+    RatioBounds,
     RunStatus,
+    SegmentComparison,
 )
 from evaluators.verdict import MAX_SEGMENT_REASONS, decide
 from tests.report_factory import calibration, comparison, latency, make_report, segment
 
-POLICY = Policy(metrics=[TrackedMetric(name="roc_auc", margin=0.002, tolerance=0.005)])
+POLICY = Policy(
+    metrics=[TrackedMetric(name="roc_auc", margin=0.002, tolerance=0.005)],
+    segments=SegmentPolicy(tolerance=0.01),
+)
+
+
+def log_loss_segment(*, delta: float, half_width: float) -> SegmentComparison:
+    metric = comparison("log_loss", candidate=0.3, delta=delta, half_width=half_width)
+    return SegmentComparison(
+        column="region",
+        value="emea",
+        rows=600,
+        positives=180,
+        metrics=[metric],
+        outcome=metric.outcome,
+    )
+
+
+def segments_policy(**changes: object) -> Policy:
+    return POLICY.model_copy(update={"segments": POLICY.segments.model_copy(update=changes)})
 
 
 def clean() -> EvaluationReport:
@@ -79,7 +100,107 @@ CASES = [
             ]
         ),
         Decision.AUTO_PROMOTE_ELIGIBLE,
-        "No segment regressed beyond the 0.000 tolerance (0 of 1 judged; 1 too small to judge).",
+        "Too small to judge (under the minimum of 200 rows or 20 positives), not blocking "
+        "auto-promotion: region=apac (120 rows).",
+    ),
+    Case(
+        "an important segment too small to judge needs review",
+        with_(
+            segments=[
+                segment("region", "apac", delta=0.02, half_width=0.01, outcome=Outcome.TOO_SMALL)
+            ]
+        ),
+        Decision.NEEDS_REVIEW,
+        "Too small to judge (under the minimum of 200 rows or 20 positives), and they are listed "
+        "as important (segments.important): region=apac (120 rows). A person must decide.",
+        segments_policy(important=["region=apac"]),
+    ),
+    Case(
+        "a whole column can be named important",
+        with_(
+            segments=[
+                segment("region", "apac", delta=0.02, half_width=0.01, outcome=Outcome.TOO_SMALL)
+            ]
+        ),
+        Decision.NEEDS_REVIEW,
+        None,
+        segments_policy(important=["region"]),
+    ),
+    Case(
+        "segments.small ignore lets even an important small segment pass",
+        with_(
+            segments=[
+                segment("region", "apac", delta=0.02, half_width=0.01, outcome=Outcome.TOO_SMALL)
+            ]
+        ),
+        Decision.AUTO_PROMOTE_ELIGIBLE,
+        None,
+        segments_policy(important=["region=apac"], small="ignore"),
+    ),
+    Case(
+        "segments.small review makes any small segment block",
+        with_(
+            segments=[
+                segment("region", "apac", delta=0.02, half_width=0.01, outcome=Outcome.TOO_SMALL)
+            ]
+        ),
+        Decision.NEEDS_REVIEW,
+        None,
+        segments_policy(small="review"),
+    ),
+    Case(
+        "an important segment absent from the benchmark needs review",
+        with_(segments=[segment("region", "emea", delta=0.03, half_width=0.01)]),
+        Decision.NEEDS_REVIEW,
+        "Important segment region=antarctica has no rows in the benchmark.",
+        segments_policy(important=["region=antarctica"]),
+    ),
+    Case(
+        "a judged segment whose interval reaches below the tolerance needs review, not a pass",
+        with_(segments=[segment("region", "emea", delta=-0.004, half_width=0.02, rows=600)]),
+        Decision.NEEDS_REVIEW,
+        "Segment region=emea is not shown to be not worse: ROC AUC -0.004 (unadjusted 95% CI "
+        "-0.024 to +0.016; one-sided 95% lower bound -0.021, not above -0.010); about 4,696 "
+        "rows (it has 600) would show it if the change stayed as observed.",
+    ),
+    Case(
+        "the rule is explained in one sentence when a segment lacks proof",
+        with_(segments=[segment("region", "emea", delta=-0.004, half_width=0.02, rows=600)]),
+        Decision.NEEDS_REVIEW,
+        "Auto-promotion needs proof that no judged segment is worse: on every judged segment, "
+        "the one-sided 95% confidence bound on each segment metric's change must be better than "
+        "-0.010 (the segment tolerance); not finding a regression is not enough.",
+    ),
+    Case(
+        "a segment observed beyond the tolerance says more rows would not help",
+        with_(segments=[segment("region", "emea", delta=-0.012, half_width=0.02, rows=600)]),
+        Decision.NEEDS_REVIEW,
+        "Segment region=emea is not shown to be not worse: ROC AUC -0.012 (unadjusted 95% CI "
+        "-0.032 to +0.008; one-sided 95% lower bound -0.029, not above -0.010); more rows would "
+        "not show it unless the true change is smaller than observed.",
+    ),
+    Case(
+        "for a lower-is-better segment metric the upper bound must stay under +tolerance",
+        with_(segments=[log_loss_segment(delta=0.004, half_width=0.02)]),
+        Decision.NEEDS_REVIEW,
+        "Segment region=emea is not shown to be not worse: Log loss +0.004 (unadjusted 95% CI "
+        "-0.016 to +0.024; one-sided 95% upper bound +0.021, not below +0.010); about 4,696 "
+        "rows (it has 600) would show it if the change stayed as observed.",
+        segments_policy(metrics=["log_loss"]),
+    ),
+    Case(
+        "a lower-is-better segment metric that went down is shown not worse",
+        with_(segments=[log_loss_segment(delta=-0.02, half_width=0.01)]),
+        Decision.AUTO_PROMOTE_ELIGIBLE,
+        None,
+        segments_policy(metrics=["log_loss"]),
+    ),
+    Case(
+        "a segment shown not worse within the tolerance passes",
+        with_(segments=[segment("region", "emea", delta=-0.002, half_width=0.005)]),
+        Decision.AUTO_PROMOTE_ELIGIBLE,
+        "Every judged segment is shown not worse (1 of 1 judged): each one-sided 95% lower bound "
+        "on the change lies above -0.010, the segment tolerance.",
     ),
     Case(
         "a lower-is-better metric that went down counts as an improvement",
@@ -87,14 +208,20 @@ CASES = [
         Decision.AUTO_PROMOTE_ELIGIBLE,
         "Log loss (lower is better) fell by 0.011 (95% CI -0.015 to -0.007): an improvement "
         "clear of the 0.001 margin.",
-        Policy(metrics=[TrackedMetric(name="log_loss", margin=0.001, tolerance=0.005)]),
+        Policy(
+            metrics=[TrackedMetric(name="log_loss", margin=0.001, tolerance=0.005)],
+            segments=POLICY.segments,
+        ),
     ),
     Case(
         "a lower-is-better metric that went up beyond the tolerance fails",
         with_(overall=[comparison("log_loss", candidate=0.35, delta=0.03, half_width=0.004)]),
         Decision.FAIL,
         None,
-        Policy(metrics=[TrackedMetric(name="log_loss", margin=0.001, tolerance=0.005)]),
+        Policy(
+            metrics=[TrackedMetric(name="log_loss", margin=0.001, tolerance=0.005)],
+            segments=POLICY.segments,
+        ),
     ),
     Case(
         "a tracked metric that was not measured needs review",
@@ -107,12 +234,52 @@ CASES = [
         "latency somewhat over the limit needs review",
         with_(latency=latency(ratio=1.4)),
         Decision.NEEDS_REVIEW,
-        "Latency p99 is 1.40× production (16.8 ms vs 12.0 ms), above the 1.25× limit.",
+        "Latency p99 is 1.40× production (16.8 ms vs 12.0 ms; one-sided 95% bounds 1.36× to "
+        "1.44×), above the 1.25× limit.",
     ),
     Case(
         "latency more than twice the limit fails",
         with_(latency=latency(ratio=2.6)),
         Decision.FAIL,
+    ),
+    Case(
+        "latency whose bounds straddle the limit is too noisy to judge and says so",
+        with_(latency=latency(ratio=1.2, spread=0.3)),
+        Decision.NEEDS_REVIEW,
+        "Latency could not be judged: too noisy. The p99 ratio is 1.20× (one-sided 95% bounds "
+        "0.84× to 1.56×), on both sides of the 1.25× limit; comment /retest to measure again on "
+        "a quieter machine.",
+    ),
+    Case(
+        "a batch throughput regression reaches the verdict",
+        with_(
+            latency=latency(ratio=1.0).model_copy(
+                update={
+                    "batch_time": RatioBounds(ratio=30.0, low=25.0, high=33.0),
+                    "candidate_rows_per_s_low": 2_000.0,
+                }
+            )
+        ),
+        Decision.FAIL,
+        None,
+    ),
+    Case(
+        "a slower batch is fine when the candidate still clears the throughput floor",
+        with_(
+            latency=latency(ratio=1.0).model_copy(
+                update={
+                    "batch_time": RatioBounds(ratio=30.0, low=25.0, high=33.0),
+                    "candidate_rows_per_s_low": 250_000.0,
+                }
+            )
+        ),
+        Decision.AUTO_PROMOTE_ELIGIBLE,
+        None,
+    ),
+    Case(
+        "latency measured without rounds has no bounds and is not guessed",
+        with_(latency=latency(ratio=1.0).model_copy(update={"p99": None})),
+        Decision.NEEDS_REVIEW,
     ),
     Case(
         "latency not measured needs review when the policy asks for it",
@@ -125,7 +292,9 @@ CASES = [
         with_(latency=None),
         Decision.AUTO_PROMOTE_ELIGIBLE,
         None,
-        Policy(metrics=POLICY.metrics, latency=LatencyPolicy(enabled=False)),
+        Policy(
+            metrics=POLICY.metrics, segments=POLICY.segments, latency=LatencyPolicy(enabled=False)
+        ),
     ),
     Case(
         "calibration worse than allowed needs review",
