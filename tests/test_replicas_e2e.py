@@ -22,7 +22,7 @@ PRS = 50
 # Every wait below has its own budget and together they fit inside the test's timeout, so a
 # loaded machine fails one named wait, never pytest's blanket timeout mid-way.
 WINDOWS_OPEN_S = 480
-MERGED_S = 300
+MERGED_S = 480
 SETTLE_S = 60  # each of the two `pass_time` idle waits and the final one
 SETUP_S = 180  # opening the PRs and starting two bots
 TIMEOUT_S = WINDOWS_OPEN_S + MERGED_S + 3 * SETTLE_S + SETUP_S
