@@ -59,6 +59,8 @@ RATE_LIMIT_REMAINING = Gauge(
 
 _ROUTE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^/repos/[^/]+/[^/]+"), "/repos/{owner}/{repo}"),
+    (re.compile(r"^/orgs/[^/]+/teams/[^/]+"), "/orgs/{org}/teams/{team_slug}"),
+    (re.compile(r"^/(orgs|users)/(?!{)[^/]+"), r"/\1/{name}"),
     (re.compile(r"/contents/.*$"), "/contents/{path}"),
     (re.compile(r"/(git/trees|git/blobs|git/commits|commits|git/refs?)/[^/]+"), r"/\1/{ref}"),
     (re.compile(r"/collaborators/[^/]+"), "/collaborators/{username}"),

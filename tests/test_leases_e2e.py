@@ -145,10 +145,13 @@ def test_a_bot_killed_mid_delivery_is_replaced_within_a_minute(
     hang.release.set()
     wait_until(lambda: dead.state.workers.busy == 0, timeout_s=60, what="the old worker")
     dead.state.ctx.store.engine.dispose()
-    with _store(world).session() as session:
-        deliveries = list(session.scalars(select(Delivery)))
-    opened = [d for d in deliveries if d.event == "pull_request"]
-    assert [(d.status, d.attempts) for d in opened] == [("done", 2)]
+
+    def opened() -> list[tuple[str, int]]:
+        with _store(world).session() as session:
+            rows = session.scalars(select(Delivery).where(Delivery.event == "pull_request"))
+            return [(d.status, d.attempts) for d in rows]
+
+    assert wait_until(lambda: opened() == [("done", 2)] and opened(), what="done") == [("done", 2)]
     runs = [r for r in world.sandbox.check_runs_for(REGISTRY, world.head_sha(number))]
     assert [r.name for r in runs].count(CANDIDATE) == 1
 

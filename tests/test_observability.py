@@ -23,6 +23,11 @@ ROUTES = [
         "/app/installations/99/access_tokens",
         "/app/installations/{id}/access_tokens",
     ),
+    (
+        "a team membership",
+        "/orgs/acme/teams/ml-reviewers/memberships/octo",
+        "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+    ),
     ("a query string is dropped", "/repos/a/b/pulls/3?page=2", "/repos/{owner}/{repo}/pulls/{id}"),
     (
         "a collaborator",
