@@ -6,7 +6,7 @@ The same function runs in the bot and behind `shipyard evaluate` on a laptop.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,7 @@ def run_evaluation(
     benchmark_base_dir: Path | None = None,
     progress: Progress | None = None,
     cache_dir: Path | None = None,
+    benchmark_roots: Sequence[str] | None = None,
 ) -> EvaluationReport:
     """Evaluate; failures of the inputs become a report with status error, never a crash."""
     say = progress or (lambda _: None)
@@ -114,6 +115,7 @@ def run_evaluation(
             started,
             durations,
             cache_dir,
+            benchmark_roots,
         )
     except (DocumentError, EvaluationInputError, BenchmarkError, ArtifactError) as exc:
         return _error_report(config.name, config.task.value, started, policy, str(exc))
@@ -129,6 +131,7 @@ def _evaluate(
     started: datetime,
     durations: dict[str, float],
     cache_dir: Path | None,
+    benchmark_roots: Sequence[str] | None = None,
 ) -> EvaluationReport:
     if policy.benchmark is None:
         raise EvaluationInputError(".shipyard.yml names no benchmark (benchmark.uri, sha256)")
@@ -150,7 +153,9 @@ def _evaluate(
 
     say("loading benchmark")
     t0 = time.perf_counter()
-    bench: BenchmarkData = load_benchmark(policy=policy.benchmark, base_dir=benchmark_base_dir)
+    bench: BenchmarkData = load_benchmark(
+        policy=policy.benchmark, base_dir=benchmark_base_dir, roots=benchmark_roots
+    )
     durations["benchmark_s"] = time.perf_counter() - t0
     frame = bench.frame
     y = _labels(frame, policy.benchmark.label_column, config)

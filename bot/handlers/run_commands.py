@@ -22,6 +22,7 @@ from bot.github_api import InstallationClient
 from bot.pr_refresh import get_pull, refresh_pr
 from bot.registry_reader import read_policy
 from bot.store.models import AuditEvent
+from evaluators.escaping import code_span
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def _run(ctx: BotContext, event: CommentEvent) -> None:
         _remember(ctx, repo, event, command.raw, key, outcome, pull.head.sha)
         changed |= outcome.changed_state
         all_ok &= outcome.acted
-        answers.append(f"`{command.raw.strip()}` — {outcome.message}")
+        answers.append(f"{code_span(command.raw, max_length=300)} — {outcome.message}")
     if not answers:
         return
     if changed:  # the gate first, so the answer never describes a state not yet shown

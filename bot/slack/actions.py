@@ -15,6 +15,7 @@ from bot.registry_reader import read_policy
 from bot.slack.identity import github_login, link_instructions, slack_identity
 from bot.slack.installations import installation_for
 from bot.slack.targets import PullTarget
+from evaluators.escaping import code_span, markdown_to_mrkdwn, mrkdwn
 from evaluators.policy import PolicyError
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def act(
     try:
         policy = read_policy(client, target.repo, pull.base.sha)
     except PolicyError as exc:
-        return f"The policy on `{pull.base.ref}` of `{target.repo}` is invalid: {exc}"
+        problem = mrkdwn(str(exc), max_length=500)
+        return f"The policy on `{pull.base.ref}` of `{target.repo}` is invalid: {problem}"
     login = github_login(policy, team_id=actor.team_id, user_id=actor.user_id)
     if login is None:
         return link_instructions(
@@ -108,7 +110,10 @@ def act(
         )
     if outcome.acted and name in _CHANGING:
         # The login in code, not as an @-mention: GitHub would notify the person again.
-        body = f"`{login}` acted from Slack: `{command.raw}` — {outcome.message}"
+        body = (
+            f"{code_span(login)} acted from Slack: {code_span(command.raw, max_length=300)} "
+            f"— {outcome.message}"
+        )
         client.request(
             "POST", f"/repos/{target.repo}/issues/{pull.number}/comments", json={"body": body}
         )
@@ -116,7 +121,6 @@ def act(
 
 
 def to_mrkdwn(markdown: str) -> str:
-    """Our Markdown answers in Slack's mrkdwn; `<`, `>`, `&` escaped so no text becomes a
-    mention or link (a block reason could say `<!channel>`)."""
-    escaped = markdown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return escaped.replace("**", "*")
+    """Our Markdown answers in Slack's mrkdwn: user text stays text (a block reason could say
+    `<!channel>`), see `evaluators.escaping.markdown_to_mrkdwn`."""
+    return markdown_to_mrkdwn(markdown)

@@ -1,0 +1,132 @@
+"""Make untrusted text inert where it is shown: GitHub Markdown, code spans, Slack mrkdwn.
+
+Every string a person or a repository supplied (command text, block reasons, approve notes,
+file and model names, CHANGELOG excerpts, error messages) goes through one of these before it
+reaches a comment, a check run or a Slack message. HTML is escaped by jinja2's autoescape.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Only what can change structure inline: emphasis, code, links, images, tables, strikethrough,
+# math, and `!` (the image marker). HTML is neutralised by entities, not backslashes.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~$!])")
+_MARKDOWN_ESCAPED = re.compile(r"\\([\\`*_\[\]|~$!])")
+_WHITESPACE = re.compile(r"\s+")
+_BACKTICK_RUN = re.compile(r"`+")
+_ZWSP = "\u200b"
+
+
+def one_line(value: object, *, max_length: int | None = None) -> str:
+    """Whitespace (newlines included) collapsed to single spaces, optionally cut with `…`."""
+    text = _WHITESPACE.sub(" ", str(value)).strip()
+    if max_length is not None and len(text) > max_length:
+        text = text[: max_length - 1] + "…"
+    return text
+
+
+def _defang_mentions(text: str) -> str:
+    # A zero-width space after @ keeps `@org/team` or `@someone` from notifying anyone.
+    return text.replace("@", "@" + _ZWSP)
+
+
+def markdown(value: object, *, max_length: int | None = None) -> str:
+    """Text made inert for GitHub Markdown: no HTML, images, links, tables or mentions.
+
+    Newlines collapse to spaces, so a value cannot end a table row or start a block.
+    """
+    text = one_line(value, max_length=max_length)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return _defang_mentions(text)
+
+
+def code_span(value: object, *, max_length: int | None = None, in_table: bool = False) -> str:
+    """`value` as one GitHub Markdown code span that no backtick run inside can close.
+
+    The fence is one backtick longer than the longest run inside (CommonMark 6.1); inside a
+    table a `|` must still be escaped or it would split the cell.
+    """
+    text = one_line(value, max_length=max_length)
+    if in_table:
+        text = text.replace("|", "\\|")
+    runs = [len(run) for run in _BACKTICK_RUN.findall(text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    if text.startswith("`") or text.endswith("`") or not text.strip():
+        text = f" {text} "  # CommonMark strips one space each side, so the content is unchanged
+    return f"{fence}{text}{fence}"
+
+
+def mrkdwn(value: object, *, max_length: int | None = None) -> str:
+    """Text made inert for Slack mrkdwn: `<!channel>`, `<@U123>`, `<url|x>` and @-names are text.
+
+    Slack has no backslash escapes: `&`, `<`, `>` become entities, mentions get a zero-width
+    space. Use it in text objects with `verbatim: true` so Slack does not auto-link names.
+    """
+    text = one_line(value, max_length=max_length)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _defang_mentions(text)
+
+
+def mrkdwn_code(value: object, *, max_length: int | None = None) -> str:
+    """`value` in a Slack code span; Slack cannot escape a backtick, so it becomes `ˋ`."""
+    return "`" + mrkdwn(value, max_length=max_length).replace("`", "ˋ") + "`"
+
+
+def markdown_to_mrkdwn(text: str) -> str:
+    """A Markdown answer built with `markdown()`/`code_span()`, re-escaped for Slack.
+
+    Outside code spans the Markdown escapes are undone first, so Slack shows the characters
+    GitHub shows; code spans become Slack code spans. Then `&`, `<`, `>` are escaped for
+    Slack and every @ gets its zero-width space.
+    """
+    out: list[str] = []
+    prose: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and _MARKDOWN_ESCAPED.match(text, i):
+            prose.append(text[i : i + 2])  # an escaped character, never a code span's fence
+            i += 2
+            continue
+        if char == "`":
+            fence = _BACKTICK_RUN.match(text, i)
+            assert fence is not None
+            close = re.compile(f"(?<!`){fence.group()}(?!`)").search(text, fence.end())
+            if close is not None:
+                out.append(_prose_to_mrkdwn("".join(prose)))
+                prose = []
+                content = text[fence.end() : close.start()]
+                if fence.group() != "`" and content.startswith(" ") and content.endswith(" "):
+                    content = content[1:-1]
+                out.append("`" + _slack_entities(content).replace("`", "ˋ") + "`")
+                i = close.end()
+                continue
+            prose.append(fence.group())
+            i = fence.end()
+            continue
+        prose.append(char)
+        i += 1
+    out.append(_prose_to_mrkdwn("".join(prose)))
+    return re.sub(f"@(?!{_ZWSP})", "@" + _ZWSP, "".join(out))
+
+
+def _slack_entities(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _prose_to_mrkdwn(text: str) -> str:
+    plain = _MARKDOWN_ESCAPED.sub(r"\1", text)
+    plain = plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return _slack_entities(plain).replace("**", "*")
+
+
+__all__ = [
+    "code_span",
+    "markdown",
+    "markdown_to_mrkdwn",
+    "mrkdwn",
+    "mrkdwn_code",
+    "one_line",
+]
