@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from evaluators.bounded import (
+    MAX_DOCUMENT_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_TEXT_BYTES,
+    check_model_directory,
+    read_text,
+)
 from evaluators.candidate import (
     REQUIRED_FILES,
     WEIGHTS_DIR,
@@ -52,6 +59,7 @@ def evaluate_candidate(
     lfs_paths: set[str],
     file_errors: dict[str, str],
     exists: bool = True,
+    directory_problem: str | None = None,
 ) -> GateResult:
     """Layout, config and results schema, LFS integrity, and safe artifact formats."""
     if not exists:
@@ -60,6 +68,14 @@ def evaluate_candidate(
             conclusion=Conclusion.ACTION_REQUIRED,
             title=f"{model}: this PR removes the model directory",
             problems=["Removing a production model is not a promotion; a maintainer must decide."],
+        )
+    problem = directory_problem or check_model_directory(len(b) for b in files.values())
+    if problem:
+        return GateResult(
+            model=model,
+            conclusion=Conclusion.FAILURE,
+            title=f"{model}: the model directory is too large to check",
+            problems=[f"{problem[0].upper()}{problem[1:]}; nothing in it was read."],
         )
     problems: list[str] = []
     notes: list[str] = []
@@ -72,9 +88,11 @@ def evaluate_candidate(
 
     config = _parse(problems, "config.yaml", files, parse_model_config)
     _parse(problems, "eval_results.json", files, parse_claimed_results)
-    if "CHANGELOG.md" in files and not files["CHANGELOG.md"].strip():
+    changelog = _read(problems, "CHANGELOG.md", files, MAX_TEXT_BYTES)
+    if changelog is not None and not changelog.strip():
         problems.append("`CHANGELOG.md` is empty: say what changed and why")
-    if "data_manifest.txt" in files and not parse_data_manifest(_text(files["data_manifest.txt"])):
+    manifest = _read(problems, "data_manifest.txt", files, MAX_MANIFEST_BYTES)
+    if manifest is not None and not parse_data_manifest(manifest):
         problems.append("`data_manifest.txt` lists no training data snapshot")
 
     for path, error in sorted(file_errors.items()):
@@ -123,15 +141,22 @@ def evaluate_candidate(
     )
 
 
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
-
-
-def _parse(problems: list[str], name: str, files: dict[str, bytes], parser):  # type: ignore[no-untyped-def]
+def _read(problems: list[str], name: str, files: dict[str, bytes], max_bytes: int) -> str | None:
     if name not in files:
         return None
     try:
-        return parser(_text(files[name]), source=name)
+        return read_text(files[name], source=name, max_bytes=max_bytes)
+    except DocumentError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _parse(problems: list[str], name: str, files: dict[str, bytes], parser):  # type: ignore[no-untyped-def]
+    text = _read(problems, name, files, MAX_DOCUMENT_BYTES)
+    if text is None:
+        return None
+    try:
+        return parser(text, source=name)
     except DocumentError as exc:
         problems.extend(str(exc).splitlines())
         return None

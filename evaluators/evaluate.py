@@ -17,6 +17,7 @@ import pandas as pd
 
 from evaluators import __version__, prediction_cache
 from evaluators.benchmark_data import BenchmarkData, BenchmarkError, load_benchmark
+from evaluators.bounded import MAX_MANIFEST_BYTES, read_text
 from evaluators.candidate import (
     ClaimedResults,
     ModelConfig,
@@ -225,7 +226,11 @@ def _evaluate(
     )
     manifest = candidate_dir / "data_manifest.txt"
     leakage = check_leakage(
-        manifest_entries=parse_data_manifest(manifest.read_text()) if manifest.is_file() else [],
+        manifest_entries=parse_data_manifest(
+            read_text(manifest.read_bytes(), source=manifest.name, max_bytes=MAX_MANIFEST_BYTES)
+        )
+        if manifest.is_file()
+        else [],
         benchmark_ids=frame[policy.benchmark.id_column] if policy.benchmark.id_column else [],
         id_column=policy.benchmark.id_column,
     )

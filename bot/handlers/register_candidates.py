@@ -62,6 +62,7 @@ def register_candidates(ctx: BotContext, event: PullRequestEvent) -> None:
             lfs_paths=set(found.lfs),
             file_errors=found.lfs_errors,
             exists=found.exists,
+            directory_problem=found.refused,
         )
         _store_result(ctx, event, result)
         publish(
