@@ -21,7 +21,8 @@ from evaluators.candidate import (
     parse_model_config,
 )
 from evaluators.errors import DocumentError
-from evaluators.loading import classify_artifact_bytes
+from evaluators.escaping import code_span, markdown
+from evaluators.loading import classify_artifact_bytes, hidden_code
 
 
 class Conclusion(StrEnum):
@@ -42,7 +43,8 @@ class GateResult:
     config: ModelConfig | None = None
 
     def summary(self) -> str:
-        lines = [f"**{self.title}**", ""]
+        # Problems and notes are Markdown whose untrusted parts are already escaped.
+        lines = [f"**{markdown(self.title)}**", ""]
         if self.problems:
             lines.append("Problems:")
             lines += [f"- {p}" for p in self.problems]
@@ -75,7 +77,7 @@ def evaluate_candidate(
             model=model,
             conclusion=Conclusion.FAILURE,
             title=f"{model}: the model directory is too large to check",
-            problems=[f"{problem[0].upper()}{problem[1:]}; nothing in it was read."],
+            problems=[markdown(f"{problem[0].upper()}{problem[1:]}; nothing in it was read.")],
         )
     problems: list[str] = []
     notes: list[str] = []
@@ -96,30 +98,41 @@ def evaluate_candidate(
         problems.append("`data_manifest.txt` lists no training data snapshot")
 
     for path, error in sorted(file_errors.items()):
-        problems.append(f"`{path}`: {error}")
+        problems.append(f"{code_span(path)}: {markdown(error)}")
     for path, data in sorted(weights.items()):
         if path in file_errors:
             continue
         verdict = classify_artifact_bytes(data, filename=path)
         if not verdict.safe:
-            problems.append(f"`{path}`: {verdict.reason}")
+            problems.append(f"{code_span(path)}: {markdown(verdict.reason)}")
         else:
             source = "Git LFS, sha256 verified" if path in lfs_paths else "in Git"
-            notes.append(f"`{path}`: {verdict.format} ({len(data):,} bytes, {source})")
+            notes.append(f"{code_span(path)}: {verdict.format} ({len(data):,} bytes, {source})")
+    # Every other file too: a pickle hidden as preprocessing/scaler.pkl (or renamed to
+    # anything) is found by its bytes, and refused without being opened.
+    for path, data in sorted(files.items()):
+        if path in weights or path in file_errors:
+            continue
+        reason = hidden_code(data, filename=path)
+        if reason:
+            problems.append(f"{code_span(path)}: {markdown(reason)}")
 
     if config is not None:
         if config.name != model:
             problems.append(
-                f"`config.yaml` names the model `{config.name}` but its directory is `{model}`"
+                f"`config.yaml` names the model {code_span(config.name)} "
+                f"but its directory is {code_span(model)}"
             )
         if config.weights not in files and config.weights not in file_errors:
-            problems.append(f"`config.yaml` points to `{config.weights}`, which does not exist")
+            problems.append(
+                f"`config.yaml` points to {code_span(config.weights)}, which does not exist"
+            )
         elif config.weights in weights:
             verdict = classify_artifact_bytes(weights[config.weights], filename=config.weights)
             if verdict.safe and verdict.format != config.format.value:
                 problems.append(
                     f"`config.yaml` says format `{config.format.value}` but "
-                    f"`{config.weights}` is `{verdict.format}`"
+                    f"{code_span(config.weights)} is `{verdict.format}`"
                 )
 
     if problems:
@@ -147,7 +160,7 @@ def _read(problems: list[str], name: str, files: dict[str, bytes], max_bytes: in
     try:
         return read_text(files[name], source=name, max_bytes=max_bytes)
     except DocumentError as exc:
-        problems.append(str(exc))
+        problems.append(markdown(str(exc)))
         return None
 
 
@@ -157,6 +170,6 @@ def _parse(problems: list[str], name: str, files: dict[str, bytes], parser):  # 
         return None
     try:
         return parser(text, source=name)
-    except DocumentError as exc:
-        problems.extend(str(exc).splitlines())
+    except DocumentError as exc:  # its lines quote the author's keys: escaped
+        problems.extend(markdown(line) for line in str(exc).splitlines())
         return None
