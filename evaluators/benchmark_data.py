@@ -219,7 +219,8 @@ def _check_http(uri: str, roots: Sequence[str], resolve: Resolver) -> None:
 def _check_local(uri: str, base_dir: Path | None, roots: Sequence[str]) -> None:
     if _scheme(uri) == "file":
         raise BenchmarkError(
-            f"benchmark {uri}: file:// URIs are refused; use a path inside a benchmark root"
+            f"benchmark {uri}: file:// URIs are refused; name a path inside the operator's "
+            "SHIPYARD_BENCHMARK_ROOTS instead; nothing was read"
         )
     path = _local_path(uri, base_dir)
     # resolve() follows symlinks, so a link inside a root pointing outside it is outside.
