@@ -12,6 +12,8 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
+from bot.sandbox import generate_app_keypair
+from bot.settings import load_settings
 from evaluators.benchmark_data import (
     BenchmarkError,
     check_location,
@@ -222,3 +224,18 @@ def test_a_secret_file_is_never_echoed_even_without_roots(roots: dict[str, Path]
     secret = roots["secret"].read_bytes()
     assert "hunter2" not in str(caught.value)
     assert hashlib.sha256(secret).hexdigest() not in str(caught.value)
+
+
+def test_the_operators_roots_come_from_the_environment_and_default_to_benchmark_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    private_pem, _ = generate_app_keypair()
+    base = {
+        "github_app_id": 1,
+        "github_private_key": private_pem,
+        "github_webhook_secret": "a-real-webhook-secret-1234",
+        "benchmark_dir": tmp_path,
+    }
+    assert load_settings(**base).allowed_benchmark_roots() == [str(tmp_path)]
+    monkeypatch.setenv("SHIPYARD_BENCHMARK_ROOTS", '["/data/bench", "s3://acme/bench/"]')
+    assert load_settings(**base).allowed_benchmark_roots() == ["/data/bench", "s3://acme/bench/"]
