@@ -81,7 +81,26 @@ def markdown_to_mrkdwn(text: str) -> str:
     GitHub shows; code spans become Slack code spans. Then `&`, `<`, `>` are escaped for
     Slack and every @ gets its zero-width space.
     """
-    out: list[str] = []
+    out = []
+    for is_code, part in _split_code_spans(text):
+        if is_code:
+            out.append("`" + _slack_entities(part).replace("`", "ˋ") + "`")
+        else:
+            out.append(_slack_entities(_unescape_markdown(part)).replace("**", "*"))
+    return re.sub(f"@(?!{_ZWSP})", "@" + _ZWSP, "".join(out))
+
+
+def markdown_to_plain(text: str) -> str:
+    """The characters a reader of a `markdown()`/`code_span()` answer sees, for the audit log
+    (which is escaped again wherever it is shown)."""
+    parts = _split_code_spans(text)
+    plain = "".join(part if is_code else _unescape_markdown(part) for is_code, part in parts)
+    return plain.replace("@" + _ZWSP, "@")
+
+
+def _split_code_spans(text: str) -> list[tuple[bool, str]]:
+    """(is a code span, its text) pieces, honouring backslash escapes and fence lengths."""
+    pieces: list[tuple[bool, str]] = []
     prose: list[str] = []
     i = 0
     while i < len(text):
@@ -95,12 +114,12 @@ def markdown_to_mrkdwn(text: str) -> str:
             assert fence is not None
             close = re.compile(f"(?<!`){fence.group()}(?!`)").search(text, fence.end())
             if close is not None:
-                out.append(_prose_to_mrkdwn("".join(prose)))
+                pieces.append((False, "".join(prose)))
                 prose = []
                 content = text[fence.end() : close.start()]
                 if fence.group() != "`" and content.startswith(" ") and content.endswith(" "):
                     content = content[1:-1]
-                out.append("`" + _slack_entities(content).replace("`", "ˋ") + "`")
+                pieces.append((True, content))
                 i = close.end()
                 continue
             prose.append(fence.group())
@@ -108,24 +127,24 @@ def markdown_to_mrkdwn(text: str) -> str:
             continue
         prose.append(char)
         i += 1
-    out.append(_prose_to_mrkdwn("".join(prose)))
-    return re.sub(f"@(?!{_ZWSP})", "@" + _ZWSP, "".join(out))
+    pieces.append((False, "".join(prose)))
+    return pieces
 
 
 def _slack_entities(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _prose_to_mrkdwn(text: str) -> str:
+def _unescape_markdown(text: str) -> str:
     plain = _MARKDOWN_ESCAPED.sub(r"\1", text)
-    plain = plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return _slack_entities(plain).replace("**", "*")
+    return plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 __all__ = [
     "code_span",
     "markdown",
     "markdown_to_mrkdwn",
+    "markdown_to_plain",
     "mrkdwn",
     "mrkdwn_code",
     "one_line",

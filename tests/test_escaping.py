@@ -7,7 +7,14 @@ import re
 import markdown_it
 import pytest
 
-from evaluators.escaping import code_span, markdown, markdown_to_mrkdwn, mrkdwn, mrkdwn_code
+from evaluators.escaping import (
+    code_span,
+    markdown,
+    markdown_to_mrkdwn,
+    markdown_to_plain,
+    mrkdwn,
+    mrkdwn_code,
+)
 
 HOSTILE = [
     "![x](http://evil/x.png)",
@@ -98,3 +105,10 @@ def test_a_markdown_answer_shown_in_slack_keeps_the_text_and_no_slack_markup(hos
     assert re.search(r"@[A-Za-z]", out) is None
     # Slack has no backslash escapes: it shows the characters themselves, as written.
     assert out.count("\\") == 2 * hostile.count("\\")
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_the_audit_log_keeps_what_a_reader_saw_without_escapes(hostile: str) -> None:
+    answer = f"Blocked: {markdown(hostile)}. Until {code_span(hostile)}."
+    flat = " ".join(hostile.split())
+    assert markdown_to_plain(answer) == f"Blocked: {flat}. Until {flat}."

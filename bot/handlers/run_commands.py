@@ -22,7 +22,7 @@ from bot.github_api import InstallationClient
 from bot.pr_refresh import get_pull, refresh_pr
 from bot.registry_reader import read_policy
 from bot.store.models import AuditEvent
-from evaluators.escaping import code_span
+from evaluators.escaping import code_span, markdown_to_plain
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _remember(
             actor=event.author,
             pr_number=event.pr_number,
             head_sha=sha,
-            reason=f"{raw.strip()} → {outcome.message}"[:1000],
+            reason=f"{raw.strip()} → {markdown_to_plain(outcome.message)}"[:1000],
             detail={"key": key, "acted": outcome.acted, "url": event.html_url},
         )
 

@@ -15,7 +15,7 @@ from bot.registry_reader import read_policy
 from bot.slack.identity import github_login, link_instructions, slack_identity
 from bot.slack.installations import installation_for
 from bot.slack.targets import PullTarget
-from evaluators.escaping import code_span, markdown_to_mrkdwn, mrkdwn
+from evaluators.escaping import code_span, markdown_to_mrkdwn, markdown_to_plain, mrkdwn
 from evaluators.policy import PolicyError
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def act(
             actor=login,
             pr_number=pull.number,
             head_sha=pull.head.sha,
-            reason=f"{command.raw} → {outcome.message}"[:1000],
+            reason=f"{command.raw} → {markdown_to_plain(outcome.message)}"[:1000],
             detail={
                 "key": f"slack:{request_key}",
                 "acted": outcome.acted,
