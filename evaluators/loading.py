@@ -255,7 +255,7 @@ def _first_line(exc: Exception) -> str:
 _CODE_OPCODES = frozenset(
     {"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
 )
-_FULL_PARSE_BYTES = 8 * 1024 * 1024
+_FULL_PARSE_BYTES = 1024 * 1024  # a valid opcode stream this long is a pickle anyway
 _ZIP_MEMBERS_PROBED = 1_000
 
 
@@ -266,15 +266,19 @@ def _is_complete_pickle(data: bytes) -> bool:
     files (a CHANGELOG) must not be refused because their first letters happen to be opcodes.
     """
     code = False
+    probe = data[:_FULL_PARSE_BYTES]
+    last = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            for opcode, _arg, _pos in pickletools.genops(io.BytesIO(data[:_FULL_PARSE_BYTES])):
+            for opcode, _arg, position in pickletools.genops(io.BytesIO(probe)):
                 code |= opcode.name in _CODE_OPCODES
+                last = position or 0
                 if opcode.name == "STOP":
                     return code
         except Exception:
-            return False
+            # A megabyte of valid opcodes cut off by the probe's end, not by an invalid byte.
+            return code and len(data) > len(probe) and last > len(probe) - 4096
     return False
 
 

@@ -245,3 +245,14 @@ def test_the_registration_gate_fails_a_pickle_outside_weights() -> None:
     )
     assert result.conclusion is Conclusion.FAILURE
     assert "`preprocessing/scaler.pkl`" in result.summary() and "pickle" in result.summary()
+
+
+def test_a_text_protocol_pickle_longer_than_the_probe_is_still_found() -> None:
+    big = pickle.dumps([_Exploit(), list(range(300_000))], protocol=0)
+    assert len(big) > 1024 * 1024
+    assert "text protocol" in (hidden_code(big, filename="big.txt") or "")
+
+
+def test_a_long_text_that_starts_like_a_pickle_is_not_one() -> None:
+    text = b"cats and dogs\nlive here\n" + b"# notes\n" * 200_000
+    assert hidden_code(text, filename="notes.md") is None
