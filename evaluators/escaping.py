@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 # Only what can change structure inline: emphasis, code, links, images, tables, strikethrough,
-# math, and `!` (the image marker). HTML is neutralised by entities, not backslashes.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~$!])")
+# math, and `!` (the image marker). HTML is neutralised by entities, not backslashes. A run of
+# `_` between letters or digits (`entity_type`) cannot open or close emphasis: left as written.
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]|~$!]|_+")
 _MARKDOWN_ESCAPED = re.compile(r"\\([\\`*_\[\]|~$!])")
 _WHITESPACE = re.compile(r"\s+")
 _BACKTICK_RUN = re.compile(r"`+")
@@ -31,6 +32,16 @@ def _defang_mentions(text: str) -> str:
     return text.replace("@", "@" + _ZWSP)
 
 
+def _escape_special(match: re.Match[str]) -> str:
+    run, text = match.group(), match.string
+    if run[0] == "_":
+        before = text[match.start() - 1] if match.start() else " "
+        after = text[match.end()] if match.end() < len(text) else " "
+        if before.isalnum() and after.isalnum():
+            return run  # intraword: `entity_type` stays as written
+    return "".join("\\" + char for char in run)
+
+
 def markdown(value: object, *, max_length: int | None = None) -> str:
     """Text made inert for GitHub Markdown: no HTML, images, links, tables or mentions.
 
@@ -38,7 +49,7 @@ def markdown(value: object, *, max_length: int | None = None) -> str:
     """
     text = one_line(value, max_length=max_length)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    text = _MARKDOWN_SPECIAL.sub(_escape_special, text)
     return _defang_mentions(text)
 
 

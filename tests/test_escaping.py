@@ -28,6 +28,7 @@ HOSTILE = [
     "<!channel> <@U123> <https://evil|click>",
     "**bold** _it_ ~~gone~~ $x$",
     "\\[escaped\\](http://evil)",
+    "snake_case __init__ _x_ a__b _",
 ]
 
 
@@ -112,3 +113,10 @@ def test_the_audit_log_keeps_what_a_reader_saw_without_escapes(hostile: str) -> 
     answer = f"Blocked: {markdown(hostile)}. Until {code_span(hostile)}."
     flat = " ".join(hostile.split())
     assert markdown_to_plain(answer) == f"Blocked: {flat}. Until {flat}."
+
+
+@pytest.mark.parametrize(
+    "word", ["entity_type", "public_sector", "x__y", "review_window_opened"]
+)
+def test_underscores_inside_a_word_are_left_as_written(word: str) -> None:
+    assert markdown(word) == word
