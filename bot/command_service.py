@@ -30,6 +30,7 @@ from bot.github_types import PullRequest
 from bot.promotion_state import active_blocks, load_state
 from bot.registry_reader import Production, read_production
 from bot.store.models import Approval, Block, Candidate, CandidateState
+from evaluators.escaping import code_span, markdown
 from evaluators.policy import Policy
 
 # Slack shows the head it acts on and checks it itself; a comment passes the head it saw.
@@ -210,7 +211,8 @@ def _block(req: _Request) -> Outcome:
         req.audit(session, "blocked", req.command.args)
     return Outcome(
         True,
-        f"Blocked: {req.command.args}. It stays blocked across pushes until `/unblock`.",
+        f"Blocked: {markdown(req.command.args, max_length=500)}. "
+        "It stays blocked across pushes until `/unblock`.",
         True,
     )
 
@@ -295,13 +297,15 @@ def status_text(ctx: BotContext, *, repo: str, pull: PullRequest, policy: Policy
         )
         rows = audit.trail(session, repository=repo, pr_number=pull.number)
     decision = decide_gate(state, now=ctx.clock.now())
-    lines = [f"**Gate for `{pull.head.sha[:7]}`:** {decision.title}"]
-    lines += [f"- {r}" for r in decision.reasons]
+    # Titles, reasons and audit lines carry block reasons, notes and command text: escaped.
+    lines = [f"**Gate for `{pull.head.sha[:7]}`:** {markdown(decision.title, max_length=300)}"]
+    lines += [f"- {markdown(r, max_length=500)}" for r in decision.reasons]
     if rows:
         lines += ["", "Recent audit trail:"]
         lines += [
-            f"- {r.at:%Y-%m-%d %H:%M} UTC `{r.actor}` {r.kind} `{(r.head_sha or '')[:7]}`"
-            + (f": {r.reason}" if r.reason else "")
+            f"- {r.at:%Y-%m-%d %H:%M} UTC {code_span(r.actor or '')} {markdown(r.kind)} "
+            f"`{(r.head_sha or '')[:7]}`"
+            + (f": {markdown(r.reason, max_length=300)}" if r.reason else "")
             for r in rows[-10:]
         ]
     return "\n".join(lines)

@@ -84,6 +84,7 @@ def evaluate_one(ctx: BotContext, job: Evaluation, lease: Lease) -> None:
             policy=policy,
             benchmark_base_dir=ctx.settings.benchmark_dir,
             cache_dir=ctx.settings.cache_dir,
+            benchmark_roots=ctx.settings.allowed_benchmark_roots(),
         )
     lease.check()
     if is_cancelled(ctx.store, job.id):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from evaluators.escaping import markdown
+
 
 class GateConclusion(StrEnum):
     SUCCESS = "success"
@@ -97,7 +99,10 @@ class GateDecision:
     valid_approvals: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        return "\n".join(f"- {r}" for r in self.reasons) if self.reasons else self.title
+        # Reasons and titles carry block reasons and file names: escaped for Markdown.
+        if not self.reasons:
+            return markdown(self.title, max_length=500)
+        return "\n".join(f"- {markdown(r, max_length=500)}" for r in self.reasons)
 
 
 NO_MODEL_EVIDENCE = hashlib.sha256(b"no model directory changed").hexdigest()

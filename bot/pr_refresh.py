@@ -18,6 +18,7 @@ from bot.promotion_state import latest_evaluations, load_state
 from bot.registry_reader import Production, read_policy, read_production
 from bot.report_comment import has_report_comment, upsert_report_comment
 from bot.store.models import AuditEvent, Evaluation, Report
+from evaluators.escaping import code_span, markdown
 from evaluators.policy import Policy
 from evaluators.render import render_pr_comment
 from evaluators.report import EvaluationReport
@@ -161,11 +162,12 @@ def render_pr_body(
     """Gate status first, then each model's report, then the audit trail."""
     icon = _ICON.get(decision.conclusion, "⏳") if decision.conclusion else "⏳"
     lines = [
-        f"### {icon} Shipyard promotion gate for `{head_sha[:7]}`: {decision.title}",
+        f"### {icon} Shipyard promotion gate for `{head_sha[:7]}`: "
+        + markdown(decision.title, max_length=300),
         "",
-        *[f"- {r}" for r in decision.reasons],
+        *[f"- {markdown(r, max_length=500)}" for r in decision.reasons],
         *[
-            f"- `{model}` is no longer part of this pull request at `{head_sha[:7]}`; "
+            f"- {code_span(model)} is no longer part of this pull request at `{head_sha[:7]}`; "
             "its earlier report no longer applies."
             for model in gone
         ],
@@ -189,9 +191,10 @@ def render_pr_body(
             "|---|---|---|---|---|",
         ]
         for row in trail[-50:]:
-            why = (row.reason or "").replace("|", "\\|").replace("\n", " ")[:200]
+            why = markdown(row.reason or "", max_length=200)  # escapes `|` too
             lines.append(
-                f"| {row.at:%Y-%m-%d %H:%M} UTC | `{row.actor}` | {row.kind} | "
+                f"| {row.at:%Y-%m-%d %H:%M} UTC | {code_span(row.actor or '', in_table=True)} | "
+                f"{markdown(row.kind)} | "
                 f"`{(row.head_sha or '')[:7]}` | {why} |"
             )
         lines += ["", "</details>"]

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from evaluators.bounded import (
+    MAX_DOCUMENT_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_TEXT_BYTES,
+    check_model_directory,
+    read_text,
+)
 from evaluators.candidate import (
     REQUIRED_FILES,
     WEIGHTS_DIR,
@@ -14,7 +21,8 @@ from evaluators.candidate import (
     parse_model_config,
 )
 from evaluators.errors import DocumentError
-from evaluators.loading import classify_artifact_bytes
+from evaluators.escaping import code_span, markdown
+from evaluators.loading import classify_artifact_bytes, hidden_code
 
 
 class Conclusion(StrEnum):
@@ -35,7 +43,8 @@ class GateResult:
     config: ModelConfig | None = None
 
     def summary(self) -> str:
-        lines = [f"**{self.title}**", ""]
+        # Problems and notes are Markdown whose untrusted parts are already escaped.
+        lines = [f"**{markdown(self.title)}**", ""]
         if self.problems:
             lines.append("Problems:")
             lines += [f"- {p}" for p in self.problems]
@@ -52,6 +61,7 @@ def evaluate_candidate(
     lfs_paths: set[str],
     file_errors: dict[str, str],
     exists: bool = True,
+    directory_problem: str | None = None,
 ) -> GateResult:
     """Layout, config and results schema, LFS integrity, and safe artifact formats."""
     if not exists:
@@ -60,6 +70,14 @@ def evaluate_candidate(
             conclusion=Conclusion.ACTION_REQUIRED,
             title=f"{model}: this PR removes the model directory",
             problems=["Removing a production model is not a promotion; a maintainer must decide."],
+        )
+    problem = directory_problem or check_model_directory(len(b) for b in files.values())
+    if problem:
+        return GateResult(
+            model=model,
+            conclusion=Conclusion.FAILURE,
+            title=f"{model}: the model directory is too large to check",
+            problems=[markdown(f"{problem[0].upper()}{problem[1:]}; nothing in it was read.")],
         )
     problems: list[str] = []
     notes: list[str] = []
@@ -72,36 +90,49 @@ def evaluate_candidate(
 
     config = _parse(problems, "config.yaml", files, parse_model_config)
     _parse(problems, "eval_results.json", files, parse_claimed_results)
-    if "CHANGELOG.md" in files and not files["CHANGELOG.md"].strip():
+    changelog = _read(problems, "CHANGELOG.md", files, MAX_TEXT_BYTES)
+    if changelog is not None and not changelog.strip():
         problems.append("`CHANGELOG.md` is empty: say what changed and why")
-    if "data_manifest.txt" in files and not parse_data_manifest(_text(files["data_manifest.txt"])):
+    manifest = _read(problems, "data_manifest.txt", files, MAX_MANIFEST_BYTES)
+    if manifest is not None and not parse_data_manifest(manifest):
         problems.append("`data_manifest.txt` lists no training data snapshot")
 
     for path, error in sorted(file_errors.items()):
-        problems.append(f"`{path}`: {error}")
+        problems.append(f"{code_span(path)}: {markdown(error)}")
     for path, data in sorted(weights.items()):
         if path in file_errors:
             continue
         verdict = classify_artifact_bytes(data, filename=path)
         if not verdict.safe:
-            problems.append(f"`{path}`: {verdict.reason}")
+            problems.append(f"{code_span(path)}: {markdown(verdict.reason)}")
         else:
             source = "Git LFS, sha256 verified" if path in lfs_paths else "in Git"
-            notes.append(f"`{path}`: {verdict.format} ({len(data):,} bytes, {source})")
+            notes.append(f"{code_span(path)}: {verdict.format} ({len(data):,} bytes, {source})")
+    # Every other file too: a pickle hidden as preprocessing/scaler.pkl (or renamed to
+    # anything) is found by its bytes, and refused without being opened.
+    for path, data in sorted(files.items()):
+        if path in weights or path in file_errors:
+            continue
+        reason = hidden_code(data, filename=path)
+        if reason:
+            problems.append(f"{code_span(path)}: {markdown(reason)}")
 
     if config is not None:
         if config.name != model:
             problems.append(
-                f"`config.yaml` names the model `{config.name}` but its directory is `{model}`"
+                f"`config.yaml` names the model {code_span(config.name)} "
+                f"but its directory is {code_span(model)}"
             )
         if config.weights not in files and config.weights not in file_errors:
-            problems.append(f"`config.yaml` points to `{config.weights}`, which does not exist")
+            problems.append(
+                f"`config.yaml` points to {code_span(config.weights)}, which does not exist"
+            )
         elif config.weights in weights:
             verdict = classify_artifact_bytes(weights[config.weights], filename=config.weights)
             if verdict.safe and verdict.format != config.format.value:
                 problems.append(
                     f"`config.yaml` says format `{config.format.value}` but "
-                    f"`{config.weights}` is `{verdict.format}`"
+                    f"{code_span(config.weights)} is `{verdict.format}`"
                 )
 
     if problems:
@@ -123,15 +154,22 @@ def evaluate_candidate(
     )
 
 
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
-
-
-def _parse(problems: list[str], name: str, files: dict[str, bytes], parser):  # type: ignore[no-untyped-def]
+def _read(problems: list[str], name: str, files: dict[str, bytes], max_bytes: int) -> str | None:
     if name not in files:
         return None
     try:
-        return parser(_text(files[name]), source=name)
+        return read_text(files[name], source=name, max_bytes=max_bytes)
     except DocumentError as exc:
-        problems.extend(str(exc).splitlines())
+        problems.append(markdown(str(exc)))
+        return None
+
+
+def _parse(problems: list[str], name: str, files: dict[str, bytes], parser):  # type: ignore[no-untyped-def]
+    text = _read(problems, name, files, MAX_DOCUMENT_BYTES)
+    if text is None:
+        return None
+    try:
+        return parser(text, source=name)
+    except DocumentError as exc:  # its lines quote the author's keys: escaped
+        problems.extend(markdown(line) for line in str(exc).splitlines())
         return None

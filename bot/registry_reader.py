@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bot.github_api import GitHubError, InstallationClient
 from bot.github_types import Blob, Branch, ContentFile, PullFile, PullRequest, Repository, Tree
 from bot.lfs import LfsError, LfsPointer, fetch_objects, lfs_endpoint, parse_pointer
+from evaluators.bounded import check_model_directory
 from evaluators.policy import Policy, PolicyError, parse_policy
 
 POLICY_PATH = ".shipyard.yml"
@@ -46,6 +47,7 @@ class ModelFiles:
     lfs: dict[str, LfsPointer] = field(default_factory=dict)
     lfs_errors: dict[str, str] = field(default_factory=dict)
     exists: bool = True
+    refused: str | None = None  # the directory as a whole is too large to read
 
 
 def read_production(client: InstallationClient, repo: str) -> Production:
@@ -151,6 +153,10 @@ def read_model_dir(
     tree = client.get(f"/repos/{repo}/git/trees/{tree_sha}", Tree, recursive=1)
     if tree.truncated:
         raise GitHubError("GET", f"trees/{tree_sha}", 0, "tree too large to list")
+    # Caps before any blob is fetched (and again with LFS sizes before any object is).
+    result.refused = check_model_directory(e.size or 0 for e in tree.tree if e.type == "blob")
+    if result.refused:
+        return result
     for entry in tree.tree:
         if entry.type != "blob":
             continue
@@ -169,6 +175,13 @@ def read_model_dir(
         pointer = parse_pointer(data)
         if pointer is not None:
             result.lfs[entry.path] = pointer
+    result.refused = check_model_directory(
+        result.lfs[p].size if p in result.lfs else len(data) for p, data in result.files.items()
+    )
+    if result.refused:
+        result.files.clear()
+        result.lfs.clear()
+        return result
     _resolve_lfs(client, repository, result)
     return result
 

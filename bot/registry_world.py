@@ -74,6 +74,8 @@ class RegistryWorld:
             "github_api_url": self.sandbox_server.url,
             "database_url": self.database_url,
             "benchmark_dir": self.fixtures / "registry",
+            # The fixture policy names ../benchmark/…: the operator allows that directory.
+            "benchmark_roots": [str(self.fixtures / "benchmark")],
             "scheduler_tick_s": 0.05,
             # Leases follow the manual clock; renew them often in real time so that a live
             # worker never loses one when a test moves the clock.

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     benchmark_dir: Path = Field(
         default=Path("."), description="Where relative benchmark URIs in policies resolve."
     )
+    benchmark_roots: list[str] = Field(
+        default_factory=list,
+        description="Where benchmarks may be read from: local directories, https://host/path/, "
+        "s3://bucket/prefix/. Empty means benchmark_dir only.",
+    )
     cache_dir: Path | None = Field(
         default=None, description="Model outputs reused across identical evaluations."
     )
@@ -86,6 +91,10 @@ class Settings(BaseSettings):
         default_factory=lambda: ["/approve", "/block"],
         description="Extra slash commands that mean `/shipyard <name> …`.",
     )
+
+    def allowed_benchmark_roots(self) -> list[str]:
+        """The operator's benchmark roots; by default only `benchmark_dir`."""
+        return list(self.benchmark_roots) or [str(self.benchmark_dir)]
 
     @property
     def slack_enabled(self) -> bool:

@@ -3,13 +3,20 @@
 Sources: a local path (relative to the registry checkout), file://, http(s):// (streamed with a
 size cap, hashed while streaming) or any fsspec URI (s3://, gs:// need the matching extra).
 Nothing is parsed before the bytes match the pin.
+
+The URI comes from the registry, the allowed locations from the operator: with `roots` set (as
+the bot always sets them) a URI outside every root is refused before any I/O, see
+`check_location`. Messages never echo the content, columns or hash of a file that was not a
+valid benchmark: the URI might point at a secret.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+import ipaddress
+import socket
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -51,7 +58,7 @@ def _file_chunks(path: Path, uri: str) -> Iterator[bytes]:
     try:
         handle = path.open("rb")
     except FileNotFoundError:
-        raise BenchmarkError(f"benchmark file not found: {uri} (looked at {path})") from None
+        raise BenchmarkError(f"benchmark file not found: {uri}") from None
     except OSError as exc:
         raise BenchmarkError(f"benchmark {uri} cannot be read: {exc.strerror}") from None
     with handle:
@@ -63,7 +70,12 @@ def _http_chunks(uri: str, *, timeout_s: float) -> Iterator[bytes]:
     import httpx
 
     try:
-        with httpx.stream("GET", uri, follow_redirects=True, timeout=timeout_s) as response:
+        with httpx.stream("GET", uri, follow_redirects=False, timeout=timeout_s) as response:
+            if response.is_redirect:  # the target would escape the roots checked before
+                raise BenchmarkError(
+                    f"benchmark download {uri} answered with a redirect "
+                    f"(HTTP {response.status_code}); redirects are not followed"
+                )
             if response.status_code != 200:
                 raise BenchmarkError(
                     f"benchmark download {uri} failed: HTTP {response.status_code}"
@@ -94,21 +106,169 @@ def _fsspec_chunks(uri: str, scheme: str) -> Iterator[bytes]:
         raise BenchmarkError(f"benchmark not found: {uri}") from None
 
 
-def _chunks(uri: str, *, base_dir: Path | None, timeout_s: float) -> Iterator[bytes]:
+def _local_path(uri: str, base_dir: Path | None) -> Path:
     parsed = urlparse(uri)
-    scheme = parsed.scheme.lower()
-    if scheme in ("http", "https"):
-        return _http_chunks(uri, timeout_s=timeout_s)
-    if scheme == "file":
-        return _file_chunks(Path(unquote(parsed.path)), uri)
-    if scheme and len(scheme) > 1:  # a one-letter scheme is a Windows drive
-        return _fsspec_chunks(uri, scheme)
+    if parsed.scheme.lower() == "file":
+        return Path(unquote(parsed.path))
     path = Path(uri)
     if not path.is_absolute():
         if base_dir is None:
             raise BenchmarkError(f"benchmark path {uri} is relative but no base directory is set")
         path = base_dir / path
-    return _file_chunks(path, uri)
+    return path
+
+
+def _scheme(uri: str) -> str:
+    scheme = urlparse(uri).scheme.lower()
+    return scheme if len(scheme) > 1 else ""  # a one-letter scheme is a Windows drive
+
+
+def _chunks(uri: str, *, base_dir: Path | None, timeout_s: float) -> Iterator[bytes]:
+    scheme = _scheme(uri)
+    if scheme in ("http", "https"):
+        return _http_chunks(uri, timeout_s=timeout_s)
+    if scheme and scheme != "file":
+        return _fsspec_chunks(uri, scheme)
+    return _file_chunks(_local_path(uri, base_dir), uri)
+
+
+# -- where a benchmark may come from (the operator's SHIPYARD_BENCHMARK_ROOTS) ------------------
+
+Resolver = Callable[[str], list[str]]
+
+
+def _resolve_host(host: str) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        raise BenchmarkError(f"benchmark host {host} cannot be resolved") from None
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def is_internal_address(address: str) -> bool:
+    """Loopback, link-local (cloud metadata), private, multicast, reserved or unspecified."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return bool(
+        ip.is_loopback
+        or ip.is_link_local
+        or ip.is_private
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _url_parts(uri: str) -> tuple[str, str, int | None, str]:
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.lower()
+    try:
+        port = parsed.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        raise BenchmarkError("the benchmark URI has an invalid port") from None
+    return scheme, (parsed.hostname or "").lower(), port, parsed.path or "/"
+
+
+def _dir_prefix(path: str) -> str:
+    return path if path.endswith("/") else path + "/"
+
+
+def _dot_segments(path: str) -> bool:
+    decoded = unquote(path)
+    return "\\" in decoded or any(part in (".", "..") for part in decoded.split("/"))
+
+
+def _check_http(uri: str, roots: Sequence[str], resolve: Resolver) -> None:
+    parsed = urlparse(uri)
+    if parsed.username is not None or parsed.password is not None:
+        raise BenchmarkError("benchmark URLs with credentials in them are refused")
+    scheme, host, port, path = _url_parts(uri)
+    if not host or _dot_segments(path):
+        raise _outside(uri)
+    root_host = None
+    for root in roots:
+        if _scheme(root) != scheme:
+            continue
+        _, r_host, r_port, r_path = _url_parts(root)
+        if (r_host, r_port) == (host, port) and path.startswith(_dir_prefix(r_path)):
+            root_host = r_host
+            break
+    if root_host is None:
+        raise _outside(uri)
+    # An operator who names an internal address or localhost in a root means it; a public name
+    # that resolves inside the network (DNS rebinding, a typo) is refused.
+    named = _is_ip_literal(root_host) or root_host == "localhost"
+    addresses = [host] if _is_ip_literal(host) else resolve(host)
+    if not named and any(is_internal_address(a) for a in addresses):
+        raise BenchmarkError(
+            f"benchmark host {host} resolves to an internal address; only a root that names "
+            "the address itself may point inside the network"
+        )
+
+
+def _check_local(uri: str, base_dir: Path | None, roots: Sequence[str]) -> None:
+    if _scheme(uri) == "file":
+        raise BenchmarkError(
+            f"benchmark {uri}: file:// URIs are refused; name a path inside the operator's "
+            "SHIPYARD_BENCHMARK_ROOTS instead; nothing was read"
+        )
+    path = _local_path(uri, base_dir)
+    # resolve() follows symlinks, so a link inside a root pointing outside it is outside.
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError):  # a loop of links, a NUL byte
+        raise _outside(uri) from None
+    local_roots = [Path(r).resolve() for r in roots if not _scheme(r)]
+    if not any(resolved.is_relative_to(root) for root in local_roots):
+        raise _outside(uri)
+
+
+def _check_fsspec(uri: str, scheme: str, roots: Sequence[str]) -> None:
+    if _dot_segments(urlparse(uri).path) or "::" in uri:
+        raise _outside(uri)
+    prefixes = [_dir_prefix(r) for r in roots if _scheme(r) == scheme]
+    if not any(uri.startswith(prefix) for prefix in prefixes):
+        raise _outside(uri)
+
+
+def _outside(uri: str) -> BenchmarkError:
+    return BenchmarkError(
+        f"benchmark {uri} is outside the locations this Shipyard may read benchmarks from "
+        "(the operator's SHIPYARD_BENCHMARK_ROOTS); nothing was read"
+    )
+
+
+def check_location(
+    uri: str,
+    *,
+    base_dir: Path | None,
+    roots: Sequence[str],
+    resolve: Resolver = _resolve_host,
+) -> None:
+    """Refuse, before reading anything, a benchmark URI outside every operator root.
+
+    Roots are local directories, `https://host/path/` or `s3://bucket/prefix/` (any fsspec
+    scheme). A local path must resolve (symlinks followed, `..` applied) inside a local root;
+    a URL or object URI must start with a root of its scheme, without `.`/`..` segments; an
+    http(s) host must not resolve to an internal address unless the root names it.
+    """
+    scheme = _scheme(uri)
+    if scheme in ("http", "https"):
+        _check_http(uri, roots, resolve)
+    elif scheme and scheme != "file":
+        _check_fsspec(uri, scheme, roots)
+    else:
+        _check_local(uri, base_dir, roots)
 
 
 def _parse(data: bytes, uri: str) -> pd.DataFrame:
@@ -120,9 +280,11 @@ def _parse(data: bytes, uri: str) -> pd.DataFrame:
             return pd.read_parquet(io.BytesIO(data))
         compression = "gzip" if data[:2] == b"\x1f\x8b" else None
         return pd.read_csv(io.BytesIO(data), compression=compression)
-    except Exception as exc:
+    except Exception as exc:  # the message could quote the file: name only the error's type
         kind = "Parquet" if is_parquet else "CSV"
-        raise BenchmarkError(f"benchmark {uri} is not readable as {kind}: {exc}") from None
+        raise BenchmarkError(
+            f"benchmark {uri} is not readable as {kind} ({type(exc).__name__})"
+        ) from None
 
 
 def _check_columns(frame: pd.DataFrame, policy: BenchmarkPolicy) -> None:
@@ -131,9 +293,9 @@ def _check_columns(frame: pd.DataFrame, policy: BenchmarkPolicy) -> None:
         wanted.append(policy.id_column)
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
+        # The policy's names only: the file's own columns are not echoed.
         raise BenchmarkError(
-            f"benchmark lacks column(s) {', '.join(missing)} named in .shipyard.yml; "
-            f"it has: {', '.join(map(str, frame.columns))}"
+            f"benchmark lacks column(s) {', '.join(missing)} named in .shipyard.yml"
         )
 
 
@@ -141,16 +303,24 @@ def load_benchmark(
     *,
     policy: BenchmarkPolicy,
     base_dir: Path | None,
+    roots: Sequence[str] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout_s: float = 300.0,
 ) -> BenchmarkData:
-    """Fetch, verify the sha256 pin, parse, and check the policy's columns exist."""
+    """Check the location, fetch, verify the sha256 pin, parse, check the policy's columns.
+
+    `roots=None` trusts the caller (a person running `shipyard evaluate` on their own files);
+    the bot always passes the operator's roots.
+    """
+    if roots is not None:
+        check_location(policy.uri, base_dir=base_dir, roots=roots)
     chunks = _chunks(policy.uri, base_dir=base_dir, timeout_s=timeout_s)
     data, sha = _read_capped(chunks, uri=policy.uri, max_bytes=max_bytes)
     if sha != policy.sha256:
+        # Not the file's own hash: a hash of a secret file confirms guesses about its content.
         raise BenchmarkError(
-            f"benchmark {policy.uri} does not match its pin: sha256 is {sha}, "
-            f".shipyard.yml pins {policy.sha256}"
+            f"benchmark {policy.uri} does not match the sha256 pin in .shipyard.yml "
+            f"({policy.sha256}); nothing was parsed"
         )
     frame = _parse(data, policy.uri)
     _check_columns(frame, policy)
@@ -161,4 +331,11 @@ def load_benchmark(
     return BenchmarkData(frame=frame, sha256=sha, rows=len(frame), uri=policy.uri)
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "BenchmarkData", "BenchmarkError", "load_benchmark"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "BenchmarkData",
+    "BenchmarkError",
+    "check_location",
+    "is_internal_address",
+    "load_benchmark",
+]

@@ -6,7 +6,7 @@ The same function runs in the bot and behind `shipyard evaluate` on a laptop.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import pandas as pd
 
 from evaluators import __version__, prediction_cache
 from evaluators.benchmark_data import BenchmarkData, BenchmarkError, load_benchmark
+from evaluators.bounded import MAX_MANIFEST_BYTES, read_text
 from evaluators.candidate import (
     ClaimedResults,
     ModelConfig,
@@ -110,6 +111,7 @@ def run_evaluation(
     benchmark_base_dir: Path | None = None,
     progress: Progress | None = None,
     cache_dir: Path | None = None,
+    benchmark_roots: Sequence[str] | None = None,
 ) -> EvaluationReport:
     """Evaluate; failures of the inputs become a report with status error, never a crash."""
     say = progress or (lambda _: None)
@@ -130,6 +132,7 @@ def run_evaluation(
             started,
             durations,
             cache_dir,
+            benchmark_roots,
         )
     except (DocumentError, EvaluationInputError, BenchmarkError, ArtifactError) as exc:
         return _error_report(config.name, config.task.value, started, policy, str(exc))
@@ -145,6 +148,7 @@ def _evaluate(
     started: datetime,
     durations: dict[str, float],
     cache_dir: Path | None,
+    benchmark_roots: Sequence[str] | None = None,
 ) -> EvaluationReport:
     if policy.benchmark is None:
         raise EvaluationInputError(".shipyard.yml names no benchmark (benchmark.uri, sha256)")
@@ -166,7 +170,9 @@ def _evaluate(
 
     say("loading benchmark")
     t0 = time.perf_counter()
-    bench: BenchmarkData = load_benchmark(policy=policy.benchmark, base_dir=benchmark_base_dir)
+    bench: BenchmarkData = load_benchmark(
+        policy=policy.benchmark, base_dir=benchmark_base_dir, roots=benchmark_roots
+    )
     durations["benchmark_s"] = time.perf_counter() - t0
     frame = bench.frame
     y = _labels(frame, policy.benchmark.label_column, config)
@@ -242,7 +248,11 @@ def _evaluate(
     )
     manifest = candidate_dir / "data_manifest.txt"
     leakage = check_leakage(
-        manifest_entries=parse_data_manifest(manifest.read_text()) if manifest.is_file() else [],
+        manifest_entries=parse_data_manifest(
+            read_text(manifest.read_bytes(), source=manifest.name, max_bytes=MAX_MANIFEST_BYTES)
+        )
+        if manifest.is_file()
+        else [],
         benchmark_ids=frame[policy.benchmark.id_column] if policy.benchmark.id_column else [],
         id_column=policy.benchmark.id_column,
     )

@@ -25,6 +25,7 @@ from evaluators.candidate import ArtifactFormat
 if TYPE_CHECKING:
     import onnx
     import onnxruntime
+    from google.protobuf.message import Message
 
 # Types a skops file may contain beyond skops' own defaults. Fixed here, never taken from a PR.
 TRUSTED_TYPES: tuple[str, ...] = (
@@ -122,37 +123,45 @@ def _decompress_probe(data: bytes) -> tuple[str, bytes] | None:
     return None
 
 
-def _iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-    """Every tensor in a graph, its node attributes and its subgraphs."""
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                yield attr.t
-            yield from attr.tensors
-            if attr.HasField("g"):
-                yield from _iter_tensors(attr.g)
-            for sub in attr.graphs:
-                yield from _iter_tensors(sub)
+def _iter_tensors(root: Message) -> Iterator[onnx.TensorProto]:
+    """Every TensorProto anywhere in a message: initializers, sparse tensors, node attributes
+    (Constant and any other op), subgraphs, function bodies and defaults, training graphs.
+
+    A generic walk over the protobuf's fields, so no place a tensor may hide is forgotten.
+    """
+    import onnx
+
+    stack: list[Message] = [root]
+    while stack:
+        message = stack.pop()
+        if isinstance(message, onnx.TensorProto):
+            yield message
+            continue  # a tensor holds no tensors
+        for descriptor, value in message.ListFields():
+            if descriptor.type != descriptor.TYPE_MESSAGE:
+                continue
+            if _is_repeated(descriptor):
+                stack.extend(value)
+            else:
+                stack.append(value)
+
+
+def _is_repeated(descriptor: Any) -> bool:
+    # protobuf >= 5 has `is_repeated`; older releases only the label.
+    if hasattr(descriptor, "is_repeated"):
+        return bool(descriptor.is_repeated)
+    return bool(descriptor.label == descriptor.LABEL_REPEATED)
 
 
 def external_data_locations(model: onnx.ModelProto) -> list[str]:
-    """The `location` of every tensor stored outside the .onnx file."""
+    """The `location` of every tensor stored outside the .onnx file, wherever the tensor is."""
     import onnx
 
     out = []
-    for tensor in _iter_tensors(model.graph):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+    for tensor in _iter_tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
             entries = {e.key: e.value for e in tensor.external_data}
             out.append(entries.get("location", ""))
-    for function in model.functions:
-        for node in function.node:
-            for attr in node.attribute:
-                if attr.HasField("t") and attr.t.data_location == onnx.TensorProto.EXTERNAL:
-                    out.append({e.key: e.value for e in attr.t.external_data}.get("location", ""))
     return out
 
 
@@ -182,11 +191,17 @@ def _classify_onnx(data: bytes) -> ArtifactVerdict:
         problem = _location_problem(location)
         if problem:
             return _refuse("onnx", f"ONNX {problem}")
-    if not locations:  # with external data, the checker needs the directory (inspect_artifact)
-        try:
-            onnx.checker.check_model(model)
-        except Exception as exc:
-            return _unsupported("onnx", f"ONNX model fails onnx.checker: {exc}")
+    if locations:
+        # Loading external data opens files by a name the PR chose: refused outright.
+        return _refuse(
+            "onnx",
+            f"ONNX model stores {len(locations):,} tensor(s) outside the .onnx file "
+            f"(external data {locations[0]!r}); only self-contained ONNX files are loaded",
+        )
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        return _unsupported("onnx", f"ONNX model fails onnx.checker: {_first_line(exc)}")
     return ArtifactVerdict(True, ArtifactFormat.ONNX, "onnx", "valid ONNX model")
 
 
@@ -230,6 +245,95 @@ def _classify_zip(data: bytes) -> ArtifactVerdict:
             + f" (trusted: skops defaults and {', '.join(TRUSTED_TYPES)})",
         )
     return ArtifactVerdict(True, ArtifactFormat.SKOPS, "skops", "skops file with trusted types")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+_CODE_OPCODES = frozenset(
+    {"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
+)
+_FULL_PARSE_BYTES = 1024 * 1024  # a valid opcode stream this long is a pickle anyway
+_ZIP_MEMBERS_PROBED = 1_000
+
+
+def _is_complete_pickle(data: bytes) -> bool:
+    """A protocol 0/1 pickle: parses (never runs) to STOP and imports or calls something.
+
+    Stricter than `_looks_like_pickle`, which may call any opcode-like bytes a pickle: text
+    files (a CHANGELOG) must not be refused because their first letters happen to be opcodes.
+    """
+    code = False
+    probe = data[:_FULL_PARSE_BYTES]
+    last = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            for opcode, _arg, position in pickletools.genops(io.BytesIO(probe)):
+                code |= opcode.name in _CODE_OPCODES
+                last = position or 0
+                if opcode.name == "STOP":
+                    return code
+        except Exception:
+            # A megabyte of valid opcodes cut off by the probe's end, not by an invalid byte.
+            return code and len(data) > len(probe) and last > len(probe) - 4096
+    return False
+
+
+def _pickle_kind(data: bytes) -> str | None:
+    if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
+        return "a Python pickle"
+    if data[:2] == b"ZF":
+        return "a joblib (zlib) pickle"
+    if _is_complete_pickle(data):
+        return "a Python pickle (text protocol)"
+    compressed = _decompress_probe(data)
+    if compressed is not None:
+        head = compressed[1]
+        if (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or _is_complete_pickle(
+            head
+        ):
+            return f"a {compressed[0]}-compressed pickle (joblib)"
+    return None
+
+
+def hidden_code(data: bytes, *, filename: str) -> str | None:
+    """Why a file anywhere in a model directory would run code if someone loaded it, or None.
+
+    Pickles by content whatever their name (also compressed, or inside a zip such as a PyTorch
+    file) and NumPy arrays of Python objects. Read as bytes, never deserialised.
+    """
+    kind = _pickle_kind(data)
+    if kind is None and data[:6] == b"\x93NUMPY":
+        header = data[:4096]
+        if b"'descr': '|O'" in header or b"'descr': 'O'" in header:
+            kind = "a NumPy array of Python objects (stored as pickles)"
+    if kind is None and data[:4] == b"PK\x03\x04":
+        kind = _zip_hidden_code(data)
+    if kind is None:
+        return None
+    return f"{filename} is {kind}, which runs code when loaded; it was not opened"
+
+
+def _zip_hidden_code(data: bytes) -> str | None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()[:_ZIP_MEMBERS_PROBED]
+        for info in members:
+            name = info.filename
+            if name.endswith((".pkl", ".pickle", ".joblib")) or "data.pkl" in name:
+                return f"a zip archive holding pickled data ({info.filename})"
+            if info.is_dir() or info.file_size == 0:
+                continue
+            with archive.open(info) as member:
+                head = member.read(64)  # bounded: a zip bomb never inflates past this
+            if _pickle_kind(head) is not None:
+                return f"a zip archive holding a pickle ({info.filename})"
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
+        return None  # not a readable zip: nothing in it can be loaded either
+    return None
 
 
 def classify_artifact_bytes(data: bytes, *, filename: str) -> ArtifactVerdict:
@@ -281,21 +385,18 @@ def _escapes(path: Path, root: Path) -> bool:
     return False
 
 
-def _check_onnx_on_disk(path: Path, root: Path) -> str | None:
-    """External data must be regular files inside `root`; then the full checker runs."""
+def _check_onnx_on_disk(path: Path) -> str | None:
+    """The file as read from disk: no external data anywhere, and the full checker passes."""
     import onnx
 
     model = onnx.load_model(str(path), load_external_data=False)
-    for location in external_data_locations(model):
-        target = path.parent / location
-        if _escapes(target, root):
-            return f"ONNX external data {location!r} resolves outside the model directory"
-        if not target.is_file():
-            return f"ONNX external data {location!r} is missing"
+    locations = external_data_locations(model)
+    if locations:
+        return f"ONNX external data {locations[0]!r} is not allowed"
     try:
-        onnx.checker.check_model(str(path))
+        onnx.checker.check_model(model)
     except Exception as exc:
-        return f"ONNX model fails onnx.checker: {exc}"
+        return f"ONNX model fails onnx.checker: {_first_line(exc)}"
     return None
 
 
@@ -310,7 +411,7 @@ def inspect_artifact(path: Path, *, root: Path | None = None) -> ArtifactInfo:
     verdict = classify_artifact_bytes(data, filename=name)
     reason = None if verdict.safe else verdict.reason
     if verdict.format is ArtifactFormat.ONNX:
-        problem = _check_onnx_on_disk(path, root)
+        problem = _check_onnx_on_disk(path)
         if problem:
             return ArtifactInfo(path, None, "onnx", sha, len(data), f"{name}: {problem}", True)
     return ArtifactInfo(
@@ -367,6 +468,7 @@ __all__ = [
     "UnsupportedFormatError",
     "classify_artifact_bytes",
     "external_data_locations",
+    "hidden_code",
     "inspect_artifact",
     "load_skops",
     "open_onnx_session",

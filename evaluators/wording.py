@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 
+from evaluators import escaping
 from evaluators.report import MetricComparison
 
 METRIC_LABELS = {
@@ -130,26 +130,12 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count:,} {word}"
 
 
-# Only what can change structure inline: emphasis, code, links, tables, strikethrough, math.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
-_WHITESPACE = re.compile(r"\s+")
-
-
 def markdown_text(value: object, *, max_length: int | None = None) -> str:
-    """Data-derived text made inert for GitHub Markdown: no HTML, tables, links or mentions.
-
-    Newlines collapse to spaces so a value cannot end a table row.
-    """
-    text = _WHITESPACE.sub(" ", str(value)).strip()
-    if max_length is not None and len(text) > max_length:
-        text = text[: max_length - 1] + "…"
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-    # A zero-width space after @ keeps `@org/team` in a segment value from pinging anyone.
-    return text.replace("@", "@\u200b")
+    """Data-derived text made inert for GitHub Markdown (see `evaluators.escaping.markdown`)."""
+    return escaping.markdown(value, max_length=max_length)
 
 
 def truncate(value: object, *, max_length: int) -> str:
     """Plain text shortened with an ellipsis."""
-    text = _WHITESPACE.sub(" ", str(value)).strip()
+    text = escaping.one_line(value)
     return text if len(text) <= max_length else text[: max_length - 1] + "…"

@@ -85,7 +85,7 @@ def test_the_inflated_claim_is_flagged(cache: Path) -> None:
     assert [c.metric for c in flagged] == ["roc_auc"]
 
 
-def test_a_wrong_benchmark_pin_is_an_error_naming_both_hashes(cache: Path) -> None:
+def test_a_wrong_benchmark_pin_is_an_error_naming_the_pin_not_the_files_hash(cache: Path) -> None:
     policy = _policy()
     assert policy.benchmark is not None
     wrong = policy.model_copy(
@@ -94,7 +94,7 @@ def test_a_wrong_benchmark_pin_is_an_error_naming_both_hashes(cache: Path) -> No
     report = _run("candidate_better", wrong, cache)
     assert report.status is RunStatus.ERROR
     assert report.error is not None and "0" * 64 in report.error
-    assert policy.benchmark.sha256 in report.error
+    assert policy.benchmark.sha256 not in report.error  # the file's own hash is never echoed
     assert report.verdict is not None and report.verdict.decision is Decision.FAIL
 
 

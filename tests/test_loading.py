@@ -222,24 +222,22 @@ def test_onnx_external_data_outside_the_model_directory_is_refused(
         open_runner(model_dir=model_dir, config=_config(ArtifactFormat.ONNX, "weights/model.onnx"))
 
 
-def test_onnx_external_data_through_a_symlink_that_escapes_is_refused(tmp_path: Path) -> None:
+def test_onnx_external_data_through_a_symlink_is_refused_unread(tmp_path: Path) -> None:
     outside = tmp_path / "outside.bin"
     outside.write_bytes(np.array([1.0, -1.0], np.float32).tobytes())
     model_dir = _model_dir(tmp_path, "model.onnx", _tiny_onnx(external="w.bin"))
     os.symlink(outside, model_dir / "weights" / "w.bin")
     info = inspect_artifact(model_dir / "weights" / "model.onnx", root=model_dir)
-    assert not info.safe and "outside the model directory" in (info.reason or "")
+    assert not info.safe and info.unsafe and "external data" in (info.reason or "")
 
 
-def test_onnx_external_data_inside_the_model_directory_loads(tmp_path: Path) -> None:
+def test_onnx_external_data_even_inside_the_model_directory_is_refused(tmp_path: Path) -> None:
     model_dir = tmp_path / "models" / "tiny"
     (model_dir / "weights").mkdir(parents=True)
     data = _tiny_onnx(external="w.bin", directory=model_dir / "weights")
     (model_dir / "weights" / "model.onnx").write_bytes(data)
-    runner = open_runner(
-        model_dir=model_dir, config=_config(ArtifactFormat.ONNX, "weights/model.onnx")
-    )
-    assert runner.predict(np.array([[0.0, 0.0]], np.float32)) == pytest.approx([0.5])
+    with pytest.raises(UnsafeArtifactError, match="only self-contained ONNX"):
+        open_runner(model_dir=model_dir, config=_config(ArtifactFormat.ONNX, "weights/model.onnx"))
 
 
 def test_an_artifact_symlinked_from_outside_the_model_is_refused(tmp_path: Path) -> None:

@@ -122,6 +122,7 @@ def _register_one(
             lfs_paths=set(found.lfs),
             file_errors=found.lfs_errors,
             exists=found.exists,
+            directory_problem=found.refused,
         )
     except Exception as exc:  # whatever broke, this model must not pass
         log.warning("registering %s failed: %s", model, type(exc).__name__)

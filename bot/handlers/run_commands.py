@@ -27,6 +27,7 @@ from bot.pr_refresh import get_pull, refresh_pr
 from bot.promotion_state import heads_of
 from bot.registry_reader import read_policy, read_production
 from bot.store.models import CommandReceipt
+from evaluators.escaping import code_span, markdown_to_plain
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def _run(
             production=production,
             seen_head=seen_head,
         )
-        answer = f"`{command.raw.strip()[:200]}` — {outcome.message}"
+        answer = f"{code_span(command.raw, max_length=300)} — {outcome.message}"
         _remember(ctx, repo, event, command.raw, key, outcome, pull.head.sha, answer)
         changed |= outcome.changed_state
         all_ok &= outcome.acted
@@ -222,7 +223,7 @@ def _remember(
             actor=event.author,
             pr_number=event.pr_number,
             head_sha=sha,
-            reason=f"{raw.strip()} → {outcome.message}"[:1000],
+            reason=f"{raw.strip()} → {markdown_to_plain(outcome.message)}"[:1000],
             detail={
                 "key": key,
                 "acted": outcome.acted,

@@ -16,6 +16,7 @@ from bot.registry_reader import read_policy, read_production
 from bot.slack.identity import github_login, link_instructions, slack_identity
 from bot.slack.installations import installation_for
 from bot.slack.targets import PullTarget
+from evaluators.escaping import code_span, markdown_to_mrkdwn, markdown_to_plain, mrkdwn
 from evaluators.policy import PolicyError
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ def act(
     try:
         policy = read_policy(client, target.repo, production.sha)
     except PolicyError as exc:
-        return f"The policy on `{production.branch}` of `{target.repo}` is invalid: {exc}"
+        problem = mrkdwn(str(exc), max_length=500)
+        return f"The policy on `{production.branch}` of `{target.repo}` is invalid: {problem}"
     login = github_login(policy, team_id=actor.team_id, user_id=actor.user_id)
     if login is None:
         return link_instructions(
@@ -97,7 +99,7 @@ def act(
             actor=login,
             pr_number=pull.number,
             head_sha=pull.head.sha,
-            reason=f"{command.raw} → {outcome.message}"[:1000],
+            reason=f"{command.raw} → {markdown_to_plain(outcome.message)}"[:1000],
             detail={
                 "key": f"slack:{request_key}",
                 "acted": outcome.acted,
@@ -114,7 +116,10 @@ def act(
         )
     if outcome.acted and name in _CHANGING:
         # The login in code, not as an @-mention: GitHub would notify the person again.
-        body = f"`{login}` acted from Slack: `{command.raw}` — {outcome.message}"
+        body = (
+            f"{code_span(login)} acted from Slack: {code_span(command.raw, max_length=300)} "
+            f"— {outcome.message}"
+        )
         post_reply(  # once per Slack request, however often it is retried or redelivered
             ctx,
             installation_id=installation_id,
@@ -127,7 +132,6 @@ def act(
 
 
 def to_mrkdwn(markdown: str) -> str:
-    """Our Markdown answers in Slack's mrkdwn; `<`, `>`, `&` escaped so no text becomes a
-    mention or link (a block reason could say `<!channel>`)."""
-    escaped = markdown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return escaped.replace("**", "*")
+    """Our Markdown answers in Slack's mrkdwn: user text stays text (a block reason could say
+    `<!channel>`), see `evaluators.escaping.markdown_to_mrkdwn`."""
+    return markdown_to_mrkdwn(markdown)

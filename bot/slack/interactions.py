@@ -17,6 +17,7 @@ from bot.slack.actions import SlackActor
 from bot.slack.dedupe import body_key
 from bot.slack.durable import SlackAction, SlackReply, enqueue
 from bot.slack.targets import PullTarget
+from evaluators.escaping import mrkdwn_code
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,11 @@ def block_modal(*, title: str, metadata: str) -> dict[str, Any]:
         "blocks": [
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": f"Stop promoting `{title}` until unblocked."},
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"Stop promoting {mrkdwn_code(title, max_length=200)} until unblocked.",
+                    "verbatim": True,
+                },
             },
             {
                 "type": "input",

@@ -14,6 +14,7 @@ from bot.clock import Clock
 from bot.context import PromotionChange
 from bot.slack.interactions import APPROVE_ACTION, BLOCK_ACTION, button_value
 from bot.store.db import Store
+from evaluators.escaping import mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,12 @@ _ICON = {"success": "✅", "action_required": "⏸️", "failure": "❌"}
 
 def escape(text: str) -> str:
     """Slack reads `<…>` as links and mentions; text from PRs and people must stay text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return mrkdwn(text, max_length=500)
+
+
+def _text(text: str) -> dict[str, Any]:
+    # verbatim: Slack must not turn names, channels or URLs in this text into links itself.
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def render_message(change: PromotionChange) -> tuple[str, list[dict[str, Any]]]:
@@ -41,10 +47,10 @@ def render_message(change: PromotionChange) -> tuple[str, list[dict[str, Any]]]:
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": f"*{link}* {escape(change.pr_title)}"},
+            "text": _text(f"*{link}* {escape(change.pr_title)}"),
         },
-        {"type": "section", "text": {"type": "mrkdwn", "text": headlines}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(facts)}},
+        {"type": "section", "text": _text(headlines)},
+        {"type": "section", "text": _text("\n".join(facts))},
     ]
     if change.report_urls:
         reports = " · ".join(f"<{url}|report {i}>" for i, url in enumerate(change.report_urls, 1))
@@ -62,7 +68,7 @@ def render_message(change: PromotionChange) -> tuple[str, list[dict[str, Any]]]:
             ],
         }
     )
-    text = f"Shipyard: {ref} at {change.head_sha[:7]}: {change.gate_title}"
+    text = f"Shipyard: {escape(ref)} at {change.head_sha[:7]}: {escape(change.gate_title)}"
     return text, blocks
 
 
