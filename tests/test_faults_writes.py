@@ -102,9 +102,10 @@ def open_and_settle(world: RegistryWorld) -> int:
 
 
 def open_docs_pr(world: RegistryWorld) -> int:
-    """A PR that touches no model: commands work on it, and nothing needs evaluating."""
+    """A PR that touches no model: commands work on it, nothing needs evaluating, and its gate
+    waits for an authorised approve (a path outside the model directories)."""
     number = world.open_candidate_pr("docs", files={"docs/notes.md": b"Notes.\n"})
-    settled(world, number, "success")
+    settled(world, number, "action_required")
     return number
 
 
