@@ -173,17 +173,19 @@ def _when(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _code(text: str) -> str:
-    """A path an author chose, shown inert: one line, bounded, no backticks to break out of."""
-    clean = "".join(ch if ch.isprintable() and ch != "`" else "?" for ch in text)
-    return f"`{clean[:120]}{'…' if len(clean) > 120 else ''}`"
+def _quoted(text: str) -> str:
+    """A path an author chose: one line, bounded, quoted. Plain text: every medium escapes it
+    where it is shown (a code span here would be escaped again and show its backticks)."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in text)
+    more = "…" if len(clean) > 120 else ""
+    return f'"{clean[:120]}{more}"'
 
 
 def outside_reasons(changes: ChangeView, policy_approvers: tuple[str, ...]) -> list[str]:
     """Why a person must approve: which paths lie outside the gated model directories."""
     if changes.outside_count == 0:
         return []
-    shown = ", ".join(_code(p) for p in changes.outside[:MAX_SHOWN_PATHS])
+    shown = ", ".join(_quoted(p) for p in changes.outside[:MAX_SHOWN_PATHS])
     more = changes.outside_count - min(len(changes.outside), MAX_SHOWN_PATHS)
     lines = [
         "Changes outside the model directories need an authorised /approve: "
@@ -192,12 +194,12 @@ def outside_reasons(changes: ChangeView, policy_approvers: tuple[str, ...]) -> l
     ]
     if changes.policy_changed:
         who = (
-            ", ".join(_code(a) for a in policy_approvers)
+            ", ".join(_quoted(a) for a in policy_approvers)
             if policy_approvers
-            else "the approvers listed in `review.approvers`"
+            else "the approvers listed in review.approvers"
         )
         lines.append(
-            f"It changes the promotion policy `.shipyard.yml`: only {who} may approve, "
+            f"It changes the promotion policy .shipyard.yml: only {who} may approve, "
             "and never its author"
         )
     return lines
@@ -220,8 +222,8 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
         return GateDecision(
             "completed",
             GateConclusion.ACTION_REQUIRED,
-            f"Not a promotion: this PR targets {_code(state.base_ref)}, "
-            f"not the default branch {_code(production)}",
+            f"Not a promotion: this PR targets {_quoted(state.base_ref)}, "
+            f"not the default branch {_quoted(production)}",
             reasons=[
                 "Only pull requests into the default branch are promotions; nothing was "
                 "evaluated and nothing this PR names was read"

@@ -37,7 +37,11 @@ def _world(database_url: str, tmp_path: Path, slack_channel: str | None = None) 
     bench = tmp_path / "bench.parquet"
     pd.read_parquet(FIXTURES / "benchmark/churn_benchmark.parquet").head(2000).to_parquet(bench)
     sha = hashlib.sha256(bench.read_bytes()).hexdigest()
-    world = RegistryWorld(fixtures=FIXTURES, database_url=database_url)
+    world = RegistryWorld(
+        fixtures=FIXTURES,
+        database_url=database_url,
+        settings_overrides={"benchmark_roots": [str(tmp_path)]},  # where the slice lives
+    )
     world.create_registry(
         production=None,  # a new model: compared with the class prior, so the window opens
         policy_text=policy_text(

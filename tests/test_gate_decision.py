@@ -317,10 +317,10 @@ def test_the_gate_names_the_paths_that_need_a_person_inertly() -> None:
         replace(BASE, changes=changes, policy_approvers=("platform-owner",)), now=NOW
     )
     text = decision.summary()
-    assert "`.shipyard.yml`" in text
-    assert "`a?b?c.txt`" in text  # a backtick or newline in a path cannot break out
+    assert '".shipyard.yml"' in text
+    assert '"a\\`b?c.txt"' in text  # a backtick is escaped, a newline cannot start a new line
     assert "and 10 more" in text
-    assert "only `platform-owner` may approve, and never its author" in text
+    assert 'only "platform-owner" may approve, and never its author' in text
 
 
 A, B = "a" * 40, "b" * 40

@@ -35,7 +35,11 @@ def quick_world(database_url: str, tmp_path: Path) -> Iterator[RegistryWorld]:
     world = RegistryWorld(
         fixtures=FIXTURES,
         database_url=database_url,
-        settings_overrides={"cache_dir": tmp_path / "cache", "shutdown_grace_s": 0.2},
+        settings_overrides={
+            "cache_dir": tmp_path / "cache",
+            "shutdown_grace_s": 0.2,
+            "benchmark_roots": [str(tmp_path)],  # where the slice lives
+        },
     )
     world.create_registry(
         production=None,
@@ -249,7 +253,9 @@ def test_database_connections_cut_repeatedly_during_an_evaluation_are_survived(
 
     bench = tmp_path / "bench.parquet"
     pd.read_parquet(FIXTURES / "benchmark/churn_benchmark.parquet").head(2000).to_parquet(bench)
-    world = RegistryWorld(fixtures=FIXTURES, database_url=url)
+    world = RegistryWorld(
+        fixtures=FIXTURES, database_url=url, settings_overrides={"benchmark_roots": [str(tmp_path)]}
+    )
     try:
         world.create_registry(
             production=None,

@@ -158,5 +158,5 @@ def test_a_pr_that_touches_no_model_needs_an_approve_and_gets_no_comment(
     number = registry.sandbox.open_pull(REGISTRY, "docs", "main", "Docs", "data-scientist")
     run = _completed(registry, number, "Shipyard / promotion-gate")
     assert run.conclusion == "action_required"
-    assert "`README.md`" in run.output["summary"]
+    assert '"README.md"' in run.output["summary"]
     assert registry.sandbox.comments_on(REGISTRY, number) == []

@@ -34,7 +34,11 @@ def small_world(postgres_url: str, tmp_path: Path) -> Iterator[RegistryWorld]:
     bench = tmp_path / "bench.parquet"
     pd.read_parquet(FIXTURES / "benchmark/churn_benchmark.parquet").head(2000).to_parquet(bench)
     sha = hashlib.sha256(bench.read_bytes()).hexdigest()
-    world = RegistryWorld(fixtures=FIXTURES, database_url=postgres_url)
+    world = RegistryWorld(
+        fixtures=FIXTURES,
+        database_url=postgres_url,
+        settings_overrides={"benchmark_roots": [str(tmp_path)]},  # where the slice lives
+    )
     world.create_registry(
         production=None,  # new models: each is compared with the class prior
         policy_text=policy_text(
