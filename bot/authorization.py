@@ -68,20 +68,25 @@ def may_approve(actor: ActorFacts, review: ReviewPolicy, *, policy_changed: bool
     )
 
 
-def approval_binding(*, seen_head: str | None, current_head: str) -> Permit:
-    """An approval counts only for the head its author could have seen when writing it."""
+def approval_binding(
+    *, seen_head: str | None, current_head: str, again: str = "comment `/approve` again"
+) -> Permit:
+    """An approval counts only for the head its author could have seen when writing it.
+
+    `again` says how to approve anew where the person acted (a comment, a Slack command).
+    """
     if seen_head == current_head:
         return Permit(True, "written on the current head")
     if seen_head is None:
         return Permit(
             False,
             f"this was written before Shipyard saw `{current_head[:7]}` become the head. "
-            "Look at it and comment `/approve` again",
+            f"Look at it and {again}",
         )
     return Permit(
         False,
         f"the head moved from `{seen_head[:7]}` to `{current_head[:7]}` after you wrote this. "
-        "Look at the new commit and comment `/approve` again",
+        f"Look at the new commit and {again}",
     )
 
 

@@ -33,7 +33,8 @@ from bot.store.models import Approval, Block, Candidate, CandidateState
 from evaluators.escaping import code_span, markdown
 from evaluators.policy import Policy
 
-# Slack shows the head it acts on and checks it itself; a comment passes the head it saw.
+# A Slack button shows the head it acts on and checks it itself; a comment, a review and a
+# slash command pass the head their author saw.
 ANY_HEAD = "*"
 
 # Commands whose handler needs to know who the actor is (one GitHub lookup per comment).
@@ -139,7 +140,8 @@ def execute(
 def _approve(req: _Request) -> Outcome:
     login, pull, sha = req.actor.login, req.pull, req.sha
     if req.seen_head != ANY_HEAD:
-        bound = approval_binding(seen_head=req.seen_head, current_head=sha)
+        again = "approve again" if req.source == "slack" else "comment `/approve` again"
+        bound = approval_binding(seen_head=req.seen_head, current_head=sha, again=again)
         if not bound.allowed:
             return Outcome(False, f"Not approved: {bound.reason}.")
     with req.ctx.store.session() as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,6 +15,7 @@ from bot.gate_decision import (
     EvaluationView,
     HeadSince,
     PromotionState,
+    head_seen_at,
 )
 from bot.store.models import (
     Approval,
@@ -81,6 +84,15 @@ def heads_of(session: Session, *, repository: str, pr_number: int) -> tuple[Head
         .order_by(PrHead.id)
     )
     return tuple(HeadSince(sha=r.head_sha, since=r.since) for r in rows)
+
+
+def head_seen_by(
+    session: Session, *, repository: str, pr_number: int, at: datetime | None
+) -> str | None:
+    """The head a person could have seen when acting at `at` (None: unknown, binds nothing)."""
+    if at is None:
+        return None
+    return head_seen_at(heads_of(session, repository=repository, pr_number=pr_number), at)
 
 
 def change_view(row: PrHead | None) -> ChangeView | None:

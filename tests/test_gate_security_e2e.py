@@ -268,6 +268,49 @@ def test_an_approve_written_before_a_push_is_refused_even_when_handled_after_it(
     assert gate_settled(registry, number, sha=second).conclusion == "success"
 
 
+def review(
+    world: RegistryWorld, number: int, body: str, *, commit_id: str | None = None
+) -> str:
+    before = len(world.sandbox.comments_on(REGISTRY, number))
+    world.sandbox.submit_review(
+        REGISTRY, number, body, REVIEWER, commit_id=commit_id, state="approved"
+    )
+    return reply_to(world, number, REVIEWER, after=before)
+
+
+def test_an_approve_in_a_review_of_the_current_head_counts(registry: RegistryWorld) -> None:
+    number = registry.open_candidate_pr("candidate_segment_regression")
+    assert gate_settled(registry, number).conclusion == "action_required"
+    registry.pass_time(timedelta(minutes=5))
+
+    assert "Approved" in review(registry, number, "/approve")
+    assert gate_settled(registry, number).conclusion == "success"
+
+
+def test_an_approve_in_a_review_of_the_old_head_is_refused(registry: RegistryWorld) -> None:
+    number = registry.open_candidate_pr("candidate_segment_regression")
+    first = registry.head_sha(number)
+    assert gate_settled(registry, number).conclusion == "action_required"
+    registry.pass_time(timedelta(minutes=5))
+    registry.sandbox.push(  # the reviewer's page still shows head A
+        REGISTRY,
+        registry.sandbox.pull(REGISTRY, number).head_ref,
+        {"models/churn/CHANGELOG.md": b"# churn\n\nSomething else.\n"},
+        author=AUTHOR,
+    )
+    second = registry.head_sha(number)
+    assert second != first
+    gate_settled(registry, number, sha=second)
+    registry.pass_time(timedelta(minutes=1))
+
+    reply = review(registry, number, "/approve", commit_id=first)
+    assert "Not approved" in reply and "`/approve` again" in reply
+    assert f"`{first[:7]}` to `{second[:7]}`" in reply
+    gate = gate_settled(registry, number, sha=second)
+    assert gate.conclusion == "action_required"
+    assert f"0 of 1 required approval for {second[:7]}" in gate.output["summary"]
+
+
 # -- 5. flood ------------------------------------------------------------------------------------
 
 

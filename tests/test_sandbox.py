@@ -20,6 +20,7 @@ from githubkit import AppInstallationAuthStrategy, GitHub
 from githubkit.webhooks import parse_obj
 
 from bot.sandbox import (
+    SandboxError,
     SandboxServer,
     SandboxState,
     generate_app_keypair,
@@ -643,6 +644,28 @@ def test_webhooks_are_signed_like_github_and_carry_sandbox_state(
     comment = parse_obj("issue_comment", json.loads(receiver.received[3].body))
     assert comment.issue.pull_request is not None
     assert comment.comment.user is not None and comment.comment.user.login == "bob"
+
+
+def test_a_review_is_delivered_with_the_commit_it_was_written_on(
+    server: SandboxServer, state: SandboxState
+) -> None:
+    old = head_sha(state)
+    with WebhookReceiver() as receiver:
+        state.configure_webhooks(receiver.url, "s3cret")
+        state.push(REPO, "candidate", {"x.txt": b"x\n"})
+        state.submit_review(REPO, 1, "/approve", "bob", commit_id=old, state="approved")
+        state.submit_review(REPO, 1, "looks fine", "bob")
+    old_review, new_review = (
+        parse_obj("pull_request_review", json.loads(r.body)) for r in receiver.received[1:]
+    )
+    assert old_review.action == "submitted" and old_review.review.commit_id == old
+    assert old_review.review.body == "/approve" and old_review.review.state == "approved"
+    assert old_review.review.user is not None and old_review.review.user.login == "bob"
+    assert new_review.review.commit_id == head_sha(state) != old
+    assert new_review.pull_request.head.sha == head_sha(state)
+    assert new_review.installation is not None and new_review.installation.id == 11
+    with pytest.raises(SandboxError):
+        state.submit_review(REPO, 1, "/approve", "bob", commit_id="f" * 40)
 
 
 def test_redelivery_sends_the_same_bytes_with_the_same_delivery_id(

@@ -120,6 +120,69 @@ def test_the_buttons_approve_and_block_through_the_same_rules(rig: SlackRig) -> 
     assert "Approved" in comments[0] and "Blocked: holiday freeze" in comments[1]
 
 
+def push_to(world: RegistryWorld, number: int) -> str:
+    """The author pushes a new head; returns it once the gate has been decided for it."""
+    world.sandbox.push(
+        REGISTRY,
+        world.sandbox.pull(REGISTRY, number).head_ref,
+        {"models/churn/CHANGELOG.md": b"# churn\n\nSomething else.\n"},
+        author="data-scientist",
+    )
+    gate(world, number, "action_required")
+    return world.head_sha(number)
+
+
+def test_a_slash_approve_sent_before_a_push_is_refused_even_when_handled_after_it(
+    rig: SlackRig,
+) -> None:
+    world = rig.world
+    number = world.open_candidate_pr("candidate_segment_regression")
+    first = world.head_sha(number)
+    gate(world, number, "action_required")
+    world.pass_time(timedelta(minutes=5))
+
+    # Alice sends the command at T while head A is shown; Slack is slow to deliver it.
+    body, response_url = rig.people.slash_body(ALICE, "/shipyard", f"approve {REGISTRY}#{number}")
+    signed = int(world.clock.now().timestamp())
+    world.clock.advance(timedelta(seconds=1))
+    second = push_to(world, number)  # head B at T+1, handled first
+    assert second != first
+    assert rig.people.post(body, timestamp=signed).status_code == 200
+
+    told = answer(rig, response_url)
+    assert "Not approved" in told and "approve again" in told
+    assert f"`{first[:7]}` to `{second[:7]}`" in told
+    assert f"0 of 1 required approval for {second[:7]}" in gate(
+        world, number, "action_required"
+    ).output["summary"]
+    assert slack_comments(world, number) == []
+
+    world.pass_time(timedelta(minutes=1))  # she looks at B, then approves it
+    again = rig.people.slash(ALICE, "/shipyard", f"approve {REGISTRY}#{number}")
+    assert "Approved" in answer(rig, again.response_url)
+    gate(world, number, "success")
+
+
+def test_the_approve_button_of_a_message_about_an_old_head_approves_nothing(
+    rig: SlackRig,
+) -> None:
+    world = rig.world
+    number = world.open_candidate_pr("candidate_segment_regression")
+    first = world.head_sha(number)
+    gate(world, number, "action_required")
+    shown = rig.the_message(containing=first[:7])  # the message Alice has open
+    world.pass_time(timedelta(minutes=5))
+    second = push_to(world, number)
+
+    clicked = rig.people.click(ALICE, shown, "shipyard_approve")
+    told = answer(rig, clicked.response_url)
+    assert "Not approved" in told and f"this message is about `{first[:7]}`" in told
+    assert f"0 of 1 required approval for {second[:7]}" in gate(
+        world, number, "action_required"
+    ).output["summary"]
+    assert slack_comments(world, number) == []
+
+
 def test_an_unlinked_user_is_told_how_to_link_and_nothing_else_happens(rig: SlackRig) -> None:
     number = docs_pr(rig.world)
     sent = rig.people.slash(MALLORY, "/block", f"{REGISTRY}#{number} I say so")

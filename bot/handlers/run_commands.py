@@ -21,10 +21,9 @@ from bot.commands.comment_event import (
 )
 from bot.commands.parser import parse_commands
 from bot.context import BotContext
-from bot.gate_decision import head_seen_at
 from bot.outbox_replies import post_reply, react
 from bot.pr_refresh import get_pull, refresh_pr
-from bot.promotion_state import heads_of
+from bot.promotion_state import head_seen_by
 from bot.registry_reader import read_policy, read_production
 from bot.store.models import CommandReceipt
 from evaluators.escaping import code_span, markdown_to_plain
@@ -174,11 +173,8 @@ def _head_seen(
     ctx: BotContext, repo: str, pr_number: int, written_at: datetime | None
 ) -> str | None:
     """The head the comment's author could have seen: the one recorded as head when they wrote."""
-    if written_at is None:
-        return None
     with ctx.store.session() as session:
-        heads = heads_of(session, repository=repo, pr_number=pr_number)
-    return head_seen_at(heads, written_at)
+        return head_seen_by(session, repository=repo, pr_number=pr_number, at=written_at)
 
 
 def _already_done(ctx: BotContext, repo: str, pr_number: int, key: str) -> str | None:

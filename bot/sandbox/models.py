@@ -117,6 +117,19 @@ class IssueComment:
 
 
 @dataclass
+class Review:
+    """A pull request review: its body, verdict and the commit it was written on."""
+
+    id: int
+    pull_number: int
+    body: str
+    user_login: str
+    commit_id: str
+    state: str  # "commented" | "approved" | "changes_requested", as the webhook spells it
+    submitted_at: datetime
+
+
+@dataclass
 class CheckRun:
     """A check run on a commit."""
 
@@ -155,6 +168,7 @@ class Repo:
     branches: dict[str, str] = field(default_factory=dict)
     pulls: dict[int, Pull] = field(default_factory=dict)
     comments: dict[int, IssueComment] = field(default_factory=dict)
+    reviews: dict[int, Review] = field(default_factory=dict)
     check_runs: dict[int, CheckRun] = field(default_factory=dict)
     permissions: dict[str, Permission] = field(default_factory=dict)
     lfs: dict[str, LfsObject] = field(default_factory=dict)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from bot.sandbox.diff import changed_files, merged_files
 from bot.sandbox.git_objects import Signature
@@ -26,6 +26,7 @@ from bot.sandbox.models import (
     Reaction,
     RecordedRequest,
     Repo,
+    Review,
     User,
     Violation,
 )
@@ -530,6 +531,44 @@ class SandboxState:
                 sender=author_login,
             )
             return comment.id
+
+    def submit_review(
+        self,
+        full_name: str,
+        number: int,
+        body: str,
+        author_login: str,
+        *,
+        commit_id: str | None = None,
+        state: Literal["commented", "approved"] = "commented",
+    ) -> int:
+        """Submit a review (sends ``pull_request_review.submitted``); returns its id.
+
+        ``commit_id`` is the head the reviewer looked at; it defaults to the pull's head now.
+        A reviewer may submit on an older commit (a page left open while the author pushed).
+        """
+        with self.events(), self.lock:
+            repo = self.repo(full_name)
+            pull = repo.pulls.get(number)
+            if pull is None:
+                raise SandboxError(404, "Not Found")
+            commit = commit_id or pull.head_sha
+            if repo.resolve(commit) != commit:
+                raise SandboxError(422, "Unprocessable Entity")  # no such commit
+            review = Review(
+                self.new_id(), number, body, author_login, commit, state, self.now()
+            )
+            repo.reviews[review.id] = review
+            self.user(author_login)
+            self.queue_event(
+                "pull_request_review",
+                "submitted",
+                repo=repo,
+                pull=pull,
+                review=review,
+                sender=author_login,
+            )
+            return review.id
 
     def create_comment(
         self, full_name: str, issue_number: int, body: str, author_login: str

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bot.sandbox.fixture_files import github_fixture
-from bot.sandbox.models import IssueComment, Pull, Repo
-from bot.sandbox.render import Renderer
+from bot.sandbox.models import IssueComment, Pull, Repo, Review
+from bot.sandbox.render import Renderer, iso
 
 if TYPE_CHECKING:
     from bot.sandbox.state import SandboxState
@@ -79,6 +79,7 @@ def build_event(
     pull: Pull,
     sender: str,
     comment: IssueComment | None = None,
+    review: Review | None = None,
     changes: dict[str, Any] | None = None,
     before: str | None = None,
     after: str | None = None,
@@ -111,6 +112,25 @@ def build_event(
             **{k: rendered[k] for k in ("id", "body", "user", "created_at", "updated_at")},
             "html_url": f"{rest_pull['html_url']}#discussion_r{comment.id}",
             "pull_request_url": rest_pull["url"],
+        }
+    elif event == "pull_request_review" and review is not None:
+        # GitHub sends the pull and the review, with the commit the reviewer looked at.
+        payload["pull_request"] = {**payload["pull_request"], **rest_pull}
+        html_url = f"{rest_pull['html_url']}#pullrequestreview-{review.id}"
+        bot = state.user(review.user_login).type == "Bot"
+        payload["review"] = {
+            **payload["review"],
+            "id": review.id,
+            "node_id": f"PRR_{review.id}",
+            "user": render.login(review.user_login),
+            "body": review.body,
+            "commit_id": review.commit_id,
+            "submitted_at": iso(review.submitted_at),
+            "state": review.state,
+            "html_url": html_url,
+            "pull_request_url": rest_pull["url"],
+            "author_association": "NONE" if bot else "MEMBER",
+            "_links": {"html": {"href": html_url}, "pull_request": {"href": rest_pull["url"]}},
         }
     elif event == "issue_comment" and comment is not None:
         payload["issue"] = _issue_of(payload["issue"], rest_pull, pull, render.base)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot import audit
-from bot.command_service import execute
+from bot.command_service import ANY_HEAD, execute
 from bot.commands.parser import CommandName, parse_commands
 from bot.context import BotContext
 from bot.github_api import GitHubError
 from bot.outbox_replies import post_reply
 from bot.pr_refresh import get_pull, refresh_pr
+from bot.promotion_state import head_seen_by
 from bot.registry_reader import read_policy, read_production
 from bot.slack.identity import github_login, link_instructions, slack_identity
 from bot.slack.installations import installation_for
@@ -44,8 +46,14 @@ def act(
     actor: SlackActor,
     request_key: str,
     expected_sha: str | None = None,
+    signed_at: datetime | None = None,
 ) -> str:
-    """Do what `/name args` asks on `target` for `actor`; the answer to show them (mrkdwn)."""
+    """Do what `/name args` asks on `target` for `actor`; the answer to show them (mrkdwn).
+
+    An approval binds to the head it was given for: the head a button shows (`expected_sha`),
+    else the head recorded as current when the person sent the command (`signed_at`; unknown
+    binds to nothing). A push in between, even one handled first, makes them approve again.
+    """
     installation_id = installation_for(ctx.github, target.repo)
     if installation_id is None:
         return f"Shipyard is not installed on `{target.repo}`."
@@ -75,6 +83,12 @@ def act(
             f"Not approved: this message is about `{expected_sha[:7]}`, but `{target}` is now at "
             f"`{pull.head.sha[:7]}`. Approvals bind to the commit they were given for."
         )
+    seen_head: str | None = ANY_HEAD  # the button's head was checked just above
+    if expected_sha is None and name is CommandName.APPROVE:
+        with ctx.store.session() as session:
+            seen_head = head_seen_by(
+                session, repository=target.repo, pr_number=pull.number, at=signed_at
+            )
     one_line = " ".join(args.split())  # one command only: a newline must not start another
     command = parse_commands(f"/{name.value} {one_line}".rstrip())[0]
     outcome = execute(
@@ -89,6 +103,7 @@ def act(
         source="slack",
         surface="slack",
         production=production,
+        seen_head=seen_head,
     )
     with ctx.store.session() as session:
         audit.record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -68,6 +69,15 @@ def register_commands(bolt: App, ctx: BotContext) -> None:
         bolt.command(name)(_acknowledge(ctx, main))
 
 
+def signed_at(request: BoltRequest) -> datetime | None:
+    """When the person acted: the request's timestamp, which its verified signature covers."""
+    values = request.headers.get("x-slack-request-timestamp") or []
+    try:
+        return datetime.fromtimestamp(int(values[0]), tz=UTC) if values else None
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def _is_command(alias: str) -> bool:
     if alias.lstrip("/").lower() in {c.value for c in CommandName}:
         return True
@@ -94,6 +104,7 @@ def _acknowledge(ctx: BotContext, main: str) -> Callable[..., None]:
                     args=parsed.args,
                     team_id=str(command["team_id"]),
                     user_id=str(command["user_id"]),
+                    signed_at=signed_at(request),
                     reply=SlackReply(response_url=str(command.get("response_url") or "") or None),
                 ),
             )

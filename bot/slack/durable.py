@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy import select
@@ -40,6 +40,8 @@ class SlackAction(BaseModel):
     team_id: str
     user_id: str
     expected_sha: str | None = None
+    # When the person acted: the signed X-Slack-Request-Timestamp, not when we handle it.
+    signed_at: AwareDatetime | None = None
     reply: SlackReply
 
 
@@ -83,6 +85,7 @@ def handle_slack_action(ctx: BotContext, payload: dict[str, Any]) -> None:
         actor=SlackActor(team_id=action.team_id, user_id=action.user_id),
         request_key=action.request_key,
         expected_sha=action.expected_sha,
+        signed_at=action.signed_at,
     )
     reply = action.reply
     outbox.submit(  # the private answer: once per signed request, retried if Slack is down
