@@ -98,7 +98,7 @@ def test_a_clear_improvement_that_rewrites_the_policy_and_adds_a_workflow_never_
     assert "files outside the model directories" in gate.output["title"]
     assert '".shipyard.yml"' in gate.output["summary"]
     assert '".github/workflows/x.yml"' in gate.output["summary"]
-    assert "only `platform-owner` may approve" in gate.output["summary"]
+    assert 'only "platform-owner" may approve' in gate.output["summary"]
     assert registry.check_run(number, EVALUATION).conclusion == "success"  # clearly better
     assert '".github/workflows/x.yml"' in report_body(registry, number)
 
@@ -163,7 +163,7 @@ def test_a_pr_into_a_branch_carrying_its_own_policy_is_not_a_promotion(
 
     gate = gate_settled(registry, number)
     assert gate.conclusion == "action_required"
-    assert gate.output["title"].startswith("Not a promotion: this PR targets `evil`")
+    assert gate.output["title"].startswith('Not a promotion: this PR targets "evil"')
     assert registry.check_run(number, CANDIDATE) is None
     assert registry.check_run(number, EVALUATION) is None
     main_sha = registry.sandbox.repo(REGISTRY).branches["main"]

@@ -60,8 +60,13 @@ def test_a_delivery_failing_every_attempt_is_shown_on_the_pr_logged_and_counted(
     world.start_bot(evaluation_workers=0)
     assert world.bot is not None
     before = httpx.get(f"{world.bot.url}/metrics").text
-    # Listing the PR's files always fails: the registration handler can never finish.
-    world.sandbox.on_request = lambda method, path: 500 if path.endswith("/files") else None
+    # Reading the repository (its default branch: where policy and production come from)
+    # always fails, so the registration handler can never finish. (A failing file list no
+    # longer makes the handler fail: it is shown as a failing gate; see test_gate_security_e2e.)
+    repo_path = f"/repos/{REGISTRY}"
+    world.sandbox.on_request = lambda method, path: (
+        500 if method == "GET" and path.rstrip("/") == repo_path else None
+    )
     caplog.set_level(logging.WARNING)
     number = world.open_candidate_pr("candidate_better")
     for attempt in range(1, 7):

@@ -78,7 +78,7 @@ def test_a_benchmark_outside_the_operators_roots_is_refused_and_nothing_leaks(
     run = _completed(world, number, EVALUATION)
     assert run.conclusion == "failure"
     summary = run.output["summary"]
-    assert "SHIPYARD\\_BENCHMARK\\_ROOTS" in summary and "nothing was read" in summary
+    assert "SHIPYARD_BENCHMARK_ROOTS" in summary and "nothing was read" in summary
     gate = _completed(world, number, GATE)
     assert gate.conclusion == "failure"
     shown = _everything_shown(world)
@@ -108,7 +108,7 @@ def registry(world: RegistryWorld) -> RegistryWorld:
     ("path", "data", "words"),
     [
         ("config.yaml", BILLION_LAUGHS, "config.yaml: line 2: YAML aliases"),
-        ("eval_results.json", b"[" * 100_000, "eval\\_results.json: nested deeper than 32"),
+        ("eval_results.json", b"[" * 100_000, "eval_results.json: nested deeper than 32"),
         ("CHANGELOG.md", b"x" * (1024 * 1024 + 1), "CHANGELOG.md: 1,048,577 bytes is over"),
     ],
     ids=[
