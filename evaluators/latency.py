@@ -18,14 +18,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from evaluators.inference import Runner, feature_matrix
 from evaluators.policy import LatencyPolicy
 from evaluators.report import LatencySection, LatencyStats, RatioBounds
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _WARMUP_SINGLE = 5
 _WARMUP_BATCH = 2
@@ -192,12 +195,35 @@ def measure_latency(
     """Single-row, batched and large-batch latency of both models, interleaved in rounds."""
     if frame.empty:
         raise ValueError("latency needs at least one benchmark row")
-    runners = (candidate, baseline)
-    matrices = (
-        feature_matrix(frame, candidate.features),
-        feature_matrix(frame, baseline.features),
+    return measure_latency_on(
+        candidate=candidate,
+        baseline=baseline,
+        matrices=(
+            feature_matrix(frame, candidate.features),
+            feature_matrix(frame, baseline.features),
+        ),
+        policy=policy,
+        seed=seed,
+        confidence=confidence,
+        clock=clock,
     )
-    n_rows = len(frame)
+
+
+def measure_latency_on(
+    *,
+    candidate: Runner,
+    baseline: Runner,
+    matrices: tuple[NDArray[np.float32], NDArray[np.float32]],
+    policy: LatencyPolicy,
+    seed: int = 0,
+    confidence: float = 0.95,
+    clock: Callable[[], int] = time.perf_counter_ns,
+) -> LatencySection:
+    """`measure_latency` on ready feature matrices (the worker process never imports pandas)."""
+    n_rows = matrices[0].shape[0]
+    if n_rows == 0 or matrices[1].shape[0] != n_rows:
+        raise ValueError("latency needs the same, non-empty benchmark rows for both models")
+    runners = (candidate, baseline)
     batch_size = min(policy.batch_size, n_rows)
     big = min(policy.throughput_rows, n_rows)
     for runner, x in zip(runners, matrices, strict=True):
@@ -276,4 +302,4 @@ def measure_latency(
     )
 
 
-__all__ = ["measure_latency"]
+__all__ = ["measure_latency", "measure_latency_on"]
