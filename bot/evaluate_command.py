@@ -187,6 +187,7 @@ def run_evaluate_command(
                 policy=policy,
                 benchmark_base_dir=base_dir,
                 progress=step,
+                parallel_inference=True,  # one evaluation at a time: use both cores
             )
         except Exception as exc:  # a bug, not bad input: say what, without a traceback
             console.print(f"[red]error:[/] the evaluation crashed: {escape(repr(exc))[:500]}")

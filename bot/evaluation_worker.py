@@ -32,7 +32,7 @@ from evaluators.render import (
     render_check_title,
     render_json,
 )
-from evaluators.report import Decision, EvaluationReport
+from evaluators.report import Decision, EvaluationReport, ModelIdentity
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,9 @@ def evaluate_one(ctx: BotContext, job: Evaluation, lease: Lease) -> None:
             ),
         )
         return
+    # One read of the PR serves both the report's identity (its author) and the refresh below.
+    pull = get_pull(client, repo, job.pr_number)
+    report = with_identity(report, commit_sha=job.head_sha, author=pull.user.login)
     report_id = secrets.token_urlsafe(24)
     details_url = f"{ctx.settings.public_url}/reports/{report_id}"
     _store_report(ctx, job, report, report_id, policy, lease.token)
@@ -120,9 +123,16 @@ def evaluate_one(ctx: BotContext, job: Evaluation, lease: Lease) -> None:
         external_id=f"evaluation:{job.model}",
         details_url=details_url,
     )
-    pull = get_pull(client, repo, job.pr_number)
     if pull.head.sha == job.head_sha:
         refresh_pr(ctx, client=client, repo=repo, pull=pull, policy=policy)
+
+
+def with_identity(report: EvaluationReport, *, commit_sha: str, author: str) -> EvaluationReport:
+    """The report naming the commit evaluated and the PR's author, which only the bot knows."""
+    identity = (report.identity or ModelIdentity()).model_copy(
+        update={"commit_sha": commit_sha, "author": author}
+    )
+    return report.model_copy(update={"identity": identity})
 
 
 def _store_report(

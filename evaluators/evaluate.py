@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,14 @@ def run_evaluation(
     progress: Progress | None = None,
     cache_dir: Path | None = None,
     benchmark_roots: Sequence[str] | None = None,
+    parallel_inference: bool = False,
 ) -> EvaluationReport:
-    """Evaluate; failures of the inputs become a report with status error, never a crash."""
+    """Evaluate; failures of the inputs become a report with status error, never a crash.
+
+    `parallel_inference` runs the candidate's and production's worker processes at once: the
+    wall time of one on a laptop or CI runner, at the cost of two memory limits' worth of
+    memory (the bot, running several evaluations, keeps them one after the other).
+    """
     say = progress or (lambda _: None)
     started = datetime.now(UTC)
     durations: dict[str, float] = {}
@@ -133,6 +140,7 @@ def run_evaluation(
             durations,
             cache_dir,
             benchmark_roots,
+            parallel_inference,
         )
     except (DocumentError, EvaluationInputError, BenchmarkError, ArtifactError) as exc:
         return _error_report(config.name, config.task.value, started, policy, str(exc))
@@ -149,6 +157,7 @@ def _evaluate(
     durations: dict[str, float],
     cache_dir: Path | None,
     benchmark_roots: Sequence[str] | None = None,
+    parallel_inference: bool = False,
 ) -> EvaluationReport:
     if policy.benchmark is None:
         raise EvaluationInputError(".shipyard.yml names no benchmark (benchmark.uri, sha256)")
@@ -179,15 +188,36 @@ def _evaluate(
 
     say("scoring candidate")
     t0 = time.perf_counter()
-    candidate = _predict(candidate_dir, config, frame, policy, weights_sha, bench.sha256, cache_dir)
-    durations["candidate_inference_s"] = time.perf_counter() - t0
+    base_future: Future[InferenceResult] | None = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        if parallel_inference and baseline_dir is not None and baseline_config is not None:
+            base_future = pool.submit(
+                _predict,
+                baseline_dir,
+                baseline_config,
+                frame,
+                policy,
+                baseline_sha,
+                bench.sha256,
+                cache_dir,
+            )
+        candidate = _predict(
+            candidate_dir, config, frame, policy, weights_sha, bench.sha256, cache_dir
+        )
+        durations["candidate_inference_s"] = time.perf_counter() - t0
+        if base_future is not None:
+            base_future.result()  # never leave a worker process running past this block
     if not candidate.ok:
         return _failed_run(config, started, policy, candidate, "candidate")
     if baseline_dir is not None and baseline_config is not None:
         say("scoring production")
         t0 = time.perf_counter()
-        base = _predict(
-            baseline_dir, baseline_config, frame, policy, baseline_sha, bench.sha256, cache_dir
+        base = (
+            base_future.result()
+            if base_future is not None
+            else _predict(
+                baseline_dir, baseline_config, frame, policy, baseline_sha, bench.sha256, cache_dir
+            )
         )
         durations["baseline_inference_s"] = time.perf_counter() - t0
         if not base.ok:

@@ -17,15 +17,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
 
 from evaluators.inference import Runner, feature_matrix
 from evaluators.policy import LatencyPolicy
 from evaluators.report import LatencySection, LatencyStats, RatioBounds
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _WARMUP_SINGLE = 5
 _WARMUP_BATCH = 2
@@ -123,12 +126,24 @@ def _stats(
 Rounds = list[tuple[list[float], list[float]]]  # per round: (candidate ms, production ms)
 
 
+def _sign_test_rank(count: int, confidence: float) -> int:
+    """1-based k with P(B <= k-1) >= confidence for B ~ Binomial(count, 1/2), in exact integer
+    arithmetic: no float ties at the boundary, and no scipy.stats (1.5 s to import)."""
+    target = Fraction(confidence) * 2**count
+    total = 0
+    for i in range(count + 1):
+        total += math.comb(count, i)
+        if total >= target:
+            return i + 1
+    return count + 1
+
+
 def _order_bounds(values: NDArray[np.float64], *, confidence: float) -> tuple[float, float]:
     """One-sided distribution-free bounds on the median of `values` (the sign test's order
     statistics): robust to a few rounds hit by a burst of load. Too few rounds give ±inf."""
     ordered = np.sort(values)
     count = ordered.size
-    k = int(stats.binom.ppf(confidence, count, 0.5)) + 1  # 1-based: P(B <= k-1) >= confidence
+    k = _sign_test_rank(count, confidence)
     if k > count:
         return -math.inf, math.inf
     return float(ordered[count - k]), float(ordered[k - 1])
@@ -180,12 +195,35 @@ def measure_latency(
     """Single-row, batched and large-batch latency of both models, interleaved in rounds."""
     if frame.empty:
         raise ValueError("latency needs at least one benchmark row")
-    runners = (candidate, baseline)
-    matrices = (
-        feature_matrix(frame, candidate.features),
-        feature_matrix(frame, baseline.features),
+    return measure_latency_on(
+        candidate=candidate,
+        baseline=baseline,
+        matrices=(
+            feature_matrix(frame, candidate.features),
+            feature_matrix(frame, baseline.features),
+        ),
+        policy=policy,
+        seed=seed,
+        confidence=confidence,
+        clock=clock,
     )
-    n_rows = len(frame)
+
+
+def measure_latency_on(
+    *,
+    candidate: Runner,
+    baseline: Runner,
+    matrices: tuple[NDArray[np.float32], NDArray[np.float32]],
+    policy: LatencyPolicy,
+    seed: int = 0,
+    confidence: float = 0.95,
+    clock: Callable[[], int] = time.perf_counter_ns,
+) -> LatencySection:
+    """`measure_latency` on ready feature matrices (the worker process never imports pandas)."""
+    n_rows = matrices[0].shape[0]
+    if n_rows == 0 or matrices[1].shape[0] != n_rows:
+        raise ValueError("latency needs the same, non-empty benchmark rows for both models")
+    runners = (candidate, baseline)
     batch_size = min(policy.batch_size, n_rows)
     big = min(policy.throughput_rows, n_rows)
     for runner, x in zip(runners, matrices, strict=True):
@@ -264,4 +302,4 @@ def measure_latency(
     )
 
 
-__all__ = ["measure_latency"]
+__all__ = ["measure_latency", "measure_latency_on"]

@@ -13,14 +13,26 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+import numpy as np
 
 from evaluators.candidate import ModelConfig
-from evaluators.inference import _describe_exit, _limit_memory, _log_tail, _worker_env, open_runner
-from evaluators.latency import measure_latency
+from evaluators.inference import (
+    InferenceInputError,
+    _describe_exit,
+    _limit_memory,
+    _log_tail,
+    _worker_env,
+    feature_matrix,
+    open_runner,
+)
+from evaluators.latency import measure_latency_on
 from evaluators.policy import LatencyPolicy
 from evaluators.report import LatencySection
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class LatencyError(RuntimeError):
@@ -40,10 +52,17 @@ def measure_latency_isolated(
     confidence: float = 0.95,
 ) -> LatencySection | None:
     """Interleaved candidate/production latency, or None when the worker could not finish."""
-    columns = list(dict.fromkeys(candidate_config.features + baseline_config.features))
+    if frame.empty:
+        raise LatencyError("latency needs at least one benchmark row")
     with tempfile.TemporaryDirectory(prefix="shipyard-latency-") as tmp:
         job_dir = Path(tmp)
-        frame[columns].to_parquet(job_dir / "frame.parquet")
+        # Plain .npy matrices: the worker then needs neither pandas nor pyarrow (0.7 s of start).
+        for name, config in (("candidate", candidate_config), ("baseline", baseline_config)):
+            try:
+                matrix = feature_matrix(frame, config.features)
+            except InferenceInputError as exc:
+                raise LatencyError(str(exc)) from None
+            np.save(job_dir / f"{name}.npy", matrix, allow_pickle=False)
         (job_dir / "job.json").write_text(
             json.dumps(
                 {
@@ -92,10 +111,13 @@ def main(argv: list[str]) -> int:
         model_dir=Path(job["baseline_dir"]),
         config=ModelConfig.model_validate(job["baseline_config"]),
     )
-    section = measure_latency(
+    section = measure_latency_on(
         candidate=candidate,
         baseline=baseline,
-        frame=pd.read_parquet(job_dir / "frame.parquet"),
+        matrices=(
+            np.load(job_dir / "candidate.npy", allow_pickle=False),
+            np.load(job_dir / "baseline.npy", allow_pickle=False),
+        ),
         policy=LatencyPolicy.model_validate(job["policy"]),
         confidence=float(job["confidence"]),
     )

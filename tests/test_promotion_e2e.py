@@ -109,6 +109,24 @@ def test_a_clear_improvement_is_reported_and_merges_when_the_window_ends(
     assert "merge_merged" in final[0].body  # the audit trail records the merge
 
 
+def test_the_report_and_comment_name_the_commit_author_and_changelog(
+    registry: RegistryWorld,
+) -> None:
+    number = registry.open_candidate_pr("candidate_better", author="data-scientist")
+    sha = registry.head_sha(number)
+    gate_settled(registry, number)
+    evaluation = registry.check_run(number, EVALUATION)
+    report_url = evaluation.details_url.replace("http://localhost:8000", registry.bot.url)
+    html = httpx.get(report_url, timeout=60).text
+    comments = wait_until(lambda: report_comments(registry, number), what="the report comment")
+    changelog = "Switch to gradient boosting to capture segment interactions"
+    for shown in (html, comments[0].body):
+        assert f"commit <code>{sha[:12]}</code>" in shown or f"commit `{sha[:12]}`" in shown
+        assert "by data-scientist" in shown
+        assert "GradientBoostingClassifier" in shown
+        assert changelog in shown
+
+
 def test_the_bot_down_through_the_deadline_merges_exactly_once_after_restart(
     registry: RegistryWorld,
 ) -> None:

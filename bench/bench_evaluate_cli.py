@@ -1,0 +1,93 @@
+"""`shipyard evaluate` vs a plain script doing the same inference and an AUC, whole processes.
+
+Run: `python bench/bench_evaluate_cli.py [--rounds 5] [--html]`.
+The plain script (written to a temporary file) reads the benchmark parquet with pandas, opens an
+onnxruntime InferenceSession on both fixture models and prints sklearn's roc_auc_score of each:
+nothing else. `shipyard evaluate` additionally verifies the artifacts, runs both models in a
+limited worker process, computes intervals per segment, measures latency and renders the report.
+Both commands run interleaved (A B A B ...) so a busy machine slows both alike; medians and the
+median of the pairwise ratios are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REGISTRY = ROOT / "fixtures" / "registry"
+
+PLAIN = '''
+import sys
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+import yaml
+
+frame = pd.read_parquet(sys.argv[1])
+y = (frame["churned"].astype(str) == "1").to_numpy()
+for model_dir in sys.argv[2:]:
+    config = yaml.safe_load(open(model_dir + "/config.yaml"))
+    session = ort.InferenceSession(model_dir + "/" + config["weights"])
+    x = np.ascontiguousarray(frame[config["features"]].to_numpy(np.float32))
+    (proba,) = session.run(["probabilities"], {config["input"]["name"]: x})
+    print(model_dir, roc_auc_score(y, proba[:, 1]))
+'''
+
+
+def _time(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--html", action="store_true", help="also render the HTML report")
+    args = parser.parse_args()
+    candidate = REGISTRY / "candidate_better" / "models" / "churn"
+    production = REGISTRY / "production" / "models" / "churn"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with tempfile.TemporaryDirectory(prefix="bench-evaluate-") as tmp:
+        plain = Path(tmp) / "plain.py"
+        plain.write_text(PLAIN)
+        report = Path(tmp) / ("report.html" if args.html else "report.json")
+        ours = [
+            sys.executable, "-m", "bot.cli", "evaluate", str(candidate),
+            "--baseline", str(production),
+            "--policy", str(REGISTRY / "shipyard.yml"),
+            "--format", "html" if args.html else "json",
+            "--output", str(report),
+        ]  # fmt: skip
+        reference = [
+            sys.executable, str(plain),
+            str(ROOT / "fixtures" / "benchmark" / "churn_benchmark.parquet"),
+            str(candidate), str(production),
+        ]  # fmt: skip
+        _time(ours, env)  # warm the page cache for both
+        _time(reference, env)
+        times_ours: list[float] = []
+        times_plain: list[float] = []
+        for _ in range(args.rounds):
+            times_ours.append(_time(ours, env))
+            times_plain.append(_time(reference, env))
+    ratios = [a / b for a, b in zip(times_ours, times_plain, strict=True)]
+    print(f"shipyard evaluate ({'html' if args.html else 'json'}): median {statistics.median(times_ours):.2f} s  ({', '.join(f'{t:.2f}' for t in times_ours)})")  # noqa: E501
+    print(f"plain script:            median {statistics.median(times_plain):.2f} s  ({', '.join(f'{t:.2f}' for t in times_plain)})")  # noqa: E501
+    print(f"ratio (pairwise median): {statistics.median(ratios):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
