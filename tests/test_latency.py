@@ -130,7 +130,11 @@ def test_the_slower_fixture_is_measured_slower_than_production() -> None:
     assert section.candidate.single_p50_ms > 1.5 * section.baseline.single_p50_ms
     assert section.candidate.batch_p50_ms > 5 * section.baseline.batch_p50_ms
     assert section.candidate.throughput_rows_per_s < section.baseline.throughput_rows_per_s / 5
-    assert section.p99_ratio > 1.25 and not section.within_tolerance
+    # Judged out of tolerance by its batch time. (Its single-request p99 came out 1.0-1.15x
+    # production unless scipy.stats had been imported in the process, when it was > 1.25x:
+    # on these 0.07 ms models the single-request tail is not a property of the model.)
+    assert section.batch_time is not None and section.batch_time.low > 1.25
+    assert not section.within_tolerance
 
 
 def test_steady_timings_give_tight_bounds_on_each_ratio() -> None:
