@@ -64,7 +64,7 @@ def main() -> int:
         plain.write_text(PLAIN)
         report = Path(tmp) / ("report.html" if args.html else "report.json")
         ours = [
-            sys.executable, "-m", "bot.cli", "evaluate", str(candidate),
+            sys.executable, "-m", "bot.cli.main", "evaluate", str(candidate),
             "--baseline", str(production),
             "--policy", str(REGISTRY / "shipyard.yml"),
             "--format", "html" if args.html else "json",

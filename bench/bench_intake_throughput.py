@@ -113,8 +113,8 @@ def serve(kind: str, port: int) -> None:
     if kind == "bare":
         app = bare_app()
     else:
-        from bot.app import create_app
-        from bot.settings import load_settings
+        from bot.base.settings import load_settings
+        from bot.service.app import create_app
 
         logging.basicConfig(level=logging.WARNING)
         app = create_app(load_settings())
@@ -338,7 +338,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install -y wrk)")
 
-    from bot.local_server import free_port
+    from bot.base.local_server import free_port
 
     only = set(args.only.split(","))
     payload = _payload()

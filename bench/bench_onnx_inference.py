@@ -18,8 +18,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from evaluators.artifacts.inference import OnnxRunner, feature_matrix, predict_proba  # noqa: E402
 from evaluators.candidate import parse_model_config  # noqa: E402
-from evaluators.inference import OnnxRunner, feature_matrix, predict_proba  # noqa: E402
 
 
 def _best(fn: object, repeats: int) -> float:

@@ -67,7 +67,7 @@ def policy_for(method: str) -> Policy:
 def run_compare(n: int, method: str) -> dict[str, float]:
     """One size, in this process: time of `compare` and peak resident memory."""
     from evaluators.candidate import Task
-    from evaluators.compare import compare
+    from evaluators.statistics.compare import compare
 
     y, cand, base, frame = simulate(n)
     policy = policy_for(method)

@@ -45,8 +45,8 @@ def bare_app() -> FastAPI:
 
 
 def bot_app():  # type: ignore[no-untyped-def]
-    from bot.app import create_app
-    from bot.settings import load_settings
+    from bot.base.settings import load_settings
+    from bot.service.app import create_app
 
     return create_app(load_settings())
 
@@ -110,7 +110,7 @@ def main() -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from bot.local_server import free_port
+    from bot.base.local_server import free_port
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(

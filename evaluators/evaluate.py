@@ -16,8 +16,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from evaluators import __version__, prediction_cache
-from evaluators.benchmark_data import BenchmarkData, BenchmarkError, load_benchmark
+from evaluators import __version__
+from evaluators.artifacts import prediction_cache
+from evaluators.artifacts.benchmark_data import BenchmarkData, BenchmarkError, load_benchmark
+from evaluators.artifacts.inference import InferenceResult, predict_proba
+from evaluators.artifacts.latency_isolated import LatencyError, measure_latency_isolated
+from evaluators.artifacts.loading import ArtifactError, verify_artifact
 from evaluators.bounded import MAX_MANIFEST_BYTES, read_text
 from evaluators.candidate import (
     ClaimedResults,
@@ -27,12 +31,10 @@ from evaluators.candidate import (
     parse_data_manifest,
     parse_model_config,
 )
-from evaluators.compare import compare
 from evaluators.errors import DocumentError
-from evaluators.fingerprint import make_fingerprint
-from evaluators.inference import InferenceResult, predict_proba
-from evaluators.latency_isolated import LatencyError, measure_latency_isolated
-from evaluators.loading import ArtifactError, verify_artifact
+from evaluators.judgement.fingerprint import make_fingerprint
+from evaluators.judgement.trust import check_claims, check_leakage
+from evaluators.judgement.verdict import decide
 from evaluators.policy import Policy
 from evaluators.report import (
     BenchmarkInfo,
@@ -40,8 +42,7 @@ from evaluators.report import (
     ModelIdentity,
     RunStatus,
 )
-from evaluators.trust import check_claims, check_leakage
-from evaluators.verdict import decide
+from evaluators.statistics.compare import compare
 
 Progress = Callable[[str], None]
 

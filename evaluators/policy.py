@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evaluators.errors import DocumentError, format_validation_error, load_yaml_with_lines
-from evaluators.metrics import REGISTRY as METRIC_REGISTRY
+from evaluators.metrics.registry import REGISTRY as METRIC_REGISTRY
 
 # Every metric name any task registers: a typo fails when the policy is read, not mid-evaluation.
 KNOWN_METRICS: tuple[str, ...] = tuple(sorted({name for _, name in METRIC_REGISTRY}))

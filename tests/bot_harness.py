@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from bot.waiting import wait_until
-from bot.webhook_signature import sign
+from bot.base.waiting import wait_until
+from bot.github.webhook_signature import sign
 
 __all__ = ["post_delivery", "wait_until"]
 

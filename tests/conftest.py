@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.settings import Settings, load_settings
+from bot.base.settings import Settings, load_settings
 
 WEBHOOK_SECRET = "it's-a-sandbox-webhook-secret"
 POSTGRES_ENV = "SHIPYARD_TEST_POSTGRES_URL"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bot.local_server import free_port
+from bot.base.local_server import free_port
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length"}
 

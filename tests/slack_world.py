@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.registry_world import RegistryWorld
-from bot.slack_sandbox import SlackPeople, SlackSandboxServer, SlackState, SlackUser
-from bot.slack_sandbox.state import Message
+from bot.cli.registry_world import RegistryWorld
+from bot.sandbox.slack import SlackPeople, SlackSandboxServer, SlackState, SlackUser
+from bot.sandbox.slack.state import Message
 from tests.bot_harness import wait_until
 from tests.policies import policy_text
 

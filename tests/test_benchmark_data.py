@@ -14,7 +14,7 @@ import fsspec
 import pandas as pd
 import pytest
 
-from evaluators.benchmark_data import BenchmarkError, load_benchmark
+from evaluators.artifacts.benchmark_data import BenchmarkError, load_benchmark
 from evaluators.policy import BenchmarkPolicy
 
 FRAME = pd.DataFrame(

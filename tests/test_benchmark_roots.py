@@ -12,9 +12,9 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
-from bot.sandbox import generate_app_keypair
-from bot.settings import load_settings
-from evaluators.benchmark_data import (
+from bot.base.settings import load_settings
+from bot.sandbox.github import generate_app_keypair
+from evaluators.artifacts.benchmark_data import (
     BenchmarkError,
     check_location,
     is_internal_address,

@@ -20,11 +20,11 @@ import pytest
 from scipy import stats
 
 from evaluators.candidate import Task
-from evaluators.compare import compare
-from evaluators.multiple_testing import benjamini_hochberg, holm
+from evaluators.judgement.verdict import decide
 from evaluators.policy import Policy
 from evaluators.report import Decision, EvaluationReport, Outcome
-from evaluators.verdict import decide
+from evaluators.statistics.compare import compare
+from evaluators.statistics.multiple_testing import benjamini_hochberg, holm
 
 RATE, RHO, SHIFT_BASELINE = 0.3, 0.6, 1.1
 ALPHA = 0.05

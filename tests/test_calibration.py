@@ -7,8 +7,8 @@ import pytest
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
 
-from evaluators.calibration import calibration_section, calibration_stats
 from evaluators.policy import CalibrationPolicy
+from evaluators.statistics.calibration import calibration_section, calibration_stats
 
 RNG = np.random.default_rng(4)
 N = 5000

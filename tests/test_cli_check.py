@@ -11,9 +11,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.local_check import check_model_dir, read_local_model_dir
-from bot.registration_gate import evaluate_candidate
+from bot.cli.local_check import check_model_dir, read_local_model_dir
+from bot.cli.main import app
+from bot.promotion.registration_gate import evaluate_candidate
 
 ROOT = Path(__file__).resolve().parents[1]
 BETTER = ROOT / "fixtures/registry/candidate_better/models/churn"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = ROOT / "fixtures/registry"

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from evaluators.candidate import Task
-from evaluators.compare import compare
-from evaluators.metrics import get_metric
+from evaluators.metrics.registry import get_metric
 from evaluators.policy import Policy
 from evaluators.report import Outcome
+from evaluators.statistics.compare import compare
 
 
 def binary_case(n: int = 6000, seed: int = 0, gain: float = 0.4) -> tuple[Any, Any, Any, Any]:

@@ -123,7 +123,7 @@ def test_the_command_line_exits_non_zero_on_a_fail(
         [
             sys.executable,
             "-m",
-            "bot.cli",
+            "bot.cli.main",
             "evaluate",
             str(REGISTRY / variant / "models/churn"),
             "--baseline",

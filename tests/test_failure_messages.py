@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.failure_messages import describe_failure, transient_cause
-from bot.github_api import GitHubAuthError, GitHubError
-from bot.lfs import LfsError
+from bot.github.api import GitHubAuthError, GitHubError
+from bot.github.lfs import LfsError
+from bot.promotion.failure_messages import describe_failure, transient_cause
 from evaluators.policy import PolicyError
 
 SECRET_SQL = "SELECT token FROM secrets WHERE id = 1"

@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bot.registry_world import REGISTRY, RegistryWorld
-from bot.slack_sandbox import SlackSandboxServer, SlackState
+from bot.cli.registry_world import REGISTRY, RegistryWorld
+from bot.sandbox.slack import SlackSandboxServer, SlackState
 from tests.bot_harness import wait_until
 from tests.fault_proxy import FaultProxy
 from tests.policies import policy_text

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from evaluators.fingerprint import (
+from evaluators.judgement.fingerprint import (
     file_sha256,
     fingerprint_digest,
     make_fingerprint,

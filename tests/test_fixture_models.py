@@ -11,14 +11,14 @@ import pytest
 from numpy.typing import NDArray
 from sklearn.metrics import roc_auc_score
 
-from evaluators.benchmark_data import load_benchmark
+from evaluators.artifacts.benchmark_data import load_benchmark
+from evaluators.artifacts.inference import Runner, open_runner
 from evaluators.candidate import (
     REQUIRED_FILES,
     parse_claimed_results,
     parse_data_manifest,
     parse_model_config,
 )
-from evaluators.inference import Runner, open_runner
 from evaluators.policy import parse_policy
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

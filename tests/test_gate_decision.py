@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.gate_decision import (
+from bot.promotion.gate_decision import (
     NO_MODEL_EVIDENCE,
     ApprovalView,
     BlockView,

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.authorization import ActorFacts, Permit, approval_binding, may_approve
-from bot.github_types import PullFile
-from bot.registry_reader import PullChanges, classify_changes
+from bot.github.objects import PullFile
+from bot.github.registry_reader import PullChanges, classify_changes
+from bot.promotion.authorization import ActorFacts, Permit, approval_binding, may_approve
 from evaluators.policy import ReviewPolicy
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.registry_world import MAINTAINER, REGISTRY, RegistryWorld
+from bot.cli.registry_world import MAINTAINER, REGISTRY, RegistryWorld
 from tests.bot_harness import wait_until
 from tests.policies import policy_text
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.clock import ManualClock
-from bot.github_api import GitHubApp, GitHubError, InstallationClient
-from bot.sandbox import SandboxServer, SandboxState, generate_app_keypair
+from bot.base.clock import ManualClock
+from bot.github.api import GitHubApp, GitHubError, InstallationClient
+from bot.sandbox.github import SandboxServer, SandboxState, generate_app_keypair
 
 APP_ID = 77
 

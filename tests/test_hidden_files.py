@@ -14,8 +14,12 @@ import numpy as np
 import pytest
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 
-from bot.registration_gate import Conclusion, evaluate_candidate
-from evaluators.loading import classify_artifact_bytes, external_data_locations, hidden_code
+from bot.promotion.registration_gate import Conclusion, evaluate_candidate
+from evaluators.artifacts.loading import (
+    classify_artifact_bytes,
+    external_data_locations,
+    hidden_code,
+)
 
 
 def _external(tensor: TensorProto, location: str = "w.bin") -> TensorProto:

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper
 
+from evaluators.artifacts.inference import OnnxRunner, open_runner, predict_proba
 from evaluators.candidate import ModelConfig, parse_model_config
-from evaluators.inference import OnnxRunner, open_runner, predict_proba
 from evaluators.report import RunStatus
 
 REGISTRY = Path(__file__).resolve().parent.parent / "fixtures" / "registry"

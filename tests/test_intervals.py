@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from evaluators.candidate import Task
-from evaluators.compare_engine import OVERALL_BINS, PairedData, bins_for, estimate
-from evaluators.intervals import make_poisson_bootstrap, normal_interval, normal_p_value
-from evaluators.metrics import get_metric
-from evaluators.metrics_ranking import auc_from_histograms, quantile_bins
-from evaluators.multiple_testing import benjamini_hochberg, holm, interval_confidence
+from evaluators.metrics.ranking import auc_from_histograms, quantile_bins
+from evaluators.metrics.registry import get_metric
 from evaluators.policy import CorrectionMethod
+from evaluators.statistics.compare_engine import OVERALL_BINS, PairedData, bins_for, estimate
+from evaluators.statistics.intervals import make_poisson_bootstrap, normal_interval, normal_p_value
+from evaluators.statistics.multiple_testing import benjamini_hochberg, holm, interval_confidence
 
 ROC_AUC = get_metric("roc_auc", task=Task.BINARY)
 

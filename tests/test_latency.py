@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from numpy.typing import NDArray
 
+from evaluators.artifacts.inference import Runner, open_runner
+from evaluators.artifacts.latency import measure_latency
 from evaluators.candidate import parse_model_config
-from evaluators.inference import Runner, open_runner
-from evaluators.latency import measure_latency
+from evaluators.judgement.verdict import Severity, judge_latency
 from evaluators.policy import LatencyPolicy
-from evaluators.verdict import Severity, judge_latency
 
 REGISTRY = Path(__file__).resolve().parent.parent / "fixtures" / "registry"
 BENCHMARK = REGISTRY.parent / "benchmark" / "churn_benchmark.parquet"

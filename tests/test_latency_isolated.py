@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from evaluators.artifacts.latency_isolated import measure_latency_isolated
 from evaluators.candidate import parse_model_config
-from evaluators.latency_isolated import measure_latency_isolated
 from evaluators.policy import LatencyPolicy
 
 REGISTRY = Path(__file__).resolve().parents[1] / "fixtures/registry"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from evaluators.artifacts.inference import Runner, open_runner
+from evaluators.artifacts.latency import measure_latency
 from evaluators.candidate import parse_model_config
-from evaluators.inference import Runner, open_runner
-from evaluators.latency import measure_latency
+from evaluators.judgement.verdict import Finding, judge_latency
 from evaluators.policy import LatencyPolicy, parse_policy
-from evaluators.verdict import Finding, judge_latency
 
 REGISTRY = Path(__file__).resolve().parents[1] / "fixtures" / "registry"
 BENCHMARK = REGISTRY.parent / "benchmark" / "churn_benchmark.parquet"

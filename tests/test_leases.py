@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from bot.clock import ManualClock
-from bot.evaluation_queue import claim_next as claim_evaluation
-from bot.evaluation_queue import enqueue
-from bot.heartbeat import Lease, LeaseLost
-from bot.inbox import MAX_ATTEMPTS, claim_next, finish, record_delivery, take_exhausted
+from bot.base.clock import ManualClock
+from bot.promotion.evaluation_queue import claim_next as claim_evaluation
+from bot.promotion.evaluation_queue import enqueue
+from bot.runtime.heartbeat import Lease, LeaseLost
+from bot.runtime.inbox import MAX_ATTEMPTS, claim_next, finish, record_delivery, take_exhausted
 from bot.store.db import Store, open_store
 from bot.store.models import Delivery, DeliveryStatus, Evaluation, EvaluationStatus
 

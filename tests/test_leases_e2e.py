@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from bot.registry_world import REGISTRY, RegistryWorld
+from bot.cli.registry_world import REGISTRY, RegistryWorld
 from bot.store.models import Delivery, Evaluation, EvaluationStatus, Report
 from tests.bot_harness import wait_until
 from tests.policies import policy_text

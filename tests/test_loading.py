@@ -17,9 +17,8 @@ import pytest
 import skops.io as sio
 from onnx import TensorProto, helper, numpy_helper
 
-from evaluators.candidate import ArtifactFormat, ModelConfig
-from evaluators.inference import open_runner, predict_proba
-from evaluators.loading import (
+from evaluators.artifacts.inference import open_runner, predict_proba
+from evaluators.artifacts.loading import (
     TRUSTED_TYPES,
     UnsafeArtifactError,
     UnsupportedFormatError,
@@ -28,6 +27,7 @@ from evaluators.loading import (
     load_skops,
     verify_artifact,
 )
+from evaluators.candidate import ArtifactFormat, ModelConfig
 from evaluators.report import RunStatus
 
 REGISTRY = Path(__file__).resolve().parent.parent / "fixtures" / "registry"

@@ -10,7 +10,7 @@ import pytest
 from sklearn import metrics as skm
 
 from evaluators.candidate import Task
-from evaluators.metrics import REGISTRY, Metric, UnknownMetricError, get_metric
+from evaluators.metrics.registry import REGISTRY, Metric, UnknownMetricError, get_metric
 
 RNG = np.random.default_rng(7)
 N = 400

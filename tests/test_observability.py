@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bot.observability import configure_logging, log_context, route_template
+from bot.base.observability import configure_logging, log_context, route_template
 
 ROUTES = [
     ("a pull's files", "/repos/acme/reg/pulls/17/files", "/repos/{owner}/{repo}/pulls/{id}/files"),

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from bot.github_api import GitHubApp, GitHubAuthError
-from bot.github_types import ContentFile
-from bot.registry_world import REGISTRY, RegistryWorld
+from bot.cli.registry_world import REGISTRY, RegistryWorld
+from bot.github.api import GitHubApp, GitHubAuthError
+from bot.github.objects import ContentFile
 from bot.store.models import Delivery
 from tests.bot_harness import wait_until
 from tests.policies import policy_text

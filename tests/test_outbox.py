@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot import outbox
-from bot.clock import ManualClock
-from bot.github_api import GitHubError
+from bot.base.clock import ManualClock
+from bot.github.api import GitHubError
+from bot.runtime import outbox
 from bot.store.db import Store, open_store
 from bot.store.models import EffectStatus
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.registry_world import MAINTAINER, REGISTRY, RegistryWorld
+from bot.cli.registry_world import MAINTAINER, REGISTRY, RegistryWorld
 from tests.bot_harness import wait_until
 from tests.policies import policy_text
 

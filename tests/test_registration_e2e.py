@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.registry_world import REGISTRY, RegistryWorld
+from bot.cli.registry_world import REGISTRY, RegistryWorld
 from tests.bot_harness import wait_until
 
 CHECK = "Shipyard / candidate (churn)"

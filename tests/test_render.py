@@ -8,7 +8,7 @@ from importlib import resources
 import jinja2
 import pytest
 
-from evaluators.render import (
+from evaluators.rendering.render import (
     CHECK_SUMMARY_LIMIT,
     GITHUB_COMMENT_LIMIT,
     REPORT_MARKER_PREFIX,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bot.registry_world import REGISTRY, RegistryWorld
+from bot.cli.registry_world import REGISTRY, RegistryWorld
 from tests.bot_harness import wait_until
 from tests.policies import policy_text
 from tests.world_fixtures import FIXTURES

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from evaluators.render import render_html
+from evaluators.rendering.render import render_html
 from tests.report_factory import make_report
 
 WIDTH, HEIGHT = 1280, 4000

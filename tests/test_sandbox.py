@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from githubkit import AppInstallationAuthStrategy, GitHub
 from githubkit.webhooks import parse_obj
 
-from bot.sandbox import (
+from bot.sandbox.github import (
     SandboxError,
     SandboxServer,
     SandboxState,
@@ -27,11 +27,11 @@ from bot.sandbox import (
     iter_webhook_examples,
     sign_webhook,
 )
-from bot.sandbox.app import REST_ROUTERS
-from bot.sandbox.git_objects import blob_sha
-from bot.sandbox.lfs import LFS_MEDIA_TYPE
-from bot.sandbox.openapi import DEFAULT_SUBSET_PATH, load_subset, template_of
-from bot.sandbox.webhooks import build_event
+from bot.sandbox.github.app import REST_ROUTERS
+from bot.sandbox.github.git_objects import blob_sha
+from bot.sandbox.github.lfs import LFS_MEDIA_TYPE
+from bot.sandbox.github.openapi import DEFAULT_SUBSET_PATH, load_subset, template_of
+from bot.sandbox.github.webhooks import build_event
 from tests.sandbox_receiver import WebhookReceiver
 
 APP_ID = 4242

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app, public_url_problem
-from bot.settings import load_settings
+from bot.base.settings import load_settings
+from bot.cli.main import app, public_url_problem
 
 
 def _environment(monkeypatch: pytest.MonkeyPatch, key: str, tmp_path: Path) -> None:

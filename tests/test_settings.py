@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.settings import SettingsError, load_settings
+from bot.base.settings import SettingsError, load_settings
 
 
 def _base(key: str) -> dict[str, Any]:

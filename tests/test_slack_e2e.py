@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.registry_world import REGISTRY, RegistryWorld
-from bot.slack_sandbox.state import Message
+from bot.cli.registry_world import REGISTRY, RegistryWorld
+from bot.sandbox.slack.state import Message
 from tests.bot_harness import wait_until
 from tests.slack_world import ALICE, MALLORY, SlackRig, start_slack_world
 
@@ -198,7 +198,7 @@ def _unsigned(rig: SlackRig, body: bytes) -> int:
 
 
 def _other_secret(rig: SlackRig, body: bytes) -> int:
-    from bot.slack_sandbox.signing import sign
+    from bot.sandbox.slack.signing import sign
 
     now = str(int(rig.world.clock.now().timestamp()))
     forged = sign("not-the-secret", timestamp=now, body=body)

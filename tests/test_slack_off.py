@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from bot.registry_world import REGISTRY, RegistryWorld
+from bot.cli.registry_world import REGISTRY, RegistryWorld
 from tests.bot_harness import wait_until
 
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.local_server import free_port
-from bot.registry_world import REGISTRY, RegistryWorld
-from bot.slack_sandbox import SlackPeople, SlackSandboxServer, SlackState
+from bot.base.local_server import free_port
+from bot.cli.registry_world import REGISTRY, RegistryWorld
+from bot.sandbox.slack import SlackPeople, SlackSandboxServer, SlackState
 from tests.bot_harness import wait_until
 from tests.policies import policy_text
 from tests.slack_world import ALICE, CHANNEL, SLACK_POLICY, TEAM

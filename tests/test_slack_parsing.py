@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bot.commands.parser import CommandName
-from bot.context import PromotionChange
+from bot.runtime.context import PromotionChange
 from bot.slack.commands import SlashRequest, parse_slash
 from bot.slack.identity import github_login, link_instructions
 from bot.slack.notifications import render_message

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
+from bot.sandbox.slack.signing import sign
 from bot.slack.signatures import signature_verifier
-from bot.slack_sandbox.signing import sign
 
 # From Slack's "Verifying requests from Slack" guide. The token in the body is
 # `xyzz0WbapA4vBCDEFasx0q6G`, as Slack publishes it; with any other token the signature differs.

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from evaluators.candidate import Task
-from evaluators.compare import compare
-from evaluators.metrics_ranking import stable_order
+from evaluators.metrics.ranking import stable_order
 from evaluators.policy import Policy
+from evaluators.statistics.compare import compare
 
 RNG = np.random.default_rng(7)
 N = 300_000

@@ -18,12 +18,12 @@ import pytest
 from scipy import stats
 
 from evaluators.candidate import Task
-from evaluators.compare import compare
-from evaluators.compare_engine import PairedData, estimate
-from evaluators.intervals import make_poisson_bootstrap, normal_interval
-from evaluators.metrics import get_metric
+from evaluators.metrics.registry import get_metric
 from evaluators.policy import Policy
 from evaluators.report import Outcome
+from evaluators.statistics.compare import compare
+from evaluators.statistics.compare_engine import PairedData, estimate
+from evaluators.statistics.intervals import make_poisson_bootstrap, normal_interval
 
 TRIALS = 1000
 ROWS_PER_TRIAL = 600

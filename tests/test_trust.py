@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from evaluators.candidate import ClaimedResults
-from evaluators.trust import MAX_EXAMPLES, check_claims, check_leakage
+from evaluators.judgement.trust import MAX_EXAMPLES, check_claims, check_leakage
 from tests.report_factory import comparison
 
 OVERALL = [

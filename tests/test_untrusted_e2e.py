@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from bot.registry_world import MAINTAINER, REGISTRY, RegistryWorld
+from bot.cli.registry_world import MAINTAINER, REGISTRY, RegistryWorld
 from tests.bot_harness import wait_until
 from tests.policies import policy_text
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from evaluators.judgement.verdict import MAX_SEGMENT_REASONS, decide
 from evaluators.policy import LatencyPolicy, Policy, SegmentPolicy, TrackedMetric
 from evaluators.report import (
     ClaimCheck,
@@ -18,7 +19,6 @@ from evaluators.report import (
     RunStatus,
     SegmentComparison,
 )
-from evaluators.verdict import MAX_SEGMENT_REASONS, decide
 from tests.report_factory import calibration, comparison, latency, make_report, segment
 
 POLICY = Policy(

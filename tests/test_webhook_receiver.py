@@ -11,11 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import create_app
-from bot.local_server import LocalServer
-from bot.settings import Settings
+from bot.base.local_server import LocalServer
+from bot.base.settings import Settings
+from bot.github.webhook_signature import sign
+from bot.service.app import create_app
 from bot.store.models import Delivery
-from bot.webhook_signature import sign
 from tests.bot_harness import post_delivery
 from tests.conftest import WEBHOOK_SECRET
 
@@ -164,5 +164,5 @@ def test_every_github_example_payload_is_acknowledged_without_a_5xx(bot: LocalSe
             assert response.status_code == 202, (entry["name"], response.text)
             sent += 1
     assert sent > 300
-    with bot.app.state.ctx.store.session() as session:  # type: ignore[attr-defined]
+    with bot.service.app.state.ctx.store.session() as session:  # type: ignore[attr-defined]
         assert session.scalar(select(func.count(Delivery.id))) == sent

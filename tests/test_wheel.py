@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 import bot, evaluators, report_templates
 from bot.store.db import open_store
-from evaluators.render import render_html, render_pr_comment
+from evaluators.rendering.render import render_html, render_pr_comment
 from evaluators.report import EvaluationReport, RunStatus
 assert "site" in report_templates.__file__, report_templates.__file__
 report = EvaluationReport(model="churn", task="binary_classification", status=RunStatus.ERROR,
@@ -60,7 +60,7 @@ def test_the_wheel_ships_templates_and_migrations_and_they_work(
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "report_templates/pr_comment.md.j2" in names
     assert "report_templates/report.html.j2" in names
-    assert "bot/migrations/versions/0001_initial_schema.py" in names
+    assert "bot/store/migrations/versions/0001_initial_schema.py" in names
     site = tmp_path / "site"
     subprocess.run(
         [

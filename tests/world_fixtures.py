@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.registry_world import RegistryWorld
+from bot.cli.registry_world import RegistryWorld
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -7,7 +7,7 @@ from typing import Any, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from bot.github_types import Installation, Repository, User
+from bot.github.objects import Installation, Repository, User
 
 
 class CommentSource(StrEnum):

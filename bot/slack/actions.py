@@ -6,15 +6,15 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import audit
-from bot.command_service import ANY_HEAD, execute
+from bot.commands.command_service import ANY_HEAD, execute
 from bot.commands.parser import CommandName, parse_commands
-from bot.context import BotContext
-from bot.github_api import GitHubError
-from bot.outbox_replies import post_reply
-from bot.pr_refresh import get_pull, refresh_pr
-from bot.promotion_state import head_seen_by
-from bot.registry_reader import read_policy, read_production
+from bot.github.api import GitHubError
+from bot.github.registry_reader import read_policy, read_production
+from bot.promotion import audit
+from bot.promotion.pr_refresh import get_pull, refresh_pr
+from bot.promotion.promotion_state import head_seen_by
+from bot.runtime.context import BotContext
+from bot.runtime.outbox_replies import post_reply
 from bot.slack.identity import github_login, link_instructions, slack_identity
 from bot.slack.installations import installation_for
 from bot.slack.targets import PullTarget

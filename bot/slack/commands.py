@@ -13,7 +13,7 @@ from slack_bolt.request import BoltRequest
 
 from bot.commands.parser import CommandName
 from bot.commands.table import COMMANDS, render_help
-from bot.context import BotContext
+from bot.runtime.context import BotContext
 from bot.slack.dedupe import body_key
 from bot.slack.durable import SlackAction, SlackReply, enqueue
 from bot.slack.targets import PullTarget, parse_target

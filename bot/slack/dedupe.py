@@ -12,7 +12,7 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from sqlalchemy.exc import IntegrityError
 
-from bot.clock import Clock
+from bot.base.clock import Clock
 from bot.store.db import Store
 from bot.store.slack_models import SlackRequest
 
@@ -27,7 +27,7 @@ def body_key(raw_body: str) -> str:
 
 def first_time(store: Store, *, key: str, kind: str, now: datetime) -> bool:
     """Record `key`; False when it was recorded before (by this or any other replica).
-    Old hashes are pruned by bot/retention.py, not on this (acknowledgement) path."""
+    Old hashes are pruned by bot/runtime/retention.py, not on this (acknowledgement) path."""
     try:
         with store.session() as session:
             session.add(SlackRequest(body_sha256=key, kind=kind[:40], received_at=now))

@@ -12,10 +12,10 @@ from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy import select
 
-from bot import outbox
 from bot.commands.parser import CommandName
-from bot.context import BotContext
-from bot.inbox import record_delivery
+from bot.runtime import outbox
+from bot.runtime.context import BotContext
+from bot.runtime.inbox import record_delivery
 from bot.slack.actions import SlackActor, act
 from bot.slack.targets import PullTarget
 from bot.store.models import AuditEvent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from bot.github_api import GitHubApp, GitHubError
+from bot.github.api import GitHubApp, GitHubError
 
 
 def installation_for(github: GitHubApp, repo: str) -> int | None:

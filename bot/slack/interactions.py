@@ -12,7 +12,7 @@ from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
 from bot.commands.parser import CommandName
-from bot.context import BotContext
+from bot.runtime.context import BotContext
 from bot.slack.actions import SlackActor
 from bot.slack.dedupe import body_key
 from bot.slack.durable import SlackAction, SlackReply, enqueue

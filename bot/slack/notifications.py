@@ -9,9 +9,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import outbox
-from bot.clock import Clock
-from bot.context import PromotionChange
+from bot.base.clock import Clock
+from bot.runtime import outbox
+from bot.runtime.context import PromotionChange
 from bot.slack.interactions import APPROVE_ACTION, BLOCK_ACTION, button_value
 from bot.store.db import Store
 from evaluators.escaping import mrkdwn

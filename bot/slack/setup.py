@@ -12,14 +12,14 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from starlette.concurrency import run_in_threadpool
 
-from bot.capped_body import BodyBudget, BodyTooLarge, TooBusy, read_capped
-from bot.context import BotContext
+from bot.base.capped_body import BodyBudget, BodyTooLarge, TooBusy, read_capped
+from bot.runtime.context import BotContext
+from bot.runtime.webhook_receiver import too_busy
 from bot.slack.commands import register_commands
 from bot.slack.dedupe import DropRepeats
 from bot.slack.interactions import register_interactions
 from bot.slack.notifications import Notifier
 from bot.slack.signatures import ClockedRequestVerification
-from bot.webhook_receiver import too_busy
 
 MAX_BODY_BYTES = 64 * 1024  # Slack's payloads are a few KB; anything larger is not Slack
 

@@ -6,7 +6,7 @@ from slack_bolt.middleware.request_verification import RequestVerification
 from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 
-from bot.clock import Clock
+from bot.base.clock import Clock
 
 MAX_AGE_S = 5 * 60  # Slack's advice, and what slack_sdk's verifier enforces
 

@@ -33,7 +33,7 @@ def make_engine(url: str) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (idempotent, safe on every start)."""
-    script_dir = resources.files("bot") / "migrations"
+    script_dir = resources.files("bot.store") / "migrations"
     cfg = Config()
     cfg.set_main_option("script_location", str(script_dir))
     with engine.begin() as conn:

@@ -302,7 +302,7 @@ class EffectStatus(StrEnum):
 
 
 class OutboxEffect(Base):
-    """One intended write to GitHub or Slack, keyed so it happens once (see bot/outbox.py).
+    """One intended write to GitHub or Slack, keyed so it happens once (see bot/runtime/outbox.py).
 
     The row is inserted before the request is sent: its UNIQUE key is the claim that keeps a
     second replica (or a redelivery) from sending it again, and `attempts` > 1 tells the next

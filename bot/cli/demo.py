@@ -1,0 +1,190 @@
+"""`shipyard demo`: the whole story against the local GitHub sandbox, printed as a reviewer sees it.
+
+PR 1 proposes a clearly better churn model: it is evaluated, the report is posted, the
+review window passes (the clock is moved, not slept through) and the bot merges it.
+PR 2 regresses on a segment: it needs review, and a reviewer blocks it. When PR 1 merges,
+production has changed, so PR 2's evidence is stale: it is evaluated again, against PR 1's model.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.table import Table
+
+from bot.base.waiting import wait_until
+from bot.cli.registry_world import REGISTRY, RegistryWorld
+from bot.promotion import audit
+
+REVIEWER = "lead-ml"
+ONCALL = "oncall-ml"
+# A busy laptop times a sub-millisecond model at a few ms now and then; in the demo that noise
+# must not turn the clearly better model into "needs review", so anything this fast is fine.
+DEMO_LATENCY_FLOOR_MS = 25.0
+
+
+def demo_policy(fixtures: Path) -> str:
+    """The fixture policy, with a latency floor that tolerates a busy machine."""
+    policy = yaml.safe_load((fixtures / "registry/shipyard.yml").read_text())
+    policy.setdefault("latency", {})["floor_ms"] = DEMO_LATENCY_FLOOR_MS
+    return yaml.safe_dump(policy, sort_keys=False)
+
+
+def _gate(world: RegistryWorld, number: int) -> Any:
+    sha = world.head_sha(number)
+
+    def settled() -> Any:
+        run = world.sandbox.check_run_named(REGISTRY, sha, "Shipyard / promotion-gate")
+        return run if run is not None and run.status == "completed" else None
+
+    return wait_until(settled, timeout_s=180, what=f"the gate of PR #{number}")
+
+
+EVALUATION_CHECK = "Shipyard / evaluation (churn)"
+
+
+def _evaluation_title(world: RegistryWorld, number: int) -> str:
+    run = world.check_run(number, EVALUATION_CHECK)
+    return str(run.output.get("title", "")) if run is not None else "(no evaluation)"
+
+
+def _stale(world: RegistryWorld, number: int) -> bool:
+    """The bot recorded that production changed under this PR and is evaluating it again."""
+    assert world.app is not None
+    with world.app.state.ctx.store.session() as session:
+        trail = audit.trail(session, repository=REGISTRY, pr_number=number)
+        return any(event.kind == "evidence_stale" for event in trail)
+
+
+def _checks_table(world: RegistryWorld, number: int) -> Table:
+    table = Table(title=f"Checks on {world.head_sha(number)[:7]}", show_lines=False)
+    for column in ("check", "status", "conclusion", "title"):
+        table.add_column(column)
+    latest: dict[str, Any] = {}
+    for run in world.sandbox.check_runs_for(REGISTRY, world.head_sha(number)):
+        latest.setdefault(run.name, run)  # newest first: what branch protection reads
+    for name in sorted(latest):  # a stable order, whatever order the runs were created in
+        run = latest[name]
+        table.add_row(run.name, run.status, run.conclusion or "", run.output.get("title", ""))
+    return table
+
+
+def _timeline(console: Console, world: RegistryWorld, number: int) -> None:
+    pull = world.sandbox.pull(REGISTRY, number)
+    state = "merged" if pull.merged else pull.state
+    console.rule(f"PR #{number}: {pull.title} — {state}")
+    console.print(_checks_table(world, number))
+    for comment in world.sandbox.comments_on(REGISTRY, number):
+        body = comment.body
+        if body.startswith("<!-- shipyard:pr-report -->"):
+            body = (
+                body.split("\n#### Segments", 1)[0] + "\n\n*(segment tables, calibration, "
+                "latency and audit trail follow in the comment)*"
+            )
+        console.print(
+            Panel(Markdown(body), title=f"{comment.user_login} · {comment.created_at:%H:%M} UTC")
+        )
+
+
+def _save_report(world: RegistryWorld, number: int, out_dir: Path) -> Path | None:
+    run = world.check_run(number, EVALUATION_CHECK)
+    if run is None or not run.details_url or world.bot is None:
+        return None
+    url = run.details_url.replace(world.settings.public_url, world.bot.url)
+    html = httpx.get(url, timeout=30)
+    path = out_dir / f"report-pr{number}.html"
+    path.write_text(html.text)
+    return path
+
+
+def run_demo(
+    *,
+    fixtures: Path,
+    out_dir: Path,
+    console: Console | None = None,
+    port: int | None = None,
+    sandbox_port: int | None = None,
+) -> int:
+    """Run the story; returns 0 when it ends as it should."""
+    console = console or Console()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    database = (out_dir / "shipyard-demo.db").resolve()
+    database.unlink(missing_ok=True)
+    world = RegistryWorld(
+        fixtures=fixtures.resolve(),
+        database_url=f"sqlite:///{database}",
+        sandbox_port=sandbox_port,
+    )
+    try:
+        with console.status("Starting the GitHub sandbox and the bot…"):
+            world.create_registry(policy_text=demo_policy(fixtures))
+            world.start_bot(cache_dir=out_dir.resolve() / "prediction-cache", port=port)
+        console.print(
+            f"GitHub sandbox at {world.sandbox_server.url}; bot at {world.bot and world.bot.url}"
+        )
+
+        with console.status("Two PRs: a clearly better model, and one worse on a segment…"):
+            first = world.open_candidate_pr("candidate_better", author="data-scientist")
+            second = world.open_candidate_pr("candidate_segment_regression", author="analyst")
+            for number in (first, second):
+                gate = _gate(world, number)
+                console.print(
+                    f"PR #{number} gate: [bold]{gate.conclusion}[/] — {gate.output['title']}"
+                )
+        with console.status(f"PR #{second}: on-call reads the report and blocks it…"):
+            world.sandbox.set_permission(REGISTRY, ONCALL, "write")
+            world.sandbox.add_comment(
+                REGISTRY,
+                second,
+                "The public-sector drop matters for the Q1 renewals.\n\n"
+                "/block public_sector AUC regressed; needs the account team's sign-off",
+                ONCALL,
+            )
+            wait_until(
+                lambda: "Blocked" in _gate(world, second).output["title"],
+                timeout_s=180,
+                what="the block",
+            )
+        console.print(
+            f"PR #{second} first evaluation, against the production model: "
+            f"[bold]{_evaluation_title(world, second)}[/]"
+        )
+        console.print("Moving the clock 24 hours forward (the review window)…")
+        world.pass_time(timedelta(hours=24, minutes=1))
+        wait_until(
+            lambda: world.sandbox.pull(REGISTRY, first).merged, timeout_s=180, what="the auto-merge"
+        )
+        # PR 1 changed production: PR 2's evidence is stale and is measured again.
+        with console.status(f"PR #{first} merged: production changed; PR #{second} again…"):
+            wait_until(lambda: _stale(world, second), timeout_s=180, what="the stale evidence")
+            wait_until(world.idle, timeout_s=300, what="the re-evaluation")
+        console.print(
+            f"PR #{second} evaluated again, against PR #{first}'s model now in production: "
+            f"[bold]{_evaluation_title(world, second)}[/]"
+        )
+        _timeline(console, world, first)
+        _timeline(console, world, second)
+
+        reports = [p for p in (_save_report(world, n, out_dir) for n in (first, second)) if p]
+        for path in reports:
+            console.print(f"HTML report written to {path}")
+        merged = world.sandbox.pull(REGISTRY, first).merged
+        blocked = not world.sandbox.pull(REGISTRY, second).merged
+        mark = "✅" if merged and blocked else "❌"
+        console.print(
+            f"[bold]{mark} PR #{first} merged by the bot: {merged}; "
+            f"PR #{second} blocked and not merged: {blocked}[/]"
+        )
+        return 0 if merged and blocked else 1
+    except TimeoutError as exc:  # the story did not unfold: say where it stopped, no traceback
+        console.print(f"[bold red]The demo stopped: {exc}.[/]")
+        return 1
+    finally:
+        world.close()

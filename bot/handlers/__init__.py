@@ -1,1 +1,0 @@
-"""Event handlers, one behaviour per module; `bot.dispatch` routes events to them."""

@@ -1,0 +1,144 @@
+"""Deadline rows: claimed atomically when due, so replicas and restarts never lose or double one."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.promotion.promotion_state import REVIEW_WINDOW
+from bot.store.db import Store
+from bot.store.models import Deadline, DeadlineStatus
+
+LEASE = timedelta(seconds=30)  # renewed by a heartbeat while the deadline is acted on
+
+
+def claim_due(
+    store: Store, *, now: datetime, limit: int = 20, lease: timedelta = LEASE
+) -> list[Deadline]:
+    """Take due rows (or rows whose claimer died) — `FOR UPDATE SKIP LOCKED` on PostgreSQL."""
+    due = and_(
+        Deadline.due_at <= now,
+        or_(
+            Deadline.status == DeadlineStatus.PENDING.value,
+            and_(Deadline.status == DeadlineStatus.CLAIMED.value, Deadline.lease_until <= now),
+        ),
+    )
+    with store.session() as session:
+        query = select(Deadline.id).where(due).order_by(Deadline.due_at, Deadline.id).limit(limit)
+        if store.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.scalars(query))
+        if not ids:
+            return []
+        # Conditional update: on SQLite (single writer) it is the claim; on PostgreSQL the
+        # row locks already keep other replicas out.
+        token = uuid.uuid4().hex
+        session.execute(
+            update(Deadline)
+            .where(Deadline.id.in_(ids), due)
+            .values(
+                status=DeadlineStatus.CLAIMED.value,
+                lease_until=now + lease,
+                claim_token=token,
+                attempts=Deadline.attempts + 1,
+            )
+        )
+        rows = list(session.scalars(select(Deadline).where(Deadline.claim_token == token)))
+        for row in rows:
+            session.expunge(row)
+        return rows
+
+
+def settle(store: Store, *, deadline_id: int, result: str) -> None:
+    """Record the outcome, unless the row was finished or cancelled meanwhile (a stale worker)."""
+    with store.session() as session:
+        row = session.get(Deadline, deadline_id)
+        if row is not None and row.status == DeadlineStatus.CLAIMED.value:
+            row.status = DeadlineStatus.DONE.value
+            row.lease_until = None
+            row.result = result[:2000]
+
+
+def retry_later(store: Store, *, deadline_id: int, now: datetime, error: str) -> None:
+    """Leave the row claimable again after a back-off (a transient GitHub failure)."""
+    with store.session() as session:
+        row = session.get(Deadline, deadline_id)
+        if row is not None and row.status == DeadlineStatus.CLAIMED.value:
+            row.lease_until = now + timedelta(minutes=min(60, 2 ** min(row.attempts, 6)))
+            row.result = error[:2000]
+
+
+def arm_window(
+    session: Session,
+    *,
+    repository: str,
+    installation_id: int,
+    pr_number: int,
+    head_sha: str,
+    due_at: datetime,
+) -> None:
+    """(Re)start the review-window deadline for this head; one row per head, ever."""
+    row = session.scalar(
+        select(Deadline).where(
+            Deadline.kind == REVIEW_WINDOW,
+            Deadline.repository == repository,
+            Deadline.pr_number == pr_number,
+            Deadline.head_sha == head_sha,
+        )
+    )
+    if row is None:
+        session.add(
+            Deadline(
+                kind=REVIEW_WINDOW,
+                repository=repository,
+                installation_id=installation_id,
+                pr_number=pr_number,
+                head_sha=head_sha,
+                due_at=due_at,
+                status=DeadlineStatus.PENDING.value,
+                attempts=0,
+            )
+        )
+        return
+    row.due_at = due_at
+    row.status = DeadlineStatus.PENDING.value
+    row.lease_until = None
+    row.claim_token = None
+    row.attempts = 0
+
+
+def rearm_if_due(session: Session, *, repository: str, pr_number: int, head_sha: str) -> bool:
+    """After /unblock: a window that ended while blocked gets acted on at the next tick."""
+    row = session.scalar(
+        select(Deadline).where(
+            Deadline.kind == REVIEW_WINDOW,
+            Deadline.repository == repository,
+            Deadline.pr_number == pr_number,
+            Deadline.head_sha == head_sha,
+            Deadline.status == DeadlineStatus.DONE.value,
+        )
+    )
+    if row is None:
+        return False
+    row.status = DeadlineStatus.PENDING.value
+    row.lease_until = None
+    row.claim_token = None
+    return True
+
+
+def cancel_for_pr(
+    store_session: Session, *, repository: str, pr_number: int, except_head: str | None
+) -> int:
+    """Windows of older heads end when a new push arrives (or the PR closes)."""
+    query = update(Deadline).where(
+        Deadline.repository == repository,
+        Deadline.pr_number == pr_number,
+        Deadline.status.in_([DeadlineStatus.PENDING.value, DeadlineStatus.CLAIMED.value]),
+    )
+    if except_head is not None:
+        query = query.where(Deadline.head_sha != except_head)
+    result = store_session.execute(query.values(status=DeadlineStatus.CANCELLED.value))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,680 @@
+"""In-memory, inspectable state of the GitHub sandbox and the Python API tests drive it with."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from bot.sandbox.github.diff import changed_files, merged_files
+from bot.sandbox.github.git_objects import Signature
+from bot.sandbox.github.models import (
+    AccessToken,
+    AppInfo,
+    CheckRun,
+    InjectedFailure,
+    Installation,
+    IssueComment,
+    LfsObject,
+    Permission,
+    Pull,
+    Reaction,
+    RecordedRequest,
+    Repo,
+    Review,
+    User,
+    Violation,
+)
+from bot.sandbox.github.webhooks import WebhookSender, build_event
+
+Clock = Callable[[], datetime]
+TOKEN_LIFETIME = timedelta(hours=1)
+DEFAULT_EMAIL_DOMAIN = "users.noreply.sandbox.invalid"
+
+
+class SandboxError(Exception):
+    """A request GitHub would refuse: carries the status and GitHub's message."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def utc_now() -> datetime:
+    """The real time, in UTC."""
+    return datetime.now(UTC)
+
+
+def lfs_pointer(oid: str, size: int) -> bytes:
+    """The Git LFS pointer file for an object."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n".encode()
+
+
+class SandboxState:
+    """Everything the GitHub sandbox knows; safe to use from tests while the server runs."""
+
+    def __init__(
+        self,
+        *,
+        app_id: int,
+        app_public_key_pem: str,
+        app_slug: str = "shipyard",
+        app_name: str = "Shipyard",
+        app_owner: str = "acme",
+        clock: Clock = utc_now,
+        base_url: str = "http://sandbox.invalid",
+    ) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.base_url = base_url
+        self.app = AppInfo(app_id, app_slug, app_name, app_owner, app_public_key_pem)
+        self.installations: dict[int, Installation] = {}
+        self.tokens: dict[str, AccessToken] = {}
+        self.repos: dict[str, Repo] = {}
+        self.users: dict[str, User] = {}
+        self.teams: dict[tuple[str, str], dict[str, str]] = {}
+        self.violations: list[Violation] = []
+        self.response_violations: list[Violation] = []
+        self.requests: list[RecordedRequest] = []
+        self.failures: list[InjectedFailure] = []
+        # A test's fault hook, called (off the event loop) before each request is served:
+        # it may block (a hung GitHub) or return a status to answer instead (an outage).
+        self.on_request: Callable[[str, str], int | None] | None = None
+        self.webhooks = WebhookSender()
+        self.deliver_bot_comment_events = True
+        # GitHub lists at most 3,000 files of a pull; tests lower it rather than commit 3,001.
+        self.max_listed_pull_files = 3000
+        self.lfs_download_grants: dict[str, tuple[str, str]] = {}
+        self._outbox: list[tuple[str, dict[str, Any]]] = []
+        self._next_id = 1000
+        self.user(self.app.bot_login)
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The sandbox clock, to the second."""
+        return self.clock().astimezone(UTC).replace(microsecond=0)
+
+    def new_id(self) -> int:
+        """A fresh numeric id."""
+        with self.lock:
+            self._next_id += 1
+            return self._next_id
+
+    @contextmanager
+    def events(self) -> Iterator[None]:
+        """Deliver the webhooks queued inside the block once it ends (outside the lock)."""
+        yield
+        self.flush_events()
+
+    def queue_event(self, event: str, action: str | None, **context: Any) -> None:
+        """Queue the webhook GitHub would send for this change (if webhooks are configured)."""
+        if self.webhooks.url is None:
+            return
+        payload = build_event(self, event, action, **context)
+        with self.lock:
+            self._outbox.append((event, payload))
+
+    def flush_events(self) -> None:
+        """Deliver every queued webhook, in order."""
+        while True:
+            with self.lock:
+                if not self._outbox:
+                    return
+                event, payload = self._outbox.pop(0)
+            self.webhooks.deliver(
+                event,
+                payload,
+                installation_target_id=self.app.app_id,
+            )
+
+    def hold_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """Take the queued webhooks without sending them, to deliver them late (as GitHub may)."""
+        with self.lock:
+            held, self._outbox = self._outbox, []
+        return held
+
+    def release_events(self, held: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send webhooks taken by ``hold_events``, after whatever is queued now."""
+        with self.lock:
+            self._outbox.extend(held)
+        self.flush_events()
+
+    def configure_webhooks(self, url: str, secret: str) -> None:
+        """Send webhooks to ``url``, signed with ``secret``."""
+        self.webhooks.url = url
+        self.webhooks.secret = secret
+
+    def redeliver(self, delivery_id: str) -> int | None:
+        """Send a recorded delivery again with the same delivery id; returns the status."""
+        return self.webhooks.redeliver(delivery_id).status_code
+
+    def inject_failure(
+        self,
+        method: str,
+        path_regex: str,
+        *,
+        status: int,
+        headers: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` matching requests with ``status`` instead of the real route."""
+        default_message = {
+            429: "API rate limit exceeded",
+            403: "API rate limit exceeded for installation.",
+        }.get(status, "Server Error")
+        failure = InjectedFailure(
+            method=method.upper(),
+            path_regex=path_regex,
+            status=status,
+            headers=dict(headers or {}),
+            body=dict(body or {"message": default_message}),
+            remaining=times,
+        )
+        with self.lock:
+            self.failures.append(failure)
+
+    def take_failure(self, method: str, path: str) -> InjectedFailure | None:
+        """Consume the first injected failure matching a request, if any."""
+        with self.lock:
+            for failure in self.failures:
+                if failure.method == method.upper() and re.search(failure.path_regex, path):
+                    failure.remaining -= 1
+                    if failure.remaining <= 0:
+                        self.failures.remove(failure)
+                    return failure
+        return None
+
+    # -- accounts and access --------------------------------------------------------------------
+
+    def user(self, login: str) -> User:
+        """The account named ``login`` (created on first use; ``*[bot]`` logins are bots)."""
+        with self.lock:
+            key = login.lower()
+            if key not in self.users:
+                kind = "Bot" if login.endswith("[bot]") else "User"
+                self.users[key] = User(login=login, id=self.new_id(), type=kind)
+            return self.users[key]
+
+    def add_installation(self, account_login: str, *, installation_id: int | None = None) -> int:
+        """Install the App on an account; returns the installation id."""
+        with self.lock:
+            inst_id = installation_id if installation_id is not None else self.new_id()
+            self.installations[inst_id] = Installation(inst_id, account_login)
+            self.user(account_login)
+            return inst_id
+
+    def issue_token(self, installation_id: int) -> AccessToken:
+        """Mint an installation access token valid for one hour."""
+        with self.lock:
+            token = AccessToken(
+                value="ghs_" + secrets.token_urlsafe(27).replace("-", "a").replace("_", "b"),
+                installation_id=installation_id,
+                expires_at=self.now() + TOKEN_LIFETIME,
+            )
+            self.tokens[token.value] = token
+            return token
+
+    @property
+    def tokens_issued(self) -> int:
+        """How many installation tokens were minted (tests assert the bot caches them)."""
+        return len(self.tokens)
+
+    def set_permission(self, full_name: str, login: str, role: str | Permission) -> None:
+        """Give ``login`` a role on a repository (admin, maintain, write, triage, read, none)."""
+        with self.lock:
+            self.repo(full_name).permissions[login.lower()] = Permission(role)
+            self.user(login)
+
+    def permission_of(self, full_name: str, login: str) -> Permission:
+        """The role ``login`` holds on a repository."""
+        with self.lock:
+            return self.repo(full_name).permissions.get(login.lower(), Permission.NONE)
+
+    def add_team_member(
+        self, org: str, team_slug: str, login: str, *, role: str = "member"
+    ) -> None:
+        """Make ``login`` an active member (or maintainer) of ``org/team_slug``."""
+        with self.lock:
+            self.teams.setdefault((org.lower(), team_slug.lower()), {})[login.lower()] = role
+            self.user(login)
+
+    def team_role(self, org: str, team_slug: str, login: str) -> str | None:
+        """``member``/``maintainer`` when ``login`` is in the team, else None."""
+        with self.lock:
+            return self.teams.get((org.lower(), team_slug.lower()), {}).get(login.lower())
+
+    # -- repositories and git -------------------------------------------------------------------
+
+    def create_repo(
+        self,
+        full_name: str,
+        *,
+        installation_id: int,
+        default_branch: str = "main",
+        files: Mapping[str, bytes] | None = None,
+    ) -> Repo:
+        """Create a repository with one initial commit on its default branch."""
+        owner, name = full_name.split("/")
+        with self.lock:
+            repo = Repo(self.new_id(), owner, name, installation_id, default_branch)
+            self.repos[full_name.lower()] = repo
+            tree = repo.objects.write_files(
+                files if files is not None else {"README.md": b"# " + name.encode() + b"\n"}
+            )
+            sig = self._signature(owner)
+            repo.branches[default_branch] = repo.objects.put_commit(
+                tree=tree, parents=(), author=sig, committer=sig, message="Initial commit"
+            )
+            self.user(owner)
+            return repo
+
+    def repo(self, full_name: str) -> Repo:
+        """The repository ``owner/name`` (KeyError when unknown; names are case-insensitive)."""
+        return self.repos[full_name.lower()]
+
+    def _signature(self, login: str) -> Signature:
+        return Signature(login, f"{login}@{DEFAULT_EMAIL_DOMAIN}", self.now())
+
+    def create_branch(self, full_name: str, branch: str, *, from_ref: str | None = None) -> str:
+        """Create ``branch`` at ``from_ref`` (default: the default branch); returns its sha."""
+        with self.lock:
+            repo = self.repo(full_name)
+            sha = repo.resolve(from_ref or repo.default_branch)
+            if sha is None:
+                raise KeyError(from_ref)
+            repo.branches[branch] = sha
+            return sha
+
+    def commit(
+        self,
+        full_name: str,
+        branch: str,
+        files: Mapping[str, bytes | None],
+        *,
+        message: str = "Update files",
+        author: str = "octocat",
+    ) -> str:
+        """Commit changes (``None`` deletes a path) on ``branch``; creates the branch if new."""
+        with self.lock:
+            repo = self.repo(full_name)
+            if branch not in repo.branches:
+                self.create_branch(full_name, branch)
+            parent = repo.branches[branch]
+            current = repo.objects.read_files(repo.objects.commits[parent].tree)
+            for path, data in files.items():
+                if data is None:
+                    current.pop(path, None)
+                else:
+                    current[path] = data
+            sig = self._signature(author)
+            sha = repo.objects.put_commit(
+                tree=repo.objects.write_files(current),
+                parents=(parent,),
+                author=sig,
+                committer=sig,
+                message=message,
+            )
+            repo.branches[branch] = sha
+            return sha
+
+    def push(
+        self,
+        full_name: str,
+        branch: str,
+        files: Mapping[str, bytes | None],
+        *,
+        message: str = "Update files",
+        author: str = "octocat",
+    ) -> str:
+        """Commit on ``branch`` as a push: open pulls from it move and get ``synchronize``."""
+        with self.events():
+            with self.lock:
+                repo = self.repo(full_name)
+                sha = self.commit(full_name, branch, files, message=message, author=author)
+                for pull in repo.pulls.values():
+                    if pull.head_ref == branch and pull.state == "open":
+                        before = pull.head_sha
+                        pull.head_sha = sha
+                        pull.updated_at = self.now()
+                        self.queue_event(
+                            "pull_request",
+                            "synchronize",
+                            repo=repo,
+                            pull=pull,
+                            sender=author,
+                            before=before,
+                            after=sha,
+                        )
+            return sha
+
+    def store_lfs_object(
+        self, full_name: str, content: bytes, *, served: bytes | None = None
+    ) -> bytes:
+        """Upload an LFS object; returns the pointer text to commit in its place.
+
+        ``served`` makes the LFS server answer different bytes than the pointer promises,
+        to test that the bot verifies sha256 and size.
+        """
+        oid = hashlib.sha256(content).hexdigest()
+        with self.lock:
+            self.repo(full_name).lfs[oid] = LfsObject(
+                oid, len(content), content if served is None else served
+            )
+        return lfs_pointer(oid, len(content))
+
+    # -- pulls ----------------------------------------------------------------------------------
+
+    def open_pull(
+        self,
+        full_name: str,
+        head_branch: str,
+        base_branch: str,
+        title: str,
+        author_login: str,
+        *,
+        draft: bool = False,
+        body: str = "",
+    ) -> int:
+        """Open a pull request (sends ``pull_request.opened``); returns its number."""
+        with self.events():
+            with self.lock:
+                repo = self.repo(full_name)
+                number = self._next_issue_number(repo)
+                now = self.now()
+                pull = Pull(
+                    number=number,
+                    title=title,
+                    body=body,
+                    author_login=author_login,
+                    head_ref=head_branch,
+                    base_ref=base_branch,
+                    head_sha=repo.branches[head_branch],
+                    created_at=now,
+                    updated_at=now,
+                    id=self.new_id(),
+                    draft=draft,
+                )
+                repo.pulls[number] = pull
+                self.user(author_login)
+                self.queue_event(
+                    "pull_request", "opened", repo=repo, pull=pull, sender=author_login
+                )
+            return number
+
+    def _next_issue_number(self, repo: Repo) -> int:
+        used = [*repo.pulls, *(c.issue_number for c in repo.comments.values())]
+        return max(used, default=0) + 1
+
+    def pull(self, full_name: str, number: int) -> Pull:
+        """A pull request (KeyError when unknown)."""
+        return self.repo(full_name).pulls[number]
+
+    def set_pull_state(
+        self,
+        full_name: str,
+        number: int,
+        *,
+        state: str | None = None,
+        draft: bool | None = None,
+        mergeable: bool | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Close/reopen, mark ready for review, or flag (un)mergeable; sends the matching event."""
+        with self.events(), self.lock:
+            repo = self.repo(full_name)
+            pull = repo.pulls[number]
+            sender = actor or pull.author_login
+            if mergeable is not None:
+                pull.mergeable = mergeable
+            if draft is not None and draft != pull.draft:
+                pull.draft = draft
+                action = "converted_to_draft" if draft else "ready_for_review"
+                self.queue_event("pull_request", action, repo=repo, pull=pull, sender=sender)
+            if state is not None and state != pull.state:
+                pull.state = state
+                pull.closed_at = self.now() if state == "closed" else None
+                action = "closed" if state == "closed" else "reopened"
+                self.queue_event("pull_request", action, repo=repo, pull=pull, sender=sender)
+            pull.updated_at = self.now()
+
+    def pull_files(self, full_name: str, number: int) -> list[dict[str, Any]]:
+        """The files a pull changes, compared with the merge base (GitHub's three-dot diff)."""
+        with self.lock:
+            repo = self.repo(full_name)
+            pull = repo.pulls[number]
+            # A merged pull keeps showing the diff against the base it was merged into.
+            base = pull.merged_base_sha or repo.branches[pull.base_ref]
+            return changed_files(repo.objects, base=base, head=pull.head_sha)
+
+    def merge_pull(
+        self,
+        full_name: str,
+        number: int,
+        *,
+        sha: str | None = None,
+        merge_method: str = "merge",
+        commit_title: str | None = None,
+        commit_message: str | None = None,
+        merged_by: str | None = None,
+    ) -> str:
+        """Merge a pull like GitHub (405 not mergeable, 409 head moved); returns the commit sha."""
+        with self.lock:
+            repo = self.repo(full_name)
+            pull = repo.pulls[number]
+            if pull.state != "open" or pull.draft or not pull.mergeable:
+                raise SandboxError(405, "Pull Request is not mergeable")
+            if sha is not None and sha != pull.head_sha:
+                raise SandboxError(409, "Head branch was modified. Review and try the merge again.")
+            store = repo.objects
+            base_tip = repo.branches[pull.base_ref]
+            files = merged_files(store, base=base_tip, head=pull.head_sha)
+            title = commit_title or (
+                f"Merge pull request #{number} from {repo.owner}/{pull.head_ref}"
+                if merge_method == "merge"
+                else f"{pull.title} (#{number})"
+            )
+            message = title if not commit_message else f"{title}\n\n{commit_message}"
+            actor = merged_by or self.app.bot_login
+            parents = (base_tip, pull.head_sha) if merge_method == "merge" else (base_tip,)
+            sig = self._signature(actor)
+            merge_sha = store.put_commit(
+                tree=store.write_files(files),
+                parents=parents,
+                author=sig,
+                committer=sig,
+                message=message,
+            )
+            repo.branches[pull.base_ref] = merge_sha
+            now = self.now()
+            pull.state, pull.merged, pull.merge_commit_sha = "closed", True, merge_sha
+            pull.merged_at = pull.closed_at = pull.updated_at = now
+            pull.merged_by, pull.merged_base_sha = actor, base_tip
+            self.queue_event("pull_request", "closed", repo=repo, pull=pull, sender=actor)
+            return merge_sha
+
+    # -- issue comments -------------------------------------------------------------------------
+
+    def add_comment(self, full_name: str, issue_number: int, body: str, author_login: str) -> int:
+        """Comment on a pull request as ``author_login`` (sends ``issue_comment.created``)."""
+        with self.events():
+            return self.create_comment(full_name, issue_number, body, author_login)
+
+    def add_review_comment(
+        self, full_name: str, pull_number: int, body: str, author_login: str
+    ) -> int:
+        """Comment on a line of a pull's diff (sends ``pull_request_review_comment.created``).
+
+        Review comments are not part of the conversation, so `comments_on` does not list them.
+        """
+        with self.events(), self.lock:
+            repo = self.repo(full_name)
+            if pull_number not in repo.pulls:
+                raise SandboxError(404, "Not Found")
+            now = self.now()
+            comment = IssueComment(self.new_id(), pull_number, body, author_login, now, now)
+            self.user(author_login)
+            self.queue_event(
+                "pull_request_review_comment",
+                "created",
+                repo=repo,
+                pull=repo.pulls[pull_number],
+                comment=comment,
+                sender=author_login,
+            )
+            return comment.id
+
+    def submit_review(
+        self,
+        full_name: str,
+        number: int,
+        body: str,
+        author_login: str,
+        *,
+        commit_id: str | None = None,
+        state: Literal["commented", "approved"] = "commented",
+    ) -> int:
+        """Submit a review (sends ``pull_request_review.submitted``); returns its id.
+
+        ``commit_id`` is the head the reviewer looked at; it defaults to the pull's head now.
+        A reviewer may submit on an older commit (a page left open while the author pushed).
+        """
+        with self.events(), self.lock:
+            repo = self.repo(full_name)
+            pull = repo.pulls.get(number)
+            if pull is None:
+                raise SandboxError(404, "Not Found")
+            commit = commit_id or pull.head_sha
+            if repo.resolve(commit) != commit:
+                raise SandboxError(422, "Unprocessable Entity")  # no such commit
+            review = Review(
+                self.new_id(), number, body, author_login, commit, state, self.now()
+            )
+            repo.reviews[review.id] = review
+            self.user(author_login)
+            self.queue_event(
+                "pull_request_review",
+                "submitted",
+                repo=repo,
+                pull=pull,
+                review=review,
+                sender=author_login,
+            )
+            return review.id
+
+    def create_comment(
+        self, full_name: str, issue_number: int, body: str, author_login: str
+    ) -> int:
+        """Store a comment and queue its webhook; returns the comment id."""
+        with self.lock:
+            repo = self.repo(full_name)
+            if issue_number not in repo.pulls:
+                raise SandboxError(404, "Not Found")
+            now = self.now()
+            comment = IssueComment(self.new_id(), issue_number, body, author_login, now, now)
+            repo.comments[comment.id] = comment
+            self.user(author_login)
+            self._queue_comment_event(repo, comment, "created")
+            return comment.id
+
+    def edit_comment(
+        self, full_name: str, comment_id: int, body: str, *, actor: str | None = None
+    ) -> None:
+        """Edit a comment's body (sends ``issue_comment.edited`` with the old body)."""
+        with self.events():
+            self.update_comment(full_name, comment_id, body, actor=actor)
+
+    def update_comment(
+        self, full_name: str, comment_id: int, body: str, *, actor: str | None = None
+    ) -> IssueComment:
+        """Change a comment's body and queue its webhook."""
+        with self.lock:
+            repo = self.repo(full_name)
+            comment = repo.comments.get(comment_id)
+            if comment is None:
+                raise SandboxError(404, "Not Found")
+            old = comment.body
+            comment.body, comment.updated_at = body, self.now()
+            if old != body:
+                self._queue_comment_event(
+                    repo, comment, "edited", sender=actor, changes={"body": {"from": old}}
+                )
+            return comment
+
+    def delete_comment(self, full_name: str, comment_id: int, *, actor: str | None = None) -> None:
+        """Delete a comment (sends ``issue_comment.deleted``)."""
+        with self.events(), self.lock:
+            repo = self.repo(full_name)
+            comment = repo.comments.pop(comment_id)
+            self._queue_comment_event(repo, comment, "deleted", sender=actor)
+
+    def _queue_comment_event(
+        self,
+        repo: Repo,
+        comment: IssueComment,
+        action: str,
+        *,
+        sender: str | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> None:
+        if comment.user_login == self.app.bot_login and not self.deliver_bot_comment_events:
+            return
+        self.queue_event(
+            "issue_comment",
+            action,
+            repo=repo,
+            pull=repo.pulls[comment.issue_number],
+            comment=comment,
+            sender=sender or comment.user_login,
+            changes=changes,
+        )
+
+    def react(
+        self, full_name: str, comment_id: int, content: str, login: str
+    ) -> tuple[Reaction, bool]:
+        """Add a reaction; returns it and whether it is new (GitHub answers 200 for a repeat)."""
+        with self.lock:
+            comment = self.repo(full_name).comments.get(comment_id)
+            if comment is None:
+                raise SandboxError(404, "Not Found")
+            for existing in comment.reactions:
+                if existing.user_login == login and existing.content == content:
+                    return existing, False
+            reaction = Reaction(self.new_id(), login, content, self.now())
+            comment.reactions.append(reaction)
+            return reaction, True
+
+    def comments_on(self, full_name: str, issue_number: int) -> list[IssueComment]:
+        """Comments of a pull's conversation, oldest first."""
+        with self.lock:
+            repo = self.repo(full_name)
+            return sorted(
+                (c for c in repo.comments.values() if c.issue_number == issue_number),
+                key=lambda c: c.id,
+            )
+
+    # -- check runs -----------------------------------------------------------------------------
+
+    def save_check_run(self, full_name: str, run: CheckRun) -> CheckRun:
+        """Store (create or replace) a check run."""
+        with self.lock:
+            self.repo(full_name).check_runs[run.id] = run
+            return run
+
+    def check_runs_for(self, full_name: str, sha: str) -> list[CheckRun]:
+        """Every check run on a commit, newest first."""
+        with self.lock:
+            runs = self.repo(full_name).check_runs.values()
+            return sorted((r for r in runs if r.head_sha == sha), key=lambda r: -r.id)
+
+    def check_run_named(self, full_name: str, sha: str, name: str) -> CheckRun | None:
+        """The latest check run called ``name`` on a commit (what branch protection reads)."""
+        return next((r for r in self.check_runs_for(full_name, sha) if r.name == name), None)
