@@ -6,14 +6,12 @@ import base64
 import copy
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.sandbox.github.git_objects import Commit
 from bot.sandbox.github.models import CheckRun, IssueComment, Permission, Pull, Reaction, Repo, User
 from bot.sandbox.github.openapi import OpenApiSubset, load_subset
-
-if TYPE_CHECKING:
-    from bot.sandbox.github.state import SandboxState
+from bot.sandbox.github.view import StateView
 
 # GitHub serves file contents through the contents API only up to this size (then encoding none).
 CONTENTS_API_MAX_BYTES = 1024 * 1024
@@ -60,7 +58,7 @@ def base64_lines(data: bytes) -> str:
 class Renderer:
     """Response bodies for one sandbox, all URLs rooted at its base URL."""
 
-    def __init__(self, state: SandboxState) -> None:
+    def __init__(self, state: StateView) -> None:
         self.state = state
 
     @property

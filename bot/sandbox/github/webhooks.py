@@ -13,16 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from bot.sandbox.github.fixture_files import github_fixture
 from bot.sandbox.github.models import IssueComment, Pull, Repo, Review
 from bot.sandbox.github.render import Renderer, iso
-
-if TYPE_CHECKING:
-    from bot.sandbox.github.state import SandboxState
+from bot.sandbox.github.view import StateView
 
 DEFAULT_EXAMPLES_PATH = github_fixture("webhooks-examples.json.gz")
 HOOKSHOT_USER_AGENT = "GitHub-Hookshot/5c9a1f2"
@@ -71,7 +69,7 @@ def example_payload(event: str, action: str | None) -> dict[str, Any]:
 
 
 def build_event(
-    state: SandboxState,
+    state: StateView,
     event: str,
     action: str | None,
     *,
