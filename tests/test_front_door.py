@@ -70,7 +70,7 @@ def start_bot(
     yield start
     for bot in started:
         bot.server.stop()
-        bot.service.app.state.ctx.store.engine.dispose()
+        bot.app.state.ctx.store.engine.dispose()
 
 
 # -- a client that sends a body a piece at a time -------------------------------------------
@@ -197,7 +197,7 @@ def _signed_slash(bot: Bot, text: str) -> httpx.Response:
             "trigger_id": secrets.token_hex(8),
         }
     ).encode()
-    now = str(int(bot.base.clock.now().timestamp()))
+    now = str(int(bot.clock.now().timestamp()))
     return httpx.post(
         f"{bot.url}/slack/events",
         content=body,
@@ -213,27 +213,27 @@ def test_handled_deliveries_and_slack_hashes_go_after_14_days_and_audit_rows_aft
     start_bot: Callable[..., Bot],
 ) -> None:
     bot = start_bot(run_workers=True)
-    store = bot.service.app.state.ctx.store
+    store = bot.app.state.ctx.store
     response = post_delivery(bot.url, secret=WEBHOOK_SECRET, event="ping", payload={"zen": "z"})
     assert response.status_code == 202
     assert _signed_slash(bot, "help").status_code == 200
     with store.session() as session:
         session.add(
             AuditEvent(
-                at=bot.base.clock.now(), repository="acme/r", actor="lead-ml", kind="command"
+                at=bot.clock.now(), repository="acme/r", actor="lead-ml", kind="command"
             )
         )
     wait_until(
         lambda: [d.status for d in bot.rows(Delivery)] == ["done"], what="the ping to be handled"
     )
 
-    bot.base.clock.advance(timedelta(days=13, hours=23))
-    bot.base.clock.advance(timedelta(hours=1, minutes=1))  # past 14 days; the tick prunes
+    bot.clock.advance(timedelta(days=13, hours=23))
+    bot.clock.advance(timedelta(hours=1, minutes=1))  # past 14 days; the tick prunes
     wait_until(lambda: bot.rows(Delivery) == [], what="the handled delivery to be pruned")
     assert bot.rows(SlackRequest) == []
     assert len(bot.rows(AuditEvent)) == 1  # who did what is kept longer
 
-    bot.base.clock.advance(timedelta(days=400 - 14))
+    bot.clock.advance(timedelta(days=400 - 14))
     wait_until(lambda: bot.rows(AuditEvent) == [], what="the old audit row to be pruned")
 
 
@@ -242,8 +242,8 @@ def test_a_delivery_not_yet_handled_is_never_pruned(start_bot: Callable[..., Bot
     post_delivery(bot.url, secret=WEBHOOK_SECRET, event="ping", payload={"zen": "z"})
     from bot.runtime.retention import prune
 
-    bot.base.clock.advance(timedelta(days=30))
-    pruned = prune(bot.service.app.state.ctx, now=bot.base.clock.now())
+    bot.clock.advance(timedelta(days=30))
+    pruned = prune(bot.app.state.ctx, now=bot.clock.now())
     assert pruned.deliveries == 0
     assert [d.status for d in bot.rows(Delivery)] == ["pending"]
 
@@ -253,7 +253,7 @@ def test_a_delivery_not_yet_handled_is_never_pruned(start_bot: Callable[..., Bot
 
 def _store_report(bot: Bot) -> str:
     report_id = secrets.token_urlsafe(24)
-    with bot.service.app.state.ctx.store.session() as session:
+    with bot.app.state.ctx.store.session() as session:
         session.add(
             Report(
                 id=report_id,
@@ -262,7 +262,7 @@ def _store_report(bot: Bot) -> str:
                 pr_number=1,
                 head_sha="a" * 40,
                 model="churn",
-                created_at=bot.base.clock.now(),
+                created_at=bot.clock.now(),
                 report_json=make_report().model_dump_json(),
             )
         )
@@ -275,10 +275,10 @@ def test_a_report_link_works_for_90_days_then_says_it_has_expired(
     bot = start_bot()
     report_id = _store_report(bot)
     assert httpx.get(f"{bot.url}/reports/{report_id}/json").status_code == 200
-    bot.base.clock.advance(timedelta(days=89))
+    bot.clock.advance(timedelta(days=89))
     assert httpx.get(f"{bot.url}/reports/{report_id}", timeout=60).status_code == 200
 
-    bot.base.clock.advance(timedelta(days=1, seconds=1))
+    bot.clock.advance(timedelta(days=1, seconds=1))
     for path in (f"/reports/{report_id}", f"/reports/{report_id}/json"):
         expired = httpx.get(bot.url + path)
         assert expired.status_code == 410
@@ -290,7 +290,7 @@ def test_a_report_link_works_for_90_days_then_says_it_has_expired(
 def test_the_report_link_lifetime_is_the_operators_choice(start_bot: Callable[..., Bot]) -> None:
     bot = start_bot(report_link_ttl_days=7)
     report_id = _store_report(bot)
-    bot.base.clock.advance(timedelta(days=7, seconds=1))
+    bot.clock.advance(timedelta(days=7, seconds=1))
     assert httpx.get(f"{bot.url}/reports/{report_id}/json").status_code == 410
 
 

@@ -164,5 +164,5 @@ def test_every_github_example_payload_is_acknowledged_without_a_5xx(bot: LocalSe
             assert response.status_code == 202, (entry["name"], response.text)
             sent += 1
     assert sent > 300
-    with bot.service.app.state.ctx.store.session() as session:  # type: ignore[attr-defined]
+    with bot.app.state.ctx.store.session() as session:  # type: ignore[attr-defined]
         assert session.scalar(select(func.count(Delivery.id))) == sent
