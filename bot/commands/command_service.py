@@ -27,7 +27,7 @@ from bot.promotion.authorization import (
 from bot.promotion.deadlines import rearm_if_due
 from bot.promotion.evaluation_queue import enqueue
 from bot.promotion.gate_decision import approval_fingerprint, decide_gate
-from bot.promotion.promotion_state import active_blocks, load_state
+from bot.promotion.promotion_state import active_blocks, state_of_pull
 from bot.runtime.context import BotContext
 from bot.store.models import Approval, Block, Candidate, CandidateState
 from evaluators.escaping import code_span, markdown
@@ -145,15 +145,7 @@ def _approve(req: _Request) -> Outcome:
         if not bound.allowed:
             return Outcome(False, f"Not approved: {bound.reason}.")
     with req.ctx.store.session() as session:
-        state = load_state(
-            session,
-            repository=req.repo,
-            pr_number=pull.number,
-            head_sha=sha,
-            author=pull.user.login,
-            review=req.policy.review,
-            base_ref=pull.base.ref,
-        )
+        state = state_of_pull(session, repo=req.repo, pull=pull, review=req.policy.review)
         changes = state.changes
         if changes is None or not changes.read or state.base_ref != state.production_branch:
             title = decide_gate(state, now=req.now).title
@@ -288,15 +280,7 @@ _HANDLERS: dict[CommandName, Callable[[_Request], Outcome]] = {
 def status_text(ctx: BotContext, *, repo: str, pull: PullRequest, policy: Policy) -> str:
     """The gate, its reasons, and the recent audit trail, as a short Markdown answer."""
     with ctx.store.session() as session:
-        state = load_state(
-            session,
-            repository=repo,
-            pr_number=pull.number,
-            head_sha=pull.head.sha,
-            author=pull.user.login,
-            review=policy.review,
-            base_ref=pull.base.ref,
-        )
+        state = state_of_pull(session, repo=repo, pull=pull, review=policy.review)
         rows = audit.trail(session, repository=repo, pr_number=pull.number)
     decision = decide_gate(state, now=ctx.clock.now())
     # Titles, reasons and audit lines carry block reasons, notes and command text: escaped.

@@ -15,7 +15,7 @@ from bot.promotion.deadlines import retry_later, settle
 from bot.promotion.evaluation_queue import enqueue
 from bot.promotion.gate_decision import GateConclusion, decide_gate
 from bot.promotion.pr_refresh import get_pull, refresh_pr
-from bot.promotion.promotion_state import latest_evaluations, load_state
+from bot.promotion.promotion_state import latest_evaluations, state_of_pull
 from bot.runtime import outbox
 from bot.runtime.context import BotContext
 from bot.store.models import Deadline, EffectStatus, Evaluation, MergeRecord, MergeStatus
@@ -97,15 +97,7 @@ def _merge(ctx: BotContext, deadline: Deadline) -> str:
         refresh_pr(ctx, client=client, repo=repo, pull=pull, policy=policy)
         return stale
     with ctx.store.session() as session:
-        state = load_state(
-            session,
-            repository=repo,
-            pr_number=pull.number,
-            head_sha=pull.head.sha,
-            author=pull.user.login,
-            review=policy.review,
-            base_ref=pull.base.ref,
-        )
+        state = state_of_pull(session, repo=repo, pull=pull, review=policy.review)
     decision = decide_gate(state, now=ctx.clock.now())
     if decision.conclusion is not GateConclusion.SUCCESS:
         refresh_pr(ctx, client=client, repo=repo, pull=pull, policy=policy)

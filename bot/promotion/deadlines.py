@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.promotion.promotion_state import REVIEW_WINDOW
+from bot.runtime.claims import claim_rows
 from bot.store.db import Store
 from bot.store.models import Deadline, DeadlineStatus
 
@@ -26,30 +26,18 @@ def claim_due(
             and_(Deadline.status == DeadlineStatus.CLAIMED.value, Deadline.lease_until <= now),
         ),
     )
-    with store.session() as session:
-        query = select(Deadline.id).where(due).order_by(Deadline.due_at, Deadline.id).limit(limit)
-        if store.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
-        if not ids:
-            return []
-        # Conditional update: on SQLite (single writer) it is the claim; on PostgreSQL the
-        # row locks already keep other replicas out.
-        token = uuid.uuid4().hex
-        session.execute(
-            update(Deadline)
-            .where(Deadline.id.in_(ids), due)
-            .values(
-                status=DeadlineStatus.CLAIMED.value,
-                lease_until=now + lease,
-                claim_token=token,
-                attempts=Deadline.attempts + 1,
-            )
-        )
-        rows = list(session.scalars(select(Deadline).where(Deadline.claim_token == token)))
-        for row in rows:
-            session.expunge(row)
-        return rows
+    return claim_rows(
+        store,
+        Deadline,
+        where=due,
+        order_by=(Deadline.due_at, Deadline.id),
+        limit=limit,
+        values={
+            "status": DeadlineStatus.CLAIMED.value,
+            "lease_until": now + lease,
+            "attempts": Deadline.attempts + 1,
+        },
+    )
 
 
 def settle(store: Store, *, deadline_id: int, result: str) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.runtime.claims import claim_rows
 from bot.store.db import Store
 from bot.store.models import Evaluation, EvaluationStatus
 
@@ -101,31 +101,20 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
 
 def claim_next(store: Store, *, now: datetime, lease: timedelta = LEASE) -> Evaluation | None:
     """Take the oldest queued evaluation, or one whose worker died (lease lapsed)."""
-    due = _claimable(now)
-    with store.session() as session:
-        query = select(Evaluation.id).where(due).order_by(Evaluation.id).limit(1)
-        if store.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        pk = session.scalar(query)
-        if pk is None:
-            return None
-        claimed = session.execute(
-            update(Evaluation)
-            .where(Evaluation.id == pk, due)
-            .values(
-                status=EvaluationStatus.IN_PROGRESS.value,
-                lease_until=now + lease,
-                claim_token=uuid.uuid4().hex,
-                started_at=now,
-                attempts=Evaluation.attempts + 1,
-            )
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        row = session.get(Evaluation, pk)
-        assert row is not None
-        session.expunge(row)
-        return row
+    rows = claim_rows(
+        store,
+        Evaluation,
+        where=_claimable(now),
+        order_by=(Evaluation.id,),
+        limit=1,
+        values={
+            "status": EvaluationStatus.IN_PROGRESS.value,
+            "lease_until": now + lease,
+            "started_at": now,
+            "attempts": Evaluation.attempts + 1,
+        },
+    )
+    return rows[0] if rows else None
 
 
 def take_abandoned(store: Store, *, now: datetime) -> list[Evaluation]:
@@ -135,23 +124,14 @@ def take_abandoned(store: Store, *, now: datetime) -> list[Evaluation]:
         Evaluation.status == EvaluationStatus.IN_PROGRESS.value,
         Evaluation.lease_until <= now,
     )
-    with store.session() as session:
-        query = select(Evaluation.id).where(stuck).order_by(Evaluation.id).limit(5)
-        if store.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
-        if not ids:
-            return []
-        token = uuid.uuid4().hex
-        session.execute(
-            update(Evaluation)
-            .where(Evaluation.id.in_(ids), stuck)
-            .values(lease_until=now + LEASE, claim_token=token)
-        )
-        rows = list(session.scalars(select(Evaluation).where(Evaluation.claim_token == token)))
-        for row in rows:
-            session.expunge(row)
-        return rows
+    return claim_rows(
+        store,
+        Evaluation,
+        where=stuck,
+        order_by=(Evaluation.id,),
+        limit=5,
+        values={"lease_until": now + LEASE},
+    )
 
 
 def is_cancelled(store: Store, evaluation_id: int) -> bool:

@@ -6,8 +6,10 @@ import logging
 import secrets
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from bot.base.observability import EVALUATION_RETRIES, EVALUATION_SECONDS, log_context
 from bot.base.worker_pool import WorkerPool
@@ -164,24 +166,18 @@ def _store_report(
                 report_json=render_json(report),
             )
         )
-        row.status = EvaluationStatus.COMPLETED.value
-        row.finished_at = now
-        row.lease_until = None
-        row.claim_token = None
+        _release(row, EvaluationStatus.COMPLETED, now)
         row.decision = verdict.decision.value if verdict else Decision.FAIL.value
         row.reasons = list(verdict.reasons) if verdict else [report.error or "no verdict"]
         row.fingerprint = report.fingerprint.digest if report.fingerprint else None
         row.baseline_tree = report.fingerprint.baseline_tree_sha256 if report.fingerprint else None
         row.headline = render_check_title(report)
         row.report_id = report_id
-        audit.record(
+        _audit(
             session,
+            job,
             at=now,
-            repository=job.repository,
             kind="evaluation_completed",
-            pr_number=job.pr_number,
-            head_sha=job.head_sha,
-            model=job.model,
             reason=f"{row.decision}: {row.headline}",
             detail={"fingerprint": row.fingerprint, "report": report_id},
         )
@@ -221,6 +217,36 @@ def _maybe_open_window(ctx: BotContext, session, job: Evaluation, policy: Policy
     )
 
 
+def _release(row: Evaluation, status: EvaluationStatus, now: datetime) -> None:
+    """End the run: its final status, and the lease let go."""
+    row.status = status.value
+    row.finished_at = now
+    row.lease_until = None
+    row.claim_token = None
+
+
+def _audit(
+    session: Session,
+    job: Evaluation,
+    *,
+    at: datetime,
+    kind: str,
+    reason: str,
+    detail: dict[str, object] | None = None,
+) -> None:
+    audit.record(
+        session,
+        at=at,
+        repository=job.repository,
+        kind=kind,
+        pr_number=job.pr_number,
+        head_sha=job.head_sha,
+        model=job.model,
+        reason=reason,
+        detail=detail,
+    )
+
+
 def _materialise(files: ModelFiles, target: Path) -> Path:
     for rel, data in files.files.items():
         if rel in files.lfs_errors:
@@ -245,21 +271,9 @@ def _fail(
             return
         if row.claim_token != token:
             return
-        row.status = EvaluationStatus.FAILED.value
-        row.finished_at = now
-        row.lease_until = None
-        row.claim_token = None
+        _release(row, EvaluationStatus.FAILED, now)
         row.error = message
-        audit.record(
-            session,
-            at=now,
-            repository=job.repository,
-            kind="evaluation_failed",
-            pr_number=job.pr_number,
-            head_sha=job.head_sha,
-            model=job.model,
-            reason=message,
-        )
+        _audit(session, job, at=now, kind="evaluation_failed", reason=message)
     publish(
         client=client,
         store=ctx.store,

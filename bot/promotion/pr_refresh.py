@@ -14,7 +14,7 @@ from bot.github.registry_reader import Production, read_policy, read_production
 from bot.promotion import audit
 from bot.promotion.check_runs import CheckOutput, publish
 from bot.promotion.gate_decision import GateConclusion, GateDecision, decide_gate
-from bot.promotion.promotion_state import latest_evaluations, load_state
+from bot.promotion.promotion_state import latest_evaluations, state_of_pull
 from bot.promotion.report_comment import has_report_comment, upsert_report_comment
 from bot.runtime.context import BotContext, PromotionChange
 from bot.store.models import AuditEvent, Evaluation, Report
@@ -47,15 +47,7 @@ def refresh_pr(
         production = production or read_production(client, repo)
         policy = read_policy(client, repo, production.sha)
     with ctx.store.session() as session:
-        state = load_state(
-            session,
-            repository=repo,
-            pr_number=pull.number,
-            head_sha=pull.head.sha,
-            author=pull.user.login,
-            review=policy.review,
-            base_ref=pull.base.ref,
-        )
+        state = state_of_pull(session, repo=repo, pull=pull, review=policy.review)
         evaluations = latest_evaluations(
             session, repository=repo, pr_number=pull.number, head_sha=pull.head.sha
         )

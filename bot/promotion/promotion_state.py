@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.github.objects import PullRequest
 from bot.promotion.gate_decision import (
     ApprovalView,
     BlockView,
@@ -105,6 +106,21 @@ def change_view(row: PrHead | None) -> ChangeView | None:
         outside=tuple(row.outside_paths or ()),
         outside_count=row.outside_count,
         policy_changed=row.policy_changed,
+    )
+
+
+def state_of_pull(
+    session: Session, *, repo: str, pull: PullRequest, review: ReviewPolicy
+) -> PromotionState:
+    """The promotion state of the pull request's current head, as GitHub describes the PR now."""
+    return load_state(
+        session,
+        repository=repo,
+        pr_number=pull.number,
+        head_sha=pull.head.sha,
+        author=pull.user.login,
+        review=review,
+        base_ref=pull.base.ref,
     )
 
 
