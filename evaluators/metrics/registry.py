@@ -71,32 +71,27 @@ def _sum_metric(row_stats: RowStatsFn, finish: FinishFn) -> MetricFn:
     return metric
 
 
-def roc_auc(
-    *,
-    y_true: AnyArray,
-    y_score: AnyArray,
-    threshold: float = 0.5,
-    sample_weight: AnyArray | None = None,
-) -> float:
-    """Area under the ROC curve; tied scores count one half. NaN with a single class."""
-    del threshold
-    return weighted_rank_metric(
-        y_true=y_true, y_score=y_score, sample_weight=sample_weight, kind="auc"
-    )
+def _rank_metric(kind: Literal["auc", "ap"], doc: str) -> MetricFn:
+    def metric(
+        *,
+        y_true: AnyArray,
+        y_score: AnyArray,
+        threshold: float = 0.5,
+        sample_weight: AnyArray | None = None,
+    ) -> float:
+        del threshold  # ranking metrics read the scores' order, not a decision
+        return weighted_rank_metric(
+            y_true=y_true, y_score=y_score, sample_weight=sample_weight, kind=kind
+        )
+
+    metric.__doc__ = doc
+    return metric
 
 
-def pr_auc(
-    *,
-    y_true: AnyArray,
-    y_score: AnyArray,
-    threshold: float = 0.5,
-    sample_weight: AnyArray | None = None,
-) -> float:
-    """Average precision (scikit-learn's `average_precision_score`)."""
-    del threshold
-    return weighted_rank_metric(
-        y_true=y_true, y_score=y_score, sample_weight=sample_weight, kind="ap"
-    )
+roc_auc = _rank_metric(
+    "auc", "Area under the ROC curve; tied scores count one half. NaN with a single class."
+)
+pr_auc = _rank_metric("ap", "Average precision (scikit-learn's `average_precision_score`).")
 
 
 def ovr_roc_auc(
