@@ -48,17 +48,21 @@ def reports_router(store: Store, *, clock: Clock, ttl: timedelta) -> APIRouter:
             raise _Expired
         return report
 
-    def _expired() -> PlainTextResponse:
-        return PlainTextResponse(EXPIRED, status_code=410, headers={"X-Robots-Tag": "noindex"})
-
-    @router.get("/reports/{report_id}", response_class=HTMLResponse)
-    async def show_report(report_id: str) -> Response:
+    async def _found(report_id: str) -> Report | Response:
+        """The stored report, or the 410 a user sees for an expired link (404 when unknown)."""
         try:
             report = await run_in_threadpool(_load, report_id)
         except _Expired:
-            return _expired()
+            return PlainTextResponse(EXPIRED, status_code=410, headers={"X-Robots-Tag": "noindex"})
         if report is None:
             raise HTTPException(status_code=404, detail="no such report")
+        return report
+
+    @router.get("/reports/{report_id}", response_class=HTMLResponse)
+    async def show_report(report_id: str) -> Response:
+        report = await _found(report_id)
+        if isinstance(report, Response):
+            return report
         html = await run_in_threadpool(_html, report.id, report.report_json)
         return HTMLResponse(
             html,
@@ -72,12 +76,9 @@ def reports_router(store: Store, *, clock: Clock, ttl: timedelta) -> APIRouter:
 
     @router.get("/reports/{report_id}/json")
     async def show_report_json(report_id: str) -> Response:
-        try:
-            report = await run_in_threadpool(_load, report_id)
-        except _Expired:
-            return _expired()
-        if report is None:
-            raise HTTPException(status_code=404, detail="no such report")
+        report = await _found(report_id)
+        if isinstance(report, Response):
+            return report
         return Response(report.report_json, media_type="application/json")
 
     return router

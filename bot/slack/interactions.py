@@ -50,10 +50,17 @@ def register_interactions(bolt: App, ctx: BotContext) -> None:
     def ack_only(ack: Ack) -> None:
         ack()
 
-    def approve(
-        ack: Ack, body: Mapping[str, Any], action: Mapping[str, Any], request: BoltRequest
+    def send(
+        request: BoltRequest,
+        body: Mapping[str, Any],
+        target: PullTarget,
+        name: CommandName,
+        args: str,
+        reply: SlackReply,
+        *,
+        expected_sha: str | None = None,
     ) -> None:
-        target, sha = _promotion(str(action["value"]))
+        """Store the button's command as a durable delivery; a worker carries it out."""
         actor = _actor(body)
         enqueue(
             ctx,
@@ -61,14 +68,21 @@ def register_interactions(bolt: App, ctx: BotContext) -> None:
                 request_key=body_key(request.raw_body),
                 repo=target.repo,
                 number=target.number,
-                name=CommandName.APPROVE,
-                args="",
+                name=name,
+                args=args,
                 team_id=actor.team_id,
                 user_id=actor.user_id,
-                expected_sha=sha,
-                reply=SlackReply(response_url=body.get("response_url")),
+                expected_sha=expected_sha,
+                reply=reply,
             ),
         )
+
+    def approve(
+        ack: Ack, body: Mapping[str, Any], action: Mapping[str, Any], request: BoltRequest
+    ) -> None:
+        target, sha = _promotion(str(action["value"]))
+        reply = SlackReply(response_url=body.get("response_url"))
+        send(request, body, target, CommandName.APPROVE, "", reply, expected_sha=sha)
         ack()
 
     def open_block_modal(
@@ -93,21 +107,9 @@ def register_interactions(bolt: App, ctx: BotContext) -> None:
             return
         metadata = json.loads(str(view["private_metadata"]))
         target, _sha = _promotion(str(metadata["value"]))
-        actor = _actor(body)
         # A modal has no response_url: the answer goes to the channel, privately.
-        enqueue(
-            ctx,
-            SlackAction(
-                request_key=body_key(request.raw_body),
-                repo=target.repo,
-                number=target.number,
-                name=CommandName.BLOCK,
-                args=reason,
-                team_id=actor.team_id,
-                user_id=actor.user_id,
-                reply=SlackReply(channel=metadata.get("channel"), user=actor.user_id),
-            ),
-        )
+        reply = SlackReply(channel=metadata.get("channel"), user=_actor(body).user_id)
+        send(request, body, target, CommandName.BLOCK, reason, reply)
         ack()
 
     bolt.action(APPROVE_ACTION)(approve)
