@@ -56,15 +56,11 @@ def evaluate_one(ctx: BotContext, job: Evaluation, lease: Lease) -> None:
     """
     client = ctx.github.installation(job.installation_id)
     repo = job.repository
-    check = evaluation_check_name(job.model)
     lease.check()
-    publish(
-        client=client,
-        store=ctx.store,
-        now=ctx.clock.now(),
-        repo=repo,
-        head_sha=job.head_sha,
-        name=check,
+    _show(
+        ctx,
+        client,
+        job,
         status="in_progress",
         output=CheckOutput(
             title=f"{job.model}: evaluating",
@@ -90,13 +86,10 @@ def evaluate_one(ctx: BotContext, job: Evaluation, lease: Lease) -> None:
         )
     lease.check()
     if is_cancelled(ctx.store, job.id):
-        publish(
-            client=client,
-            store=ctx.store,
-            now=ctx.clock.now(),
-            repo=repo,
-            head_sha=job.head_sha,
-            name=check,
+        _show(
+            ctx,
+            client,
+            job,
             status="completed",
             conclusion="cancelled",
             output=CheckOutput(
@@ -112,13 +105,10 @@ def evaluate_one(ctx: BotContext, job: Evaluation, lease: Lease) -> None:
     details_url = f"{ctx.settings.public_url}/reports/{report_id}"
     _store_report(ctx, job, report, report_id, policy, lease.token)
     decision = report.verdict.decision if report.verdict else Decision.FAIL
-    publish(
-        client=client,
-        store=ctx.store,
-        now=ctx.clock.now(),
-        repo=repo,
-        head_sha=job.head_sha,
-        name=check,
+    _show(
+        ctx,
+        client,
+        job,
         status="completed",
         conclusion=_CONCLUSION[decision],
         output=CheckOutput(title=render_check_title(report), summary=render_check_summary(report)),
@@ -217,6 +207,33 @@ def _maybe_open_window(ctx: BotContext, session, job: Evaluation, policy: Policy
     )
 
 
+def _show(
+    ctx: BotContext,
+    client: InstallationClient,
+    job: Evaluation,
+    *,
+    status: str,
+    output: CheckOutput,
+    conclusion: str | None = None,
+    external_id: str | None = None,
+    details_url: str | None = None,
+) -> None:
+    """Set the job's evaluation check run on its head commit."""
+    publish(
+        client=client,
+        store=ctx.store,
+        now=ctx.clock.now(),
+        repo=job.repository,
+        head_sha=job.head_sha,
+        name=evaluation_check_name(job.model),
+        status=status,
+        conclusion=conclusion,
+        output=output,
+        external_id=external_id,
+        details_url=details_url,
+    )
+
+
 def _release(row: Evaluation, status: EvaluationStatus, now: datetime) -> None:
     """End the run: its final status, and the lease let go."""
     row.status = status.value
@@ -274,13 +291,10 @@ def _fail(
         _release(row, EvaluationStatus.FAILED, now)
         row.error = message
         _audit(session, job, at=now, kind="evaluation_failed", reason=message)
-    publish(
-        client=client,
-        store=ctx.store,
-        now=now,
-        repo=job.repository,
-        head_sha=job.head_sha,
-        name=evaluation_check_name(job.model),
+    _show(
+        ctx,
+        client,
+        job,
         status="completed",
         conclusion="failure",
         output=CheckOutput(
