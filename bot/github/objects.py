@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _GH(BaseModel):
@@ -122,3 +123,19 @@ class CheckRun(_GH):
 class CheckRunList(_GH):
     total_count: int
     check_runs: list[CheckRun]
+
+
+class Deployment(_GH):
+    id: int
+    sha: str
+    ref: str
+    task: str
+    environment: str
+    payload: dict[str, Any] | str = Field(default_factory=dict)
+
+
+class DeploymentStatus(_GH):
+    id: int
+    state: str
+    description: str | None = None
+    environment_url: str | None = None

@@ -6,12 +6,12 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.sandbox.github import lfs
-from bot.sandbox.github.routes import access, apps, checks, git, issues, pulls
+from bot.sandbox.github.routes import access, apps, checks, deployments, git, issues, pulls
 from bot.sandbox.github.state import SandboxError, SandboxState
 from bot.sandbox.github.wire import handle_http_error, handle_sandbox_error, sandbox_middleware
 
 # checks first: /commits/{ref}/check-runs must win over /commits/{ref:path}.
-REST_ROUTERS = tuple(m.router for m in (checks, apps, pulls, git, issues, access))
+REST_ROUTERS = tuple(m.router for m in (checks, apps, pulls, git, issues, access, deployments))
 
 
 def create_app(state: SandboxState) -> FastAPI:

@@ -147,6 +147,36 @@ class CheckRun:
 
 
 @dataclass
+class DeploymentStatus:
+    """One status of a deployment; the newest is the deployment's state."""
+
+    id: int
+    state: str
+    description: str
+    environment: str
+    environment_url: str
+    log_url: str
+    created_at: datetime
+
+
+@dataclass
+class Deployment:
+    """A deployment of a ref to an environment, with its statuses oldest first."""
+
+    id: int
+    sha: str
+    ref: str
+    task: str
+    environment: str
+    description: str | None
+    payload: dict[str, Any] | str
+    transient_environment: bool
+    production_environment: bool
+    created_at: datetime
+    statuses: list[DeploymentStatus] = field(default_factory=list)
+
+
+@dataclass
 class LfsObject:
     """A Git LFS object; ``served`` differs from the pointed-to bytes only to test verification."""
 
@@ -170,6 +200,7 @@ class Repo:
     comments: dict[int, IssueComment] = field(default_factory=dict)
     reviews: dict[int, Review] = field(default_factory=dict)
     check_runs: dict[int, CheckRun] = field(default_factory=dict)
+    deployments: dict[int, Deployment] = field(default_factory=dict)
     permissions: dict[str, Permission] = field(default_factory=dict)
     lfs: dict[str, LfsObject] = field(default_factory=dict)
 

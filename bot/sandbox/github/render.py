@@ -9,7 +9,17 @@ from functools import cache
 from typing import Any
 
 from bot.sandbox.github.git_objects import Commit
-from bot.sandbox.github.models import CheckRun, IssueComment, Permission, Pull, Reaction, Repo, User
+from bot.sandbox.github.models import (
+    CheckRun,
+    Deployment,
+    DeploymentStatus,
+    IssueComment,
+    Permission,
+    Pull,
+    Reaction,
+    Repo,
+    User,
+)
 from bot.sandbox.github.openapi import OpenApiSubset, load_subset
 from bot.sandbox.github.view import StateView
 
@@ -464,6 +474,60 @@ class Renderer:
                 for p in repo.pulls.values()
                 if p.head_sha == run.head_sha and p.state == "open"
             ],
+        )
+        return body
+
+    # -- deployments ----------------------------------------------------------------------------
+
+    def deployment(self, repo: Repo, deployment: Deployment) -> dict[str, Any]:
+        """A ``deployment``, created by the App's bot user."""
+        body = self.template("post", "/repos/{owner}/{repo}/deployments", 201)
+        url = f"{self.base}/repos/{repo.full_name}/deployments/{deployment.id}"
+        body.update(
+            id=deployment.id,
+            node_id=f"DE_{deployment.id}",
+            sha=deployment.sha,
+            ref=deployment.ref,
+            task=deployment.task,
+            environment=deployment.environment,
+            original_environment=deployment.environment,
+            description=deployment.description,
+            payload=deployment.payload,
+            transient_environment=deployment.transient_environment,
+            production_environment=deployment.production_environment,
+            creator=self.login(self.state.app.bot_login),
+            created_at=iso(deployment.created_at),
+            updated_at=iso(deployment.created_at),
+            url=url,
+            statuses_url=f"{url}/statuses",
+            repository_url=f"{self.base}/repos/{repo.full_name}",
+            performed_via_github_app=self.app(),
+        )
+        return body
+
+    def deployment_status(
+        self, repo: Repo, deployment: Deployment, status: DeploymentStatus
+    ) -> dict[str, Any]:
+        """A ``deployment-status``."""
+        path = "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
+        body = self.template("post", path, 201)
+        url = f"{self.base}/repos/{repo.full_name}/deployments/{deployment.id}"
+        body.update(
+            id=status.id,
+            node_id=f"DES_{status.id}",
+            state=status.state,
+            description=status.description,
+            environment=status.environment,
+            environment_url=status.environment_url,
+            log_url=status.log_url,
+            target_url=status.log_url,
+            creator=self.login(self.state.app.bot_login),
+            created_at=iso(status.created_at),
+            updated_at=iso(status.created_at),
+            url=f"{url}/statuses/{status.id}",
+            deployment_url=url,
+            repository_url=f"{self.base}/repos/{repo.full_name}",
+            performed_via_github_app=self.app(),
         )
         return body
 
