@@ -17,6 +17,7 @@ from bot.promotion.gate_decision import (
     GateConclusion,
     HeadSince,
     PromotionState,
+    ShadowView,
     decide_gate,
     head_seen_at,
     pr_fingerprint,
@@ -373,3 +374,71 @@ SEEN = [
 @pytest.mark.parametrize("case", SEEN, ids=[c.id for c in SEEN])
 def test_the_head_a_comment_author_saw(case: SeenCase) -> None:
     assert head_seen_at(case.heads, case.written) == case.seen
+
+
+# -- shadow traffic (pipeline step 3) ----------------------------------------------------------
+
+RUNNING = ShadowView("churn", "running", "6 h of 24 h, 2,100 of 10,000 samples")
+PASSED = ShadowView("churn", "passed", "passed after 24 h and 12,400 samples")
+CAUGHT = ShadowView(
+    "churn", "failed", "found NaN scores", reasons=("3.1% of shadow answers were NaN",)
+)
+UNSURE = ShadowView("churn", "inconclusive", "72 h without enough samples (4,000 of 10,000)")
+AFTER_WINDOW = NOW + timedelta(hours=4)
+
+
+@pytest.mark.parametrize(
+    "shadows, title_start, auto_merge",
+    [
+        ((), "Clear improvement: waiting for shadow", False),
+        ((RUNNING,), "Clear improvement: waiting for shadow", False),
+        ((UNSURE,), "Shadow inconclusive: an authorised /approve is required", False),
+        ((PASSED,), "Clear improvement; review window over", True),
+    ],
+)
+def test_a_required_shadow_must_pass_before_the_bot_merges_by_itself(
+    shadows: tuple[ShadowView, ...], title_start: str, auto_merge: bool
+) -> None:
+    state = replace(BASE, shadow_required=True, shadows=shadows)
+    decision = decide_gate(state, now=AFTER_WINDOW)
+    assert decision.title.startswith(title_start)
+    assert (decision.auto_merge_at is not None) is auto_merge
+    assert decision.conclusion == (
+        GateConclusion.SUCCESS if auto_merge else GateConclusion.ACTION_REQUIRED
+    )
+
+
+def test_shadow_progress_is_shown_while_it_runs() -> None:
+    decision = decide_gate(replace(BASE, shadow_required=True, shadows=(RUNNING,)), now=NOW)
+    assert "churn: shadow 6 h of 24 h, 2,100 of 10,000 samples" in decision.reasons
+
+
+def test_a_shadow_that_caught_a_problem_fails_the_gate_even_when_approved() -> None:
+    approved = replace(
+        BASE,
+        evaluations=(REVIEW,),
+        approvals=(approval("lead"),),
+        shadows=(CAUGHT,),
+    )
+    decision = decide_gate(approved, now=AFTER_WINDOW)
+    assert decision.conclusion == GateConclusion.FAILURE
+    assert decision.reasons == ["churn: 3.1% of shadow answers were NaN"]
+
+
+def test_an_optional_shadow_does_not_hold_the_merge_but_its_finding_still_fails() -> None:
+    assert decide_gate(replace(BASE, shadows=(RUNNING,)), now=AFTER_WINDOW).auto_merge_at
+    assert (
+        decide_gate(replace(BASE, shadows=(CAUGHT,)), now=AFTER_WINDOW).conclusion
+        == GateConclusion.FAILURE
+    )
+
+
+def test_a_person_may_approve_while_a_required_shadow_still_runs() -> None:
+    state = replace(
+        BASE,
+        evaluations=(REVIEW,),
+        approvals=(approval("lead"),),
+        shadow_required=True,
+        shadows=(RUNNING,),
+    )
+    assert decide_gate(state, now=NOW).conclusion == GateConclusion.SUCCESS

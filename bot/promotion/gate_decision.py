@@ -62,6 +62,16 @@ class ChangeView:
 
 
 @dataclass(frozen=True)
+class ShadowView:
+    """A candidate's shadow stage (pipeline step 3) at this head, as the bot last judged it."""
+
+    model: str
+    status: str  # not_started | running | passed | failed | inconclusive
+    title: str  # one line: progress or the finding, shown in the gate's reasons
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class HeadSince:
     sha: str
     since: datetime
@@ -86,6 +96,10 @@ class PromotionState:
     base_ref: str = ""
     production_branch: str | None = None
     policy_approvers: tuple[str, ...] = ()
+    # Shadow traffic: whether the policy requires it to pass before the bot merges by itself,
+    # and each model's shadow stage at this head (absent: not started).
+    shadow_required: bool = False
+    shadows: tuple[ShadowView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -205,6 +219,19 @@ def outside_reasons(changes: ChangeView, policy_approvers: tuple[str, ...]) -> l
     return lines
 
 
+def _shadow_unproven(
+    state: PromotionState, touched: tuple[str, ...], shadows: dict[str, ShadowView]
+) -> list[ShadowView]:
+    """The models whose shadow must still pass before the bot may merge by itself."""
+    if not state.shadow_required:
+        return []
+    return [
+        shadows.get(m) or ShadowView(m, "not_started", "not started yet")
+        for m in touched
+        if m not in shadows or shadows[m].status != "passed"
+    ]
+
+
 def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
     """success only when the PR may merge; otherwise why not, and until when."""
     if state.merged:
@@ -295,6 +322,16 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
             reasons=reasons,
         )
 
+    shadows = {s.model: s for s in state.shadows}
+    caught = [shadows[m] for m in touched if m in shadows and shadows[m].status == "failed"]
+    if caught:
+        return GateDecision(
+            "completed",
+            GateConclusion.FAILURE,
+            "Shadow traffic found a problem the benchmark missed",
+            reasons=[f"{v.model}: {r}" for v in caught for r in (v.reasons or (v.title,))],
+        )
+
     approvers = valid_approvers(state)
     # A person must look at anything outside the model directories, whatever the policy says.
     required = max(state.required_approvals, 1 if outside else 0)
@@ -311,6 +348,22 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
             GateConclusion.SUCCESS,
             "Approved for promotion",
             reasons=[approval_line, *outside],
+            valid_approvals=approvers,
+        )
+    unproven = _shadow_unproven(state, touched, shadows)
+    if eligible and not outside and state.window_ends_at is not None and unproven:
+        inconclusive = [v for v in unproven if v.status == "inconclusive"]
+        title = (
+            "Shadow inconclusive: an authorised /approve is required"
+            if inconclusive
+            else "Clear improvement: waiting for shadow traffic before merging automatically"
+        )
+        return GateDecision(
+            "completed",
+            GateConclusion.ACTION_REQUIRED,
+            title,
+            reasons=[*(f"{v.model}: shadow {v.title}" for v in unproven), approval_line],
+            window_ends_at=state.window_ends_at,
             valid_approvals=approvers,
         )
     if eligible and not outside and state.window_ends_at is not None:
