@@ -43,12 +43,22 @@ def gateways() -> Iterator[dict[str, Upstream]]:
 
 
 @pytest.fixture
-def nginx(tmp_path: Path, gateways: dict[str, Upstream]) -> Iterator[tuple[NginxRouter, str]]:
-    """A router and the nginx it drives, started from the router's first configuration."""
+def nginx(
+    request: pytest.FixtureRequest, tmp_path: Path, gateways: dict[str, Upstream]
+) -> Iterator[tuple[NginxRouter, str]]:
+    """A router and the nginx it drives, started from the router's first configuration.
+
+    The mirror's timeouts are the router's short defaults unless a test marks them patient:
+    on a loaded test machine a 200 ms connect timeout to a Python stand-in can drop mirrors,
+    which is the point of measuring coverage but not what the coverage tests check."""
+    patient = request.node.get_closest_marker("patient_mirror") is not None
     addresses = {v: g.address for v, g in gateways.items()}
     addresses["9.9.9"] = "shipyard-no-such-upstream.invalid:8080"
     router = NginxRouter(
-        directory=tmp_path / "nginx", listen_port=free_port(), upstreams={"churn": addresses}
+        directory=tmp_path / "nginx",
+        listen_port=free_port(),
+        upstreams={"churn": addresses},
+        **({"mirror_connect_timeout": "5s", "mirror_timeout": "5s"} if patient else {}),
     )
     running = RunningNginx(router.directory, router.install())
     try:
@@ -69,6 +79,7 @@ def test_the_canary_answers_its_weight_of_requests_and_production_the_rest(
     assert abs(counts[CANARY] / N - 0.2) < 0.04  # 4.5 standard deviations at n = 2,000
 
 
+@pytest.mark.patient_mirror
 def test_mirrored_requests_reach_the_shadow_and_answers_always_come_from_production(
     nginx: tuple[NginxRouter, str], gateways: dict[str, Upstream]
 ) -> None:
@@ -85,6 +96,7 @@ def test_mirrored_requests_reach_the_shadow_and_answers_always_come_from_product
     assert configured_mirror_share(router, "churn") == 1.0
 
 
+@pytest.mark.patient_mirror
 def test_a_mirror_share_below_one_samples_that_share_and_the_router_reports_it(
     nginx: tuple[NginxRouter, str], gateways: dict[str, Upstream]
 ) -> None:
@@ -92,9 +104,7 @@ def test_a_mirror_share_below_one_samples_that_share_and_the_router_reports_it(
     router.apply("churn", route(share=0.333333))
     assert configured_mirror_share(router, "churn") == 0.3333  # nginx splits in 0.01% steps
     infer(url, n=N)
-    time.sleep(0)  # nothing to wait for beyond the poll below
-    wait_until(lambda: gateways[SHADOW].count() >= 0.28 * N, timeout_s=20, what="mirrors")
-    assert abs(gateways[SHADOW].count() / N - 0.3333) < 0.04
+    assert abs(gateways[SHADOW].settled_count() / N - 0.3333) < 0.04
 
 
 def test_a_slow_shadow_does_not_slow_the_answer(

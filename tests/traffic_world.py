@@ -19,6 +19,14 @@ import httpx
 from bot.base.waiting import wait_until
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # nginx opens connections in bursts; the default backlog is 5
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # nginx closing an idle keepalive connection is not news
+
+
 @dataclass(frozen=True)
 class Received:
     path: str
@@ -41,6 +49,7 @@ class Upstream:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -65,8 +74,7 @@ class Upstream:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
@@ -74,6 +82,17 @@ class Upstream:
     def count(self) -> int:
         with self._lock:
             return len(self.received)
+
+    def settled_count(self, *, timeout_s: float = 20) -> int:
+        """The count once it has stopped moving (mirrors arrive a little after the answers)."""
+
+        def still() -> bool:
+            now = self.count()
+            time.sleep(0.2)  # compare with the count a moment later
+            return self.count() == now
+
+        wait_until(still, timeout_s=timeout_s, what=f"{self.version}'s traffic to settle")
+        return self.count()
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -45,6 +45,7 @@ class NginxRouter:
         listen_host: str = "127.0.0.1",
         nginx: str = "/usr/sbin/nginx",
         worker_connections: int = 4096,
+        mirror_connect_timeout: str = "200ms",
         mirror_timeout: str = "1s",
         user: str | None = None,
         reload_timeout_s: float = 15.0,
@@ -59,6 +60,7 @@ class NginxRouter:
             directory=str(self.directory),
             listen=f"{listen_host}:{listen_port}",
             worker_connections=worker_connections,
+            mirror_connect_timeout=mirror_connect_timeout,
             mirror_timeout=mirror_timeout,
             user=user,
         )
