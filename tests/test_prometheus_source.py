@@ -216,3 +216,10 @@ def test_names_that_could_change_the_query_are_refused_before_any_query(bad: obj
 
 def test_label_values_are_escaped_as_promql_strings() -> None:
     assert queries.selector("m", {"a": 'x"y\\z'}) == 'm{a="x\\"y\\\\z"}'
+
+
+def test_the_factory_builds_a_source_that_answers(prometheus: str) -> None:
+    from bot.rollout.metrics.factory import PrometheusConfig, make_metrics_source
+
+    source = make_metrics_source(PrometheusConfig(url=prometheus))  # type: ignore[arg-type]
+    assert source.request_count(PRODUCTION, hour_to(6)) == pytest.approx(36_000)

@@ -116,3 +116,23 @@ def test_a_writer_that_cannot_get_the_lock_in_time_gives_a_clear_error(tmp_path:
         with pytest.raises(RouterError, match="another change to the routing is still in progress"):
             GatewayRouter(table, lock_timeout_s=0.2).apply("churn", route("1.0.0"))
     assert not table.exists()
+
+
+def test_the_factory_builds_the_router_the_configuration_names(tmp_path: Path) -> None:
+    from pydantic import TypeAdapter
+
+    from bot.rollout.routers.factory import RouterConfig, make_router
+    from bot.rollout.routers.nginx import NginxRouter
+
+    configs = TypeAdapter(RouterConfig)
+    gateway = make_router(
+        configs.validate_python({"kind": "gateway", "table": str(tmp_path / "routing.json")})
+    )
+    gateway.apply("churn", route("1.0.0"))
+    assert load_routing(tmp_path / "routing.json").models == {"churn": route("1.0.0")}
+    nginx = make_router(
+        configs.validate_python(
+            {"kind": "nginx", "directory": str(tmp_path), "listen_port": 8080, "upstreams": {}}
+        )
+    )
+    assert isinstance(nginx, NginxRouter)
