@@ -25,6 +25,7 @@ from bot.rollout.metrics.source import (
 )
 from gateway import names
 from tests.prometheus_history import at, openmetrics
+from tests.traffic_world import require
 
 PRODUCTION = Series("churn", "production", "1.0.0")
 CANARY = Series("churn", "canary", "1.1.0")
@@ -39,10 +40,11 @@ def hour_to(hours: float) -> Window:
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prometheus on a free loopback port, serving the backfilled history."""
+    promtool, prometheus_binary = require("promtool"), require("prometheus")
     root = tmp_path_factory.mktemp("prometheus")
     (root / "history.txt").write_text(openmetrics())
     subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", "history.txt", "data"],
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", "history.txt", "data"],
         cwd=root,
         check=True,
         capture_output=True,
@@ -52,7 +54,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [
-            "prometheus",
+            prometheus_binary,
             f"--config.file={root / 'prometheus.yml'}",
             f"--storage.tsdb.path={root / 'data'}",
             "--storage.tsdb.retention.time=100y",  # the history is fixed in the past

@@ -15,7 +15,7 @@ from bot.base.waiting import wait_until
 from bot.rollout.routers.nginx import NginxRouter
 from bot.rollout.routers.router import RouterError, Slot, configured_mirror_share
 from gateway.routing import CanarySlot, Deployed, ModelRoute, ShadowSlot
-from tests.traffic_world import RunningNginx, Upstream, infer, upstreams
+from tests.traffic_world import RunningNginx, Upstream, infer, require, upstreams
 
 PROD, CANARY, SHADOW = "1.0.0", "1.1.0", "1.2.0"
 N = 2000
@@ -55,6 +55,7 @@ def nginx(
     addresses = {v: g.address for v, g in gateways.items()}
     addresses["9.9.9"] = "shipyard-no-such-upstream.invalid:8080"
     router = NginxRouter(
+        nginx=require("nginx"),
         directory=tmp_path / "nginx",
         listen_port=free_port(),
         upstreams={"churn": addresses},
@@ -207,6 +208,7 @@ def test_removing_the_canary_slot_sends_every_answer_to_production(
 
 def test_a_reload_without_a_running_nginx_is_a_clear_error(tmp_path: Path) -> None:
     router = NginxRouter(
+        nginx=require("nginx"),
         directory=tmp_path / "idle",
         listen_port=free_port(),
         upstreams={"churn": {PROD: "127.0.0.1:9"}},
