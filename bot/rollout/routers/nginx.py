@@ -11,6 +11,7 @@ Changes take turns under a lock beside the file.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -33,6 +34,8 @@ from gateway.routing import ModelRoute, Routing
 
 CONFIG_NAME = "nginx.conf"
 REVISION_PATH = "/_shipyard/routing-revision"
+# "2026/12/05 20:34:49 [emerg] 11047#11047: host not found in upstream ..." -> the message
+_NGINX_MESSAGE = re.compile(r"\[(?:emerg|alert|error)\] (?:\d+#\d+: )?(.*)$")
 
 
 class NginxRouter:
@@ -196,9 +199,9 @@ class NginxRouter:
 
 
 def _why(result: subprocess.CompletedProcess[str]) -> str:
-    """nginx's own reason: its [emerg] line, without the timestamp, bounded."""
-    lines = [line for line in result.stderr.splitlines() if "[emerg]" in line or "[error]" in line]
-    line = (lines or result.stderr.splitlines() or [""])[0]
-    _, _, message = line.partition("] ")
-    message = message.split(": ", 1)[-1] if "#" in message.split(": ", 1)[0] else message
-    return (message or line)[:300]
+    """nginx's own reason: its first [emerg]/[alert]/[error] message, bounded."""
+    for line in result.stderr.splitlines():
+        found = _NGINX_MESSAGE.search(line)
+        if found:
+            return found.group(1)[:300]
+    return result.stderr.strip()[:300]
