@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from bot.rollout.routers.gateway import GatewayRouter
 from bot.rollout.routers.router import RouterError, Slot, configured_mirror_share
 from gateway.routing import CanarySlot, Deployed, ModelRoute, Routing, ShadowSlot, load_routing
 
-CHANGES_PER_WRITER = 25
+CHANGES_PER_WRITER = 60
 
 
 def route(version: str, *, weight: float | None = None, share: float | None = None) -> ModelRoute:
@@ -29,9 +30,10 @@ def route(version: str, *, weight: float | None = None, share: float | None = No
     )
 
 
-def write_many(table: str, model: str) -> None:
-    """One writer process: a run of real changes to its own model."""
+def write_many(table: str, model: str, start: Any) -> None:
+    """One writer process: a run of real changes to its own model, begun with the others."""
     router = GatewayRouter(Path(table))
+    start.wait(30)
     for i in range(CHANGES_PER_WRITER):
         router.apply(model, route(f"1.0.{i}", weight=0.05))
 
@@ -55,7 +57,10 @@ def test_two_writers_at_once_keep_both_changes_and_readers_never_see_half_a_tabl
     reader = threading.Thread(target=read)
     reader.start()
     spawn = multiprocessing.get_context("spawn")
-    writers = [spawn.Process(target=write_many, args=(str(table), m)) for m in ("churn", "fraud")]
+    start = spawn.Barrier(2)  # both writers imported and ready: then they write at once
+    writers = [
+        spawn.Process(target=write_many, args=(str(table), m, start)) for m in ("churn", "fraud")
+    ]
     for writer in writers:
         writer.start()
     for writer in writers:
