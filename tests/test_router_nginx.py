@@ -220,3 +220,19 @@ def test_a_reload_without_a_running_nginx_is_a_clear_error(tmp_path: Path) -> No
         router.apply("churn", route())
     assert router.config.read_text() == before
     assert router.current("churn") is None
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"listen_host": "127.0.0.1; include /etc/passwd"},
+        {"mirror_timeout": "1s; proxy_pass http://elsewhere"},
+        {"user": "root; daemon off"},
+    ],
+    ids=["a listen host", "a mirror timeout", "a user"],
+)
+def test_settings_that_would_change_the_configuration_s_meaning_are_refused(
+    tmp_path: Path, options: dict[str, str]
+) -> None:
+    with pytest.raises(ValueError):
+        NginxRouter(directory=tmp_path, listen_port=8080, upstreams={}, **options)  # type: ignore[arg-type]

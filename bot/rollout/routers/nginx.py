@@ -35,6 +35,8 @@ from gateway.routing import ModelRoute, Routing
 CONFIG_NAME = "nginx.conf"
 REVISION_PATH = "/_shipyard/routing-revision"
 # "2026/12/05 20:34:49 [emerg] 11047#11047: host not found in upstream ..." -> the message
+_HOST = re.compile(r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])$")
+_DURATION = re.compile(r"^[0-9]{1,6}(?:ms|s)$")
 _NGINX_MESSAGE = re.compile(r"\[(?:emerg|alert|error)\] (?:\d+#\d+: )?(.*)$")
 
 
@@ -54,6 +56,13 @@ class NginxRouter:
         reload_timeout_s: float = 15.0,
         lock_timeout_s: float = 30.0,
     ) -> None:
+        # Everything below lands in nginx.conf: only values that cannot change its meaning.
+        if not _HOST.match(listen_host) or not 0 < listen_port < 65536:
+            raise ValueError("listen_host:listen_port must be a host name or address and a port")
+        if not (_DURATION.match(mirror_connect_timeout) and _DURATION.match(mirror_timeout)):
+            raise ValueError("mirror timeouts are nginx durations such as 200ms or 1s")
+        if user is not None and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user):
+            raise ValueError("user must be a system user name")
         self.directory = directory.resolve()
         self.config = self.directory / CONFIG_NAME
         self.port = listen_port
