@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.base.local_server import free_port
@@ -115,10 +116,26 @@ def test_a_slow_shadow_does_not_slow_the_answer(
     gateways[SHADOW].delay_s = 3.0  # longer than the mirror's 1 s read timeout
     router.apply("churn", route(share=1.0))
     started = time.monotonic()
-    answers = infer(url, n=20)
+    answers = infer(url, n=20)  # a fresh connection each
     elapsed = time.monotonic() - started
     assert Counter(answers) == {(200, PROD): 20}
     assert elapsed < 2.0, f"20 answers took {elapsed:.2f} s behind a 3 s shadow"
+
+
+def test_on_a_keep_alive_connection_the_next_request_waits_at_most_the_mirror_timeout(
+    nginx: tuple[NginxRouter, str], gateways: dict[str, Upstream]
+) -> None:
+    """nginx reads a connection's next request only once the previous one's mirror is done;
+    the mirror's own short timeout (1 s) is what bounds that wait, not the shadow (3 s)."""
+    router, url = nginx
+    gateways[SHADOW].delay_s = 3.0
+    router.apply("churn", route(share=1.0))
+    with httpx.Client(timeout=10) as client:
+        started = time.monotonic()
+        versions = [client.post(f"{url}/v2/models/churn/infer", json={}).json() for _ in range(3)]
+        elapsed = time.monotonic() - started
+    assert versions == [{"version": PROD}] * 3
+    assert 1.5 < elapsed < 4.5, f"3 keep-alive requests took {elapsed:.2f} s (unbounded: 6 s+)"
 
 
 def test_a_route_change_takes_effect_after_the_reload_without_dropping_requests(
