@@ -235,6 +235,7 @@ def test_a_reload_without_a_running_nginx_is_a_clear_error(tmp_path: Path) -> No
     before = router.config.read_text()
     with pytest.raises(RouterError, match="nginx could not be reloaded"):
         router.apply("churn", route())
+    assert router.current("churn") is None
     assert router.config.read_text() == before
     assert router.current("churn") is None
 
@@ -253,3 +254,16 @@ def test_settings_that_would_change_the_configuration_s_meaning_are_refused(
 ) -> None:
     with pytest.raises(ValueError):
         NginxRouter(directory=tmp_path, listen_port=8080, upstreams={}, **options)  # type: ignore[arg-type]
+
+
+def test_applying_before_nginx_was_ever_set_up_is_a_clear_error(tmp_path: Path) -> None:
+    router = NginxRouter(
+        nginx=require("nginx"),
+        directory=tmp_path / "fresh",
+        listen_port=free_port(),
+        upstreams={"churn": {PROD: "127.0.0.1:9"}},
+        reload_timeout_s=1,
+    )
+    with pytest.raises(RouterError, match="nginx could not be reloaded"):
+        router.apply("churn", route())
+    assert router.current("churn") is None

@@ -114,7 +114,7 @@ class NginxRouter:
         installed = self._installed()
         if installed.models.get(model) == route:
             if self._running_revision() != installed.revision:
-                self._reload_and_confirm(installed.revision, previous=None)
+                self._reload_and_confirm(installed.revision)
             return
         try:
             changed = Routing(
@@ -122,9 +122,18 @@ class NginxRouter:
             )
         except ValidationError as exc:
             raise RouterError("the route is not valid", detail=str(exc)[:300]) from None
-        previous = self.config.read_text(encoding="utf-8")
+        previous = self.config.read_text(encoding="utf-8") if self.config.exists() else None
         self._install_checked(self._render(changed))
-        self._reload_and_confirm(changed.revision, previous=previous)
+        try:
+            self._reload_and_confirm(changed.revision)
+        except RouterError:
+            # The old route keeps serving: reinstall the file that was in effect (none at all
+            # if nginx was never set up, so nothing claims a route that never ran).
+            if previous is None:
+                self.config.unlink(missing_ok=True)
+            else:
+                self._put_back(previous)
+            raise
 
     def _render(self, routing: Routing) -> str:
         try:
@@ -150,7 +159,7 @@ class NginxRouter:
         finally:
             Path(candidate).unlink(missing_ok=True)
 
-    def _reload_and_confirm(self, revision: int, *, previous: str | None) -> None:
+    def _reload_and_confirm(self, revision: int) -> None:
         result = self._run("-s", "reload", config=self.config)
         if result.returncode == 0 and self._confirmed(revision):
             return
@@ -159,12 +168,10 @@ class NginxRouter:
             if result.returncode != 0
             else "nginx did not take up the new configuration in time"
         )
-        if previous is not None:
-            self._put_back(previous)
         raise RouterError(reason, detail=_why(result))
 
     def _put_back(self, previous: str) -> None:
-        """Reinstall the file that was in effect and reload it: the old route keeps serving."""
+        """Reinstall the file that was in effect and reload it."""
         self._install_checked(previous)
         self._run("-s", "reload", config=self.config)
 
