@@ -90,7 +90,9 @@ class Upstream:
 
         self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
 
     def count(self) -> int:
@@ -135,7 +137,7 @@ class RunningNginx:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)  # graceful: finish in-flight requests
+            self.process.send_signal(signal.SIGTERM)  # fast shutdown: nothing left to finish
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
