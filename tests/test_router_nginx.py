@@ -59,7 +59,7 @@ def nginx(
         nginx=require("nginx"),
         directory=tmp_path / "nginx",
         listen_port=free_port(),
-        upstreams={"churn": addresses},
+        upstreams={"churn": addresses, "fraud": addresses},
         **({"mirror_connect_timeout": "5s", "mirror_timeout": "5s"} if patient else {}),
     )
     running = RunningNginx(router.directory, router.install())
@@ -267,3 +267,32 @@ def test_applying_before_nginx_was_ever_set_up_is_a_clear_error(tmp_path: Path) 
     with pytest.raises(RouterError, match="nginx could not be reloaded"):
         router.apply("churn", route())
     assert router.current("churn") is None
+
+
+def test_two_appliers_at_once_both_take_effect(nginx: tuple[NginxRouter, str]) -> None:
+    import threading
+
+    router, url = nginx
+    errors: list[Exception] = []
+
+    def apply(model: str, wanted: ModelRoute) -> None:
+        try:
+            router.apply(model, wanted)
+        except Exception as exc:
+            errors.append(exc)
+
+    appliers = [
+        threading.Thread(target=apply, args=("churn", route(weight=1.0))),
+        threading.Thread(target=apply, args=("fraud", route(share=1.0))),
+    ]
+    for applier in appliers:
+        applier.start()
+    for applier in appliers:
+        applier.join(30)
+    assert errors == []
+    assert (router.current("churn"), router.current("fraud")) == (
+        route(weight=1.0),
+        route(share=1.0),
+    )
+    assert Counter(v for _, v in infer(url, n=20)) == {CANARY: 20}
+    assert Counter(v for _, v in infer(url, model="fraud", n=20)) == {PROD: 20}
