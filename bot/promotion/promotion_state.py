@@ -16,6 +16,7 @@ from bot.promotion.gate_decision import (
     EvaluationView,
     HeadSince,
     PromotionState,
+    ShadowView,
     head_seen_at,
 )
 from bot.store.models import (
@@ -29,6 +30,8 @@ from bot.store.models import (
     MergeRecord,
     MergeStatus,
     PrHead,
+    ShadowStage,
+    ShadowStatus,
 )
 from evaluators.policy import ReviewPolicy
 
@@ -110,7 +113,12 @@ def change_view(row: PrHead | None) -> ChangeView | None:
 
 
 def state_of_pull(
-    session: Session, *, repo: str, pull: PullRequest, review: ReviewPolicy
+    session: Session,
+    *,
+    repo: str,
+    pull: PullRequest,
+    review: ReviewPolicy,
+    shadow_required: bool = False,
 ) -> PromotionState:
     """The promotion state of the pull request's current head, as GitHub describes the PR now."""
     return load_state(
@@ -121,6 +129,27 @@ def state_of_pull(
         author=pull.user.login,
         review=review,
         base_ref=pull.base.ref,
+        shadow_required=shadow_required,
+    )
+
+
+def shadow_views(
+    session: Session, *, repository: str, pr_number: int, head_sha: str
+) -> tuple[ShadowView, ...]:
+    """Each model's shadow stage at this head; a stopped one no longer counts."""
+    rows = session.scalars(
+        select(ShadowStage)
+        .where(
+            ShadowStage.repository == repository,
+            ShadowStage.pr_number == pr_number,
+            ShadowStage.head_sha == head_sha,
+            ShadowStage.status != ShadowStatus.STOPPED.value,
+        )
+        .order_by(ShadowStage.model)
+    )
+    return tuple(
+        ShadowView(model=r.model, status=r.status, title=r.title, reasons=tuple(r.lines or ()))
+        for r in rows
     )
 
 
@@ -133,6 +162,7 @@ def load_state(
     author: str,
     review: ReviewPolicy,
     base_ref: str | None = None,
+    shadow_required: bool = False,
 ) -> PromotionState:
     """`base_ref`: the PR's base as GitHub says now; otherwise the one recorded for the head."""
     head = head_record(session, repository=repository, pr_number=pr_number, head_sha=head_sha)
@@ -210,4 +240,8 @@ def load_state(
         base_ref=base_ref if base_ref is not None else (head.base_ref if head else ""),
         production_branch=head.production_branch if head else None,
         policy_approvers=tuple(review.policy_approvers),
+        shadow_required=shadow_required,
+        shadows=shadow_views(
+            session, repository=repository, pr_number=pr_number, head_sha=head_sha
+        ),
     )

@@ -365,3 +365,35 @@ class CommandReceipt(Base):
     key: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     answer: Mapped[str | None] = mapped_column(Text)  # repeated in the reply on redelivery
+
+
+class ShadowStatus(StrEnum):
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
+    STOPPED = "stopped"  # a newer head, a close or a merge ended it; its verdict no longer counts
+
+
+class ShadowStage(Base):
+    """A candidate receiving mirrored production traffic (pipeline step 3), one per model and
+    head. Written before the route changes, so a crash between the two is finished, not lost."""
+
+    __tablename__ = "shadow_stages"
+    __table_args__ = (UniqueConstraint("repository", "pr_number", "head_sha", "model"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(300))
+    installation_id: Mapped[int] = mapped_column(BigInteger)
+    pr_number: Mapped[int] = mapped_column(Integer)
+    head_sha: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(64))  # the candidate's version on the gateway
+    sha256: Mapped[str | None] = mapped_column(String(64))  # its bundle, once published
+    production_version: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    routed: Mapped[bool] = mapped_column(Boolean, default=False)
+    judged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    title: Mapped[str] = mapped_column(Text, default="")
+    lines: Mapped[list[str] | None] = mapped_column(JSON)
