@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +27,12 @@ from evaluators.statistics.drift import NumericProfile, ReferenceProfile
 
 DRIFT_SAMPLE_ROWS = 50_000
 MAX_SEGMENT_VALUE = 200
+# After a segment column's key: `:` and a string without escapes (quotes kept, so an empty
+# string differs from no match) or a bare scalar, then the end of the pair.
+_VALUE_PATTERN = (
+    r'^\s*:\s*(?:(?P<text>"[^"\\]{0,' + str(MAX_SEGMENT_VALUE) + r'}")'
+    r"|(?P<bare>-?[0-9][0-9.eE+\-]{0,40}|true|false|null))\s*[,}]"
+)
 _COLUMN_NAME = re.compile(r"^[A-Za-z0-9_.\- ]{1,100}$")
 
 
@@ -38,31 +45,91 @@ def _as_arrow(features: pd.Series[Any]) -> pa.Array:
     return array
 
 
+def _string_offsets(array: pa.Array) -> npt.NDArray[np.int64]:
+    """Row offsets (n + 1) into the data buffer of a (large) string array."""
+    dtype = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    raw = np.frombuffer(array.buffers()[1], dtype=dtype)
+    return raw[array.offset : array.offset + len(array) + 1].astype(np.int64)
+
+
+def _slow_value(text: Any, column: str) -> str | None:
+    """One row the fast path could not read, parsed properly."""
+    try:
+        row = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    if not isinstance(row, dict) or row.get(column) is None:
+        return None
+    value = row[column]
+    if isinstance(value, str):
+        return value if len(value) <= MAX_SEGMENT_VALUE else None
+    return json.dumps(value) if isinstance(value, int | float | bool) else None
+
+
+def segment_codes(features: pd.Series[Any], column: str) -> tuple[npt.NDArray[np.int64], list[str]]:
+    """Each row's value of `column` in the logged features JSON, as codes into sorted labels
+    (-1: absent, null, not a scalar, or longer than MAX_SEGMENT_VALUE characters).
+
+    Fast path, vectorised over rows: find `"column"` (a quoted key cannot occur inside a JSON
+    string, whose quotes are escaped), expect `:`, then read a string without escapes or a bare
+    scalar. Rows where that expectation fails (escapes, odd layout, the name used as a value)
+    are parsed one by one with json.loads, so the result is always what JSON says.
+    """
+    array = _as_arrow(features)
+    n = len(array)
+    offsets = _string_offsets(array)
+    key = json.dumps(column)
+    position = pc.find_substring(array, key).fill_null(-1).to_numpy(zero_copy_only=False)
+    position = np.asarray(position, dtype=np.int64)
+    has_key = position >= 0
+    # Split every row, without copying, into (before and including the key, after the key):
+    # the same bytes with interleaved offsets. Rows without the key get an empty "after".
+    after = np.where(has_key, offsets[:-1] + position + len(key.encode()), offsets[1:])
+    split = np.empty(2 * n + 1, dtype=np.int64)
+    split[0 : 2 * n : 2] = offsets[:-1]
+    split[1 : 2 * n : 2] = after
+    split[2 * n] = offsets[n]
+    pieces = pa.LargeStringArray.from_buffers(2 * n, pa.py_buffer(split), array.buffers()[2])
+    # Anchored: RE2 stops at the first byte that cannot match, so long rows cost nothing more.
+    match = pc.extract_regex(pieces, _VALUE_PATTERN).take(pa.array(np.arange(1, 2 * n, 2)))
+    text = match.field("text")
+    bare = match.field("bare")
+    matched = np.asarray(match.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    slow_rows = np.flatnonzero(has_key & ~matched)
+    quoted = matched & np.asarray(
+        pc.greater(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    is_null = (
+        matched
+        & ~quoted
+        & np.asarray(pc.equal(bare, "null").to_numpy(zero_copy_only=False), dtype=bool)
+    )
+    values = pc.if_else(pa.array(quoted), pc.utf8_slice_codeunits(text, 1, -1), bare)
+    fast = matched & ~is_null
+    encoded = pc.dictionary_encode(values)
+    dictionary = [str(label) for label in encoded.dictionary.to_pylist()]
+    fast_index = np.asarray(
+        encoded.indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    slow_values = [_slow_value(features.iloc[row], column) for row in slow_rows]
+    used = [dictionary[i] for i in np.unique(fast_index[fast])]
+    labels = sorted({*used, *(v for v in slow_values if v is not None)})
+    code_of = {label: code for code, label in enumerate(labels)}
+    codes = np.full(n, -1, dtype=np.int64)
+    translate = np.array([code_of.get(label, -1) for label in dictionary], dtype=np.int64)
+    if dictionary:
+        codes[fast] = translate[fast_index[fast]]
+    codes[slow_rows] = [code_of[v] if v is not None else -1 for v in slow_values]
+    return codes, labels
+
+
 def segment_values(features: pd.Series[Any], columns: list[str]) -> pd.DataFrame:
     """One column of string values (None when absent) per segment column, row for row."""
-    array = _as_arrow(features)
     out: dict[str, Any] = {}
     for column in columns:
-        if not _COLUMN_NAME.match(column):
-            raise ValueError(f"segment column name {column[:40]!r} is not a plain name")
-        key = re.escape(json.dumps(column))
-        pattern = (
-            f'{key}\\s*:\\s*(?:"(?P<text>[^"\\\\]{{0,{MAX_SEGMENT_VALUE}}})"'
-            r"|(?P<bare>-?[0-9][0-9.eE+\-]{0,40}|true|false))\s*[,}]"
-        )
-        found = pc.extract_regex(array, pattern)
-        text = found.field("text")
-        bare = found.field("bare")
-        # extract_regex leaves an unmatched group empty: text wins if matched, else bare.
-        value = pc.if_else(
-            pc.and_(pc.is_valid(text), pc.not_equal(pc.utf8_length(text), 0)),
-            text,
-            pc.if_else(pc.not_equal(pc.utf8_length(bare), 0), bare, None),
-        )
-        if pc.any(pc.and_(pc.is_valid(found), pc.is_null(value))).as_py():
-            # `"column": ""` matched with an empty text: an empty string is a value.
-            value = pc.if_else(pc.is_valid(found), pc.fill_null(value, ""), None)
-        out[column] = value.to_pandas()
+        codes, labels = segment_codes(features, column)
+        lookup = np.array([*labels, None], dtype=object)
+        out[column] = lookup[codes]
     return pd.DataFrame(out, index=features.index)
 
 

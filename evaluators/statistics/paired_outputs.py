@@ -74,7 +74,7 @@ def wilson_interval(
 def average_ranks(values: FloatArray) -> FloatArray:
     """Ranks 1..n, ties sharing their mean rank (as scipy.stats.rankdata's default)."""
     n = values.shape[0]
-    order = np.argsort(values, kind="stable")
+    order = np.argsort(values)  # ties get their mean rank below, so stability is not needed
     ordered = values[order]
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     sizes = np.diff(np.append(starts, n))

@@ -20,7 +20,7 @@ from evaluators.statistics.drift import (
 from evaluators.statistics.logged_features import (
     DRIFT_SAMPLE_ROWS,
     sample_features,
-    segment_values,
+    segment_codes,
 )
 from evaluators.statistics.output_anomalies import output_anomalies
 from evaluators.statistics.paired_outputs import compare_outputs
@@ -45,24 +45,22 @@ ERROR = "error"
 def _failed(frame: pd.DataFrame, rows: Any) -> np.ndarray[Any, np.dtype[np.bool_]]:
     if ERROR not in frame.columns:
         return np.zeros(len(rows), dtype=bool)
-    error = frame[ERROR].iloc[rows]
-    return np.asarray(error.notna().to_numpy() & (error.astype("string") != "").to_numpy())
+    error = frame[ERROR].iloc[rows].astype("string").fillna("")
+    return np.asarray((error != "").to_numpy(dtype=bool))
 
 
 def _scores(frame: pd.DataFrame, rows: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.asarray(frame[SCORE].iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan))
+    return np.array(frame[SCORE].iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def _segments(production: pd.DataFrame, pairing: Pairing, columns: list[str]) -> list[Partition]:
     """Partitions of the paired requests by each segment column's logged value."""
     if not columns:
         return []
-    values = segment_values(production[FEATURES], columns)
     partitions: list[Partition] = []
     for column in columns:
-        codes, uniques = pd.factorize(values[column], sort=True, use_na_sentinel=True)
-        labels = [str(value) for value in uniques]
-        paired = np.asarray(codes, dtype=np.int64)[pairing.production_rows]
+        codes, labels = segment_codes(production[FEATURES], column)
+        paired = codes[pairing.production_rows]
         if (paired < 0).any():
             paired = np.where(paired < 0, len(labels), paired)
             labels.append(MISSING_LABEL)
