@@ -237,11 +237,12 @@ class ShadowPolicy(_Strict):
         description="Segment columns whose every value needs segment_min_samples; default: the "
         "benchmark's segment_columns.",
     )
-    max_flip_rate: float = Field(
-        default=0.05,
+    max_flip_rate: float | None = Field(
+        default=None,
         ge=0,
         lt=1,
-        description="Largest share of decisions the candidate may flip at a threshold.",
+        description="Largest share of decisions the candidate may flip at a threshold on live "
+        "traffic; default: calibration.max_threshold_shift, the same limit as on the benchmark.",
     )
     flip_rate_effect: float = Field(
         default=0.01,
@@ -265,8 +266,6 @@ class ShadowPolicy(_Strict):
                 f"max_duration_hours ({self.max_duration_hours}) must be at least "
                 f"min_duration_hours ({self.min_duration_hours})"
             )
-        if self.max_flip_rate + self.flip_rate_effect >= 1:
-            raise ValueError("max_flip_rate + flip_rate_effect must be below 1")
         return self
 
 
@@ -335,6 +334,21 @@ class Policy(_Strict):
     @classmethod
     def _known_primary(cls, value: str) -> str:
         return _known_metric(value)
+
+    def shadow_max_flip_rate(self) -> float:
+        """The flip-rate limit shadow judges: its own, else the benchmark's threshold shift."""
+        if self.shadow.max_flip_rate is not None:
+            return self.shadow.max_flip_rate
+        return self.calibration.max_threshold_shift
+
+    @model_validator(mode="after")
+    def _flip_rate_sizable(self) -> Policy:
+        if self.shadow_max_flip_rate() + self.shadow.flip_rate_effect >= 1:
+            raise ValueError(
+                "shadow: the flip-rate limit plus flip_rate_effect must be below 1 "
+                f"({self.shadow_max_flip_rate()} + {self.shadow.flip_rate_effect})"
+            )
+        return self
 
     def shadow_segment_columns(self) -> list[str]:
         """The segment columns whose every value needs shadow's per-segment minimum."""

@@ -198,10 +198,26 @@ CASES: list[tuple[str, Policy, ShadowEvidence, ShadowStatus]] = [
         ShadowStatus.PASSED,
     ),
     (
-        "a flip rate shown above the limit fails",
+        "a flip rate shown above the limit needs a person",
         POLICY,
         evidence(outputs=dataclasses.replace(evidence().outputs, flips=[flip(20_000, 1_400)])),
+        ShadowStatus.INCONCLUSIVE,
+    ),
+    (
+        "a flip rate shown above twice the limit fails",
+        POLICY,
+        evidence(outputs=dataclasses.replace(evidence().outputs, flips=[flip(20_000, 2_500)])),
         ShadowStatus.FAILED,
+    ),
+    (
+        "the flip-rate limit defaults to the benchmark's max_threshold_shift",
+        POLICY.model_copy(
+            update={
+                "calibration": POLICY.calibration.model_copy(update={"max_threshold_shift": 0.2})
+            }
+        ),
+        evidence(outputs=dataclasses.replace(evidence().outputs, flips=[flip(20_000, 2_500)])),
+        ShadowStatus.PASSED,
     ),
     (
         "a flip rate just over the limit but not shown above it passes",
@@ -210,7 +226,7 @@ CASES: list[tuple[str, Policy, ShadowEvidence, ShadowStatus]] = [
         ShadowStatus.PASSED,
     ),
     (
-        "one segment's flip rate above the limit fails",
+        "one segment's flip rate above twice the limit fails",
         POLICY,
         evidence(
             outputs=dataclasses.replace(

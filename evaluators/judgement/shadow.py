@@ -22,6 +22,7 @@ from enum import IntEnum, StrEnum
 
 import numpy as np
 
+from evaluators.judgement.verdict import GROSS_FACTOR
 from evaluators.policy import Policy
 from evaluators.statistics.paired_outputs import FlipRate, wilson_interval
 from evaluators.statistics.sample_size import FlipRateSizing, size_flip_rate
@@ -260,10 +261,18 @@ def _flip_text(rate: FlipRate) -> str:
     )
 
 
+def _flip_severity(low: float, limit: float) -> Severity:
+    """Shown above the limit: a person weighs it (a better model moves decisions too), as the
+    verdict does with a benchmark threshold shift; shown above GROSS_FACTOR times it: fails."""
+    if low > GROSS_FACTOR * limit:
+        return Severity.FAIL
+    return Severity.REVIEW if low > limit else Severity.OK
+
+
 def _flips(policy: Policy, evidence: ShadowEvidence) -> Iterator[Finding]:
     """Overall rates at the policy's confidence; segment rates Bonferroni-adjusted over the
     segments big enough to judge, so many segments do not make a false alarm likely."""
-    limit = policy.shadow.max_flip_rate
+    limit = policy.shadow_max_flip_rate()
     confidence = policy.statistics.confidence
     overall = [r for r in evidence.outputs.flips if r.column is None]
     segments = [
@@ -273,9 +282,8 @@ def _flips(policy: Policy, evidence: ShadowEvidence) -> Iterator[Finding]:
     ]
     adjusted = 1 - (1 - confidence) / max(len(segments), 1)
     for rate in overall:
-        shown_above = rate.pairs > 0 and rate.low > limit
         yield Finding(
-            Severity.FAIL if shown_above else Severity.OK,
+            _flip_severity(rate.low if rate.pairs else 0.0, limit),
             f"Flips: {_flip_text(rate)}; {confidence_label(confidence)} "
             f"{percent(rate.low, decimals=2)} to {percent(rate.high, decimals=2)} "
             f"(limit {percent(limit)}).",
@@ -286,15 +294,16 @@ def _flips(policy: Policy, evidence: ShadowEvidence) -> Iterator[Finding]:
             np.array([r.pairs for r in segments]),
             confidence=adjusted,
         )
-        above = [r for r, low in zip(segments, lows, strict=True) if low > limit]
-        for rate in above[:MAX_LISTED]:
+        above = [(r, low) for r, low in zip(segments, lows, strict=True) if low > limit]
+        for rate, low in above[:MAX_LISTED]:
             yield Finding(
-                Severity.FAIL, f"Flips in a segment: {_flip_text(rate)} (limit {percent(limit)})."
+                _flip_severity(float(low), limit),
+                f"Flips in a segment: {_flip_text(rate)} (limit {percent(limit)}).",
             )
         if len(above) > MAX_LISTED:
+            worst = min(_flip_severity(float(low), limit) for _, low in above[MAX_LISTED:])
             yield Finding(
-                Severity.FAIL,
-                f"Flips above the limit in {len(above) - MAX_LISTED:,} more segments.",
+                worst, f"Flips above the limit in {len(above) - MAX_LISTED:,} more segments."
             )
 
 
@@ -331,7 +340,7 @@ def decide_shadow(*, policy: Policy, evidence: ShadowEvidence) -> ShadowDecision
     """Judge shadow's evidence so far against the policy (rules in the module docstring)."""
     shadow = policy.shadow
     sizing = size_flip_rate(
-        limit=shadow.max_flip_rate,
+        limit=policy.shadow_max_flip_rate(),
         effect=shadow.flip_rate_effect,
         confidence=policy.statistics.confidence,
         power=shadow.power,

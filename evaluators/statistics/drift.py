@@ -205,12 +205,18 @@ def numeric_drift(feature: str, profile: NumericProfile, values: FloatArray) -> 
     )
 
 
+def _text(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
 def categorical_drift(
     feature: str, profile: CategoricalProfile, values: pd.Series[Any]
 ) -> FeatureDrift:
     n = len(values)
     missing_mask = values.isna().to_numpy()
-    codes = pd.Categorical(values.astype("string"), categories=profile.categories).codes
+    codes = pd.Index(profile.categories, dtype=object).get_indexer(
+        values.astype(object).where(~missing_mask, None).map(_text)
+    )
     k = len(profile.categories)
     # Known categories keep their code; unseen ones go to "other" (k), missing ones to k + 1.
     cell = np.where(codes >= 0, codes, np.where(missing_mask, k + 1, k))
