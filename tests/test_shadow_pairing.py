@@ -18,7 +18,7 @@ def test_ids_on_both_sides_pair_and_the_rest_are_counted_unpaired() -> None:
     assert pairing.paired == 2
     assert pairing.unpaired_production == 2  # b, d never mirrored
     assert pairing.unpaired_shadow == 1  # z has no production row
-    pairs = sorted(zip(pairing.production_rows.tolist(), pairing.shadow_rows.tolist()))
+    pairs = sorted(zip(pairing.production_rows.tolist(), pairing.shadow_rows.tolist(), strict=True))
     assert pairs == [(0, 1), (2, 0)]
     assert pairing.coverage() == 0.5
 
@@ -33,7 +33,7 @@ def test_a_duplicated_id_counts_once_for_its_earliest_row_on_each_side() -> None
     assert pairing.paired == 2
     assert pairing.production.duplicates == 1 and pairing.shadow.duplicates == 2
     assert pairing.production.requests == 2 and pairing.shadow.requests == 2
-    pairs = dict(zip(pairing.production_rows.tolist(), pairing.shadow_rows.tolist()))
+    pairs = dict(zip(pairing.production_rows.tolist(), pairing.shadow_rows.tolist(), strict=True))
     assert pairs == {1: 0, 2: 2}  # production's a at minute 1, shadow's b at minute 3
     assert pairing.coverage() == 1.0  # duplicates never push coverage past the truth
 
