@@ -82,16 +82,15 @@ def segment_codes(features: pd.Series[Any], column: str) -> tuple[npt.NDArray[np
     position = pc.find_substring(array, key).fill_null(-1).to_numpy(zero_copy_only=False)
     position = np.asarray(position, dtype=np.int64)
     has_key = position >= 0
-    # Split every row, without copying, into (before and including the key, after the key):
-    # the same bytes with interleaved offsets. Rows without the key get an empty "after".
+    # One string per row starting right after the key, without copying: the same bytes with
+    # new offsets, each running up to where the next row's string starts (a row without the
+    # key starts at its end, so it begins with the next row's `{` and cannot match). The
+    # pattern ends at the `,` or `}` after the value, inside the row for any JSON object.
     after = np.where(has_key, offsets[:-1] + position + len(key.encode()), offsets[1:])
-    split = np.empty(2 * n + 1, dtype=np.int64)
-    split[0 : 2 * n : 2] = offsets[:-1]
-    split[1 : 2 * n : 2] = after
-    split[2 * n] = offsets[n]
-    pieces = pa.LargeStringArray.from_buffers(2 * n, pa.py_buffer(split), array.buffers()[2])
+    bounds = np.append(after, max(int(offsets[n]), int(after[-1]) if n else 0))
+    rests = pa.LargeStringArray.from_buffers(n, pa.py_buffer(bounds), array.buffers()[2])
     # Anchored: RE2 stops at the first byte that cannot match, so long rows cost nothing more.
-    match = pc.extract_regex(pieces, _VALUE_PATTERN).take(pa.array(np.arange(1, 2 * n, 2)))
+    match = pc.extract_regex(rests, _VALUE_PATTERN)
     text = match.field("text")
     bare = match.field("bare")
     matched = np.asarray(match.is_valid().to_numpy(zero_copy_only=False), dtype=bool)

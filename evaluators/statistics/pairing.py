@@ -70,10 +70,11 @@ class Pairing:
 def _first_rows(codes: IntArray, times: Any, n_codes: int) -> tuple[IntArray, SideCounts]:
     """For every id code, the row of its earliest entry (-1 if none), and the side's counts."""
     rows = codes.shape[0]
-    if times is None:
+    keys = None if times is None else np.asarray(times)
+    if keys is None or bool(np.all(keys[1:] >= keys[:-1])):  # already in time order
         order = np.arange(rows, dtype=np.intp)
     else:
-        order = np.argsort(np.asarray(times), kind="stable").astype(np.intp)
+        order = np.argsort(keys, kind="stable").astype(np.intp)
     ordered_codes = codes[order]
     valid = ordered_codes >= 0
     first = np.full(n_codes, -1, dtype=np.intp)
