@@ -154,7 +154,8 @@ def main() -> None:
     overall = next(r for r in evidence.outputs.flips if r.column is None)
     print(
         f"shipyard analyse_shadow: best {ours:.2f} s wall ({ours_cpu:.2f} s cpu)  paired "
-        f"{evidence.paired:,}, coverage {evidence.coverage:.4f}, flip rate {overall.rate:.4f}, spearman "
+        f"{evidence.paired:,}, coverage {evidence.coverage:.4f}, flip rate {overall.rate:.4f}, "
+        f"spearman "
         f"{evidence.outputs.spearman:.4f}, max PSI {max(d.psi for d in evidence.drift):.4f} "
         f"(drift on {evidence.drift[0].rows:,} sampled requests)"
     )
@@ -164,7 +165,8 @@ def main() -> None:
     theirs, theirs_cpu = time.perf_counter() - t, time.process_time() - cpu
     print(
         f"pandas merge + json.loads: {theirs:.2f} s wall ({theirs_cpu:.2f} s cpu)  paired "
-        f"{naive['paired']:,}, flip rate {naive['flip_rate']:.4f}, spearman {naive['spearman']:.4f}, "
+        f"{naive['paired']:,}, flip rate {naive['flip_rate']:.4f}, "
+        f"spearman {naive['spearman']:.4f}, "
         f"max PSI {max(naive['psi'].values()):.4f} (drift on every request)"
     )
     print(
