@@ -3,6 +3,9 @@ profile's JSON round trip, KS against scipy, categories and missing features."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,12 +14,14 @@ from scipy import stats
 from evaluators.judgement.shadow import Severity, _drift
 from evaluators.policy import Policy
 from evaluators.statistics.drift import (
+    MAX_PROFILE_BYTES,
     CategoricalProfile,
     NumericProfile,
     ReferenceProfile,
     build_profile,
     feature_drift,
     psi,
+    reference_profile,
 )
 from tests.test_shadow_decision import evidence
 
@@ -125,3 +130,51 @@ def test_psi_of_a_known_pair_of_distributions() -> None:
     # (0.3-0.5)ln(0.3/0.5) + (0.7-0.5)ln(0.7/0.5) = 0.1022 + 0.0673
     assert psi(np.array([0.5, 0.5]), np.array([0.3, 0.7])) == pytest.approx(0.16946, abs=1e-4)
     assert psi(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0
+
+
+def test_a_shipped_profile_is_used_and_without_one_the_benchmark_is_profiled() -> None:
+    frame = _reference()
+    shipped = build_profile(frame.iloc[:1000], columns=["x"]).to_json()
+    from_file = reference_profile(shipped, benchmark=frame, columns=["x", "plan"])
+    derived = reference_profile(None, benchmark=frame, columns=["x", "plan", "not_there"])
+    assert from_file is not None and list(from_file.features) == ["x"]
+    assert derived is not None and list(derived.features) == ["x", "plan"]
+    assert reference_profile(None, benchmark=None, columns=["x"]) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda p: p["features"]["x"].update(shares=[0.0] * len(p["features"]["x"]["shares"])),
+            "shares must sum to 1",
+        ),
+        (
+            lambda p: p["features"]["x"].update(edges=p["features"]["x"]["edges"][::-1]),
+            "strictly increasing",
+        ),
+        (lambda p: p["features"]["x"].update(edges=[0.0]), "one more share than edges"),
+        (
+            lambda p: p["features"]["plan"].update(categories=["free", "free", "pro"]),
+            "one share per distinct category",
+        ),
+        (lambda p: p.update(extra=1), "Extra inputs are not permitted"),
+    ],
+    ids=[
+        "shares that hide drift",
+        "unsorted edges",
+        "edges and shares disagree",
+        "a category twice",
+        "an unknown key",
+    ],
+)
+def test_a_tampered_profile_is_refused(change: Any, message: str) -> None:
+    data = json.loads(build_profile(_reference(), columns=["x", "plan"]).to_json())
+    change(data)
+    with pytest.raises(ValueError, match=message):
+        ReferenceProfile.from_json(json.dumps(data))
+
+
+def test_an_oversized_profile_is_refused_before_parsing() -> None:
+    with pytest.raises(ValueError, match="larger than"):
+        ReferenceProfile.from_json(" " * (MAX_PROFILE_BYTES + 1))

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import special  # kolmogorov: the KS tail without scipy.stats' 1.5 s import
 
 FloatArray = npt.NDArray[np.float64]
@@ -26,6 +26,8 @@ PROFILE_VERSION = 1  # the `version` field; raise it when the format changes
 # Bin shares are floored before the log ratio: an empty bin on one side would make PSI infinite.
 # 1e-4 is the common choice; it caps one empty bin's contribution at about share·ln(share/1e-4).
 SHARE_FLOOR = 1e-4
+# A profile of 1,000 features is ~2 MB; anything bigger is not a profile.
+MAX_PROFILE_BYTES = 4 * 1024 * 1024
 # Points of the reference CDF kept per numeric feature: KS is exact at these points and within
 # one step (1/(CDF_POINTS-1) of the mass) in between.
 CDF_POINTS = 101
@@ -33,6 +35,15 @@ CDF_POINTS = 101
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_shares(values: list[float], total: list[float]) -> None:
+    """Every share in [0, 1] and the distribution summing to 1: a profile cannot be tuned to
+    hide drift by shares that are not a distribution."""
+    if any(not 0 <= v <= 1 for v in values):
+        raise ValueError("shares must be between 0 and 1")
+    if abs(math.fsum(total) - 1) > 1e-6:
+        raise ValueError("shares must sum to 1")
 
 
 class NumericProfile(_Frozen):
@@ -50,6 +61,22 @@ class NumericProfile(_Frozen):
     cdf_below: list[float]
     finite_rows: int = Field(ge=0)
 
+    @model_validator(mode="after")
+    def _consistent(self) -> NumericProfile:
+        edges, points = np.asarray(self.edges), np.asarray(self.cdf_points)
+        if len(self.shares) != len(self.edges) + 1:
+            raise ValueError("a numeric profile needs one more share than edges")
+        if not (len(points) == len(self.cdf_at) == len(self.cdf_below)):
+            raise ValueError("cdf_points, cdf_at and cdf_below must have the same length")
+        if np.any(np.diff(edges) <= 0) or np.any(np.diff(points) <= 0):
+            raise ValueError("edges and cdf_points must be strictly increasing")
+        if not np.all(np.isfinite(edges)) or not np.all(np.isfinite(points)):
+            raise ValueError("edges and cdf_points must be finite")
+        _check_shares(
+            [*self.shares, *self.cdf_at, *self.cdf_below], [*self.shares, self.missing_share]
+        )
+        return self
+
 
 class CategoricalProfile(_Frozen):
     """The most frequent categories and their shares; the rest is `other_share`."""
@@ -59,6 +86,15 @@ class CategoricalProfile(_Frozen):
     shares: list[float]
     other_share: float = Field(ge=0, le=1)
     missing_share: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CategoricalProfile:
+        if len(self.shares) != len(self.categories) or len(set(self.categories)) != len(
+            self.categories
+        ):
+            raise ValueError("a categorical profile needs one share per distinct category")
+        _check_shares(self.shares, [*self.shares, self.other_share, self.missing_share])
+        return self
 
 
 FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discriminator="kind")]
@@ -76,6 +112,10 @@ class ReferenceProfile(_Frozen):
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ReferenceProfile:
+        """Parse a `reference_profile.json`; refused when over MAX_PROFILE_BYTES or invalid
+        (pydantic's ValidationError, a ValueError)."""
+        if len(text) > MAX_PROFILE_BYTES:
+            raise ValueError(f"{PROFILE_FILE} is larger than {MAX_PROFILE_BYTES:,} bytes")
         return cls.model_validate_json(text)
 
 
@@ -232,6 +272,29 @@ def categorical_drift(
         ks_p_value=None,
         missing_share=float(actual[k + 1]),
     )
+
+
+def reference_profile(
+    text: str | bytes | None,
+    *,
+    benchmark: pd.DataFrame | None,
+    columns: list[str],
+    bins: int = 10,
+    max_categories: int = 50,
+) -> ReferenceProfile | None:
+    """The model directory's `reference_profile.json` when it has one, else a profile of the
+    benchmark frame; None when there is neither (drift is then not measured).
+
+    A shipped profile comes with the candidate, so it is the author's description of the
+    training data: validated and bounded, and shown as such; the benchmark-derived profile is
+    pinned by the base branch's policy.
+    """
+    if text is not None:
+        return ReferenceProfile.from_json(text)
+    if benchmark is None or len(benchmark) == 0:
+        return None
+    present = [column for column in columns if column in benchmark.columns]
+    return build_profile(benchmark, columns=present, bins=bins, max_categories=max_categories)
 
 
 def feature_drift(profile: ReferenceProfile, traffic: pd.DataFrame) -> list[FeatureDrift]:
