@@ -258,3 +258,33 @@ def test_segments_not_in_the_logged_features_keep_shadow_from_passing(
         "Segment column region is not in the logged features: its segments cannot be counted."
         in decision.lines
     )
+
+
+def test_before_any_traffic_shadow_is_pending_and_never_passes(
+    profile: ReferenceProfile, policy: Policy
+) -> None:
+    empty = pd.DataFrame(
+        {
+            names.LOG_REQUEST_ID: pd.Series([], dtype="string"),
+            names.LOG_TIME: pd.Series([], dtype="datetime64[us, UTC]"),
+            names.LOG_FEATURES: pd.Series([], dtype="string"),
+            names.LOG_SCORE: pd.Series([], dtype=float),
+            names.LOG_ERROR: pd.Series([], dtype="string"),
+        }
+    )
+    for hours, expected in [(1, ShadowStatus.PENDING), (100, ShadowStatus.INCONCLUSIVE)]:
+        evidence = analyse_shadow(
+            production=empty,
+            shadow=empty,
+            policy=policy,
+            profile=profile,
+            elapsed=timedelta(hours=hours),
+            latency=NoData(),
+        )
+        assert evidence.paired == 0 and not evidence.missing_segment_columns
+        decision = decide_shadow(policy=policy, evidence=evidence)
+        assert decision.status is expected
+        assert "Mirror coverage: — of 0 production requests paired (minimum 99.00%)." in (
+            decision.lines
+        )
+        assert not any(line.startswith("Flips") for line in decision.lines)

@@ -274,7 +274,7 @@ def _flips(policy: Policy, evidence: ShadowEvidence) -> Iterator[Finding]:
     segments big enough to judge, so many segments do not make a false alarm likely."""
     limit = policy.shadow_max_flip_rate()
     confidence = policy.statistics.confidence
-    overall = [r for r in evidence.outputs.flips if r.column is None]
+    overall = [r for r in evidence.outputs.flips if r.column is None and r.pairs]
     segments = [
         r
         for r in evidence.outputs.flips
@@ -283,7 +283,7 @@ def _flips(policy: Policy, evidence: ShadowEvidence) -> Iterator[Finding]:
     adjusted = 1 - (1 - confidence) / max(len(segments), 1)
     for rate in overall:
         yield Finding(
-            _flip_severity(rate.low if rate.pairs else 0.0, limit),
+            _flip_severity(rate.low, limit),
             f"Flips: {_flip_text(rate)}; {confidence_label(confidence)} "
             f"{percent(rate.low, decimals=2)} to {percent(rate.high, decimals=2)} "
             f"(limit {percent(limit)}).",

@@ -86,7 +86,7 @@ def _required_counts(
             for i, value in enumerate(part.values)
             if value != MISSING_LABEL
         }
-        if not seen:
+        if not seen and part.codes.size:  # requests were paired, none carried the column
             missing_columns.append(part.column)
         spec = profile.features.get(part.column) if profile is not None else None
         values = list(spec.categories) if isinstance(spec, CategoricalProfile) else sorted(seen)
