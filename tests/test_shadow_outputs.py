@@ -139,3 +139,54 @@ def test_anomalies_count_errors_invalid_scores_and_the_spread() -> None:
     assert (found.requests, found.errors, found.invalid, found.valid) == (6, 1, 3, 2)
     assert found.spread == pytest.approx(0.2) and found.production_spread == pytest.approx(0.8)
     assert found.error_rate == pytest.approx(1 / 6) and found.invalid_rate == pytest.approx(3 / 5)
+
+
+def _expected(row: dict, column: str) -> str | None:  # type: ignore[type-arg]
+    value = row.get(column)
+    if value is None or isinstance(value, dict | list):
+        return None
+    if isinstance(value, str):
+        return value if len(value) <= 200 else None
+    return json.dumps(value)
+
+
+def test_segment_values_agree_with_json_loads_on_random_flat_rows() -> None:
+    """Property: for flat JSON objects (what the gateway writes) in any key order, spacing and
+    escaping, the fast reading gives exactly what json.loads gives."""
+    rng = np.random.default_rng(11)
+    pool: list[object] = [
+        "eu",
+        "north_america",
+        "",
+        "null",
+        "a,b}",
+        'quote"d',
+        "back\\slash",
+        "café",
+        "日本",
+        "x" * 250,
+        "region",  # the column's name as another key's value
+        '"region": "spoof"',  # the key inside a string (its quotes escaped)
+        3,
+        -2.5,
+        1e-05,
+        True,
+        False,
+        None,
+        {"nested": 1},
+        [1, 2],
+    ]
+    rows, parsed = [], []
+    for _ in range(3_000):
+        keys = ["region", "tier", "f1", "f2", "f3"]
+        present = [k for k in keys if rng.random() < 0.8]
+        order = list(rng.permutation(present))
+        row = {str(k): pool[int(rng.integers(len(pool)))] for k in order}
+        separators = [(", ", ": "), (",", ":"), (" ,  ", " :  ")][int(rng.integers(3))]
+        rows.append(json.dumps(row, separators=separators, ensure_ascii=bool(rng.random() < 0.5)))
+        parsed.append(row)
+    frame = segment_values(pd.Series(rows, dtype="string"), ["region", "tier"])
+    frame = frame.astype(object).where(frame.notna(), None)
+    for column in ("region", "tier"):
+        expected = [_expected(row, column) for row in parsed]
+        assert frame[column].tolist() == expected

@@ -5,7 +5,8 @@ rows is 0.5 GB of JSON), so neither function does it:
 - segment values, needed for every paired request, are cut out per segment column by a
   substring search for the quoted key and an anchored RE2 match right after it (pyarrow
   kernels, no per-row Python); the few rows this cannot read (escapes, odd layout) are parsed
-  with json.loads, so the value is always what JSON says;
+  with json.loads, so the value is what JSON says for a flat object (the gateway's format;
+  a nested object holding the same key before the top-level one would be misread);
 - drift is estimated on a uniform random sample of requests (default 50,000), parsed by
   pyarrow's JSON reader. PSI's sampling bias is about (bins - 1) / rows, 2e-4 for 10 bins at
   50,000 rows, far below any threshold worth setting.
