@@ -73,7 +73,7 @@ def segment_codes(features: pd.Series[Any], column: str) -> tuple[npt.NDArray[np
     Fast path, vectorised over rows: find `"column"` (a quoted key cannot occur inside a JSON
     string, whose quotes are escaped), expect `:`, then read a string without escapes or a bare
     scalar. Rows where that expectation fails (escapes, odd layout, the name used as a value)
-    are parsed one by one with json.loads, so the result is always what JSON says.
+    are parsed one by one with json.loads, so the result is what JSON says for a flat object.
     """
     array = _as_arrow(features)
     n = len(array)
