@@ -9,7 +9,7 @@ import hashlib
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evaluators.errors import DocumentError, format_validation_error, load_yaml_with_lines
 from evaluators.metrics.registry import REGISTRY as METRIC_REGISTRY
@@ -147,9 +147,126 @@ class TrustPolicy(_Strict):
     claimed_tolerance: float = Field(default=0.02, ge=0)
 
 
+class ShadowDriftPolicy(_Strict):
+    """Input drift of production traffic against the training reference, judged by PSI.
+
+    PSI < 0.1 is the usual "no real change", 0.1-0.25 "moderate", > 0.25 "major" (Siddiqi,
+    Credit Risk Scorecards, 2006). KS is reported but never judged: at production volume its
+    p-value flags harmless shifts (0.05σ on 50k rows: p ≈ 1e-13, PSI 0.004).
+    """
+
+    psi_warn: float = Field(default=0.1, ge=0, description="PSI from which drift is reported.")
+    psi_fail: float = Field(default=0.25, gt=0, description="PSI from which drift fails shadow.")
+    bins: int = Field(
+        default=10, ge=2, le=100, description="Quantile bins of a numeric feature's profile."
+    )
+    max_categories: int = Field(
+        default=50, ge=1, le=1000, description="Categories kept per feature; the rest is 'other'."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ShadowDriftPolicy:
+        if self.psi_fail < self.psi_warn:
+            raise ValueError(
+                f"psi_fail ({self.psi_fail}) must be at least psi_warn ({self.psi_warn})"
+            )
+        return self
+
+
+class ShadowAnomalyPolicy(_Strict):
+    """What fails shadow at once, whatever the duration: errors, invalid or constant outputs."""
+
+    max_error_rate: float = Field(
+        default=0.01, ge=0, le=1, description="Share of mirrored requests that may fail."
+    )
+    output_min: float = Field(default=0.0, description="Smallest valid score.")
+    output_max: float = Field(default=1.0, description="Largest valid score.")
+    max_invalid_output_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Share of scores that may be NaN, infinite or out of range (0: none).",
+    )
+    constant_after: int = Field(
+        default=1000,
+        ge=2,
+        description="Scores needed before a constant output (while production's varies) fails.",
+    )
+    constant_spread: float = Field(
+        default=1e-9, ge=0, description="A score range at or below this counts as constant."
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> ShadowAnomalyPolicy:
+        if self.output_max <= self.output_min:
+            raise ValueError(
+                f"output_max ({self.output_max}) must be above output_min ({self.output_min})"
+            )
+        return self
+
+
 class ShadowPolicy(_Strict):
+    """Pipeline step 3: the candidate on mirrored production traffic (docs/shadow.md)."""
+
+    required: bool = Field(
+        default=False, description="Whether the promotion gate waits for shadow to pass."
+    )
+    mirror_share: float = Field(
+        default=1.0, gt=0, le=1, description="Share of production requests mirrored."
+    )
     min_duration_hours: float = Field(default=24, ge=0)
-    min_samples: int = Field(default=10_000, ge=0)
+    max_duration_hours: float = Field(
+        default=72, gt=0, description="Without enough evidence by then: inconclusive."
+    )
+    min_samples: int = Field(
+        default=10_000,
+        ge=0,
+        description="Paired requests needed; raised to what flip_rate_effect needs when larger.",
+    )
+    min_coverage: float = Field(
+        default=0.99,
+        ge=0,
+        le=1,
+        description="Paired requests / mirrored production requests (mirror drops are measured).",
+    )
+    segment_min_samples: int = Field(
+        default=200, ge=0, description="Paired requests needed in every required segment."
+    )
+    segment_columns: list[str] | None = Field(
+        default=None,
+        description="Segment columns whose every value needs segment_min_samples; default: the "
+        "benchmark's segment_columns.",
+    )
+    max_flip_rate: float | None = Field(
+        default=None,
+        ge=0,
+        lt=1,
+        description="Largest share of decisions the candidate may flip at a threshold on live "
+        "traffic; default: calibration.max_threshold_shift, the same limit as on the benchmark.",
+    )
+    flip_rate_effect: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="Smallest excess over max_flip_rate shadow must detect; sizes the samples.",
+    )
+    power: float = Field(
+        default=0.8, ge=0.5, lt=1, description="Chance of detecting that excess when it is real."
+    )
+    max_latency_ratio: float = Field(
+        default=1.25, gt=0, description="Shadow p99 / production p99 under the same traffic."
+    )
+    drift: ShadowDriftPolicy = ShadowDriftPolicy()
+    anomalies: ShadowAnomalyPolicy = ShadowAnomalyPolicy()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ShadowPolicy:
+        if self.max_duration_hours < self.min_duration_hours:
+            raise ValueError(
+                f"max_duration_hours ({self.max_duration_hours}) must be at least "
+                f"min_duration_hours ({self.min_duration_hours})"
+            )
+        return self
 
 
 class CanaryPolicy(_Strict):
@@ -217,6 +334,27 @@ class Policy(_Strict):
     @classmethod
     def _known_primary(cls, value: str) -> str:
         return _known_metric(value)
+
+    def shadow_max_flip_rate(self) -> float:
+        """The flip-rate limit shadow judges: its own, else the benchmark's threshold shift."""
+        if self.shadow.max_flip_rate is not None:
+            return self.shadow.max_flip_rate
+        return self.calibration.max_threshold_shift
+
+    @model_validator(mode="after")
+    def _flip_rate_sizable(self) -> Policy:
+        if self.shadow_max_flip_rate() + self.shadow.flip_rate_effect >= 1:
+            raise ValueError(
+                "shadow: the flip-rate limit plus flip_rate_effect must be below 1 "
+                f"({self.shadow_max_flip_rate()} + {self.shadow.flip_rate_effect})"
+            )
+        return self
+
+    def shadow_segment_columns(self) -> list[str]:
+        """The segment columns whose every value needs shadow's per-segment minimum."""
+        if self.shadow.segment_columns is not None:
+            return list(self.shadow.segment_columns)
+        return list(self.benchmark.segment_columns) if self.benchmark else []
 
     @field_validator("models_root")
     @classmethod

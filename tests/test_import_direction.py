@@ -64,6 +64,7 @@ PURE = (
     "evaluators.metrics",
     "evaluators.statistics",
     "evaluators.judgement.verdict",
+    "evaluators.judgement.shadow",
 )
 IO_MODULES = (
     "sqlalchemy",

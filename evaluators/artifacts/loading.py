@@ -292,9 +292,7 @@ def _pickle_kind(data: bytes) -> str | None:
     compressed = _decompress_probe(data)
     if compressed is not None:
         head = compressed[1]
-        if (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or _is_complete_pickle(
-            head
-        ):
+        if (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or _is_complete_pickle(head):
             return f"a {compressed[0]}-compressed pickle (joblib)"
     return None
 

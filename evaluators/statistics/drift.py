@@ -1,0 +1,318 @@
+"""Input drift: a reference profile of the training data, and PSI (judged) and KS (reported)
+of production traffic against it.
+
+The profile is small JSON (quantile bins and a CDF outline per numeric feature, category shares
+per categorical one), so it can ship in a model directory as `reference_profile.json`; without
+one it is derived from the benchmark frame. Both paths give the same numbers because drift is
+always computed from the profile, never from the raw reference rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy import special  # kolmogorov: the KS tail without scipy.stats' 1.5 s import
+
+FloatArray = npt.NDArray[np.float64]
+
+PROFILE_FILE = "reference_profile.json"
+PROFILE_VERSION = 1  # the `version` field; raise it when the format changes
+# Bin shares are floored before the log ratio: an empty bin on one side would make PSI infinite.
+# 1e-4 is the common choice; it caps one empty bin's contribution at about share·ln(share/1e-4).
+SHARE_FLOOR = 1e-4
+# A profile of 1,000 features is ~2 MB; anything bigger is not a profile.
+MAX_PROFILE_BYTES = 4 * 1024 * 1024
+# Points of the reference CDF kept per numeric feature: KS is exact at these points and within
+# one step (1/(CDF_POINTS-1) of the mass) in between.
+CDF_POINTS = 101
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_shares(values: list[float], total: list[float]) -> None:
+    """Every share in [0, 1] and the distribution summing to 1: a profile cannot be tuned to
+    hide drift by shares that are not a distribution."""
+    if any(not 0 <= v <= 1 for v in values):
+        raise ValueError("shares must be between 0 and 1")
+    if abs(math.fsum(total) - 1) > 1e-6:
+        raise ValueError("shares must sum to 1")
+
+
+class NumericProfile(_Frozen):
+    """Bins between reference quantiles (`edges`, increasing), each bin's reference share
+    (len(edges) + 1 of them, values equal to an edge fall in the bin above it), the share of
+    missing values, and the reference CDF at up to CDF_POINTS values: F(x) in `cdf_at` and
+    F(x⁻) in `cdf_below`."""
+
+    kind: Literal["numeric"] = "numeric"
+    edges: list[float]
+    shares: list[float]
+    missing_share: float = Field(ge=0, le=1)
+    cdf_points: list[float]
+    cdf_at: list[float]
+    cdf_below: list[float]
+    finite_rows: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NumericProfile:
+        edges, points = np.asarray(self.edges), np.asarray(self.cdf_points)
+        if len(self.shares) != len(self.edges) + 1:
+            raise ValueError("a numeric profile needs one more share than edges")
+        if not (len(points) == len(self.cdf_at) == len(self.cdf_below)):
+            raise ValueError("cdf_points, cdf_at and cdf_below must have the same length")
+        if np.any(np.diff(edges) <= 0) or np.any(np.diff(points) <= 0):
+            raise ValueError("edges and cdf_points must be strictly increasing")
+        if not np.all(np.isfinite(edges)) or not np.all(np.isfinite(points)):
+            raise ValueError("edges and cdf_points must be finite")
+        _check_shares(
+            [*self.shares, *self.cdf_at, *self.cdf_below], [*self.shares, self.missing_share]
+        )
+        return self
+
+
+class CategoricalProfile(_Frozen):
+    """The most frequent categories and their shares; the rest is `other_share`."""
+
+    kind: Literal["categorical"] = "categorical"
+    categories: list[str]
+    shares: list[float]
+    other_share: float = Field(ge=0, le=1)
+    missing_share: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CategoricalProfile:
+        if len(self.shares) != len(self.categories) or len(set(self.categories)) != len(
+            self.categories
+        ):
+            raise ValueError("a categorical profile needs one share per distinct category")
+        _check_shares(self.shares, [*self.shares, self.other_share, self.missing_share])
+        return self
+
+
+FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discriminator="kind")]
+
+
+class ReferenceProfile(_Frozen):
+    """What the model was trained (or benchmarked) on, feature by feature."""
+
+    version: Literal[1] = 1
+    rows: int = Field(ge=1)
+    features: dict[str, FeatureProfile]
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=1)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ReferenceProfile:
+        """Parse a `reference_profile.json`; refused when over MAX_PROFILE_BYTES or invalid
+        (pydantic's ValidationError, a ValueError)."""
+        if len(text) > MAX_PROFILE_BYTES:
+            raise ValueError(f"{PROFILE_FILE} is larger than {MAX_PROFILE_BYTES:,} bytes")
+        return cls.model_validate_json(text)
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One feature of production traffic against the reference. KS is for numeric features."""
+
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    rows: int
+    psi: float
+    ks: float | None
+    ks_p_value: float | None
+    missing_share: float
+
+
+def _numeric_profile(values: FloatArray, *, bins: int) -> NumericProfile:
+    n = values.shape[0]
+    finite = np.sort(values[np.isfinite(values)])
+    m = finite.shape[0]
+    if m == 0:
+        return NumericProfile(
+            edges=[],
+            shares=[1.0 if n == 0 else 0.0],
+            missing_share=1.0 if n else 0.0,
+            cdf_points=[],
+            cdf_at=[],
+            cdf_below=[],
+            finite_rows=0,
+        )
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
+    counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=edges.size + 1)
+    points = np.unique(np.quantile(finite, np.linspace(0, 1, CDF_POINTS)))
+    return NumericProfile(
+        edges=edges.tolist(),
+        shares=(counts / n).tolist(),
+        missing_share=(n - m) / n,
+        cdf_points=points.tolist(),
+        cdf_at=(np.searchsorted(finite, points, side="right") / m).tolist(),
+        cdf_below=(np.searchsorted(finite, points, side="left") / m).tolist(),
+        finite_rows=m,
+    )
+
+
+def _categorical_profile(values: pd.Series[Any], *, max_categories: int) -> CategoricalProfile:
+    n = len(values)
+    counts = values.dropna().astype(str).value_counts(sort=True)
+    # Ties at the cut are broken by name, so the same data always keeps the same categories.
+    ordered = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
+    kept = ordered[:max_categories]
+    kept_total = sum(int(count) for _, count in kept)
+    present = int(counts.sum())
+    return CategoricalProfile(
+        categories=[str(name) for name, _ in kept],
+        shares=[int(count) / n for _, count in kept] if n else [],
+        other_share=(present - kept_total) / n if n else 0.0,
+        missing_share=(n - present) / n if n else 0.0,
+    )
+
+
+def _is_numeric(values: pd.Series[Any]) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
+
+
+def build_profile(
+    frame: pd.DataFrame, *, columns: list[str], bins: int = 10, max_categories: int = 50
+) -> ReferenceProfile:
+    """Profile `columns` of the reference frame: numeric dtypes get quantile bins, the rest
+    category shares."""
+    if len(frame) == 0:
+        raise ValueError("the reference frame has no rows")
+    features: dict[str, NumericProfile | CategoricalProfile] = {}
+    for column in columns:
+        values = frame[column]
+        if _is_numeric(values):
+            array = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            features[column] = _numeric_profile(array, bins=bins)
+        else:
+            features[column] = _categorical_profile(values, max_categories=max_categories)
+    return ReferenceProfile(rows=len(frame), features=features)
+
+
+def psi(expected: FloatArray, actual: FloatArray) -> float:
+    """Population stability index Σ (a - e)·ln(a / e) over bins, shares floored at SHARE_FLOOR."""
+    e = np.maximum(np.asarray(expected, dtype=np.float64), SHARE_FLOOR)
+    a = np.maximum(np.asarray(actual, dtype=np.float64), SHARE_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _ks(profile: NumericProfile, finite_sorted: FloatArray) -> tuple[float | None, float | None]:
+    m = finite_sorted.shape[0]
+    if m == 0 or profile.finite_rows == 0 or not profile.cdf_points:
+        return None, None
+    points = np.asarray(profile.cdf_points)
+    at = np.searchsorted(finite_sorted, points, side="right") / m
+    below = np.searchsorted(finite_sorted, points, side="left") / m
+    statistic = float(
+        max(
+            np.max(np.abs(at - np.asarray(profile.cdf_at))),
+            np.max(np.abs(below - np.asarray(profile.cdf_below))),
+        )
+    )
+    n = profile.finite_rows
+    # Asymptotic two-sample tail (Smirnov): P(D > d) ≈ K(d·√(nm/(n+m))).
+    p_value = float(special.kolmogorov(statistic * math.sqrt(n * m / (n + m))))
+    return statistic, p_value
+
+
+def numeric_drift(feature: str, profile: NumericProfile, values: FloatArray) -> FeatureDrift:
+    n = values.shape[0]
+    finite_mask = np.isfinite(values)
+    finite = np.sort(values[finite_mask])
+    edges = np.asarray(profile.edges, dtype=np.float64)
+    counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=edges.size + 1)
+    missing = (n - finite.shape[0]) / n if n else 0.0
+    actual = np.append(counts / n if n else counts * 0.0, missing)
+    expected = np.append(np.asarray(profile.shares), profile.missing_share)
+    statistic, p_value = _ks(profile, finite)
+    return FeatureDrift(
+        feature=feature,
+        kind="numeric",
+        rows=n,
+        psi=psi(expected, actual),
+        ks=statistic,
+        ks_p_value=p_value,
+        missing_share=missing,
+    )
+
+
+def _text(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
+def categorical_drift(
+    feature: str, profile: CategoricalProfile, values: pd.Series[Any]
+) -> FeatureDrift:
+    n = len(values)
+    missing_mask = values.isna().to_numpy()
+    codes = pd.Index(profile.categories, dtype=object).get_indexer(
+        values.astype(object).where(~missing_mask, None).map(_text)
+    )
+    k = len(profile.categories)
+    # Known categories keep their code; unseen ones go to "other" (k), missing ones to k + 1.
+    cell = np.where(codes >= 0, codes, np.where(missing_mask, k + 1, k))
+    counts = np.bincount(cell, minlength=k + 2)
+    actual = np.asarray(counts / n if n else counts * 0.0, dtype=np.float64)
+    expected = np.asarray([*profile.shares, profile.other_share, profile.missing_share])
+    return FeatureDrift(
+        feature=feature,
+        kind="categorical",
+        rows=n,
+        psi=psi(expected, actual),
+        ks=None,
+        ks_p_value=None,
+        missing_share=float(actual[k + 1]),
+    )
+
+
+def reference_profile(
+    text: str | bytes | None,
+    *,
+    benchmark: pd.DataFrame | None,
+    columns: list[str],
+    bins: int = 10,
+    max_categories: int = 50,
+) -> ReferenceProfile | None:
+    """The model directory's `reference_profile.json` when it has one, else a profile of the
+    benchmark frame; None when there is neither (drift is then not measured).
+
+    A shipped profile comes with the candidate, so it is the author's description of the
+    training data: validated and bounded, and shown as such; the benchmark-derived profile is
+    pinned by the base branch's policy.
+    """
+    if text is not None:
+        return ReferenceProfile.from_json(text)
+    if benchmark is None or len(benchmark) == 0:
+        return None
+    present = [column for column in columns if column in benchmark.columns]
+    return build_profile(benchmark, columns=present, bins=bins, max_categories=max_categories)
+
+
+def feature_drift(profile: ReferenceProfile, traffic: pd.DataFrame) -> list[FeatureDrift]:
+    """PSI (and KS for numeric features) of every profiled feature; a feature absent from the
+    traffic counts as missing on every row, so it shows as drift rather than vanishing."""
+    found: list[FeatureDrift] = []
+    n = len(traffic)
+    for feature, spec in profile.features.items():
+        column = traffic[feature] if feature in traffic.columns else None
+        if isinstance(spec, NumericProfile):
+            if column is None:
+                values = np.full(n, np.nan)
+            else:
+                values = pd.to_numeric(column, errors="coerce").to_numpy(
+                    dtype=np.float64, na_value=np.nan
+                )
+            found.append(numeric_drift(feature, spec, values))
+        else:
+            series = column if column is not None else pd.Series([None] * n, dtype="object")
+            found.append(categorical_drift(feature, spec, series))
+    return found
