@@ -157,3 +157,7 @@ def traffic(
     if result.errors:
         counts = sorted(result.statuses.items())
         typer.echo("statuses: " + ", ".join(f"{k}: {v}" for k, v in counts))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,81 @@
+"""Routing per model: the canary answers its weight's share of request ids (the same id always
+gets the same variant), and a changed routing table is served without a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bot.base.waiting import wait_until
+from gateway.config import GatewayConfig
+from tests.gateway_harness import (
+    benchmark_rows,
+    evaluator_scores,
+    publish_fixtures,
+    running_gateway,
+    write_route,
+)
+
+
+def test_the_canary_answers_its_weight_and_a_retry_gets_the_same_variant(tmp_path: Path) -> None:
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    shas = publish_fixtures(store)
+    write_route(routing, shas, production="1.0.0", canary="1.1.0", weight=0.3)
+    _, x = benchmark_rows(1)
+    expected = {
+        "1.0.0": evaluator_scores("production", x)[0],
+        "1.1.0": evaluator_scores("candidate_better", x)[0],
+    }
+    n = 400
+    config = GatewayConfig(store_url=str(store), routing_path=routing, log_share=0.0)
+    with running_gateway(config) as gw:
+        seen = {}
+        for i in range(n):
+            response = gw.infer(x, request_id=f"user-{i}")
+            assert response.status_code == 200
+            version = response.headers["x-shipyard-version"]
+            variant = response.headers["x-shipyard-variant"]
+            assert (variant == "canary") == (version == "1.1.0")
+            assert abs(response.json()["outputs"][0]["data"][0] - expected[version]) < 1e-6
+            seen[f"user-{i}"] = variant
+        share = sum(v == "canary" for v in seen.values()) / n
+        assert abs(share - 0.3) < 0.08, share  # ±3.5 binomial standard errors at n = 400
+        for request_id in list(seen)[:20]:
+            retry = gw.infer(x, request_id=request_id)
+            assert retry.headers["x-shipyard-variant"] == seen[request_id]
+        assert gw.metric("shipyard_gateway_requests_total", variant="canary") == sum(
+            v == "canary" for v in seen.values()
+        ) + sum(seen[r] == "canary" for r in list(seen)[:20])
+
+
+def test_a_routing_change_is_served_without_a_restart(tmp_path: Path) -> None:
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    shas = publish_fixtures(store)
+    write_route(routing, shas, production="1.0.0")
+    _, x = benchmark_rows(3)
+    config = GatewayConfig(store_url=str(store), routing_path=routing, reload_every_s=0.1)
+    with running_gateway(config) as gw:
+        assert gw.infer(x).headers["x-shipyard-version"] == "1.0.0"
+        write_route(routing, shas, production="1.1.0", revision=2)
+        response = wait_until(
+            lambda: (r := gw.infer(x)).headers["x-shipyard-version"] == "1.1.0" and r,
+            timeout_s=15,
+            what="the gateway to serve 1.1.0",
+        )
+        np.testing.assert_allclose(
+            response.json()["outputs"][0]["data"],
+            evaluator_scores("candidate_better", x),
+            atol=1e-6,
+        )
+        # An invalid table (half written by hand) keeps the one in force...
+        (routing.parent / "other.json").write_text("{ half a table")
+        (routing.parent / "other.json").replace(routing)
+        assert gw.infer(x).headers["x-shipyard-version"] == "1.1.0"
+        # ...and the next valid table is picked up as usual.
+        write_route(routing, shas, production="1.0.0", revision=3)
+        wait_until(
+            lambda: gw.infer(x).headers["x-shipyard-version"] == "1.0.0",
+            timeout_s=15,
+            what="the gateway to serve 1.0.0 again",
+        )
