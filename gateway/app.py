@@ -24,6 +24,7 @@ from gateway.routing import NAME_PATTERN
 from gateway.serving import Gateway, ModelFailed
 
 SERVER_NAME = "shipyard-gateway"
+INLINE_ROWS = 16  # ONNX requests up to this many rows run on the event loop
 OUTPUT_NAME = "score"
 _NAME = re.compile(NAME_PATTERN)
 
@@ -167,10 +168,22 @@ def create_app(config: GatewayConfig) -> FastAPI:
             status = 413 if str(exc) == protocol.TOO_MANY_ROWS else 400
             return _error(status, str(exc), headers)
         try:
-            # In a worker thread: a slow model (skops, big trees) must not stall the event loop.
-            answer = await run_in_threadpool(
-                gateway.answer, name, variant, loaded, request_id=request_id, x=x, active=active
-            )
+            if loaded.config.format is ArtifactFormat.ONNX and len(x) <= INLINE_ROWS:
+                # Microseconds of onnxruntime: a thread hop would cost more than the model.
+                answer = gateway.answer(
+                    name, variant, loaded, request_id=request_id, x=x, active=active
+                )
+            else:
+                # A batch or a skops model (tens of ms) must not stall the event loop.
+                answer = await run_in_threadpool(
+                    gateway.answer,
+                    name,
+                    variant,
+                    loaded,
+                    request_id=request_id,
+                    x=x,
+                    active=active,
+                )
         except ModelFailed as exc:
             return _error(500, str(exc), headers)
         output = {
