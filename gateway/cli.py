@@ -100,6 +100,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8080,
     log_share: Annotated[float, typer.Option(help="Share of requests logged.")] = 1.0,
     mirror_queue: Annotated[int, typer.Option(help="Mirror queue bound.")] = 1024,
+    mirror_workers: Annotated[int, typer.Option(help="Shadow worker threads.")] = 1,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1024 * 1024,
+    max_rows: Annotated[int, typer.Option(help="Most rows in one request.")] = 1024,
+    reload_every: Annotated[float, typer.Option(help="Seconds between routing polls.")] = 0.5,
     cache_dir: Annotated[Path | None, typer.Option(help="Local bundle cache.")] = None,
 ) -> None:
     """Serve the routed models over the Open Inference Protocol v2 (one process)."""
@@ -113,6 +117,10 @@ def serve(
         routing_path=routing,
         log_share=log_share,
         mirror_queue=mirror_queue,
+        mirror_workers=mirror_workers,
+        max_body_bytes=max_body_bytes,
+        max_rows=max_rows,
+        reload_every_s=reload_every,
         cache_dir=cache_dir,
     )
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False)

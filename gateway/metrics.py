@@ -74,5 +74,12 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self.log_dropped = Counter(
+            names.PREDICTION_LOG_DROPPED,
+            "Prediction log rows lost (buffer full while the store is slow, or a failed write).",
+            ["reason"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,6 +11,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,6 +33,7 @@ class MirrorJob:
     sha256: str  # the shadow bundle chosen when the request arrived
     x: NDArray[np.float32]
     features: list[str]  # the columns of x, in order (the shadow may order them differently)
+    at: datetime  # when the request arrived: its shadow row shares the production row's time
 
 
 class Mirror:

@@ -11,7 +11,7 @@ import posixpath
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,9 @@ from gateway import names
 from gateway.clock import Clock
 
 log = logging.getLogger("shipyard.gateway")
+
+DROP_BUFFER_FULL = "buffer_full"
+DROP_WRITE_FAILED = "write_failed"
 
 SCHEMA = pa.schema(
     [
@@ -82,6 +85,7 @@ class PredictionLog:
         fs: Any,
         root: str,
         clock: Clock,
+        on_drop: Callable[[str, int], None] = lambda reason, rows: None,
         flush_rows: int = 10_000,
         flush_every_s: float = 5.0,
         max_buffered: int = 200_000,
@@ -94,7 +98,7 @@ class PredictionLog:
         self._max_buffered = max_buffered
         self._buffer: dict[tuple[str, str, str], list[LogEntry]] = defaultdict(list)
         self._count = 0
-        self.dropped = 0
+        self._on_drop = on_drop
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -104,11 +108,14 @@ class PredictionLog:
         rows = int(entry.x.shape[0])
         with self._lock:
             if self._count + rows > self._max_buffered:
-                self.dropped += rows  # bounded memory when the store is unreachable
-                return
-            self._buffer[(model, entry.time.strftime("%Y-%m-%d"), variant)].append(entry)
-            self._count += rows
-            full = self._count >= self._flush_rows
+                full = True  # bounded memory when the store is slow or unreachable
+            else:
+                self._buffer[(model, entry.time.strftime("%Y-%m-%d"), variant)].append(entry)
+                self._count += rows
+                full = self._count >= self._flush_rows
+                rows = 0
+        if rows:
+            self._on_drop(DROP_BUFFER_FULL, rows)
         if full:
             self._wake.set()
 
@@ -133,6 +140,7 @@ class PredictionLog:
                 written += len(rows)
             except Exception:
                 log.exception("prediction log write failed (%d rows lost)", len(rows))
+                self._on_drop(DROP_WRITE_FAILED, len(rows))
         return written
 
     def _write(self, model: str, day: str, variant: str, rows: list[dict[str, Any]]) -> None:

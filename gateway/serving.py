@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,7 @@ class Gateway:
             fs=self.store.fs,
             root=self.store.root,
             clock=config.clock,
+            on_drop=lambda reason, rows: self.metrics.log_dropped.labels(reason).inc(rows),
             flush_rows=config.log_flush_rows,
             flush_every_s=config.log_flush_s,
         )
@@ -102,14 +104,20 @@ class Gateway:
         x: NDArray[np.float32],
         active: ActiveRoute,
     ) -> Answer:
+        at = self.log.clock.now()  # the request's time, for its production and shadow rows
         scores, error, seconds = self._run(model, variant, loaded, x)
         if choice.mirrored(active.route, model=model, request_id=request_id):
             shadow = active.shadow
+            job = MirrorJob(
+                model, request_id, shadow.sha256 if shadow else "", x, loaded.features, at
+            )
             if shadow is None:
                 self.mirror.drop(model, DROP_NOT_LOADED)
-            elif self.mirror.offer(MirrorJob(model, request_id, shadow.sha256, x, loaded.features)):
+            elif self.mirror.offer(job):
                 self.metrics.mirrored.labels(model, shadow.version).inc()
-        self._log(model, variant, loaded, request_id, x, loaded.features, scores, seconds, error)
+        self._log(
+            model, variant, loaded, request_id, at, x, loaded.features, scores, seconds, error
+        )
         if scores is None:
             raise ModelFailed(MODEL_FAILED)
         return Answer(variant, loaded.version, scores)
@@ -152,6 +160,7 @@ class Gateway:
                     names.VARIANT_SHADOW,
                     shadow,
                     job.request_id,
+                    job.at,
                     x,
                     job.features,
                     None,
@@ -166,6 +175,7 @@ class Gateway:
             names.VARIANT_SHADOW,
             shadow,
             job.request_id,
+            job.at,
             x,
             shadow.features,
             scores,
@@ -179,6 +189,7 @@ class Gateway:
         variant: str,
         loaded: LoadedModel,
         request_id: str,
+        at: datetime,
         x: NDArray[np.float32],
         features: list[str],
         scores: NDArray[np.float64] | None,
@@ -190,7 +201,7 @@ class Gateway:
         entry = LogEntry(
             request_id,
             loaded.version,
-            self.log.clock.now(),
+            at,
             features,
             x,
             scores,

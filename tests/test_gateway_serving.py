@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def test_answers_equal_the_evaluators_predictions_as_a_matrix_and_as_named_colum
         assert named.status_code == 200
         np.testing.assert_allclose(named.json()["outputs"][0]["data"], expected[:5], atol=1e-6)
         assert len(named.headers["x-request-id"]) == 32  # one was made for it
+        odd = gw.infer(x[:1], request_id="not a token; <script>")
+        assert odd.status_code == 200
+        assert re.fullmatch(r"[0-9a-f]{32}", odd.headers["x-request-id"])  # replaced, not echoed
 
 
 def test_a_skops_model_answers_as_the_evaluators_do(tmp_path: Path) -> None:

@@ -117,6 +117,7 @@ def test_the_prediction_log_pairs_production_and_shadow_by_request_id(tmp_path: 
     assert set(production.index) == ids == set(shadow.index)
     assert set(production["version"]) == {"1.0.0"} and set(shadow["version"]) == {"1.1.0"}
     assert (production["time"] == pd.Timestamp(clock.at)).all()
+    assert (shadow["time"] == pd.Timestamp(clock.at)).all()  # the request's time, both sides
     assert production["error"].isna().all() and shadow["error"].isna().all()
     order = [f"req-{i}" for i in range(10)] + ["pair#0", "pair#1"]
     np.testing.assert_allclose(
