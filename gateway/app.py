@@ -34,9 +34,12 @@ TOO_LARGE = "request body is too large"
 NOT_FOUND = "not found"
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":")).encode(),
+        _ENCODER.encode(body).encode(),
         status_code=status,
         media_type="application/json",
         headers=headers,
@@ -135,8 +138,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
             return _error(503, NOT_READY)
         return _json(200, _metadata(name, active, active.production))
 
-    @app.post("/v2/models/{name}/infer")
-    async def infer(name: str, request: Request) -> Response:
+    async def infer(request: Request) -> Response:
+        name = str(request.path_params["name"])
         request_id = choice.request_id(request.headers.get("x-request-id"))
         headers = {"x-request-id": request_id}
         active = known(name)
@@ -199,6 +202,9 @@ def create_app(config: GatewayConfig) -> FastAPI:
             "outputs": [output],
         }
         return _json(200, body_out, headers)
+
+    # A plain Starlette route: the hot path skips FastAPI's per-request dependency solving.
+    app.router.add_route("/v2/models/{name}/infer", infer, methods=["POST"])
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -6,6 +6,7 @@ per feature column, named like the feature, of shape [N] or [N, 1].
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -48,7 +49,7 @@ def parse_request(body: bytes) -> InferRequest:
 
 def _values(item: RequestInput) -> NDArray[np.float32]:
     flat = np.asarray(item.data, dtype=np.float32)  # None becomes NaN
-    expected = int(np.prod(item.shape)) if all(d >= 0 for d in item.shape) else -1
+    expected = math.prod(item.shape) if all(d >= 0 for d in item.shape) else -1
     if flat.size != expected:
         raise ProtocolError(BAD_INPUTS)
     return flat.reshape(-1)
