@@ -8,6 +8,7 @@ import json
 import pickle
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +169,23 @@ def test_pickle_artifacts_are_refused_when_published_and_when_found_in_the_store
         assert gw.client.get("/v2/models/churn/ready").json() == {"name": "churn", "ready": False}
     manifest = json.loads((stored / "manifest.json").read_text())
     assert manifest["sha256"] == sha  # the store still records what was published
+
+
+def test_metrics_are_valid_prometheus_exposition_with_the_shared_names(
+    world: tuple[GatewayConfig, dict[str, str]],
+) -> None:
+    config, _ = world
+    _, x = benchmark_rows(3)
+    with running_gateway(config) as gw:
+        assert gw.infer(x).status_code == 200
+        text = gw.client.get("/metrics").text
+        assert gw.metric("shipyard_gateway_requests_total", variant="production", outcome="ok") == 1
+        assert gw.metric("shipyard_gateway_score_count", version="1.0.0") == 3
+        assert gw.metric("shipyard_gateway_latency_seconds_count", model="churn") == 1
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed")
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
