@@ -4,13 +4,16 @@ plus /metrics. Errors are `{"error": "<short fixed text>"}`."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from numpy.typing import NDArray
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -61,6 +64,14 @@ async def _bounded_body(request: Request, limit: int) -> bytes | None:
         if len(body) > limit:
             return None
     return bytes(body)
+
+
+def _finite_or_null(scores: NDArray[np.float64]) -> list[float | None]:
+    """JSON has no NaN: a non-finite score is sent as null (and logged as it was)."""
+    values: list[float | None] = scores.tolist()
+    if not np.isfinite(scores).all():
+        values = [v if v is not None and math.isfinite(v) else None for v in values]
+    return values
 
 
 def tensor_name(loaded: LoadedModel) -> str:
@@ -193,7 +204,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
             "name": OUTPUT_NAME,
             "datatype": "FP64",
             "shape": [len(answer.scores)],
-            "data": answer.scores.tolist(),
+            "data": _finite_or_null(answer.scores),
         }
         body_out = {
             "model_name": name,

@@ -189,3 +189,21 @@ def test_metrics_are_valid_prometheus_exposition_with_the_shared_names(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_a_missing_feature_is_a_null_in_and_a_non_finite_score_a_null_out(
+    world: tuple[GatewayConfig, dict[str, str]],
+) -> None:
+    config, _ = world
+    _, x = benchmark_rows(1)
+    data: list[float | None] = x[0].tolist()
+    data[0] = None
+    body = {"inputs": [{"name": "features", "shape": [1, 17], "datatype": "FP32", "data": data}]}
+    x_nan = x.copy()
+    x_nan[0, 0] = np.nan
+    expected = evaluator_scores("production", x_nan)[0]
+    with running_gateway(config) as gw:
+        response = gw.client.post("/v2/models/churn/infer", json=body)
+        assert response.status_code == 200
+        (score,) = response.json()["outputs"][0]["data"]  # strict JSON: never NaN
+        assert score is None if np.isnan(expected) else abs(score - expected) < 1e-6
