@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from bot.base.waiting import wait_until
+from gateway import names
 from gateway.config import GatewayConfig
 from tests.gateway_harness import (
     benchmark_rows,
@@ -79,3 +81,39 @@ def test_a_routing_change_is_served_without_a_restart(tmp_path: Path) -> None:
             timeout_s=15,
             what="the gateway to serve 1.0.0 again",
         )
+
+
+def test_two_gateway_processes_agree_on_variants_and_share_one_prediction_log(
+    tmp_path: Path,
+) -> None:
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    shas = publish_fixtures(store)
+    write_route(routing, shas, production="1.0.0", canary="1.1.0", weight=0.5)
+    _, x = benchmark_rows(1)
+    config = GatewayConfig(store_url=str(store), routing_path=routing)
+    with running_gateway(config) as first, running_gateway(config) as second:
+        for i in range(40):
+            a = first.infer(x, request_id=f"lb-{i}")
+            b = second.infer(x, request_id=f"lb-{i}")  # the balancer retried elsewhere
+            assert a.headers["x-shipyard-version"] == b.headers["x-shipyard-version"]
+        # Each process counts only what it answered.
+        assert first.metric("shipyard_gateway_requests_total") == 40
+        assert second.metric("shipyard_gateway_requests_total") == 40
+    log = pd.read_parquet(store / names.PREDICTION_LOG_DIR)
+    assert len(log) == 80
+    assert log.groupby("request_id")["version"].nunique().max() == 1
+
+
+def test_a_canary_that_cannot_load_gets_no_traffic(tmp_path: Path) -> None:
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    shas = publish_fixtures(store)
+    wrong = {**shas, "1.1.0": shas["1.2.0"]}  # the canary's digest is not its bundle's
+    write_route(routing, wrong, production="1.0.0", canary="1.1.0", weight=1.0)
+    _, x = benchmark_rows(1)
+    config = GatewayConfig(store_url=str(store), routing_path=routing, log_share=0.0)
+    with running_gateway(config) as gw:
+        assert gw.client.get("/v2/models/churn/ready").json()["ready"] is True
+        for i in range(10):
+            response = gw.infer(x, request_id=f"c-{i}")
+            assert response.status_code == 200
+            assert response.headers["x-shipyard-variant"] == "production"
