@@ -83,7 +83,7 @@ def test_a_routing_change_is_served_without_a_restart(tmp_path: Path) -> None:
         )
 
 
-def test_two_gateway_processes_agree_on_variants_and_share_one_prediction_log(
+def test_two_gateways_agree_on_variants_and_share_one_prediction_log(
     tmp_path: Path,
 ) -> None:
     store, routing = tmp_path / "store", tmp_path / "routing.json"
