@@ -23,6 +23,7 @@ class GatewayConfig:
     log_flush_rows: int = 10_000
     log_flush_s: float = 5.0
     reload_every_s: float = 0.5
+    retry_failed_s: float = 10.0  # how often versions that failed to load are tried again
     clock: Clock = field(default_factory=SystemClock)
     # Runs in the mirror worker before each shadow call: operators' tracing, tests' slow shadow.
     before_shadow: Callable[[MirrorJob], None] | None = None

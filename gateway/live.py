@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,20 +96,29 @@ def activate(routing: Routing, cache: ModelCache) -> ActiveTable:
 class RoutingWatcher:
     """Polls the routing file and swaps in a newly loaded table when it changes."""
 
-    def __init__(self, path: Path, cache: ModelCache, *, every_s: float = 0.5) -> None:
+    def __init__(
+        self, path: Path, cache: ModelCache, *, every_s: float = 0.5, retry_s: float = 10.0
+    ) -> None:
         self._path = path
         self._cache = cache
         self._every_s = every_s
+        self._retry_s = retry_s
+        self._attempted = 0.0
         self._seen: tuple[int, int, int] | str | None = "never"
         self.table = ActiveTable(0, {})
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> bool:
-        """Reload if the file changed; True when a new table was swapped in."""
+        """Reload if the file changed, or retry a table whose models did not all load (a bundle
+        published after the table named it); True when a new table was swapped in."""
         signature = _signature(self._path)
-        if signature == self._seen:
+        now = time.monotonic()
+        if signature == self._seen and not (
+            self._has_problems() and now - self._attempted >= self._retry_s
+        ):
             return False
+        self._attempted = now
         try:
             routing = load_routing(self._path)
         except (ValidationError, ValueError, OSError):
@@ -120,6 +130,9 @@ class RoutingWatcher:
         self.table = activate(routing, self._cache)
         self._seen = signature
         return True
+
+    def _has_problems(self) -> bool:
+        return any(route.problems for route in self.table.routes.values())
 
     def start(self) -> None:
         self.refresh()

@@ -63,12 +63,14 @@ class Mirror:
         if self._closed:
             self.drop(job.model, DROP_SHUTDOWN)
             return False
+        depth = self._metrics.queue_depth.labels(job.model)
+        depth.inc()  # before the put: a worker may take the job (and dec) at once
         try:
             self._queue.put_nowait(job)
         except queue.Full:
+            depth.dec()
             self.drop(job.model, DROP_QUEUE_FULL)
             return False
-        self._metrics.queue_depth.labels(job.model).inc()
         return True
 
     def drop(self, model: str, reason: str) -> None:

@@ -49,7 +49,10 @@ class Gateway:
             cache_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = GatewayMetrics()
         self.watcher = RoutingWatcher(
-            config.routing_path, ModelCache(self.store, cache_dir), every_s=config.reload_every_s
+            config.routing_path,
+            ModelCache(self.store, cache_dir),
+            every_s=config.reload_every_s,
+            retry_s=config.retry_failed_s,
         )
         self.mirror = Mirror(
             metrics=self.metrics,

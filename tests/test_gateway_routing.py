@@ -10,10 +10,13 @@ import pandas as pd
 
 from bot.base.waiting import wait_until
 from gateway import names
+from gateway.bundle import bundle_digest
 from gateway.config import GatewayConfig
+from gateway.store import ArtifactStore
 from tests.gateway_harness import (
     benchmark_rows,
     evaluator_scores,
+    fixture_dir,
     publish_fixtures,
     running_gateway,
     write_route,
@@ -117,3 +120,29 @@ def test_a_canary_that_cannot_load_gets_no_traffic(tmp_path: Path) -> None:
             response = gw.infer(x, request_id=f"c-{i}")
             assert response.status_code == 200
             assert response.headers["x-shipyard-variant"] == "production"
+
+
+def test_a_version_published_after_the_table_names_it_is_served_once_published(
+    tmp_path: Path,
+) -> None:
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    sha, _ = bundle_digest(fixture_dir("production"))
+    write_route(routing, {"1.0.0": sha}, production="1.0.0")
+    config = GatewayConfig(
+        store_url=str(store), routing_path=routing, reload_every_s=0.1, retry_failed_s=0.2
+    )
+    _, x = benchmark_rows(1)
+    with running_gateway(config) as gw:
+        assert gw.client.get("/v2/models/churn/ready").json()["ready"] is False
+        assert (
+            ArtifactStore(str(store)).publish(
+                fixture_dir("production"), model="churn", version="1.0.0"
+            )
+            == sha
+        )
+        wait_until(
+            lambda: gw.client.get("/v2/models/churn/ready").json()["ready"],
+            timeout_s=15,
+            what="the newly published version to load",
+        )
+        assert gw.infer(x).status_code == 200
