@@ -11,6 +11,8 @@ SCORE = "shipyard_gateway_score"  # Histogram of the positive-class score; same 
 MIRROR_QUEUE_DEPTH = "shipyard_gateway_mirror_queue_depth"  # Gauge; labels: model
 MIRROR_DROPPED = "shipyard_gateway_mirror_dropped"  # Counter; labels: model, reason
 MIRRORED = "shipyard_gateway_mirrored"  # Counter; labels: model, version (requests enqueued)
+# Counter; labels: reason (buffer_full, write_failed). Rows that never reached the log.
+PREDICTION_LOG_DROPPED = "shipyard_gateway_prediction_log_dropped"
 
 LABELS = ("model", "variant", "version")
 

@@ -1,0 +1,29 @@
+"""The gateway's settings: built once by the CLI (or a test) and handed to `create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.clock import Clock, SystemClock
+from gateway.mirror import MirrorJob
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    store_url: str
+    routing_path: Path
+    cache_dir: Path | None = None  # where fetched bundles are verified; a temp dir by default
+    max_body_bytes: int = 1024 * 1024
+    max_rows: int = 1024
+    mirror_queue: int = 1024
+    mirror_workers: int = 1
+    log_share: float = 1.0  # share of requests (by request id) written to the prediction log
+    log_flush_rows: int = 10_000
+    log_flush_s: float = 5.0
+    reload_every_s: float = 0.5
+    retry_failed_s: float = 10.0  # how often versions that failed to load are tried again
+    clock: Clock = field(default_factory=SystemClock)
+    # Runs in the mirror worker before each shadow call: operators' tracing, tests' slow shadow.
+    before_shadow: Callable[[MirrorJob], None] | None = None

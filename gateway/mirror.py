@@ -1,0 +1,107 @@
+"""Mirroring to the shadow, off the request path: a bounded queue and background workers.
+
+`offer` never blocks: a full queue drops the request and counts it. A slow or failing shadow
+only ever slows its own worker, never a production answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.metrics import GatewayMetrics
+
+log = logging.getLogger("shipyard.gateway")
+
+# Reasons a mirrored request is dropped (the `reason` label of names.MIRROR_DROPPED).
+DROP_QUEUE_FULL = "queue_full"
+DROP_NOT_LOADED = "shadow_not_loaded"
+DROP_SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True)
+class MirrorJob:
+    model: str
+    request_id: str
+    sha256: str  # the shadow bundle chosen when the request arrived
+    x: NDArray[np.float32]
+    features: list[str]  # the columns of x, in order (the shadow may order them differently)
+    at: datetime  # when the request arrived: its shadow row shares the production row's time
+
+
+class Mirror:
+    def __init__(
+        self,
+        *,
+        metrics: GatewayMetrics,
+        handle: Callable[[MirrorJob], None],
+        size: int = 1024,
+        workers: int = 1,
+    ) -> None:
+        self._metrics = metrics
+        self._handle = handle
+        self._queue: queue.Queue[MirrorJob | None] = queue.Queue(maxsize=size)
+        self._workers = [
+            threading.Thread(target=self._run, name=f"mirror-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        self._closed = False
+
+    def start(self) -> None:
+        for worker in self._workers:
+            worker.start()
+
+    def offer(self, job: MirrorJob) -> bool:
+        """Enqueue without waiting; False (and counted) when the queue is full or closed."""
+        if self._closed:
+            self.drop(job.model, DROP_SHUTDOWN)
+            return False
+        depth = self._metrics.queue_depth.labels(job.model)
+        depth.inc()  # before the put: a worker may take the job (and dec) at once
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            depth.dec()
+            self.drop(job.model, DROP_QUEUE_FULL)
+            return False
+        return True
+
+    def drop(self, model: str, reason: str) -> None:
+        self._metrics.dropped.labels(model, reason).inc()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            self._metrics.queue_depth.labels(job.model).dec()
+            try:
+                self._handle(job)
+            except Exception:  # the worker must outlive any shadow failure
+                log.exception("mirror to %s failed", job.model)
+
+    def stop(self, *, timeout_s: float = 5.0) -> None:
+        """Stop taking work; drain what is queued within the timeout, count the rest dropped."""
+        self._closed = True
+        for _ in self._workers:
+            try:
+                self._queue.put(None, timeout=timeout_s)
+            except queue.Full:
+                break
+        for worker in self._workers:
+            worker.join(timeout=timeout_s)
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                self._metrics.queue_depth.labels(job.model).dec()
+                self.drop(job.model, DROP_SHUTDOWN)

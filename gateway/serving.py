@@ -1,0 +1,214 @@
+"""One gateway process's work, apart from HTTP: answer a request from production or the canary,
+mirror it to the shadow, count it, log it."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway import choice, names
+from gateway.config import GatewayConfig
+from gateway.live import ActiveRoute, RoutingWatcher
+from gateway.metrics import GatewayMetrics
+from gateway.mirror import DROP_NOT_LOADED, Mirror, MirrorJob
+from gateway.models import LoadedModel, ModelCache
+from gateway.predlog import LogEntry, PredictionLog
+from gateway.store import ArtifactStore
+
+MODEL_FAILED = "model failed to answer"
+SHADOW_INPUTS = "inputs do not match the shadow's features"
+
+
+class ModelFailed(RuntimeError):
+    """The answering model raised; the caller sees MODEL_FAILED only."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    variant: str
+    version: str
+    scores: NDArray[np.float64]
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.store = ArtifactStore(config.store_url)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if config.cache_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="shipyard-gateway-")
+            cache_dir = Path(self._tmp.name)
+        else:
+            cache_dir = config.cache_dir
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = GatewayMetrics()
+        self.watcher = RoutingWatcher(
+            config.routing_path,
+            ModelCache(self.store, cache_dir),
+            every_s=config.reload_every_s,
+            retry_s=config.retry_failed_s,
+        )
+        self.mirror = Mirror(
+            metrics=self.metrics,
+            handle=self._shadow,
+            size=config.mirror_queue,
+            workers=config.mirror_workers,
+        )
+        self.log = PredictionLog(
+            fs=self.store.fs,
+            root=self.store.root,
+            clock=config.clock,
+            on_drop=lambda reason, rows: self.metrics.log_dropped.labels(reason).inc(rows),
+            flush_rows=config.log_flush_rows,
+            flush_every_s=config.log_flush_s,
+        )
+        self.started = False
+
+    def start(self) -> None:
+        self.watcher.start()
+        self.mirror.start()
+        self.log.start()
+        self.started = True
+
+    def stop(self) -> None:
+        self.started = False
+        self.watcher.stop()
+        self.mirror.stop()
+        self.log.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def route(self, model: str) -> ActiveRoute | None:
+        return self.watcher.table.routes.get(model)
+
+    def answering(
+        self, active: ActiveRoute, *, model: str, request_id: str
+    ) -> tuple[str, LoadedModel]:
+        variant = choice.answering_variant(
+            active.route, model=model, request_id=request_id, canary_ok=active.canary is not None
+        )
+        loaded = active.canary if variant == names.VARIANT_CANARY else active.production
+        assert loaded is not None  # callers check readiness first
+        return variant, loaded
+
+    def answer(
+        self,
+        model: str,
+        variant: str,
+        loaded: LoadedModel,
+        *,
+        request_id: str,
+        x: NDArray[np.float32],
+        active: ActiveRoute,
+    ) -> Answer:
+        at = self.log.clock.now()  # the request's time, for its production and shadow rows
+        scores, error, seconds = self._run(model, variant, loaded, x)
+        if choice.mirrored(active.route, model=model, request_id=request_id):
+            shadow = active.shadow
+            job = MirrorJob(
+                model, request_id, shadow.sha256 if shadow else "", x, loaded.features, at
+            )
+            if shadow is None:
+                self.mirror.drop(model, DROP_NOT_LOADED)
+            elif self.mirror.offer(job):
+                self.metrics.mirrored.labels(model, shadow.version).inc()
+        self._log(
+            model, variant, loaded, request_id, at, x, loaded.features, scores, seconds, error
+        )
+        if scores is None:
+            raise ModelFailed(MODEL_FAILED)
+        return Answer(variant, loaded.version, scores)
+
+    def _run(
+        self, model: str, variant: str, loaded: LoadedModel, x: NDArray[np.float32]
+    ) -> tuple[NDArray[np.float64] | None, str | None, float]:
+        labels = (model, variant, loaded.version)
+        started = time.perf_counter()
+        try:
+            scores = loaded.scores(x)
+        except Exception:
+            seconds = time.perf_counter() - started
+            self.metrics.requests.labels(*labels, names.OUTCOME_ERROR).inc()
+            return None, MODEL_FAILED, seconds
+        seconds = time.perf_counter() - started
+        self.metrics.latency.labels(*labels).observe(seconds)
+        histogram = self.metrics.score.labels(*labels)
+        for value in scores.tolist():
+            histogram.observe(value)
+        self.metrics.requests.labels(*labels, names.OUTCOME_OK).inc()
+        return scores, None, seconds
+
+    def _shadow(self, job: MirrorJob) -> None:
+        if self.config.before_shadow is not None:
+            self.config.before_shadow(job)
+        active = self.route(job.model)
+        shadow = active.shadow if active is not None else None
+        if shadow is None or shadow.sha256 != job.sha256:
+            self.mirror.drop(job.model, DROP_NOT_LOADED)  # routing moved on while it waited
+            return
+        x = job.x
+        if shadow.features != job.features:
+            index = {name: i for i, name in enumerate(job.features)}
+            if not all(name in index for name in shadow.features):
+                labels = (job.model, names.VARIANT_SHADOW, shadow.version, names.OUTCOME_ERROR)
+                self.metrics.requests.labels(*labels).inc()
+                self._log(
+                    job.model,
+                    names.VARIANT_SHADOW,
+                    shadow,
+                    job.request_id,
+                    job.at,
+                    x,
+                    job.features,
+                    None,
+                    0.0,
+                    SHADOW_INPUTS,
+                )
+                return
+            x = np.ascontiguousarray(x[:, [index[name] for name in shadow.features]])
+        scores, error, seconds = self._run(job.model, names.VARIANT_SHADOW, shadow, x)
+        self._log(
+            job.model,
+            names.VARIANT_SHADOW,
+            shadow,
+            job.request_id,
+            job.at,
+            x,
+            shadow.features,
+            scores,
+            seconds,
+            error,
+        )
+
+    def _log(
+        self,
+        model: str,
+        variant: str,
+        loaded: LoadedModel,
+        request_id: str,
+        at: datetime,
+        x: NDArray[np.float32],
+        features: list[str],
+        scores: NDArray[np.float64] | None,
+        seconds: float,
+        error: str | None,
+    ) -> None:
+        if not choice.sampled(self.config.log_share, model=model, request_id=request_id):
+            return
+        entry = LogEntry(
+            request_id,
+            loaded.version,
+            at,
+            features,
+            x,
+            scores,
+            seconds * 1000.0,
+            error,
+        )
+        self.log.add(model, variant, entry)

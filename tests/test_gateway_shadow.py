@@ -1,0 +1,154 @@
+"""Mirroring to the shadow is off the request path: a shadow that is stuck does not slow or
+fail production answers, and every mirrored request it cannot take is counted as dropped. The
+prediction log holds production and shadow rows under the same request ids."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bot.base.waiting import wait_until
+from gateway import names
+from gateway.config import GatewayConfig
+from gateway.mirror import MirrorJob
+from tests.gateway_harness import (
+    FixedClock,
+    benchmark_rows,
+    evaluator_scores,
+    publish_fixtures,
+    running_gateway,
+    write_route,
+)
+
+
+def _latencies_ms(gw: object, x: np.ndarray, prefix: str, n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        started = time.perf_counter()
+        response = gw.infer(x, request_id=f"{prefix}-{i}")  # type: ignore[attr-defined]
+        out.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+        assert response.headers["x-shipyard-variant"] == "production"
+    return out
+
+
+def test_a_stuck_shadow_neither_slows_production_nor_goes_uncounted(tmp_path: Path) -> None:
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    shas = publish_fixtures(store)
+    write_route(routing, shas, production="1.0.0")
+    release = threading.Event()
+    entered = threading.Event()
+
+    def stuck_shadow(job: MirrorJob) -> None:  # the shadow's worker hangs on every request
+        entered.set()
+        release.wait(timeout=60)
+
+    config = GatewayConfig(
+        store_url=str(store),
+        routing_path=routing,
+        mirror_queue=1,
+        reload_every_s=0.1,
+        log_share=0.0,
+        before_shadow=stuck_shadow,
+    )
+    _, x = benchmark_rows(1)
+    n = 60
+    try:
+        with running_gateway(config) as gw:
+            without = _latencies_ms(gw, x, "plain", n)
+            write_route(routing, shas, production="1.0.0", shadow="1.1.0", revision=2)
+            # Requests until one is mirrored: the new table (with the shadow) is in force.
+            wait_until(
+                lambda: gw.infer(x).status_code == 200 and gw.metric(names.MIRRORED + "_total") > 0,
+                timeout_s=15,
+                what="the shadow route to be in force",
+            )
+            entered.wait(timeout=15)
+            before = gw.metric(names.MIRRORED + "_total") + gw.metric(
+                names.MIRROR_DROPPED + "_total"
+            )
+            stuck = _latencies_ms(gw, x, "mirrored", n)
+            mirrored = gw.metric(names.MIRRORED + "_total")
+            dropped = gw.metric(names.MIRROR_DROPPED + "_total", reason="queue_full")
+            depth = gw.metric(names.MIRROR_QUEUE_DEPTH, model="churn")
+            release.set()
+    finally:
+        release.set()
+    # Every mirrored request is either taken by the (stuck) shadow or counted as dropped.
+    assert mirrored + dropped - before == n
+    assert dropped >= n - 2  # one held by the stuck worker, at most one waiting in the queue
+    assert depth <= 1
+    # Production answers as fast as without a shadow (generous: the machine is loaded).
+    assert statistics.median(stuck) <= 2 * statistics.median(without) + 5, (without, stuck)
+    assert max(stuck) < 2000
+
+
+def test_the_prediction_log_pairs_production_and_shadow_by_request_id(tmp_path: Path) -> None:
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    shas = publish_fixtures(store)
+    write_route(routing, shas, production="1.0.0", shadow="1.1.0", mirror_share=1.0)
+    clock = FixedClock(datetime(2026, 12, 5, 23, 59, 30, tzinfo=UTC))
+    config = GatewayConfig(store_url=str(store), routing_path=routing, clock=clock)
+    features, x = benchmark_rows(12)
+    with running_gateway(config) as gw:
+        for i in range(10):
+            assert gw.infer(x[i : i + 1], request_id=f"req-{i}").status_code == 200
+        assert gw.infer(x[10:12], request_id="pair").status_code == 200
+        wait_until(
+            lambda: gw.metric("shipyard_gateway_requests_total", variant="shadow") == 11,
+            timeout_s=15,
+            what="the shadow to answer every mirrored request",
+        )
+    # Stopping the gateway flushed the buffer: pandas reads the hive-partitioned log.
+    log = pd.read_parquet(store / names.PREDICTION_LOG_DIR)
+    assert set(names.LOG_COLUMNS) <= set(log.columns)
+    assert set(log["model"].astype(str)) == {"churn"}
+    assert set(log["day"].astype(str)) == {"2026-12-05"}
+    production = log[log["variant"].astype(str) == "production"].set_index("request_id")
+    shadow = log[log["variant"].astype(str) == "shadow"].set_index("request_id")
+    ids = {f"req-{i}" for i in range(10)} | {"pair#0", "pair#1"}
+    assert set(production.index) == ids == set(shadow.index)
+    assert set(production["version"]) == {"1.0.0"} and set(shadow["version"]) == {"1.1.0"}
+    assert (production["time"] == pd.Timestamp(clock.at)).all()
+    assert (shadow["time"] == pd.Timestamp(clock.at)).all()  # the request's time, both sides
+    assert production["error"].isna().all() and shadow["error"].isna().all()
+    order = [f"req-{i}" for i in range(10)] + ["pair#0", "pair#1"]
+    np.testing.assert_allclose(
+        shadow.loc[order, "score"], evaluator_scores("candidate_better", x), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        production.loc[order, "score"], evaluator_scores("production", x), atol=1e-6
+    )
+    row = json.loads(production.loc["req-3", "features"])
+    assert list(row) == features
+    np.testing.assert_allclose(list(row.values()), x[3], rtol=1e-6)
+    outputs = json.loads(production.loc["req-3", "outputs"])
+    assert outputs == {"score": production.loc["req-3", "score"]}
+
+
+def test_log_sampling_keeps_a_production_answer_and_its_mirror_together(tmp_path: Path) -> None:
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    shas = publish_fixtures(store)
+    write_route(routing, shas, production="1.0.0", shadow="1.1.0", mirror_share=1.0)
+    config = GatewayConfig(store_url=str(store), routing_path=routing, log_share=0.25)
+    _, x = benchmark_rows(1)
+    n = 120
+    with running_gateway(config) as gw:
+        for i in range(n):
+            gw.infer(x, request_id=f"s-{i}")
+        wait_until(
+            lambda: gw.metric("shipyard_gateway_requests_total", variant="shadow") == n,
+            timeout_s=15,
+            what="the shadow to answer",
+        )
+    log = pd.read_parquet(store / names.PREDICTION_LOG_DIR)
+    by_variant = log.groupby(log["variant"].astype(str))["request_id"].apply(set)
+    assert by_variant["production"] == by_variant["shadow"]
+    assert 0.1 < len(by_variant["production"]) / n < 0.45
