@@ -92,6 +92,32 @@ class Settings(BaseSettings):
         description="Extra slash commands that mean `/shipyard <name> …`.",
     )
 
+    # Shadow traffic (pipeline step 3) is on when a staging gateway's artifact store and routing
+    # table are given; without them a policy that requires shadow waits for a person.
+    shadow_artifact_store: str | None = Field(
+        default=None,
+        description="fsspec location the staging gateways load models from and log to "
+        "(a directory, s3://bucket/prefix).",
+    )
+    shadow_routing_table: Path | None = Field(
+        default=None, description="The routing table file the staging gateways poll."
+    )
+    shadow_gateway_url: str | None = Field(
+        default=None, description="The staging gateway's public URL, linked from deployments."
+    )
+    shadow_prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus scraping the staging gateways; without it shadow latency comes "
+        "from the prediction log.",
+    )
+    shadow_check_interval_s: float = Field(
+        default=900, gt=0, description="How often a running shadow stage is judged again."
+    )
+
+    @property
+    def shadow_enabled(self) -> bool:
+        return self.shadow_artifact_store is not None and self.shadow_routing_table is not None
+
     def allowed_benchmark_roots(self) -> list[str]:
         """The operator's benchmark roots; by default only `benchmark_dir`."""
         return list(self.benchmark_roots) or [str(self.benchmark_dir)]

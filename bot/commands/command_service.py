@@ -145,7 +145,7 @@ def _approve(req: _Request) -> Outcome:
         if not bound.allowed:
             return Outcome(False, f"Not approved: {bound.reason}.")
     with req.ctx.store.session() as session:
-        state = state_of_pull(session, repo=req.repo, pull=pull, review=req.policy.review)
+        state = state_of_pull(session, repo=req.repo, pull=pull, policy=req.policy)
         changes = state.changes
         if changes is None or not changes.read or state.base_ref != state.production_branch:
             title = decide_gate(state, now=req.now).title
@@ -280,7 +280,7 @@ _HANDLERS: dict[CommandName, Callable[[_Request], Outcome]] = {
 def status_text(ctx: BotContext, *, repo: str, pull: PullRequest, policy: Policy) -> str:
     """The gate, its reasons, and the recent audit trail, as a short Markdown answer."""
     with ctx.store.session() as session:
-        state = state_of_pull(session, repo=repo, pull=pull, review=policy.review)
+        state = state_of_pull(session, repo=repo, pull=pull, policy=policy)
         rows = audit.trail(session, repository=repo, pr_number=pull.number)
     decision = decide_gate(state, now=ctx.clock.now())
     # Titles, reasons and audit lines carry block reasons, notes and command text: escaped.

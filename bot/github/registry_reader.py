@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.github.api import GitHubError, InstallationClient
 from bot.github.lfs import LfsError, LfsPointer, fetch_objects, lfs_endpoint, parse_pointer
@@ -228,3 +229,18 @@ def _content_bytes(client: InstallationClient, repo: str, content: ContentFile) 
     # Files over 1 MB come without content: fetch the blob instead.
     blob = client.get(f"/repos/{repo}/git/blobs/{content.sha}", Blob)
     return base64.b64decode(blob.content)
+
+
+def materialise(files: ModelFiles, target: Path) -> Path:
+    """Write a model directory read from GitHub to `target`; files whose LFS object failed
+    verification are left out, and no entry may escape `target`."""
+    for rel, data in files.files.items():
+        if rel in files.lfs_errors:
+            continue
+        path = (target / rel).resolve()
+        if not path.is_relative_to(target.resolve()):
+            continue  # a tree entry cannot escape the directory; never trust it to
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    target.mkdir(parents=True, exist_ok=True)
+    return target

@@ -97,7 +97,7 @@ def _merge(ctx: BotContext, deadline: Deadline) -> str:
         refresh_pr(ctx, client=client, repo=repo, pull=pull, policy=policy)
         return stale
     with ctx.store.session() as session:
-        state = state_of_pull(session, repo=repo, pull=pull, review=policy.review)
+        state = state_of_pull(session, repo=repo, pull=pull, policy=policy)
     decision = decide_gate(state, now=ctx.clock.now())
     if decision.conclusion is not GateConclusion.SUCCESS:
         refresh_pr(ctx, client=client, repo=repo, pull=pull, policy=policy)

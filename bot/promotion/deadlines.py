@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.promotion.promotion_state import REVIEW_WINDOW
+from bot.promotion.promotion_state import REVIEW_WINDOW, SHADOW_CHECK
 from bot.runtime.claims import claim_rows
 from bot.store.db import Store
 from bot.store.models import Deadline, DeadlineStatus
@@ -67,11 +67,13 @@ def arm_window(
     pr_number: int,
     head_sha: str,
     due_at: datetime,
+    kind: str = REVIEW_WINDOW,
 ) -> None:
-    """(Re)start the review-window deadline for this head; one row per head, ever."""
+    """(Re)start the `kind` deadline for this head (the review window by default); one row
+    per kind and head, ever."""
     row = session.scalar(
         select(Deadline).where(
-            Deadline.kind == REVIEW_WINDOW,
+            Deadline.kind == kind,
             Deadline.repository == repository,
             Deadline.pr_number == pr_number,
             Deadline.head_sha == head_sha,
@@ -80,7 +82,7 @@ def arm_window(
     if row is None:
         session.add(
             Deadline(
-                kind=REVIEW_WINDOW,
+                kind=kind,
                 repository=repository,
                 installation_id=installation_id,
                 pr_number=pr_number,
@@ -96,6 +98,37 @@ def arm_window(
     row.lease_until = None
     row.claim_token = None
     row.attempts = 0
+
+
+def again_at(store: Store, *, deadline_id: int, due_at: datetime) -> None:
+    """A claimed deadline that recurs (a shadow stage still collecting): due again later."""
+    with store.session() as session:
+        row = session.get(Deadline, deadline_id)
+        if row is not None and row.status == DeadlineStatus.CLAIMED.value:
+            row.status = DeadlineStatus.PENDING.value
+            row.due_at = due_at
+            row.lease_until = None
+            row.claim_token = None
+            row.attempts = 0
+
+
+def hurry_shadow_checks(
+    session: Session, *, repository: str, pr_number: int, now: datetime
+) -> None:
+    """A push, close or merge: look at the PR's shadow stages now, so an ended one is torn down
+    (its deadline is not cancelled with the older head's review window)."""
+    session.execute(
+        update(Deadline)
+        .where(
+            Deadline.kind == SHADOW_CHECK,
+            Deadline.repository == repository,
+            Deadline.pr_number == pr_number,
+            # A judged stage (done) still holds its deployment until the PR ends; a claimed
+            # one is being visited and will see the change itself.
+            Deadline.status != DeadlineStatus.CLAIMED.value,
+        )
+        .values(status=DeadlineStatus.PENDING.value, due_at=now, lease_until=None, attempts=0)
+    )
 
 
 def rearm_if_due(session: Session, *, repository: str, pr_number: int, head_sha: str) -> bool:
@@ -122,6 +155,7 @@ def cancel_for_pr(
 ) -> int:
     """Windows of older heads end when a new push arrives (or the PR closes)."""
     query = update(Deadline).where(
+        Deadline.kind != SHADOW_CHECK,  # shadow stages are torn down by their own check
         Deadline.repository == repository,
         Deadline.pr_number == pr_number,
         Deadline.status.in_([DeadlineStatus.PENDING.value, DeadlineStatus.CLAIMED.value]),

@@ -16,14 +16,14 @@ from bot.base.worker_pool import WorkerPool
 from bot.github.api import InstallationClient
 from bot.github.check_names import evaluation_check_name
 from bot.github.objects import Repository
-from bot.github.registry_reader import ModelFiles, read_model_dir, read_policy
+from bot.github.registry_reader import materialise, read_model_dir, read_policy
 from bot.promotion import audit
 from bot.promotion.check_runs import CheckOutput, publish
 from bot.promotion.deadlines import arm_window
 from bot.promotion.evaluation_queue import claim_next, is_cancelled, take_abandoned
 from bot.promotion.failure_messages import describe_failure, transient_cause
 from bot.promotion.pr_refresh import get_pull, refresh_pr
-from bot.promotion.promotion_state import latest_evaluations
+from bot.promotion.promotion_state import SHADOW_CHECK, latest_evaluations
 from bot.runtime.context import BotContext
 from bot.runtime.heartbeat import Lease, LeaseLost, lease_of
 from bot.store.models import Evaluation, EvaluationStatus, Report
@@ -74,8 +74,8 @@ def evaluate_one(ctx: BotContext, job: Evaluation, lease: Lease) -> None:
     candidate = read_model_dir(client, repository, job.head_sha, directory)
     baseline = read_model_dir(client, repository, job.base_sha, directory)
     with tempfile.TemporaryDirectory(prefix="shipyard-eval-") as tmp:
-        candidate_dir = _materialise(candidate, Path(tmp) / "candidate")
-        baseline_dir = _materialise(baseline, Path(tmp) / "baseline") if baseline.exists else None
+        candidate_dir = materialise(candidate, Path(tmp) / "candidate")
+        baseline_dir = materialise(baseline, Path(tmp) / "baseline") if baseline.exists else None
         report = run_evaluation(
             candidate_dir=candidate_dir,
             baseline_dir=baseline_dir,
@@ -173,6 +173,17 @@ def _store_report(
         )
         session.flush()
         _maybe_open_window(ctx, session, job, policy)
+        if ctx.settings.shadow_enabled and row.decision != Decision.FAIL.value:
+            # Pipeline step 3 starts at the next scheduler tick (bot/rollout/shadow_stage.py).
+            arm_window(
+                session,
+                repository=job.repository,
+                installation_id=job.installation_id,
+                pr_number=job.pr_number,
+                head_sha=job.head_sha,
+                due_at=now,
+                kind=SHADOW_CHECK,
+            )
 
 
 def _maybe_open_window(ctx: BotContext, session, job: Evaluation, policy: Policy) -> None:  # type: ignore[no-untyped-def]
@@ -262,19 +273,6 @@ def _audit(
         reason=reason,
         detail=detail,
     )
-
-
-def _materialise(files: ModelFiles, target: Path) -> Path:
-    for rel, data in files.files.items():
-        if rel in files.lfs_errors:
-            continue
-        path = (target / rel).resolve()
-        if not path.is_relative_to(target.resolve()):
-            continue  # a tree entry cannot escape the directory; never trust it to
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    target.mkdir(parents=True, exist_ok=True)
-    return target
 
 
 def _fail(

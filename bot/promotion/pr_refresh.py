@@ -47,7 +47,7 @@ def refresh_pr(
         production = production or read_production(client, repo)
         policy = read_policy(client, repo, production.sha)
     with ctx.store.session() as session:
-        state = state_of_pull(session, repo=repo, pull=pull, review=policy.review)
+        state = state_of_pull(session, repo=repo, pull=pull, policy=policy)
         evaluations = latest_evaluations(
             session, repository=repo, pr_number=pull.number, head_sha=pull.head.sha
         )
@@ -198,9 +198,7 @@ def render_pr_body(
     return "\n".join(lines)
 
 
-def _models_gone(
-    ctx: BotContext, repo: str, pull: PullRequest, current: set[str]
-) -> list[str]:
+def _models_gone(ctx: BotContext, repo: str, pull: PullRequest, current: set[str]) -> list[str]:
     """Models evaluated on an earlier head of this PR that the current head no longer touches."""
     with ctx.store.session() as session:
         earlier = session.scalars(

@@ -33,9 +33,10 @@ from bot.store.models import (
     ShadowStage,
     ShadowStatus,
 )
-from evaluators.policy import ReviewPolicy
+from evaluators.policy import Policy, ReviewPolicy
 
 REVIEW_WINDOW = "review_window"
+SHADOW_CHECK = "shadow_check"  # the next look at a head's shadow stages (bot/rollout)
 
 
 def latest_evaluations(
@@ -117,19 +118,19 @@ def state_of_pull(
     *,
     repo: str,
     pull: PullRequest,
-    review: ReviewPolicy,
-    shadow_required: bool = False,
+    policy: Policy,
 ) -> PromotionState:
-    """The promotion state of the pull request's current head, as GitHub describes the PR now."""
+    """The promotion state of the pull request's current head, as GitHub describes the PR now,
+    under the base branch's policy (its review rules and whether shadow must pass)."""
     return load_state(
         session,
         repository=repo,
         pr_number=pull.number,
         head_sha=pull.head.sha,
         author=pull.user.login,
-        review=review,
+        review=policy.review,
         base_ref=pull.base.ref,
-        shadow_required=shadow_required,
+        shadow_required=policy.shadow.required,
     )
 
 

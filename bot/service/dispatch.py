@@ -15,6 +15,7 @@ from bot.commands.run_commands import (
 from bot.github.events import PullRequestEvent
 from bot.promotion.reevaluate_after_merge import reevaluate_after_merge
 from bot.promotion.register_candidates import register_candidates
+from bot.rollout import shadow_stage
 from bot.runtime.context import BotContext
 from bot.slack.durable import handle_slack_action
 
@@ -22,7 +23,10 @@ Handler = Callable[[BotContext, Any], None]
 
 # event name -> (payload model or None for raw payloads, handlers in order)
 ROUTES: dict[str, tuple[type[BaseModel] | None, list[Handler]]] = {
-    "pull_request": (PullRequestEvent, [register_candidates, reevaluate_after_merge]),
+    "pull_request": (
+        PullRequestEvent,
+        [register_candidates, reevaluate_after_merge, shadow_stage.on_pull_request],
+    ),
     "issue_comment": (None, [run_comment_commands]),
     "pull_request_review": (None, [run_review_commands]),
     "pull_request_review_comment": (None, [run_review_comment_commands]),

@@ -10,8 +10,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.base.observability import log_context
 from bot.promotion.auto_merge import merge_when_due
-from bot.promotion.deadlines import claim_due
-from bot.promotion.promotion_state import REVIEW_WINDOW
+from bot.promotion.deadlines import claim_due, retry_later
+from bot.promotion.promotion_state import REVIEW_WINDOW, SHADOW_CHECK
+from bot.rollout import shadow_stage
 from bot.runtime.context import BotContext
 from bot.runtime.heartbeat import lease_of
 from bot.runtime.retention import RetentionJob
@@ -52,6 +53,19 @@ def tick(ctx: BotContext) -> int:
                     except Exception:
                         # The lease lapses and another tick retries; nothing was recorded done.
                         log.exception("deadline %s failed", deadline.id)
+                elif deadline.kind == SHADOW_CHECK and ctx.settings.shadow_enabled:
+                    try:
+                        shadow_stage.advance(ctx, deadline)
+                    except Exception as exc:
+                        # Staging or GitHub failed: look again after a back-off; the stage
+                        # stays as it was (never passed by an error).
+                        log.exception("shadow check %s failed", deadline.id)
+                        retry_later(
+                            ctx.store,
+                            deadline_id=deadline.id,
+                            now=ctx.clock.now(),
+                            error=type(exc).__name__,
+                        )
             handled += 1
     return handled
 

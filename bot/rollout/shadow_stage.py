@@ -1,0 +1,516 @@
+"""Pipeline step 3: a candidate that did not fail its evaluation receives mirrored production
+traffic on the staging gateway, and is judged on it until it passes, fails or needs a person.
+
+One scheduler deadline per head (`SHADOW_CHECK`, armed by the evaluation worker) drives every
+model of that head. Each visit:
+- an ended head (a newer push, a close, a merge) is torn down: the shadow slot leaves the
+  routing table, the deployment becomes inactive, the stage stops counting;
+- a stage not yet routed is started: the candidate's bundle is published to the artifact
+  store (the production model too, if the gateway serves none yet), the row is written, then
+  the route changes — so a crash in between is finished by the next visit, never lost;
+- a routed stage is judged on the prediction log (paired by request id) and latency, by the
+  pure `evaluators.judgement.shadow.decide_shadow`, and shown as the check run
+  `Shipyard / shadow (<model>)`, a GitHub Deployment in `shadow/<model>`, and the gate.
+The deadline comes back every `shadow_check_interval_s` while a stage collects evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+
+from bot.github.api import InstallationClient
+from bot.github.events import PullRequestEvent
+from bot.github.objects import PullRequest, Repository
+from bot.github.registry_reader import materialise, read_model_dir, read_policy
+from bot.promotion import audit
+from bot.promotion.check_runs import CheckOutput, publish
+from bot.promotion.deadlines import again_at, hurry_shadow_checks, rearm_if_due, settle
+from bot.promotion.pr_refresh import get_pull, refresh_pr
+from bot.promotion.promotion_state import latest_evaluations
+from bot.rollout import deployments
+from bot.rollout.metrics.factory import PrometheusConfig, make_metrics_source
+from bot.rollout.metrics.source import MetricsError, Series, Window
+from bot.rollout.routers.factory import GatewayRouterConfig, make_router
+from bot.rollout.routers.router import RouterError, Slot, TrafficRouter
+from bot.runtime import outbox
+from bot.runtime.context import BotContext
+from bot.store.models import Deadline, EvaluationStatus, ShadowStage, ShadowStatus
+from evaluators.artifacts.benchmark_data import load_benchmark
+from evaluators.candidate import parse_model_config
+from evaluators.judgement.shadow import ShadowDecision, decide_shadow
+from evaluators.judgement.shadow import ShadowStatus as Judged
+from evaluators.policy import Policy
+from evaluators.report import Decision
+from evaluators.statistics.drift import MAX_PROFILE_BYTES, PROFILE_FILE, reference_profile
+from evaluators.statistics.shadow_analysis import analyse_shadow
+from evaluators.statistics.shadow_evidence import LatencyQuantiles, LatencyReading, NoData
+from gateway import names
+from gateway.routing import Deployed, ModelRoute, ShadowSlot
+from gateway.store import MODELS_DIR, ArtifactStore, StoreError
+
+log = logging.getLogger(__name__)
+
+SHADOW_CHECK_PREFIX = "Shipyard / shadow"
+_STATUS_OF: dict[Judged, ShadowStatus] = {
+    Judged.PENDING: ShadowStatus.RUNNING,
+    Judged.PASSED: ShadowStatus.PASSED,
+    Judged.FAILED: ShadowStatus.FAILED,
+    Judged.INCONCLUSIVE: ShadowStatus.INCONCLUSIVE,
+}
+_DEPLOYMENT_STATE: dict[str, deployments.State] = {
+    ShadowStatus.RUNNING.value: "in_progress",
+    ShadowStatus.PASSED.value: "success",
+    ShadowStatus.FAILED.value: "failure",
+    ShadowStatus.INCONCLUSIVE.value: "error",
+    ShadowStatus.STOPPED.value: "inactive",
+}
+_CONCLUSION = {
+    ShadowStatus.PASSED.value: "success",
+    ShadowStatus.FAILED.value: "failure",
+    ShadowStatus.INCONCLUSIVE.value: "action_required",  # a person decides; never neutral
+    ShadowStatus.STOPPED.value: "cancelled",
+}
+
+
+def shadow_check_name(model: str) -> str:
+    return f"{SHADOW_CHECK_PREFIX} ({model})"
+
+
+def environment_of(model: str) -> str:
+    return f"shadow/{model}"
+
+
+def candidate_version(pr_number: int, head_sha: str) -> str:
+    """The candidate's name on the gateway: unique per head, and a valid routing name."""
+    return f"pr{pr_number}-{head_sha[:12]}"
+
+
+@dataclass(frozen=True)
+class _Staging:
+    """The staging gateway's three ports, from settings."""
+
+    store: ArtifactStore
+    router: TrafficRouter
+    gateway_url: str
+    prometheus_url: str | None
+
+
+def _staging(ctx: BotContext) -> _Staging:
+    settings = ctx.settings
+    assert settings.shadow_artifact_store and settings.shadow_routing_table
+    return _Staging(
+        store=ArtifactStore(settings.shadow_artifact_store),
+        router=make_router(GatewayRouterConfig(table=settings.shadow_routing_table)),
+        gateway_url=settings.shadow_gateway_url or "",
+        prometheus_url=settings.shadow_prometheus_url,
+    )
+
+
+def on_pull_request(ctx: BotContext, event: PullRequestEvent) -> None:
+    """A push, close or merge ends the older head's shadow: look at it at the next tick."""
+    if event.action in ("synchronize", "closed"):
+        with ctx.store.session() as session:
+            hurry_shadow_checks(
+                session,
+                repository=event.repository.full_name,
+                pr_number=event.pull_request.number,
+                now=ctx.clock.now(),
+            )
+
+
+def advance(ctx: BotContext, deadline: Deadline) -> str:
+    """One visit to a head's shadow stages; returns what the deadline records."""
+    client = ctx.github.installation(deadline.installation_id)
+    repo, number, head = deadline.repository, deadline.pr_number, deadline.head_sha
+    pull = get_pull(client, repo, number)
+    staging = _staging(ctx)
+    if pull.state != "open" or pull.head.sha != head:
+        stopped = _tear_down(ctx, staging, client, repo, number, head, pull)
+        settle(ctx.store, deadline_id=deadline.id, result=f"stopped {stopped} shadow stage(s)")
+        return "stopped"
+    with ctx.store.session() as session:
+        evaluations = latest_evaluations(session, repository=repo, pr_number=number, head_sha=head)
+        wanted = {
+            e.model: e.base_sha
+            for e in evaluations.values()
+            if e.status == EvaluationStatus.COMPLETED.value and e.decision != Decision.FAIL.value
+        }
+    policy: Policy | None = None
+    running = 0
+    for model, base_sha in sorted(wanted.items()):
+        policy = read_policy(client, repo, base_sha)
+        stage = _stage(ctx, deadline, model)
+        if not stage.routed:
+            _start(ctx, staging, client, pull, stage, base_sha, policy)
+        else:
+            _judge(ctx, staging, client, pull, stage, policy)
+        running += _status(ctx, stage.id) == ShadowStatus.RUNNING.value
+    refresh_pr(ctx, client=client, repo=repo, pull=pull, policy=policy)
+    if running:
+        due = ctx.clock.now() + timedelta(seconds=ctx.settings.shadow_check_interval_s)
+        again_at(ctx.store, deadline_id=deadline.id, due_at=due)
+        return "collecting"
+    settle(ctx.store, deadline_id=deadline.id, result="judged")
+    return "judged"
+
+
+def _stage(ctx: BotContext, deadline: Deadline, model: str) -> ShadowStage:
+    """The stage row for this model and head, written once (the UNIQUE key decides races)."""
+    key = (
+        ShadowStage.repository == deadline.repository,
+        ShadowStage.pr_number == deadline.pr_number,
+        ShadowStage.head_sha == deadline.head_sha,
+        ShadowStage.model == model,
+    )
+    with ctx.store.session() as session:
+        row = session.scalar(select(ShadowStage).where(*key))
+        if row is None:
+            row = ShadowStage(
+                repository=deadline.repository,
+                installation_id=deadline.installation_id,
+                pr_number=deadline.pr_number,
+                head_sha=deadline.head_sha,
+                model=model,
+                version=candidate_version(deadline.pr_number, deadline.head_sha),
+                status=ShadowStatus.RUNNING.value,
+                started_at=ctx.clock.now(),
+                routed=False,
+                title="starting",
+            )
+            session.add(row)
+            session.flush()
+        session.expunge(row)
+        return row
+
+
+def _status(ctx: BotContext, stage_id: int) -> str:
+    with ctx.store.session() as session:
+        row = session.get(ShadowStage, stage_id)
+        return row.status if row else ShadowStatus.STOPPED.value
+
+
+def _start(
+    ctx: BotContext,
+    staging: _Staging,
+    client: InstallationClient,
+    pull: PullRequest,
+    stage: ShadowStage,
+    base_sha: str,
+    policy: Policy,
+) -> None:
+    repo = stage.repository
+    directory = f"{policy.models_root}/{stage.model}"
+    repository = Repository(full_name=stage.repository)
+    try:
+        with tempfile.TemporaryDirectory(prefix="shipyard-shadow-") as tmp:
+            candidate = read_model_dir(client, repository, stage.head_sha, directory)
+            sha = staging.store.publish(
+                materialise(candidate, Path(tmp) / "candidate"),
+                model=stage.model,
+                version=stage.version,
+            )
+            route = staging.router.current(stage.model)
+            production = route.production if route else None
+            if production is None:
+                # The gateway serves nothing for this model yet: production is the base's.
+                baseline = read_model_dir(client, repository, base_sha, directory)
+                version = f"base-{base_sha[:12]}"
+                production = Deployed(
+                    version=version,
+                    sha256=staging.store.publish(
+                        materialise(baseline, Path(tmp) / "baseline"),
+                        model=stage.model,
+                        version=version,
+                    ),
+                )
+        staging.router.apply(
+            stage.model,
+            ModelRoute(
+                production=production,
+                shadow=ShadowSlot(
+                    version=stage.version, sha256=sha, mirror_share=policy.shadow.mirror_share
+                ),
+                canary=route.canary if route else None,
+            ),
+        )
+    except (StoreError, RouterError) as exc:
+        # The staging side refused: the stage cannot start; a person must decide (fail closed).
+        _record(ctx, stage, ShadowStatus.INCONCLUSIVE, "could not start", [_plain(exc)])
+        _show(ctx, client, stage, ShadowStatus.INCONCLUSIVE, "could not start", [_plain(exc)])
+        return
+    with ctx.store.session() as session:
+        row = session.get(ShadowStage, stage.id)
+        assert row is not None
+        row.sha256 = sha
+        row.production_version = production.version
+        row.routed = True
+        row.title = "started: receiving mirrored production traffic"
+        audit.record(
+            session,
+            at=ctx.clock.now(),
+            repository=repo,
+            kind="shadow_started",
+            pr_number=stage.pr_number,
+            head_sha=stage.head_sha,
+            reason=f"{stage.model} {stage.version} mirrors {production.version}",
+        )
+    _show(
+        ctx,
+        client,
+        stage,
+        ShadowStatus.RUNNING,
+        "started: receiving mirrored production traffic",
+        [
+            f"Mirroring {policy.shadow.mirror_share:.0%} of {stage.model} "
+            f"{production.version}'s traffic to {stage.version}."
+        ],
+    )
+
+
+def _plain(exc: Exception) -> str:
+    """Errors from the staging ports are our own fixed sentences; still one bounded line."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:300]
+
+
+def _judge(
+    ctx: BotContext,
+    staging: _Staging,
+    client: InstallationClient,
+    pull: PullRequest,
+    stage: ShadowStage,
+    policy: Policy,
+) -> None:
+    now = ctx.clock.now()
+    production = _log(staging.store, stage.model, names.VARIANT_PRODUCTION, since=stage.started_at)
+    assert stage.production_version is not None
+    production = production[production[names.LOG_VERSION] == stage.production_version]
+    shadow = _log(staging.store, stage.model, names.VARIANT_SHADOW, since=stage.started_at)
+    shadow = shadow[shadow[names.LOG_VERSION] == stage.version]
+    latency = _latency(staging, stage, production, shadow, now)
+    profile = _profile(ctx, staging, stage, policy)
+    evidence = analyse_shadow(
+        production=production,
+        shadow=shadow,
+        policy=policy,
+        profile=profile,
+        elapsed=now - stage.started_at,
+        latency=latency,
+    )
+    decision = decide_shadow(policy=policy, evidence=evidence)
+    status = _STATUS_OF[decision.status]
+    title = _title(decision, evidence.paired, evidence.elapsed)
+    _record(ctx, stage, status, title, decision.lines)
+    _show(ctx, client, stage, status, title, decision.lines)
+    if status is ShadowStatus.PASSED:
+        # A review window that ended while shadow still ran is acted on at the next tick.
+        with ctx.store.session() as session:
+            rearm_if_due(
+                session,
+                repository=stage.repository,
+                pr_number=stage.pr_number,
+                head_sha=stage.head_sha,
+            )
+
+
+def _title(decision: ShadowDecision, paired: int, elapsed: timedelta) -> str:
+    hours = elapsed.total_seconds() / 3600
+    progress = f"{hours:.1f} h, {paired:,} of {decision.samples_needed:,} paired samples"
+    return {
+        Judged.PENDING: f"collecting: {progress}",
+        Judged.PASSED: f"passed: {progress}",
+        Judged.FAILED: f"failed: {decision.lines[0]}",
+        Judged.INCONCLUSIVE: f"needs a person: {decision.lines[0]}",
+    }[decision.status]
+
+
+def _log(store: ArtifactStore, model: str, variant: str, *, since: datetime) -> pd.DataFrame:
+    """Rows the gateways logged for a model and variant since `since` (empty if none yet)."""
+    root = store.path(names.PREDICTION_LOG_DIR, f"model={model}")
+    empty = pd.DataFrame({column: pd.Series(dtype=object) for column in names.LOG_COLUMNS})
+    if not store.fs.exists(root):
+        return empty
+    days = sorted(p for p in store.fs.ls(root, detail=False) if "day=" in p)
+    first_day = since.strftime("%Y-%m-%d")
+    frames = []
+    for day in days:
+        if day.rsplit("day=", 1)[1] < first_day:
+            continue  # whole days before the stage started
+        folder = f"{day}/variant={variant}"
+        if store.fs.exists(folder):
+            frames.append(pd.read_parquet(folder, filesystem=store.fs))
+    if not frames:
+        return empty
+    frame = pd.concat(frames, ignore_index=True)
+    times = pd.to_datetime(frame[names.LOG_TIME], utc=True)
+    return frame[times >= pd.Timestamp(since)].reset_index(drop=True)
+
+
+def _latency(
+    staging: _Staging,
+    stage: ShadowStage,
+    production: pd.DataFrame,
+    shadow: pd.DataFrame,
+    now: datetime,
+) -> LatencyReading | NoData:
+    """From Prometheus when configured (an empty answer is no data, never zero); otherwise
+    from the latencies the gateways logged for the same requests."""
+    if staging.prometheus_url:
+        assert stage.production_version is not None
+        source = make_metrics_source(
+            PrometheusConfig.model_validate({"url": staging.prometheus_url})
+        )
+        window = Window(end=now, length=max(now - stage.started_at, timedelta(seconds=1)))
+        try:
+            quantiles = []
+            for variant, version in (
+                (names.VARIANT_SHADOW, stage.version),
+                (names.VARIANT_PRODUCTION, stage.production_version),
+            ):
+                series = Series(model=stage.model, variant=variant, version=version)
+                p50, p95, p99 = (
+                    source.latency_quantile(series, window, q) * 1000 for q in (0.5, 0.95, 0.99)
+                )
+                quantiles.append(LatencyQuantiles(p50_ms=p50, p95_ms=p95, p99_ms=p99))
+        except MetricsError as exc:
+            return NoData(reason=_plain(exc))
+        return LatencyReading(shadow=quantiles[0], production=quantiles[1])
+    readings = []
+    for frame in (shadow, production):
+        values = pd.to_numeric(frame[names.LOG_LATENCY_MS], errors="coerce").dropna()
+        if values.empty:
+            return NoData(reason="no latency logged yet")
+        p50, p95, p99 = (float(values.quantile(q)) for q in (0.5, 0.95, 0.99))
+        readings.append(LatencyQuantiles(p50_ms=p50, p95_ms=p95, p99_ms=p99))
+    return LatencyReading(shadow=readings[0], production=readings[1])
+
+
+def _profile(ctx: BotContext, staging: _Staging, stage: ShadowStage, policy: Policy) -> Any:
+    """The candidate's shipped `reference_profile.json` (from its published bundle), else a
+    profile of the policy's pinned benchmark over the model's features; None without either
+    (drift is then not measured, and the report says so)."""
+    bundle = staging.store.path(MODELS_DIR, stage.model, stage.version)
+    shipped = f"{bundle}/{PROFILE_FILE}"
+    text = None
+    if staging.store.fs.exists(shipped):
+        with staging.store.fs.open(shipped, "rb") as handle:
+            text = handle.read(MAX_PROFILE_BYTES + 1)
+    benchmark = None
+    columns: list[str] = []
+    if text is None and policy.benchmark is not None:
+        with staging.store.fs.open(f"{bundle}/config.yaml", "rb") as handle:
+            columns = parse_model_config(handle.read(1024 * 1024).decode("utf-8")).features
+        benchmark = load_benchmark(
+            policy=policy.benchmark,
+            base_dir=ctx.settings.benchmark_dir,
+            roots=ctx.settings.allowed_benchmark_roots(),
+        ).frame
+    drift = policy.shadow.drift
+    return reference_profile(
+        text,
+        benchmark=benchmark,
+        columns=columns,
+        bins=drift.bins,
+        max_categories=drift.max_categories,
+    )
+
+
+def _record(
+    ctx: BotContext, stage: ShadowStage, status: ShadowStatus, title: str, lines: list[str]
+) -> None:
+    with ctx.store.session() as session:
+        row = session.get(ShadowStage, stage.id)
+        assert row is not None
+        changed = row.status != status.value
+        row.status = status.value
+        row.title = title[:500]
+        row.lines = [line[:1000] for line in lines[:40]]
+        row.judged_at = ctx.clock.now()
+        if changed:
+            audit.record(
+                session,
+                at=ctx.clock.now(),
+                repository=stage.repository,
+                kind=f"shadow_{status.value}",
+                pr_number=stage.pr_number,
+                head_sha=stage.head_sha,
+                reason=f"{stage.model}: {title}"[:500],
+            )
+
+
+def _show(
+    ctx: BotContext,
+    client: InstallationClient,
+    stage: ShadowStage,
+    status: ShadowStatus,
+    title: str,
+    lines: list[str],
+) -> None:
+    """The check run and the deployment say the same thing; each is one outbox effect."""
+    conclusion = _CONCLUSION.get(status.value)
+    publish(
+        client=client,
+        store=ctx.store,
+        now=ctx.clock.now(),
+        repo=stage.repository,
+        head_sha=stage.head_sha,
+        name=shadow_check_name(stage.model),
+        status="completed" if conclusion else "in_progress",
+        conclusion=conclusion,
+        output=CheckOutput(
+            title=f"{stage.model}: shadow {title}"[:200],
+            summary="\n".join(f"- {line}" for line in lines) or title,
+        ),
+        external_id=f"shadow:{stage.model}",
+    )
+    deployments.show(
+        outbox.Local(store=ctx.store, client=client),
+        installation_id=stage.installation_id,
+        repo=stage.repository,
+        sha=stage.head_sha,
+        environment=environment_of(stage.model),
+        state=_DEPLOYMENT_STATE[status.value],
+        description=f"Shadow {title}",
+        environment_url=ctx.settings.shadow_gateway_url or "",
+    )
+
+
+def _tear_down(
+    ctx: BotContext,
+    staging: _Staging,
+    client: InstallationClient,
+    repo: str,
+    number: int,
+    head: str,
+    pull: PullRequest,
+) -> int:
+    """The head ended: remove its shadow slots, mark its deployments inactive."""
+    with ctx.store.session() as session:
+        stages = list(
+            session.scalars(
+                select(ShadowStage).where(
+                    ShadowStage.repository == repo,
+                    ShadowStage.pr_number == number,
+                    ShadowStage.head_sha == head,
+                    ShadowStage.status != ShadowStatus.STOPPED.value,
+                )
+            )
+        )
+        for row in stages:
+            session.expunge(row)
+    why = "merged" if pull.merged else "closed" if pull.state != "open" else "superseded"
+    for stage in stages:
+        route = staging.router.current(stage.model)
+        if route is not None and route.shadow is not None and route.shadow.version == stage.version:
+            staging.router.remove_slot(stage.model, Slot.SHADOW)
+        _record(ctx, stage, ShadowStatus.STOPPED, f"stopped: the pull request was {why}", [])
+        _show(ctx, client, stage, ShadowStatus.STOPPED, f"stopped ({why})", [])
+    return len(stages)

@@ -1,0 +1,158 @@
+"""Pipeline step 3 end to end: a clearly better candidate receives mirrored production traffic
+on a real staging gateway before the bot merges it, and is torn down after.
+
+The bot runs against the GitHub sandbox with the manual clock; a real gateway (uvicorn on
+loopback, the fixtures' ONNX models, the same clock for its prediction log) answers replayed
+benchmark rows from production and mirrors them to the candidate. What is asserted is what a
+reviewer and an operator see: the gate's text, the shadow check run, the deployment in
+`shadow/churn`, the routing table, and the merge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.base.waiting import wait_until
+from bot.cli.registry_world import REGISTRY, RegistryWorld
+from gateway.config import GatewayConfig
+from gateway.routing import load_routing
+from tests.gateway_harness import benchmark_rows, running_gateway
+from tests.policies import policy_text
+from tests.world_fixtures import FIXTURES
+
+GATE = "Shipyard / promotion-gate"
+SHADOW = "Shipyard / shadow (churn)"
+SHADOW_POLICY = {
+    "required": True,
+    "min_duration_hours": 24,
+    "min_samples": 300,
+    "flip_rate_effect": 0.2,  # a large effect: a few hundred pairs size the test
+    "segment_columns": [],  # the gateway logs model features; the fixture's segments are not
+    "max_latency_ratio": 20,  # a loaded CI machine's timing is noise (latency has its own tests)
+}
+
+
+@dataclass
+class Staging:
+    world: RegistryWorld
+    store: Path
+    table: Path
+
+    def gate(self, number: int) -> Any:
+        return self.world.check_run(number, GATE)
+
+    def shadow(self, number: int) -> Any:
+        return self.world.check_run(number, SHADOW)
+
+    def deployment_states(self) -> list[str]:
+        """The states of the one deployment Shipyard made, oldest first ([] before it exists)."""
+        with self.world.sandbox.lock:
+            made = list(self.world.sandbox.repos[REGISTRY].deployments.values())
+            assert len(made) <= 1 and all(d.environment == "shadow/churn" for d in made)
+            return [s.state for d in made for s in d.statuses]
+
+    def replay(self, rows: int) -> None:
+        """Production traffic through the staging gateway; every request mirrored and logged."""
+        config = GatewayConfig(
+            store_url=str(self.store), routing_path=self.table, clock=self.world.clock
+        )
+        features, x = benchmark_rows(rows)
+        del features
+        with running_gateway(config) as gateway:
+            wait_until(
+                lambda: gateway.client.get("/v2/models/churn/ready").status_code == 200,
+                timeout_s=60,
+                what="the gateway to load production and the shadow",
+            )
+            for i in range(rows):
+                answer = gateway.infer(x[i : i + 1], request_id=f"req-{i}")
+                assert answer.status_code == 200
+                assert answer.headers["x-shipyard-variant"] == "production"
+        # Leaving the context drained the mirror queue and flushed the prediction log.
+
+
+@pytest.fixture
+def staging(database_url: str, tmp_path: Path) -> Iterator[Staging]:
+    store, table = tmp_path / "artifacts", tmp_path / "routing.json"
+    world = RegistryWorld(
+        fixtures=FIXTURES,
+        database_url=database_url,
+        settings_overrides={
+            "shadow_artifact_store": str(store),
+            "shadow_routing_table": table,
+            "shadow_gateway_url": "http://gateway.staging.test",
+            "shadow_check_interval_s": 3600,
+        },
+    )
+    try:
+        world.create_registry(policy_text=policy_text(shadow=SHADOW_POLICY))
+        world.start_bot()
+        yield Staging(world, store, table)
+        assert world.sandbox.violations == []
+    finally:
+        world.close()
+
+
+def test_a_better_candidate_is_merged_only_after_its_shadow_passed(staging: Staging) -> None:
+    world = staging.world
+    number = world.open_candidate_pr("candidate_better")
+
+    # Evaluated clearly better, then deployed as shadow: the gate waits for it.
+    shadow = wait_until(
+        lambda: (
+            (run := staging.shadow(number)) is not None and "started" in run.output["title"] and run
+        ),
+        timeout_s=120,
+        what="the shadow stage to start",
+    )
+    assert shadow.status == "in_progress"
+    gate = wait_until(
+        lambda: (
+            (run := staging.gate(number)) is not None and "shadow" in run.output["title"] and run
+        ),
+        timeout_s=60,
+        what="the gate to wait for shadow",
+    )
+    assert gate.conclusion == "action_required"
+    assert gate.output["title"].startswith("Clear improvement: waiting for shadow traffic")
+    route = load_routing(staging.table).models["churn"]
+    assert route.shadow is not None and route.shadow.version.startswith(f"pr{number}-")
+    assert route.production.version.startswith("base-")  # the gateway served nothing before
+    wait_until(
+        lambda: staging.deployment_states() == ["in_progress"],
+        timeout_s=60,
+        what="the shadow deployment",
+    )
+
+    staging.replay(400)
+    # A day passes: the review window ends while shadow has its evidence but is not judged
+    # yet; the next check judges it, and the window's merge follows.
+    world.pass_time(timedelta(hours=25))
+    merged = wait_until(
+        lambda: world.sandbox.pull(REGISTRY, number).merged,
+        timeout_s=120,
+        what="the bot to merge after shadow passed",
+    )
+    assert merged
+    shadow = staging.shadow(number)
+    assert shadow.conclusion == "success", shadow.output
+    assert "400 of" in shadow.output["title"]
+
+    # The merge ends the stage: the shadow slot leaves the table, the deployment is inactive.
+    wait_until(
+        lambda: load_routing(staging.table).models["churn"].shadow is None,
+        timeout_s=60,
+        what="the shadow slot to be removed",
+    )
+    wait_until(
+        lambda: staging.deployment_states()[-1] == "inactive",
+        timeout_s=60,
+        what="the deployment to become inactive",
+    )
+    assert staging.deployment_states() == ["in_progress", "success", "inactive"]
