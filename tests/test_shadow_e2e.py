@@ -51,19 +51,22 @@ class Staging:
         return self.world.check_run(number, SHADOW)
 
     def deployment_states(self) -> list[str]:
-        """The states of the one deployment Shipyard made, oldest first ([] before it exists)."""
+        """The states of the newest deployment Shipyard made, oldest first ([] before one)."""
         with self.world.sandbox.lock:
-            made = list(self.world.sandbox.repos[REGISTRY].deployments.values())
-            assert len(made) <= 1 and all(d.environment == "shadow/churn" for d in made)
-            return [s.state for d in made for s in d.statuses]
+            made = sorted(
+                self.world.sandbox.repos[REGISTRY].deployments.values(), key=lambda d: d.id
+            )
+            assert all(d.environment == "shadow/churn" for d in made)
+            return [s.state for s in made[-1].statuses] if made else []
 
-    def replay(self, rows: int) -> None:
+    def replay(self, rows: int, *, shift_first_feature_by_sd: float = 0.0) -> None:
         """Production traffic through the staging gateway; every request mirrored and logged."""
         config = GatewayConfig(
             store_url=str(self.store), routing_path=self.table, clock=self.world.clock
         )
-        features, x = benchmark_rows(rows)
-        del features
+        _, x = benchmark_rows(rows)
+        x = x.copy()  # the benchmark's array is read-only
+        x[:, 0] += shift_first_feature_by_sd * x[:, 0].std()
         with running_gateway(config) as gateway:
             wait_until(
                 lambda: gateway.client.get("/v2/models/churn/ready").status_code == 200,
@@ -156,3 +159,68 @@ def test_a_better_candidate_is_merged_only_after_its_shadow_passed(staging: Stag
         what="the deployment to become inactive",
     )
     assert staging.deployment_states() == ["in_progress", "success", "inactive"]
+
+
+def test_shadow_catches_drifted_traffic_that_the_benchmark_missed(staging: Staging) -> None:
+    world = staging.world
+    number = world.open_candidate_pr("candidate_better")
+    wait_until(
+        lambda: staging.deployment_states() == ["in_progress"],
+        timeout_s=120,
+        what="the shadow stage to start",
+    )
+    # Production traffic no longer looks like the training data: one feature moved by far
+    # more than its spread (what the benchmark, frozen in time, cannot show).
+    staging.replay(400, shift_first_feature_by_sd=4.0)
+    world.pass_time(timedelta(hours=25))
+    shadow = wait_until(
+        lambda: (run := staging.shadow(number)) is not None and run.conclusion and run,
+        timeout_s=120,
+        what="the shadow verdict",
+    )
+    assert shadow.conclusion == "failure"
+    assert "PSI" in shadow.output["summary"]
+    gate = wait_until(
+        lambda: (run := staging.gate(number)) is not None and run.conclusion == "failure" and run,
+        timeout_s=60,
+        what="the gate to fail",
+    )
+    assert gate.output["title"] == "Shadow traffic found a problem the benchmark missed"
+    assert not world.sandbox.pull(REGISTRY, number).merged
+    assert staging.deployment_states() == ["in_progress", "failure"]
+
+
+def test_a_new_push_stops_the_old_heads_shadow_and_starts_one_for_the_new_head(
+    staging: Staging,
+) -> None:
+    world = staging.world
+    number = world.open_candidate_pr("candidate_better", branch="candidate/again")
+    first = world.head_sha(number)
+    wait_until(
+        lambda: staging.deployment_states() == ["in_progress"],
+        timeout_s=120,
+        what="the first head's shadow",
+    )
+    world.sandbox.push(
+        REGISTRY,
+        "candidate/again",
+        {"models/churn/CHANGELOG.md": b"# 1.1.1\nSame model, new notes.\n"},
+        message="Notes",
+        author="data-scientist",
+    )
+    second = wait_until(
+        lambda: (sha := world.head_sha(number)) != first and sha, what="the new head"
+    )
+    route = wait_until(
+        lambda: (
+            (r := load_routing(staging.table).models["churn"]).shadow is not None
+            and r.shadow.version == f"pr{number}-{second[:12]}"
+            and r
+        ),
+        timeout_s=120,
+        what="the new head's shadow to replace the old one",
+    )
+    assert route.shadow is not None
+    with world.sandbox.lock:
+        made = {d.sha: d for d in world.sandbox.repos[REGISTRY].deployments.values()}
+    assert made[first].statuses[-1].state == "inactive"
