@@ -133,6 +133,37 @@ def test_a_better_candidate_is_merged_only_after_its_shadow_passed(staging: Stag
         what="the shadow deployment",
     )
 
+    # Reviewers see it where they are: the report comment and /status.
+    report = wait_until(
+        lambda: next(
+            (
+                c.body
+                for c in world.sandbox.comments_on(REGISTRY, number)
+                if "#### Shadow traffic" in c.body
+                and "started" in c.body.split("#### Shadow traffic")[1]
+            ),
+            None,
+        ),
+        timeout_s=60,
+        what="the report comment's shadow section",
+    )
+    assert "`churn` (running): started: receiving mirrored production traffic" in report
+    before = len(world.sandbox.comments_on(REGISTRY, number))
+    world.sandbox.add_comment(REGISTRY, number, "/status", "data-scientist")
+    status = wait_until(
+        lambda: next(
+            (
+                c.body
+                for c in world.sandbox.comments_on(REGISTRY, number)[before:]
+                if c.body.startswith("@data-scientist")
+            ),
+            None,
+        ),
+        timeout_s=60,
+        what="the answer to /status",
+    )
+    assert "Shadow `churn`: started: receiving mirrored production traffic" in status
+
     staging.replay(400)
     # A day passes: the review window ends while shadow has its evidence but is not judged
     # yet; the next check judges it, and the window's merge follows.

@@ -124,3 +124,24 @@ def test_the_message_shows_people_text_as_text_and_buttons_carry_the_sha() -> No
     assert [b["text"]["text"] for b in buttons] == ["Approve", "Block"]
     assert all('"sha":"abcdef1234567890"' in b["value"] for b in buttons)
     assert text.startswith("Shipyard: acme/model-registry#12 at abcdef1")
+
+
+def test_the_message_shows_shadow_progress_as_text() -> None:
+    change = PromotionChange(
+        repository="acme/model-registry",
+        installation_id=1,
+        pr_number=12,
+        pr_title="promote churn",
+        pr_url=None,
+        head_sha="abcdef1234567890",
+        gate_title="Clear improvement: waiting for shadow traffic before merging automatically",
+        gate_conclusion="action_required",
+        window_ends_at=None,
+        headlines=("churn: roc_auc +0.012",),
+        report_urls=(),
+        policy=parse_policy(None),
+        shadow_lines=("churn: collecting: 3.0 h, 1,200 of 3,118 paired samples <@U1>",),
+    )
+    shown = str(render_message(change)[1])
+    assert "*Shadow:* churn: collecting: 3.0 h, 1,200 of 3,118 paired samples" in shown
+    assert "<@U1>" not in shown

@@ -119,9 +119,7 @@ def demo(
     if not (fixtures / "registry" / "shipyard.yml").is_file():
         typer.echo(f"error: {fixtures}/registry/shipyard.yml not found", err=True)
         raise typer.Exit(2)
-    raise typer.Exit(
-        run_demo(fixtures=fixtures, out_dir=out, port=port, sandbox_port=sandbox_port)
-    )
+    raise typer.Exit(run_demo(fixtures=fixtures, out_dir=out, port=port, sandbox_port=sandbox_port))
 
 
 @app.command(

@@ -286,6 +286,9 @@ def status_text(ctx: BotContext, *, repo: str, pull: PullRequest, policy: Policy
     # Titles, reasons and audit lines carry block reasons, notes and command text: escaped.
     lines = [f"**Gate for `{pull.head.sha[:7]}`:** {markdown(decision.title, max_length=300)}"]
     lines += [f"- {markdown(r, max_length=500)}" for r in decision.reasons]
+    lines += [
+        f"- Shadow {code_span(v.model)}: {markdown(v.title, max_length=300)}" for v in state.shadows
+    ]
     if rows:
         lines += ["", "Recent audit trail:"]
         lines += [

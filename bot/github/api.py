@@ -64,8 +64,10 @@ class AppCredentials:
         """The App's JWT, signed again only when the cached one has under a minute left."""
         now = self._clock.now()
         cached = self._jwt
-        if cached is not None and now < cached.expires_at - JWT_REUSE_MARGIN and now >= (
-            cached.expires_at - JWT_LIFETIME
+        if (
+            cached is not None
+            and now < cached.expires_at - JWT_REUSE_MARGIN
+            and now >= (cached.expires_at - JWT_LIFETIME)
         ):
             return cached.value
         at = int(now.timestamp())
@@ -138,9 +140,7 @@ def _transport(api_url: str) -> _SharedTransport:
         return transport
 
 
-def _github(
-    api_url: str, token: str, *, bearer: bool = False, timeout: float = 30
-) -> GitHub[Any]:
+def _github(api_url: str, token: str, *, bearer: bool = False, timeout: float = 30) -> GitHub[Any]:
     auth = _BearerAuth(token) if bearer else TokenAuthStrategy(token)
     # githubkit's own retry sleeps on the wall clock; ours goes through the injected clock.
     return GitHub(

@@ -13,7 +13,7 @@ from bot.github.objects import PullRequest
 from bot.github.registry_reader import Production, read_policy, read_production
 from bot.promotion import audit
 from bot.promotion.check_runs import CheckOutput, publish
-from bot.promotion.gate_decision import GateConclusion, GateDecision, decide_gate
+from bot.promotion.gate_decision import GateConclusion, GateDecision, ShadowView, decide_gate
 from bot.promotion.promotion_state import latest_evaluations, state_of_pull
 from bot.promotion.report_comment import has_report_comment, upsert_report_comment
 from bot.runtime.context import BotContext, PromotionChange
@@ -86,6 +86,7 @@ def refresh_pr(
             trail=rows,
             public_url=ctx.settings.public_url,
             gone=_models_gone(ctx, repo, pull, {c.model for c in state.candidates}),
+            shadows=state.shadows,
         )
         upsert_report_comment(
             client=client,
@@ -98,7 +99,14 @@ def refresh_pr(
     if not state.candidates:
         return decision
     _tell_listeners(
-        ctx, client=client, repo=repo, pull=pull, policy=policy, decision=decision, reports=reports
+        ctx,
+        client=client,
+        repo=repo,
+        pull=pull,
+        policy=policy,
+        decision=decision,
+        reports=reports,
+        shadows=state.shadows,
     )
     return decision
 
@@ -112,6 +120,7 @@ def _tell_listeners(
     policy: Policy,
     decision: GateDecision,
     reports: list[Report],
+    shadows: tuple[ShadowView, ...],
 ) -> None:
     """Notify subscribers (Slack); a failing listener never breaks the gate."""
     if not ctx.promotion_listeners:
@@ -134,6 +143,7 @@ def _tell_listeners(
         headlines=headlines,
         report_urls=tuple(f"{ctx.settings.public_url}/reports/{r.id}" for r in reports),
         policy=policy,
+        shadow_lines=tuple(f"{v.model}: {v.title}" for v in shadows),
     )
     for listener in ctx.promotion_listeners:
         try:
@@ -150,8 +160,9 @@ def render_pr_body(
     trail: list[AuditEvent],
     public_url: str,
     gone: Sequence[str] = (),
+    shadows: Sequence[ShadowView] = (),
 ) -> str:
-    """Gate status first, then each model's report, then the audit trail."""
+    """Gate status first, then shadow traffic, each model's report, then the audit trail."""
     icon = _ICON.get(decision.conclusion, "⏳") if decision.conclusion else "⏳"
     lines = [
         f"### {icon} Shipyard promotion gate for `{head_sha[:7]}`: "
@@ -165,6 +176,7 @@ def render_pr_body(
         ],
         "",
     ]
+    lines += shadow_section(shadows)
     budget = 60_000 // max(1, len(reports))  # several models share one comment
     for report in reports:
         lines += [
@@ -196,6 +208,20 @@ def render_pr_body(
         "`/status`, `/help`.",
     ]
     return "\n".join(lines)
+
+
+def shadow_section(shadows: Sequence[ShadowView]) -> list[str]:
+    """Each model's shadow stage: its progress line, then what it found (escaped text)."""
+    if not shadows:
+        return []
+    lines = ["#### Shadow traffic", ""]
+    for view in shadows:
+        lines.append(
+            f"- {code_span(view.model)} ({markdown(view.status)}): "
+            + markdown(view.title, max_length=300)
+        )
+        lines += [f"  - {markdown(r, max_length=500)}" for r in view.reasons[:12]]
+    return [*lines, ""]
 
 
 def _models_gone(ctx: BotContext, repo: str, pull: PullRequest, current: set[str]) -> list[str]:

@@ -49,6 +49,7 @@ class PromotionChange:
     headlines: tuple[str, ...]  # one per model: the evaluation's short title
     report_urls: tuple[str, ...]
     policy: Policy
+    shadow_lines: tuple[str, ...] = ()  # one per model in shadow: "<model>: <progress>"
 
 
 class Wakeup:

@@ -43,6 +43,7 @@ def render_message(change: PromotionChange) -> tuple[str, list[dict[str, Any]]]:
     ]
     if change.window_ends_at is not None:
         facts.append(f"*Review window ends:* {change.window_ends_at:%Y-%m-%d %H:%M} UTC")
+    facts += [f"*Shadow:* {escape(line)}" for line in change.shadow_lines]
     headlines = "\n".join(f"• {escape(h)}" for h in change.headlines) or "• evaluating…"
     blocks: list[dict[str, Any]] = [
         {

@@ -555,9 +555,7 @@ class SandboxState:
             commit = commit_id or pull.head_sha
             if repo.resolve(commit) != commit:
                 raise SandboxError(422, "Unprocessable Entity")  # no such commit
-            review = Review(
-                self.new_id(), number, body, author_login, commit, state, self.now()
-            )
+            review = Review(self.new_id(), number, body, author_login, commit, state, self.now())
             repo.reviews[review.id] = review
             self.user(author_login)
             self.queue_event(
