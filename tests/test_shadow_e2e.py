@@ -255,3 +255,42 @@ def test_a_new_push_stops_the_old_heads_shadow_and_starts_one_for_the_new_head(
     with world.sandbox.lock:
         made = {d.sha: d for d in world.sandbox.repos[REGISTRY].deployments.values()}
     assert made[first].statuses[-1].state == "inactive"
+
+
+def test_one_candidate_at_a_time_holds_a_models_shadow_slot(staging: Staging) -> None:
+    world = staging.world
+    first = world.open_candidate_pr("candidate_better")
+    wait_until(
+        lambda: (run := staging.shadow(first)) is not None and "started" in run.output["title"],
+        timeout_s=120,
+        what="the first candidate's shadow",
+    )
+    second = world.open_candidate_pr("candidate_skops")
+    waiting = wait_until(
+        lambda: (
+            (run := staging.shadow(second)) is not None and "waiting" in run.output["title"] and run
+        ),
+        timeout_s=120,
+        what="the second candidate to wait for the slot",
+    )
+    assert f"PR #{first}'s candidate holds the shadow slot" in waiting.output["title"]
+    assert load_routing(staging.table).models["churn"].shadow.version.startswith(f"pr{first}-")
+
+    staging.replay(400)
+    world.pass_time(timedelta(hours=25))  # the first is judged and leaves the slot
+    wait_until(
+        lambda: staging.shadow(first).conclusion == "success",
+        timeout_s=120,
+        what="the first shadow to pass",
+    )
+    world.pass_time(timedelta(hours=1))  # the second's next look finds the slot free
+    route = wait_until(
+        lambda: (
+            (r := load_routing(staging.table).models["churn"]).shadow is not None
+            and r.shadow.version.startswith(f"pr{second}-")
+            and r
+        ),
+        timeout_s=120,
+        what="the second candidate to take the slot",
+    )
+    assert route.shadow is not None

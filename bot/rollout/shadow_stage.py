@@ -209,6 +209,13 @@ def _start(
     repo = stage.repository
     directory = f"{policy.models_root}/{stage.model}"
     repository = Repository(full_name=stage.repository)
+    holder = _slot_holder(ctx, staging, stage)
+    if holder is not None:
+        # One shadow per model at a time: this one waits for the slot, it does not take it.
+        title = f"waiting: PR #{holder.pr_number}'s candidate holds the shadow slot"
+        _record(ctx, stage, ShadowStatus.RUNNING, title, [])
+        _show(ctx, client, stage, ShadowStatus.RUNNING, title, [])
+        return
     try:
         with tempfile.TemporaryDirectory(prefix="shipyard-shadow-") as tmp:
             candidate = read_model_dir(client, repository, stage.head_sha, directory)
@@ -252,6 +259,7 @@ def _start(
         row.sha256 = sha
         row.production_version = production.version
         row.routed = True
+        row.started_at = ctx.clock.now()  # evidence counts from the first mirrored request
         row.title = "started: receiving mirrored production traffic"
         audit.record(
             session,
@@ -310,6 +318,8 @@ def _judge(
     title = _title(decision, evidence.paired, evidence.elapsed)
     _record(ctx, stage, status, title, decision.lines)
     _show(ctx, client, stage, status, title, decision.lines)
+    if status is not ShadowStatus.RUNNING:
+        _release_slot(staging, stage)  # the verdict is recorded; the next candidate may start
     if status is ShadowStatus.PASSED:
         # A review window that ended while shadow still ran is acted on at the next tick.
         with ctx.store.session() as session:
@@ -508,9 +518,33 @@ def _tear_down(
             session.expunge(row)
     why = "merged" if pull.merged else "closed" if pull.state != "open" else "superseded"
     for stage in stages:
-        route = staging.router.current(stage.model)
-        if route is not None and route.shadow is not None and route.shadow.version == stage.version:
-            staging.router.remove_slot(stage.model, Slot.SHADOW)
+        _release_slot(staging, stage)
         _record(ctx, stage, ShadowStatus.STOPPED, f"stopped: the pull request was {why}", [])
         _show(ctx, client, stage, ShadowStatus.STOPPED, f"stopped ({why})", [])
     return len(stages)
+
+
+def _release_slot(staging: _Staging, stage: ShadowStage) -> None:
+    """Take this stage's candidate out of the shadow slot, if it is still the one there."""
+    route = staging.router.current(stage.model)
+    if route is not None and route.shadow is not None and route.shadow.version == stage.version:
+        staging.router.remove_slot(stage.model, Slot.SHADOW)
+
+
+def _slot_holder(ctx: BotContext, staging: _Staging, stage: ShadowStage) -> ShadowStage | None:
+    """Another stage still collecting evidence in this model's shadow slot, if any."""
+    route = staging.router.current(stage.model)
+    if route is None or route.shadow is None or route.shadow.version == stage.version:
+        return None
+    with ctx.store.session() as session:
+        holder = session.scalar(
+            select(ShadowStage).where(
+                ShadowStage.model == stage.model,
+                ShadowStage.version == route.shadow.version,
+                ShadowStage.status == ShadowStatus.RUNNING.value,
+                ShadowStage.routed.is_(True),
+            )
+        )
+        if holder is not None:
+            session.expunge(holder)
+        return holder
