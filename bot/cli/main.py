@@ -252,3 +252,21 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@app.command("demo-shadow")
+def demo_shadow(
+    fixtures: Path | None = typer.Option(
+        None, help="Fixtures directory (default: the ones shipped with Shipyard)."
+    ),
+    out: Path = typer.Option(Path("shipyard-demo"), help="Where the demo writes its files."),
+) -> None:
+    """Shadow traffic on a real staging gateway: one candidate passes, one is caught."""
+    from bot.cli.demo_shadow import run_shadow_demo
+    from bot.demo_fixtures import demo_fixtures_dir
+
+    fixtures = fixtures or demo_fixtures_dir()
+    if not (fixtures / "registry" / "shipyard.yml").is_file():
+        typer.echo(f"error: {fixtures}/registry/shipyard.yml not found", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(run_shadow_demo(fixtures=fixtures, out_dir=out))
