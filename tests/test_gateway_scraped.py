@@ -5,11 +5,13 @@ were sent, by variant and version, with no mirrored request unaccounted for.
 Two models are routed. `churn`: production 1.0.0, canary 1.2.0 (skops) for part of the request
 ids, shadow 1.1.0 with every request mirrored. `upsell`: production 1.0.0 and a shadow whose
 configuration names a feature production's requests do not carry, so every mirror to it fails.
+`retention`: production 1.0.0, served but never asked.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -42,6 +44,7 @@ CANARY = Series("churn", names.VARIANT_CANARY, "1.2.0")
 SHADOW = Series("churn", names.VARIANT_SHADOW, "1.1.0")
 UPSELL = Series("upsell", names.VARIANT_PRODUCTION, "1.0.0")
 UPSELL_SHADOW = Series("upsell", names.VARIANT_SHADOW, "2.0.0")
+IDLE = Series("retention", names.VARIANT_PRODUCTION, "1.0.0")
 CANARY_WEIGHT = 0.3
 GOOD, BAD_BODIES, UPSELL_REQUESTS = 40, 5, 10
 
@@ -63,6 +66,7 @@ def _routing(root: Path) -> Routing:
     artifacts = ArtifactStore(str(root / "store"))
     upsell_prod = artifacts.publish(fixture_dir("production"), model="upsell", version="1.0.0")
     upsell_shadow = artifacts.publish(renamed, model="upsell", version="2.0.0")
+    idle = artifacts.publish(fixture_dir("production"), model="retention", version="1.0.0")
     return Routing(
         revision=1,
         models={
@@ -75,6 +79,7 @@ def _routing(root: Path) -> Routing:
                 production=Deployed(version="1.0.0", sha256=upsell_prod),
                 shadow=ShadowSlot(version="2.0.0", sha256=upsell_shadow, mirror_share=1.0),
             ),
+            "retention": ModelRoute(production=Deployed(version="1.0.0", sha256=idle)),
         },
     )
 
@@ -122,7 +127,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
             what="the gateway to load every routed version",
         )
         # Two scrapes of every served series at zero before any traffic: counted from zero.
-        for series in (PRODUCTION, CANARY, SHADOW, UPSELL, UPSELL_SHADOW):
+        for series in (PRODUCTION, CANARY, SHADOW, UPSELL, UPSELL_SHADOW, IDLE):
             wait_until(
                 lambda s=series: _counted(source, s) == 0.0,  # type: ignore[misc]
                 timeout_s=20,
@@ -225,9 +230,50 @@ def test_a_version_without_traffic_is_no_data_never_zero(scraped: Scraped, serie
         scraped.source.error_rate(series, scraped.window)
 
 
+def test_a_version_served_but_never_asked_counts_zero_and_has_no_rate_or_latency(
+    scraped: Scraped,
+) -> None:
+    assert scraped.source.request_count(IDLE, scraped.window) == 0.0  # served: a true zero
+    with pytest.raises(NoData):
+        scraped.source.error_rate(IDLE, scraped.window)  # 0 / 0: no data, not 0% errors
+    with pytest.raises(NoData):
+        scraped.source.latency_quantile(IDLE, scraped.window, 0.99)
+
+
 def test_a_window_ending_now_reads_the_same_traffic(scraped: Scraped) -> None:
     # At the real current time the window's end lies between scrapes: increase() extrapolates
     # by at most one scrape interval over the sampled span, never below what was sent.
     now = Window(end=_now(), length=timedelta(minutes=5))
     count = scraped.source.request_count(SHADOW, now)
     assert GOOD <= count <= GOOD * 1.5
+
+
+def test_a_routed_version_is_exposed_at_zero_before_its_first_request(tmp_path: Path) -> None:
+    # Without it, Prometheus first sees a canary's counter at N and increase() misses those N.
+    save_routing(tmp_path / "routing.json", _routing(tmp_path))
+    config = GatewayConfig(
+        store_url=str(tmp_path / "store"), routing_path=tmp_path / "routing.json"
+    )
+    with running_gateway(config) as gw:
+        wait_until(
+            lambda: gw.client.get("/v2/health/ready").status_code == 200,
+            timeout_s=30,
+            what="the gateway to load every routed version",
+        )
+        text = gw.client.get("/metrics").text
+    canary = {"model": "churn", "variant": "canary", "version": "1.2.0"}
+    assert _sample(text, f"{names.REQUESTS}_total", **canary, outcome="error") == 0
+    assert _sample(text, f"{names.MIRRORED}_total", model="churn", version="1.1.0") == 0
+    idle = {"model": "retention", "variant": "production", "version": "1.0.0"}
+    assert _sample(text, f"{names.LATENCY_SECONDS}_bucket", **idle, le="+Inf") == 0
+
+
+def _sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of the one sample with exactly these labels in Prometheus text, if exposed."""
+    for line in text.splitlines():
+        match = re.match(r"^([a-zA-Z_:]+)(\{[^}]*\})? (\S+)$", line)
+        if not match or match.group(1) != name:
+            continue
+        if dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or "")) == labels:
+            return float(match.group(3))
+    return None
