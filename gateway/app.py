@@ -219,6 +219,6 @@ def create_app(config: GatewayConfig) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        return Response(gateway.render_metrics(), media_type=CONTENT_TYPE_LATEST)
 
     return app

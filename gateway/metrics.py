@@ -81,5 +81,20 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+    def announce(self, model: str, variant: str, version: str) -> None:
+        """Create a served version's series at zero before its first request.
+
+        prometheus-client shows a labelled series only once it is used, so Prometheus would
+        first see it already at N, and `increase()` has no earlier sample to count those N from:
+        a new canary's or shadow's first requests (and errors) would be missing from every window.
+        """
+        labels = (model, variant, version)
+        for outcome in (names.OUTCOME_OK, names.OUTCOME_ERROR):
+            self.requests.labels(*labels, outcome)
+        self.latency.labels(*labels)
+        self.score.labels(*labels)
+        if variant == names.VARIANT_SHADOW:
+            self.mirrored.labels(model, version)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

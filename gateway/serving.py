@@ -84,6 +84,18 @@ class Gateway:
         if self._tmp is not None:
             self._tmp.cleanup()
 
+    def render_metrics(self) -> bytes:
+        """The /metrics text, with every loaded version's series present (at zero if unused)."""
+        for model, active in self.watcher.table.routes.items():
+            for variant, loaded in (
+                (names.VARIANT_PRODUCTION, active.production),
+                (names.VARIANT_CANARY, active.canary),
+                (names.VARIANT_SHADOW, active.shadow),
+            ):
+                if loaded is not None:
+                    self.metrics.announce(model, variant, loaded.version)
+        return self.metrics.render()
+
     def route(self, model: str) -> ActiveRoute | None:
         return self.watcher.table.routes.get(model)
 

@@ -8,11 +8,9 @@ import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from bot.base.local_server import free_port
-from bot.base.waiting import wait_until
 from bot.rollout.metrics import queries
 from bot.rollout.metrics.prometheus import PrometheusSource
 from bot.rollout.metrics.source import (
@@ -25,6 +23,7 @@ from bot.rollout.metrics.source import (
 )
 from gateway import names
 from tests.prometheus_history import at, openmetrics
+from tests.prometheus_server import running_prometheus
 from tests.traffic_world import require
 
 PRODUCTION = Series("churn", "production", "1.0.0")
@@ -40,7 +39,7 @@ def hour_to(hours: float) -> Window:
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prometheus on a free loopback port, serving the backfilled history."""
-    promtool, prometheus_binary = require("promtool"), require("prometheus")
+    promtool = require("promtool")
     root = tmp_path_factory.mktemp("prometheus")
     (root / "history.txt").write_text(openmetrics())
     subprocess.run(
@@ -50,39 +49,12 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         capture_output=True,
         timeout=60,
     )
-    (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\nscrape_configs: []\n")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            prometheus_binary,
-            f"--config.file={root / 'prometheus.yml'}",
-            f"--storage.tsdb.path={root / 'data'}",
-            "--storage.tsdb.retention.time=100y",  # the history is fixed in the past
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError("prometheus exited at start")
-        try:
-            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(ready, timeout_s=30, what="Prometheus to be ready", every_s=0.1)
+    with running_prometheus(
+        root,
+        "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
+        retention="100y",  # the history is fixed in the past
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 @pytest.fixture
