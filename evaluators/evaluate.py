@@ -122,8 +122,8 @@ def run_evaluation(
     benchmark loads here. `parallel_inference` measures latency while the models score: the
     wall time of one on a laptop or CI runner, where one evaluation has both cores (the bot,
     running several evaluations, measures latency alone after scoring). `worker` is one
-    started early by the caller (`start_model_worker`) for these model directories; it is
-    closed when the evaluation ends.
+    started early by the caller, before its own imports, for these model directories; it is
+    closed when the evaluation ends; the caller may have sent it the models already.
     """
     say = progress or (lambda _: None)
     started = datetime.now(UTC)
@@ -185,10 +185,10 @@ def _evaluate(
         baseline_weights = _weights(baseline_dir, baseline_config)
         models[BASELINE] = (baseline_dir, baseline_config)
     if worker is None:
-        worker = ModelWorker(
-            models=models,
-            memory_mb=policy.limits.memory_mb,
-            timeout_s=policy.limits.timeout_seconds,
+        worker = ModelWorker()
+    if not worker.roles:  # not yet told by a caller who started it early
+        worker.load(
+            models, memory_mb=policy.limits.memory_mb, timeout_s=policy.limits.timeout_seconds
         )
     with worker:  # the worker verifies and loads the models while the benchmark loads here
         return _evaluate_with(

@@ -20,7 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.cli.report_format import ReportFormat
-from evaluators.artifacts.model_worker import start_model_worker
+from evaluators.artifacts.model_worker import ModelWorker, models_of
 from evaluators.policy import Policy, PolicyError, parse_policy
 from evaluators.report import Decision, EvaluationReport, RunStatus
 
@@ -168,18 +168,26 @@ def run_evaluate_command(
     # soft_wrap: a CI log keeps each message on one line, however narrow the "terminal".
     console = console or Console(stderr=True, soft_wrap=True)
     out = stdout or sys.stdout
+    # Started first: its Python start and imports overlap the work below, and it verifies and
+    # loads the models while this process imports pandas and reads the benchmark.
+    worker = ModelWorker()
+    try:
+        return _evaluate(request, console, out, worker)
+    finally:
+        worker.close()
+
+
+def _evaluate(request: EvaluateRequest, console: Console, out: TextIO, worker: ModelWorker) -> int:
     try:
         policy = validate_request(request)
     except InputError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         return EXIT_ERROR
-    # Started first: its Python start, imports and model loading overlap the imports below.
-    worker = start_model_worker(
-        candidate_dir=request.candidate,
-        baseline_dir=request.baseline,
-        memory_mb=policy.limits.memory_mb,
-        timeout_s=policy.limits.timeout_seconds,
-    )
+    models = models_of(request.candidate, request.baseline)
+    if models is not None:
+        worker.load(
+            models, memory_mb=policy.limits.memory_mb, timeout_s=policy.limits.timeout_seconds
+        )
     from evaluators.evaluate import run_evaluation
 
     base_dir = request.policy_path.resolve().parent if request.benchmark is None else Path.cwd()
@@ -208,9 +216,6 @@ def run_evaluate_command(
         except Exception as exc:  # a bug, not bad input: say what, without a traceback
             console.print(f"[red]error:[/] the evaluation crashed: {escape(repr(exc))[:500]}")
             return EXIT_ERROR
-        finally:
-            if worker is not None:
-                worker.close()
     code = exit_code(report, strict=request.strict)
     _print_details(console, report)
     try:

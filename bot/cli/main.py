@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -163,6 +164,8 @@ def evaluate(
         )
         if path is not None
     }
+    global _exit_fast
+    _exit_fast = True
     request = EvaluateRequest(
         candidate=candidate,
         baseline=baseline,
@@ -248,8 +251,23 @@ def policy_schema() -> None:
     sys.stdout.write("\n")
 
 
+_exit_fast = False  # set by commands whose process has nothing left to tear down
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        if not _exit_fast:
+            raise
+        # `shipyard evaluate` has written and flushed everything and closed its worker: skip
+        # tearing down pandas, pyarrow and scipy module by module (0.2-0.3 s of every run).
+        if isinstance(exc.code, str):
+            sys.stderr.write(exc.code + "\n")
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

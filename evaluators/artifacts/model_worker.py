@@ -74,28 +74,14 @@ class Loaded:
 class ModelWorker:
     """The caller's handle on one warm worker; `close()` (or `with`) always ends the process."""
 
-    def __init__(
-        self,
-        *,
-        models: Mapping[str, tuple[Path, ModelConfig]],
-        memory_mb: int,
-        timeout_s: float,
-        batch_size: int = 65536,
-    ) -> None:
-        self.roles = tuple(models)
-        self.memory_mb = memory_mb
+    def __init__(self, *, timeout_s: float = 600.0, batch_size: int = 65536) -> None:
+        """Start the process; it imports its libraries while the caller gets ready (`load`)."""
+        self.roles: tuple[str, ...] = ()
+        self.memory_mb = 0
         self.timeout_s = timeout_s
         self._batch_size = batch_size
         self._tmp = tempfile.TemporaryDirectory(prefix="shipyard-worker-")
         self.job_dir = Path(self._tmp.name)
-        job = {
-            "memory_mb": memory_mb,
-            "models": {
-                role: {"model_dir": str(d.resolve()), "config": c.model_dump(mode="json")}
-                for role, (d, c) in models.items()
-            },
-        }
-        (self.job_dir / "job.json").write_text(json.dumps(job))
         self._log = (self.job_dir / "worker.log").open("wb")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "evaluators.artifacts.model_worker", str(self.job_dir)],
@@ -110,6 +96,24 @@ class ModelWorker:
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}
         self._loaded: dict[str, Loaded] = {}
         self._features: dict[str, Path] = {}
+
+    def load(
+        self, models: Mapping[str, tuple[Path, ModelConfig]], *, memory_mb: int, timeout_s: float
+    ) -> None:
+        """Set the memory limit, then verify and load each model (answered by `loaded`)."""
+        self.roles = tuple(models)
+        self.memory_mb = memory_mb
+        self.timeout_s = timeout_s
+        job = {
+            "op": "load",
+            "memory_mb": memory_mb,
+            "models": {
+                role: {"model_dir": str(d.resolve()), "config": c.model_dump(mode="json")}
+                for role, (d, c) in models.items()
+            },
+        }
+        with contextlib.suppress(WorkerGone):  # each `loaded` then says how the worker ended
+            self._send(job)
 
     def __enter__(self) -> ModelWorker:
         return self
@@ -270,11 +274,11 @@ class ModelWorker:
         self._tmp.cleanup()
 
 
-def start_model_worker(
-    *, candidate_dir: Path, baseline_dir: Path | None, memory_mb: int, timeout_s: float
-) -> ModelWorker | None:
-    """Start the worker early, before the caller's own slow imports; None when the model
-    directories are not usable (the evaluation then reports why, as without a worker)."""
+def models_of(
+    candidate_dir: Path, baseline_dir: Path | None
+) -> dict[str, tuple[Path, ModelConfig]] | None:
+    """The models of an evaluation by role; None when a directory is not usable (the
+    evaluation then reports why, with its own message)."""
     from evaluators.candidate import parse_model_config
 
     models: dict[str, tuple[Path, ModelConfig]] = {}
@@ -285,12 +289,12 @@ def start_model_worker(
             config = parse_model_config(
                 (directory / "config.yaml").read_text(), source=str(directory / "config.yaml")
             )
-        except Exception:  # reported by the evaluation itself, with its own message
+        except Exception:
             return None
         if not (directory / config.weights).is_file():
             return None
         models[role] = (directory, config)
-    return ModelWorker(models=models, memory_mb=memory_mb, timeout_s=timeout_s)
+    return models
 
 
 # -- the worker process -------------------------------------------------------------------
@@ -360,10 +364,22 @@ def _latency(
     return {"status": "ok"}
 
 
+def _preimport() -> None:
+    """Import the ONNX libraries while the caller still parses its inputs: onnx alone is about
+    0.6 s of CPU (its ml_dtypes dependency registers hundreds of numpy loops). Our own imports,
+    before any model is read; the memory limit is set before the first one is."""
+    import onnx  # noqa: F401  # used by the artifact verification
+    import onnxruntime  # noqa: F401
+
+
 def main(argv: list[str]) -> int:
     """Worker entry point: load every model, then answer commands until `exit` or EOF."""
     job_dir = Path(argv[1])
-    job = json.loads((job_dir / "job.json").read_text())
+    _preimport()
+    first = sys.stdin.readline()
+    if not first:
+        return 0  # the caller did not need the models after all
+    job = json.loads(first)
     memory_mb = int(job["memory_mb"])
     _limit_memory(memory_mb)
     lock = threading.Lock()
@@ -418,5 +434,5 @@ __all__ = [
     "ModelWorker",
     "WorkerGone",
     "WorkerTimeout",
-    "start_model_worker",
+    "models_of",
 ]
