@@ -163,14 +163,16 @@ def run_evaluate_command(
     *,
     console: Console | None = None,
     stdout: TextIO | None = None,
+    worker: ModelWorker | None = None,
 ) -> int:
     """Validate, evaluate, write the reports; returns the exit code."""
     # soft_wrap: a CI log keeps each message on one line, however narrow the "terminal".
     console = console or Console(stderr=True, soft_wrap=True)
     out = stdout or sys.stdout
-    # Started first: its Python start and imports overlap the work below, and it verifies and
-    # loads the models while this process imports pandas and reads the benchmark.
-    worker = ModelWorker()
+    # Started as early as possible (the command line starts it before importing this module):
+    # it verifies and loads the models while this process imports pandas and reads the
+    # benchmark.
+    worker = worker or ModelWorker()
     try:
         return _evaluate(request, console, out, worker)
     finally:

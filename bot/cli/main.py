@@ -153,6 +153,11 @@ def evaluate(
     markdown: Path | None = typer.Option(None, help="Also write the Markdown report here."),
 ) -> None:
     """Evaluate a candidate against production exactly as the bot does."""
+    from evaluators.artifacts.model_worker import ModelWorker
+
+    # Before any other import: the model worker's Python start and its own imports (onnx is
+    # 0.6 s of CPU) then overlap this process's; it waits for the models on its stdin.
+    worker = ModelWorker()
     from bot.cli.evaluate_command import EvaluateRequest, run_evaluate_command
 
     files = {
@@ -177,7 +182,7 @@ def evaluate(
         output=output,
         files=files,
     )
-    raise typer.Exit(run_evaluate_command(request))
+    raise typer.Exit(run_evaluate_command(request, worker=worker))
 
 
 @app.command()

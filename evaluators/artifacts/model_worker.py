@@ -28,26 +28,26 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from evaluators.artifacts.inference import (
-    InferenceResult,
-    Runner,
+from evaluators.artifacts.worker_process import (
     _describe_exit,
     _is_memory_failure,
     _limit_memory,
     _log_tail,
     _worker_env,
-    open_runner,
-    predict_batched,
 )
-from evaluators.artifacts.loading import ArtifactError, UnsafeArtifactError, UnsupportedFormatError
-from evaluators.candidate import ModelConfig
-from evaluators.policy import LatencyPolicy
-from evaluators.report import LatencySection, RunStatus
+
+# Only the standard library at import: the CLI starts the worker before its own slow imports.
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from evaluators.artifacts.inference import InferenceResult, Runner
+    from evaluators.artifacts.loading import ArtifactError
+    from evaluators.candidate import ModelConfig
+    from evaluators.policy import LatencyPolicy
+    from evaluators.report import LatencySection
 
 CANDIDATE = "candidate"
 BASELINE = "baseline"
@@ -180,6 +180,10 @@ class ModelWorker:
 
     def loaded(self, role: str) -> Loaded:
         """Wait until the worker verified and loaded `role`'s model."""
+        from evaluators.artifacts.inference import InferenceResult
+        from evaluators.artifacts.loading import UnsafeArtifactError, UnsupportedFormatError
+        from evaluators.report import RunStatus
+
         if role in self._loaded:
             return self._loaded[role]
 
@@ -207,12 +211,19 @@ class ModelWorker:
 
     def send_features(self, role: str, x: NDArray[np.float32]) -> None:
         """Hand the worker `role`'s feature matrix (a .npy file it maps read-only)."""
+        import numpy as np
+
         path = self.job_dir / f"{role}.features.npy"
         np.save(path, np.ascontiguousarray(x), allow_pickle=False)
         self._features[role] = path
 
     def predict(self, role: str) -> InferenceResult:
         """`role`'s outputs on the matrix sent with `send_features`."""
+        import numpy as np
+
+        from evaluators.artifacts.inference import InferenceResult
+        from evaluators.report import RunStatus
+
         started = time.perf_counter()
 
         def result(status: RunStatus, message: str, proba: Any = None) -> InferenceResult:
@@ -256,6 +267,8 @@ class ModelWorker:
 
         Raises WorkerGone when the worker died or the measurement failed.
         """
+        from evaluators.report import LatencySection
+
         try:
             reply = self._wait("latency", "", self.timeout_s)
         except WorkerTimeout:
@@ -310,6 +323,10 @@ def _error(exc: BaseException, memory_mb: int) -> dict[str, Any]:
 
 
 def _load(spec: dict[str, Any], memory_mb: int) -> tuple[Runner | None, dict[str, Any]]:
+    from evaluators.artifacts.inference import open_runner
+    from evaluators.artifacts.loading import ArtifactError, UnsafeArtifactError
+    from evaluators.candidate import ModelConfig
+
     model_dir = Path(spec["model_dir"])
     try:
         config = ModelConfig.model_validate(spec["config"])
@@ -326,6 +343,10 @@ def _load(spec: dict[str, Any], memory_mb: int) -> tuple[Runner | None, dict[str
 def _predict(
     command: dict[str, Any], runners: dict[str, Runner], job_dir: Path, memory_mb: int
 ) -> dict[str, Any]:
+    import numpy as np
+
+    from evaluators.artifacts.inference import predict_batched
+
     role = str(command["role"])
     try:
         x = np.load(job_dir / Path(command["features"]).name, mmap_mode="r", allow_pickle=False)
@@ -340,7 +361,10 @@ def _predict(
 def _latency(
     command: dict[str, Any], runners: dict[str, Runner], job_dir: Path, memory_mb: int
 ) -> dict[str, Any]:
+    import numpy as np
+
     from evaluators.artifacts.latency import measure_latency_on
+    from evaluators.policy import LatencyPolicy
 
     try:
         rows = int(command["rows"])
