@@ -20,7 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.cli.report_format import ReportFormat
-from evaluators.artifacts.model_worker import ModelWorker, early_latency, models_of
+from evaluators.artifacts.model_worker import ModelWorker, models_of
 from evaluators.policy import Policy, PolicyError, parse_policy
 from evaluators.report import Decision, EvaluationReport, RunStatus
 
@@ -185,24 +185,14 @@ def _evaluate(request: EvaluateRequest, console: Console, out: TextIO, worker: M
     except InputError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         return EXIT_ERROR
-    base_dir = request.policy_path.resolve().parent if request.benchmark is None else Path.cwd()
     models = models_of(request.candidate, request.baseline)
-    if models is not None and policy.benchmark is not None:
-        latency = early_latency(
-            uri=policy.benchmark.uri,
-            base_dir=base_dir,
-            sha256=policy.benchmark.sha256,
-            policy=policy.latency,
-            confidence=policy.statistics.confidence,
-        )
+    if models is not None:
         worker.load(
-            models,
-            memory_mb=policy.limits.memory_mb,
-            timeout_s=policy.limits.timeout_seconds,
-            latency=latency,
+            models, memory_mb=policy.limits.memory_mb, timeout_s=policy.limits.timeout_seconds
         )
     from evaluators.evaluate import run_evaluation
 
+    base_dir = request.policy_path.resolve().parent if request.benchmark is None else Path.cwd()
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

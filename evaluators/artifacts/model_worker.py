@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from evaluators.policy import LatencyPolicy
     from evaluators.report import LatencySection
 
-LATENCY_ROWS = 5_000  # the benchmark's first rows: enough variety, bounded time
 CANDIDATE = "candidate"
 BASELINE = "baseline"
 _MAX_LINE = 1024 * 1024  # replies are small JSON; anything longer is a broken worker
@@ -70,35 +69,6 @@ class Loaded:
     sha256: str | None
     artifact_error: ArtifactError | None = None
     failure: InferenceResult | None = None
-
-
-@dataclass(frozen=True)
-class EarlyLatency:
-    """Latency the worker may measure on its own, on the first `rows` rows of a local
-    Parquet benchmark pinned by `sha256`."""
-
-    benchmark: Path
-    sha256: str
-    rows: int
-    policy: LatencyPolicy
-    confidence: float
-
-
-def early_latency(
-    *, uri: str, base_dir: Path, sha256: str, policy: LatencyPolicy, confidence: float
-) -> EarlyLatency | None:
-    """The plan for a local Parquet benchmark; None for anything else (URLs, object stores,
-    CSV): the evaluation then measures latency on the rows it loaded, as the bot does."""
-    if not policy.enabled or "://" in uri or uri.startswith("file:"):
-        return None
-    path = Path(uri) if Path(uri).is_absolute() else base_dir / uri
-    try:
-        with path.open("rb") as handle:
-            if handle.read(4) != b"PAR1":
-                return None
-    except OSError:
-        return None
-    return EarlyLatency(path, sha256, LATENCY_ROWS, policy, confidence)
 
 
 class ModelWorker:
@@ -126,28 +96,15 @@ class ModelWorker:
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}
         self._loaded: dict[str, Loaded] = {}
         self._features: dict[str, Path] = {}
-        self.latency_started = False
-        self._early_fallback: dict[str, Any] | None = None
 
     def load(
-        self,
-        models: Mapping[str, tuple[Path, ModelConfig]],
-        *,
-        memory_mb: int,
-        timeout_s: float,
-        latency: EarlyLatency | None = None,
+        self, models: Mapping[str, tuple[Path, ModelConfig]], *, memory_mb: int, timeout_s: float
     ) -> None:
-        """Set the memory limit, then verify and load each model (answered by `loaded`).
-
-        With `latency`, the worker measures latency as soon as both models are loaded, on rows
-        it reads from the benchmark file itself (checking the same sha256 pin): the
-        measurement then overlaps this process's imports and benchmark loading.
-        """
+        """Set the memory limit, then verify and load each model (answered by `loaded`)."""
         self.roles = tuple(models)
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
-        self.latency_started = latency is not None
-        job: dict[str, Any] = {
+        job = {
             "op": "load",
             "memory_mb": memory_mb,
             "models": {
@@ -155,19 +112,6 @@ class ModelWorker:
                 for role, (d, c) in models.items()
             },
         }
-        if latency is not None and {CANDIDATE, BASELINE} <= set(models):
-            job["latency"] = {
-                "benchmark": {
-                    "path": str(latency.benchmark.resolve()),
-                    "sha256": latency.sha256,
-                    "columns": {role: models[role][1].features for role in (CANDIDATE, BASELINE)},
-                },
-                "rows": latency.rows,
-                "policy": latency.policy.model_dump(mode="json"),
-                "confidence": latency.confidence,
-            }
-        else:
-            self.latency_started = False
         with contextlib.suppress(WorkerGone):  # each `loaded` then says how the worker ended
             self._send(job)
 
@@ -307,20 +251,16 @@ class ModelWorker:
         return result(RunStatus.COMPLETED, "ok", proba.astype(np.float64, copy=False))
 
     def start_latency(self, *, rows: int, policy: LatencyPolicy, confidence: float) -> None:
-        """Begin measuring latency on the first `rows` rows of both feature matrices (unless
-        the worker began already on rows of its own: then only kept in case it fails)."""
-        command = {
-            "op": "latency",
-            "rows": rows,
-            "features": {r: self._features[r].name for r in (CANDIDATE, BASELINE)},
-            "policy": policy.model_dump(mode="json"),
-            "confidence": confidence,
-        }
-        if self.latency_started:
-            self._early_fallback = command
-            return
-        self.latency_started = True
-        self._send(command)
+        """Begin measuring latency on the first `rows` rows of both feature matrices."""
+        self._send(
+            {
+                "op": "latency",
+                "rows": rows,
+                "features": {r: self._features[r].name for r in (CANDIDATE, BASELINE)},
+                "policy": policy.model_dump(mode="json"),
+                "confidence": confidence,
+            }
+        )
 
     def latency(self) -> LatencySection | None:
         """The measurement begun by `start_latency`; None when it ran out of time.
@@ -331,10 +271,6 @@ class ModelWorker:
 
         try:
             reply = self._wait("latency", "", self.timeout_s)
-            if reply["status"] != "ok" and reply.get("early") and self._early_fallback:
-                # It could not read the rows itself: measure on the matrices sent for scoring.
-                self._send({**self._early_fallback, "op": "latency"})
-                reply = self._wait("latency", "", self.timeout_s)
         except WorkerTimeout:
             return None
         if reply["status"] != "ok":
@@ -430,21 +366,15 @@ def _latency(
     from evaluators.artifacts.latency import measure_latency_on
     from evaluators.policy import LatencyPolicy
 
-    early = "benchmark" in command
     try:
         rows = int(command["rows"])
-        if early:
-            matrices = _benchmark_rows(command["benchmark"], rows)
-        else:
-            features = command["features"]
-            matrices = tuple(
-                np.ascontiguousarray(
-                    np.load(job_dir / Path(features[r]).name, mmap_mode="r", allow_pickle=False)[
-                        :rows
-                    ]
-                )
-                for r in (CANDIDATE, BASELINE)
+        features = command["features"]
+        matrices = tuple(
+            np.ascontiguousarray(
+                np.load(job_dir / Path(features[r]).name, mmap_mode="r", allow_pickle=False)[:rows]
             )
+            for r in (CANDIDATE, BASELINE)
+        )
         section = measure_latency_on(
             candidate=runners[CANDIDATE],
             baseline=runners[BASELINE],
@@ -454,32 +384,8 @@ def _latency(
         )
         (job_dir / "latency.json").write_text(section.model_dump_json())
     except BaseException as exc:
-        return {**_error(exc, memory_mb), "early": early}
+        return _error(exc, memory_mb)
     return {"status": "ok"}
-
-
-def _benchmark_rows(spec: dict[str, Any], rows: int) -> tuple[NDArray[np.float32], ...]:
-    """The first `rows` rows of each model's features, read from the pinned Parquet file with
-    pyarrow alone (pandas is 0.3 s of import): the same values `feature_matrix` gives."""
-    import io
-
-    import numpy as np
-    import pyarrow.parquet as pq
-
-    data = Path(spec["path"]).read_bytes()
-    if hashlib.sha256(data).hexdigest() != spec["sha256"]:
-        raise ValueError("the benchmark does not match its sha256 pin")
-    columns: dict[str, list[str]] = spec["columns"]
-    wanted = sorted({c for names in columns.values() for c in names})
-    table = pq.read_table(io.BytesIO(data), columns=wanted).slice(0, rows)
-    return tuple(
-        np.ascontiguousarray(
-            np.column_stack(
-                [table.column(c).to_numpy(zero_copy_only=False) for c in columns[role]]
-            ).astype(np.float32)
-        )
-        for role in (CANDIDATE, BASELINE)
-    )
 
 
 def _preimport() -> None:
@@ -514,13 +420,6 @@ def main(argv: list[str]) -> int:
             runners[role] = runner
         reply({"op": "load", "role": role, **outcome})
     threads: list[threading.Thread] = []
-
-    def measure(command: dict[str, Any]) -> None:
-        reply({"op": "latency", "role": "", **_latency(command, runners, job_dir, memory_mb)})
-
-    if job.get("latency") and {CANDIDATE, BASELINE} <= set(runners):
-        threads.append(threading.Thread(target=measure, args=(job["latency"],), daemon=True))
-        threads[-1].start()
     for line in sys.stdin:
         command = json.loads(line)
         if command["op"] == "predict":
@@ -532,8 +431,15 @@ def main(argv: list[str]) -> int:
                 }
             )
         elif command["op"] == "latency":
-            threads.append(threading.Thread(target=measure, args=(command,), daemon=True))
-            threads[-1].start()
+
+            def measure(command: dict[str, Any] = command) -> None:
+                reply(
+                    {"op": "latency", "role": "", **_latency(command, runners, job_dir, memory_mb)}
+                )
+
+            thread = threading.Thread(target=measure, daemon=True)
+            thread.start()
+            threads.append(thread)
         else:
             break
     for thread in threads:
