@@ -16,7 +16,6 @@ from evaluators.artifacts.model_worker import (
     BASELINE,
     CANDIDATE,
     ModelWorker,
-    early_latency,
     models_of,
 )
 from evaluators.candidate import ModelConfig
@@ -25,7 +24,6 @@ from evaluators.report import RunStatus
 
 REGISTRY = Path(__file__).resolve().parent.parent / "fixtures" / "registry"
 BENCHMARK = REGISTRY.parent / "benchmark" / "churn_benchmark.parquet"
-SHA256 = "61a0029890898bd9bfe0068ff9d60e45eeb3793f61228916b9c8ab81f6e58ae8"
 SMALL = LatencyPolicy(requests=40, rounds=5, concurrency=1, batch_size=16, throughput_rows=64)
 
 
@@ -62,36 +60,6 @@ def test_both_models_score_in_one_worker_exactly_as_in_process(rows: pd.DataFram
     assert section is not None and section.requests == 40 and section.rounds == 5
 
 
-def test_the_worker_times_rows_it_reads_from_the_pinned_benchmark_itself() -> None:
-    models = _models(REGISTRY / "candidate_better/models/churn")
-    plan = early_latency(
-        uri=str(BENCHMARK), base_dir=REGISTRY, sha256=SHA256, policy=SMALL, confidence=0.95
-    )
-    assert plan is not None
-    with ModelWorker() as worker:
-        worker.load(models, memory_mb=2048, timeout_s=120, latency=plan)
-        assert worker.latency_started
-        section = worker.latency()
-    assert section is not None and section.requests == 40
-
-
-def test_a_benchmark_off_its_pin_falls_back_to_the_rows_sent_for_scoring(
-    rows: pd.DataFrame,
-) -> None:
-    models = _models(REGISTRY / "candidate_better/models/churn")
-    plan = early_latency(
-        uri=str(BENCHMARK), base_dir=REGISTRY, sha256="0" * 64, policy=SMALL, confidence=0.95
-    )
-    assert plan is not None
-    with ModelWorker() as worker:
-        worker.load(models, memory_mb=2048, timeout_s=120, latency=plan)
-        for role, (_, config) in models.items():
-            worker.send_features(role, feature_matrix(rows, config.features))
-        worker.start_latency(rows=500, policy=SMALL, confidence=0.95)
-        section = worker.latency()
-    assert section is not None and section.requests == 40
-
-
 def test_a_pickled_artifact_is_refused_by_the_worker_with_the_loaders_message(
     tmp_path: Path,
 ) -> None:
@@ -116,13 +84,3 @@ def test_a_worker_past_its_timeout_is_killed_and_reported_as_timed_out() -> None
         loaded = worker.loaded(CANDIDATE)
     assert loaded.failure is not None and loaded.failure.status is RunStatus.TIMED_OUT
     assert "did not finish within 0.01 s" in loaded.failure.message
-
-
-def test_a_csv_or_remote_benchmark_is_not_read_by_the_worker(tmp_path: Path) -> None:
-    csv = tmp_path / "bench.csv"
-    csv.write_text("a,b\n1,2\n")
-    for uri in (str(csv), "https://example.com/bench.parquet", "s3://bucket/bench.parquet"):
-        plan = early_latency(
-            uri=uri, base_dir=tmp_path, sha256=SHA256, policy=SMALL, confidence=0.9
-        )
-        assert plan is None, uri
