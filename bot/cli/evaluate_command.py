@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,10 @@ STEPS = (
     "comparing",
     "measuring latency",
 )
+
+
+def _import_plots() -> None:
+    import evaluators.rendering.plots  # noqa: F401
 
 
 def _render(fmt: ReportFormat, report: EvaluationReport) -> str:
@@ -202,8 +207,16 @@ def _evaluate(request: EvaluateRequest, console: Console, out: TextIO, worker: M
     ) as progress:
         task = progress.add_task("starting", total=len(STEPS))
 
+        wants_html = ReportFormat.HTML in request.files or (
+            request.report_format is ReportFormat.HTML
+        )
+
         def step(name: str) -> None:
             progress.update(task, description=name, advance=1)
+            if name == "scoring candidate" and wants_html:
+                # From here this process mostly waits for the worker: import matplotlib for
+                # the HTML report's plots meanwhile (0.5 s that otherwise comes after it).
+                threading.Thread(target=_import_plots, daemon=True).start()
 
         try:
             report = run_evaluation(
