@@ -157,8 +157,13 @@ class ModelWorker:
         while (op, role) not in self._replies:
             if b"\n" in self._buffer:
                 line, self._buffer = self._buffer.split(b"\n", 1)
-                reply = json.loads(line)
-                self._replies[(str(reply["op"]), str(reply.get("role", "")))] = reply
+                try:
+                    reply = json.loads(line)
+                    key = (str(reply["op"]), str(reply.get("role", "")))
+                except (ValueError, TypeError, KeyError):
+                    self._kill()
+                    raise WorkerGone("inference worker sent an unreadable reply") from None
+                self._replies[key] = reply
                 continue
             left = deadline - time.monotonic()
             if left <= 0:
@@ -399,6 +404,10 @@ def _preimport() -> None:
 def main(argv: list[str]) -> int:
     """Worker entry point: load every model, then answer commands until `exit` or EOF."""
     job_dir = Path(argv[1])
+    # Replies get a private copy of stdout; anything a library prints (to fd 1, from Python or
+    # C) goes to the log on stderr instead of corrupting the reply stream.
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     _preimport()
     first = sys.stdin.readline()
     if not first:
@@ -410,8 +419,8 @@ def main(argv: list[str]) -> int:
 
     def reply(message: dict[str, Any]) -> None:
         with lock:
-            sys.stdout.write(json.dumps(message) + "\n")
-            sys.stdout.flush()
+            replies.write(json.dumps(message) + "\n")
+            replies.flush()
 
     runners: dict[str, Runner] = {}
     for role, spec in job["models"].items():
