@@ -6,7 +6,8 @@ onnxruntime InferenceSession on both fixture models and prints sklearn's roc_auc
 nothing else. `shipyard evaluate` additionally verifies the artifacts, runs both models in a
 limited worker process, computes intervals per segment, measures latency and renders the report.
 Both commands run interleaved (A B A B ...) so a busy machine slows both alike; medians and the
-median of the pairwise ratios are printed.
+median of the pairwise ratios are printed. `--reference DIR` times another checkout's
+`shipyard evaluate` (e.g. `git archive COMMIT | tar -x -C DIR`) instead of the plain script.
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ for model_dir in sys.argv[2:]:
 '''
 
 
-def _time(command: list[str], env: dict[str, str]) -> float:
+def _time(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
     started = time.perf_counter()
     subprocess.run(
-        command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     return time.perf_counter() - started
 
@@ -55,6 +56,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--html", action="store_true", help="also render the HTML report")
+    parser.add_argument(
+        "--reference", type=Path, help="another checkout whose `shipyard evaluate` is timed instead"
+    )
     args = parser.parse_args()
     candidate = REGISTRY / "candidate_better" / "models" / "churn"
     production = REGISTRY / "production" / "models" / "churn"
@@ -75,16 +79,22 @@ def main() -> int:
             str(ROOT / "fixtures" / "benchmark" / "churn_benchmark.parquet"),
             str(candidate), str(production),
         ]  # fmt: skip
+        reference_env, reference_cwd = env, ROOT
+        if args.reference is not None:
+            reference_cwd = args.reference.resolve()
+            reference = [*ours[:-1], str(Path(tmp) / ("reference" + report.suffix))]
+            reference_env = dict(os.environ, PYTHONPATH=str(reference_cwd))
         _time(ours, env)  # warm the page cache for both
-        _time(reference, env)
+        _time(reference, reference_env, reference_cwd)
         times_ours: list[float] = []
         times_plain: list[float] = []
         for _ in range(args.rounds):
             times_ours.append(_time(ours, env))
-            times_plain.append(_time(reference, env))
+            times_plain.append(_time(reference, reference_env, reference_cwd))
     ratios = [a / b for a, b in zip(times_ours, times_plain, strict=True)]
     print(f"shipyard evaluate ({'html' if args.html else 'json'}): median {statistics.median(times_ours):.2f} s  ({', '.join(f'{t:.2f}' for t in times_ours)})")  # noqa: E501
-    print(f"plain script:            median {statistics.median(times_plain):.2f} s  ({', '.join(f'{t:.2f}' for t in times_plain)})")  # noqa: E501
+    name = "reference checkout:" if args.reference else "plain script:      "
+    print(f"{name}      median {statistics.median(times_plain):.2f} s  ({', '.join(f'{t:.2f}' for t in times_plain)})")  # noqa: E501
     print(f"ratio (pairwise median): {statistics.median(ratios):.2f}")
     return 0
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,9 @@ import pandas as pd
 from evaluators import __version__
 from evaluators.artifacts import prediction_cache
 from evaluators.artifacts.benchmark_data import BenchmarkData, BenchmarkError, load_benchmark
-from evaluators.artifacts.inference import InferenceResult, predict_proba
-from evaluators.artifacts.latency_isolated import LatencyError, measure_latency_isolated
-from evaluators.artifacts.loading import ArtifactError, verify_artifact
+from evaluators.artifacts.inference import InferenceInputError, InferenceResult, feature_matrix
+from evaluators.artifacts.loading import ArtifactError
+from evaluators.artifacts.model_worker import BASELINE, CANDIDATE, ModelWorker, WorkerGone
 from evaluators.bounded import MAX_MANIFEST_BYTES, read_text
 from evaluators.candidate import (
     ClaimedResults,
@@ -115,12 +114,16 @@ def run_evaluation(
     cache_dir: Path | None = None,
     benchmark_roots: Sequence[str] | None = None,
     parallel_inference: bool = False,
+    worker: ModelWorker | None = None,
 ) -> EvaluationReport:
     """Evaluate; failures of the inputs become a report with status error, never a crash.
 
-    `parallel_inference` runs the candidate's and production's worker processes at once: the
-    wall time of one on a laptop or CI runner, at the cost of two memory limits' worth of
-    memory (the bot, running several evaluations, keeps them one after the other).
+    Both models live in one worker process (`model_worker`), verified and loaded while the
+    benchmark loads here. `parallel_inference` measures latency while the models score: the
+    wall time of one on a laptop or CI runner, where one evaluation has both cores (the bot,
+    running several evaluations, measures latency alone after scoring). `worker` is one
+    started early by the caller, before its own imports, for these model directories; it is
+    closed when the evaluation ends; the caller may have sent it the models already.
     """
     say = progress or (lambda _: None)
     started = datetime.now(UTC)
@@ -128,6 +131,8 @@ def run_evaluation(
     try:
         config = _read_config(candidate_dir)
     except (DocumentError, EvaluationInputError) as exc:
+        if worker is not None:
+            worker.close()
         return _error_report(candidate_dir.name, "unknown", started, policy, str(exc))
     try:
         return _evaluate(
@@ -142,9 +147,13 @@ def run_evaluation(
             cache_dir,
             benchmark_roots,
             parallel_inference,
+            worker,
         )
     except (DocumentError, EvaluationInputError, BenchmarkError, ArtifactError) as exc:
         return _error_report(config.name, config.task.value, started, policy, str(exc))
+    finally:
+        if worker is not None:
+            worker.close()  # idempotent: closed already unless the inputs were refused early
 
 
 def _evaluate(
@@ -159,6 +168,7 @@ def _evaluate(
     cache_dir: Path | None,
     benchmark_roots: Sequence[str] | None = None,
     parallel_inference: bool = False,
+    worker: ModelWorker | None = None,
 ) -> EvaluationReport:
     if policy.benchmark is None:
         raise EvaluationInputError(".shipyard.yml names no benchmark (benchmark.uri, sha256)")
@@ -169,56 +179,117 @@ def _evaluate(
             f"{baseline_config.task.value}"
         )
     weights = _weights(candidate_dir, config)
-    weights_sha = verify_artifact(weights, expected=config.format, root=candidate_dir).sha256
     baseline_weights = None
-    baseline_sha = ""
+    models = {CANDIDATE: (candidate_dir, config)}
     if baseline_dir is not None and baseline_config is not None:
         baseline_weights = _weights(baseline_dir, baseline_config)
-        baseline_sha = verify_artifact(
-            baseline_weights, expected=baseline_config.format, root=baseline_dir
-        ).sha256
+        models[BASELINE] = (baseline_dir, baseline_config)
+    if worker is None:
+        worker = ModelWorker()
+    if not worker.roles:  # not yet told by a caller who started it early
+        worker.load(
+            models, memory_mb=policy.limits.memory_mb, timeout_s=policy.limits.timeout_seconds
+        )
+    with worker:  # the worker verifies and loads the models while the benchmark loads here
+        return _evaluate_with(
+            worker,
+            config,
+            candidate_dir,
+            baseline_dir,
+            baseline_config,
+            weights,
+            baseline_weights,
+            policy,
+            benchmark_base_dir,
+            say,
+            started,
+            durations,
+            cache_dir,
+            benchmark_roots,
+            parallel_inference,
+        )
 
+
+def _verified_sha(worker: ModelWorker, role: str) -> str | None:
+    """The artifact's sha256 once the worker verified it; raises when it refused it."""
+    loaded = worker.loaded(role)
+    if loaded.artifact_error is not None:
+        raise loaded.artifact_error
+    return loaded.sha256
+
+
+def _evaluate_with(
+    worker: ModelWorker,
+    config: ModelConfig,
+    candidate_dir: Path,
+    baseline_dir: Path | None,
+    baseline_config: ModelConfig | None,
+    weights: Path,
+    baseline_weights: Path | None,
+    policy: Policy,
+    benchmark_base_dir: Path | None,
+    say: Progress,
+    started: datetime,
+    durations: dict[str, float],
+    cache_dir: Path | None,
+    benchmark_roots: Sequence[str] | None,
+    overlap_latency: bool,
+) -> EvaluationReport:
+    assert policy.benchmark is not None
     say("loading benchmark")
     t0 = time.perf_counter()
-    bench: BenchmarkData = load_benchmark(
-        policy=policy.benchmark, base_dir=benchmark_base_dir, roots=benchmark_roots
-    )
+    try:
+        bench: BenchmarkData = load_benchmark(
+            policy=policy.benchmark, base_dir=benchmark_base_dir, roots=benchmark_roots
+        )
+    except BenchmarkError:
+        for role in worker.roles:  # an unsafe artifact is reported before a bad benchmark
+            _verified_sha(worker, role)
+        raise
     durations["benchmark_s"] = time.perf_counter() - t0
     frame = bench.frame
     y = _labels(frame, policy.benchmark.label_column, config)
+    shas = {role: _verified_sha(worker, role) for role in worker.roles}
+    with_baseline = baseline_dir is not None and baseline_config is not None
+    not_sent: dict[str, InferenceResult | None]
+    not_sent = {
+        role: _send_features(worker, role, cfg, frame)
+        for role, cfg in _models(config, baseline_config).items()
+    }
+    measure = (
+        policy.latency.enabled
+        and with_baseline
+        and len(frame) > 0
+        and all(failure is None for failure in not_sent.values())
+        and all(sha is not None for sha in shas.values())
+    )
+    if measure and overlap_latency:  # one evaluation on a laptop: time it while scoring
+        worker.start_latency(
+            rows=min(5_000, len(frame)),
+            policy=policy.latency,
+            confidence=policy.statistics.confidence,
+        )
 
     say("scoring candidate")
     t0 = time.perf_counter()
-    base_future: Future[InferenceResult] | None = None
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        if parallel_inference and baseline_dir is not None and baseline_config is not None:
-            base_future = pool.submit(
-                _predict,
-                baseline_dir,
-                baseline_config,
-                frame,
-                policy,
-                baseline_sha,
-                bench.sha256,
-                cache_dir,
-            )
-        candidate = _predict(
-            candidate_dir, config, frame, policy, weights_sha, bench.sha256, cache_dir
-        )
-        durations["candidate_inference_s"] = time.perf_counter() - t0
-        if base_future is not None:
-            base_future.result()  # never leave a worker process running past this block
+    candidate = _predict(
+        worker, CANDIDATE, config, frame, shas[CANDIDATE], bench.sha256, cache_dir, not_sent
+    )
+    durations["candidate_inference_s"] = time.perf_counter() - t0
     if not candidate.ok:
         return _failed_run(config, started, policy, candidate, "candidate")
     if baseline_dir is not None and baseline_config is not None:
         say("scoring production")
         t0 = time.perf_counter()
-        base = (
-            base_future.result()
-            if base_future is not None
-            else _predict(
-                baseline_dir, baseline_config, frame, policy, baseline_sha, bench.sha256, cache_dir
-            )
+        base = _predict(
+            worker,
+            BASELINE,
+            baseline_config,
+            frame,
+            shas[BASELINE],
+            bench.sha256,
+            cache_dir,
+            not_sent,
         )
         durations["baseline_inference_s"] = time.perf_counter() - t0
         if not base.ok:
@@ -245,22 +316,18 @@ def _evaluate(
     durations["statistics_s"] = time.perf_counter() - t0
 
     latency = None
-    if policy.latency.enabled and baseline_dir is not None and baseline_config is not None:
+    if measure:
         say("measuring latency")
         t0 = time.perf_counter()
         try:
-            latency = measure_latency_isolated(
-                candidate_dir=candidate_dir,
-                candidate_config=config,
-                baseline_dir=baseline_dir,
-                baseline_config=baseline_config,
-                frame=frame.head(5_000),
-                policy=policy.latency,
-                timeout_s=policy.limits.timeout_seconds,
-                memory_mb=policy.limits.memory_mb,
-                confidence=policy.statistics.confidence,
-            )
-        except LatencyError:
+            if not overlap_latency:  # the bot: measured alone, after scoring
+                worker.start_latency(
+                    rows=min(5_000, len(frame)),
+                    policy=policy.latency,
+                    confidence=policy.statistics.confidence,
+                )
+            latency = worker.latency()
+        except WorkerGone:
             latency = None  # the verdict then says latency was not measured
         durations["latency_s"] = time.perf_counter() - t0
 
@@ -324,28 +391,48 @@ def _evaluate(
     return report.model_copy(update={"verdict": decide(report=report, policy=policy)})
 
 
+def _models(config: ModelConfig, baseline_config: ModelConfig | None) -> dict[str, ModelConfig]:
+    models = {CANDIDATE: config}
+    if baseline_config is not None:
+        models[BASELINE] = baseline_config
+    return models
+
+
+def _send_features(
+    worker: ModelWorker, role: str, config: ModelConfig, frame: pd.DataFrame
+) -> InferenceResult | None:
+    """Hand the worker the model's features; the failure to report when the frame lacks them."""
+    try:
+        worker.send_features(role, feature_matrix(frame, config.features))
+    except InferenceInputError as exc:
+        return InferenceResult(RunStatus.ERROR, None, str(exc), 0.0)
+    return None
+
+
 def _predict(
-    model_dir: Path,
+    worker: ModelWorker,
+    role: str,
     config: ModelConfig,
     frame: pd.DataFrame,
-    policy: Policy,
-    weights_sha: str,
+    weights_sha: str | None,
     benchmark_sha: str,
     cache_dir: Path | None,
+    not_sent: dict[str, InferenceResult | None],
 ) -> InferenceResult:
+    loaded = worker.loaded(role)
+    if loaded.failure is not None:
+        return loaded.failure
+    assert weights_sha is not None
     key = prediction_cache.cache_key(
         weights_sha256=weights_sha, config=config, benchmark_sha256=benchmark_sha
     )
     cached = prediction_cache.load(cache_dir, key)
     if cached is not None and cached.shape[0] == len(frame):
         return InferenceResult(RunStatus.COMPLETED, cached, "reused cached outputs", 0.0)
-    result = predict_proba(
-        model_dir=model_dir,
-        config=config,
-        frame=frame,
-        timeout_s=policy.limits.timeout_seconds,
-        memory_mb=policy.limits.memory_mb,
-    )
+    failure = not_sent[role]
+    if failure is not None:
+        return failure
+    result = worker.predict(role)
     if result.ok and result.proba is not None:
         prediction_cache.store(cache_dir, key, result.proba)
     return result

@@ -8,6 +8,7 @@ production has changed, so PR 2's evidence is stale: it is evaluated again, agai
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,16 @@ def _checks_table(world: RegistryWorld, number: int) -> Table:
     return table
 
 
+REPORT_MARKER = "<!-- shipyard:pr-report -->"
+
+
+def _has_report(world: RegistryWorld, number: int) -> bool:
+    return any(
+        comment.body.startswith(REPORT_MARKER)
+        for comment in world.sandbox.comments_on(REGISTRY, number)
+    )
+
+
 def _timeline(console: Console, world: RegistryWorld, number: int) -> None:
     pull = world.sandbox.pull(REGISTRY, number)
     state = "merged" if pull.merged else pull.state
@@ -83,7 +94,7 @@ def _timeline(console: Console, world: RegistryWorld, number: int) -> None:
     console.print(_checks_table(world, number))
     for comment in world.sandbox.comments_on(REGISTRY, number):
         body = comment.body
-        if body.startswith("<!-- shipyard:pr-report -->"):
+        if body.startswith(REPORT_MARKER):
             body = (
                 body.split("\n#### Segments", 1)[0] + "\n\n*(segment tables, calibration, "
                 "latency and audit trail follow in the comment)*"
@@ -122,10 +133,15 @@ def run_demo(
         database_url=f"sqlite:///{database}",
         sandbox_port=sandbox_port,
     )
+    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-report")
     try:
         with console.status("Starting the GitHub sandbox and the bot…"):
             world.create_registry(policy_text=demo_policy(fixtures))
-            world.start_bot(cache_dir=out_dir.resolve() / "prediction-cache", port=port)
+            # Two evaluation workers: both PRs are evaluated at once, as soon as they open
+            # (each model runs in its own worker process, so they share both cores).
+            world.start_bot(
+                cache_dir=out_dir.resolve() / "prediction-cache", port=port, evaluation_workers=2
+            )
         console.print(
             f"GitHub sandbox at {world.sandbox_server.url}; bot at {world.bot and world.bot.url}"
         )
@@ -139,6 +155,8 @@ def run_demo(
                     f"PR #{number} gate: [bold]{gate.conclusion}[/] — {gate.output['title']}"
                 )
         with console.status(f"PR #{second}: on-call reads the report and blocks it…"):
+            # The report comment is posted just after the gate settles: read it first.
+            wait_until(lambda: _has_report(world, second), timeout_s=180, what="the report")
             world.sandbox.set_permission(REGISTRY, ONCALL, "write")
             world.sandbox.add_comment(
                 REGISTRY,
@@ -161,6 +179,9 @@ def run_demo(
         wait_until(
             lambda: world.sandbox.pull(REGISTRY, first).merged, timeout_s=180, what="the auto-merge"
         )
+        # PR #1's report is final: fetch it while PR #2 is measured again (its first HTML
+        # rendering imports matplotlib, about a second, which then overlaps the evaluation).
+        first_report = fetcher.submit(_save_report, world, first, out_dir)
         # PR 1 changed production: PR 2's evidence is stale and is measured again.
         with console.status(f"PR #{first} merged: production changed; PR #{second} again…"):
             wait_until(lambda: _stale(world, second), timeout_s=180, what="the stale evidence")
@@ -172,7 +193,8 @@ def run_demo(
         _timeline(console, world, first)
         _timeline(console, world, second)
 
-        reports = [p for p in (_save_report(world, n, out_dir) for n in (first, second)) if p]
+        saved = (first_report.result(), _save_report(world, second, out_dir))
+        reports = [path for path in saved if path]
         for path in reports:
             console.print(f"HTML report written to {path}")
         merged = world.sandbox.pull(REGISTRY, first).merged
@@ -187,4 +209,5 @@ def run_demo(
         console.print(f"[bold red]The demo stopped: {exc}.[/]")
         return 1
     finally:
+        fetcher.shutdown(wait=True)
         world.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +21,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.cli.report_format import ReportFormat
-from evaluators.evaluate import run_evaluation
+from evaluators.artifacts.model_worker import ModelWorker, models_of
 from evaluators.policy import Policy, PolicyError, parse_policy
-from evaluators.rendering.render import (
-    DECISION_TITLES,
-    headline,
-    render_html,
-    render_json,
-    render_pr_comment,
-)
 from evaluators.report import Decision, EvaluationReport, RunStatus
 
 EXIT_OK = 0
@@ -44,11 +38,20 @@ STEPS = (
 )
 
 
-RENDERERS: dict[ReportFormat, Callable[[EvaluationReport], str]] = {
-    ReportFormat.JSON: render_json,
-    ReportFormat.MARKDOWN: lambda report: render_pr_comment(report, in_pull_request=False),
-    ReportFormat.HTML: lambda report: render_html(report, in_pull_request=False),
-}
+def _import_plots() -> None:
+    import evaluators.rendering.plots  # noqa: F401
+
+
+def _render(fmt: ReportFormat, report: EvaluationReport) -> str:
+    # Imported when needed: the renderers are not needed until the evaluation has finished.
+    from evaluators.rendering.render import render_html, render_json, render_pr_comment
+
+    renderers: dict[ReportFormat, Callable[[EvaluationReport], str]] = {
+        ReportFormat.JSON: render_json,
+        ReportFormat.MARKDOWN: lambda report: render_pr_comment(report, in_pull_request=False),
+        ReportFormat.HTML: lambda report: render_html(report, in_pull_request=False),
+    }
+    return renderers[fmt](report)
 
 
 class InputError(Exception):
@@ -149,6 +152,8 @@ def validate_request(request: EvaluateRequest) -> Policy:
 
 def summary_line(report: EvaluationReport, *, code: int) -> str:
     """One line a CI log shows: the decision, the headline and the exit code."""
+    from evaluators.rendering.render import DECISION_TITLES, headline
+
     if report.status is not RunStatus.COMPLETED or report.verdict is None:
         why = report.error or "no verdict"
         return f"error: {report.model}: could not evaluate: {why} (exit {code})"
@@ -163,16 +168,35 @@ def run_evaluate_command(
     *,
     console: Console | None = None,
     stdout: TextIO | None = None,
+    worker: ModelWorker | None = None,
 ) -> int:
     """Validate, evaluate, write the reports; returns the exit code."""
     # soft_wrap: a CI log keeps each message on one line, however narrow the "terminal".
     console = console or Console(stderr=True, soft_wrap=True)
     out = stdout or sys.stdout
+    # Started as early as possible (the command line starts it before importing this module):
+    # it verifies and loads the models while this process imports pandas and reads the
+    # benchmark.
+    worker = worker or ModelWorker()
+    try:
+        return _evaluate(request, console, out, worker)
+    finally:
+        worker.close()
+
+
+def _evaluate(request: EvaluateRequest, console: Console, out: TextIO, worker: ModelWorker) -> int:
     try:
         policy = validate_request(request)
     except InputError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         return EXIT_ERROR
+    models = models_of(request.candidate, request.baseline)
+    if models is not None:
+        worker.load(
+            models, memory_mb=policy.limits.memory_mb, timeout_s=policy.limits.timeout_seconds
+        )
+    from evaluators.evaluate import run_evaluation
+
     base_dir = request.policy_path.resolve().parent if request.benchmark is None else Path.cwd()
     with Progress(
         SpinnerColumn(),
@@ -183,8 +207,16 @@ def run_evaluate_command(
     ) as progress:
         task = progress.add_task("starting", total=len(STEPS))
 
+        wants_html = ReportFormat.HTML in request.files or (
+            request.report_format is ReportFormat.HTML
+        )
+
         def step(name: str) -> None:
             progress.update(task, description=name, advance=1)
+            if name == "scoring candidate" and wants_html:
+                # From here this process mostly waits for the worker: import matplotlib for
+                # the HTML report's plots meanwhile (0.5 s that otherwise comes after it).
+                threading.Thread(target=_import_plots, daemon=True).start()
 
         try:
             report = run_evaluation(
@@ -194,6 +226,7 @@ def run_evaluate_command(
                 benchmark_base_dir=base_dir,
                 progress=step,
                 parallel_inference=True,  # one evaluation at a time: use both cores
+                worker=worker,
             )
         except Exception as exc:  # a bug, not bad input: say what, without a traceback
             console.print(f"[red]error:[/] the evaluation crashed: {escape(repr(exc))[:500]}")
@@ -202,15 +235,15 @@ def run_evaluate_command(
     _print_details(console, report)
     try:
         for fmt, path in request.files.items():
-            path.write_text(RENDERERS[fmt](report), encoding="utf-8")
+            path.write_text(_render(fmt, report), encoding="utf-8")
         if request.report_format is not None and request.output is not None:
-            request.output.write_text(RENDERERS[request.report_format](report), encoding="utf-8")
+            request.output.write_text(_render(request.report_format, report), encoding="utf-8")
     except OSError as exc:
         console.print(f"[red]error:[/] could not write {escape(str(exc.filename))}")
         return EXIT_ERROR
     line = summary_line(report, code=code)
     if request.report_format is not None and request.output is None:
-        out.write(RENDERERS[request.report_format](report))
+        out.write(_render(request.report_format, report))
         console.print(line, highlight=False, markup=False)  # stdout carries the report
     else:
         out.write(line + "\n")
@@ -220,6 +253,8 @@ def run_evaluate_command(
 
 def _print_details(console: Console, report: EvaluationReport) -> None:
     """The human view on stderr: the overall table and the verdict's reasons."""
+    from evaluators.rendering.render import DECISION_TITLES
+
     if report.status is not RunStatus.COMPLETED:
         return  # the summary line says why
     table = Table(title=f"{report.model}: candidate vs {report.baseline_label}")

@@ -22,6 +22,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evaluators.artifacts.loading import load_skops, open_onnx_session
+from evaluators.artifacts.worker_process import (
+    _describe_exit,
+    _is_memory_failure,
+    _limit_memory,
+    _log_tail,
+    _worker_env,
+)
 from evaluators.candidate import ArtifactFormat, InputKind, ModelConfig, Task
 from evaluators.report import RunStatus
 
@@ -29,9 +36,6 @@ if TYPE_CHECKING:
     import onnxruntime
     import pandas as pd
 
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME", "SYSTEMROOT")
-_LOG_TAIL_CHARS = 2000
 
 
 class InferenceInputError(ValueError):
@@ -211,42 +215,6 @@ class InferenceResult:
         return self.status is RunStatus.COMPLETED
 
 
-def _worker_env(threads: int) -> dict[str, str]:
-    """A minimal environment: the worker gets no secrets, and one thread per library."""
-    env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
-    existing = os.environ.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(_PACKAGE_ROOT) + (os.pathsep + existing if existing else "")
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[name] = str(threads)
-    return env
-
-
-def _log_tail(path: Path) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return text[-_LOG_TAIL_CHARS:].strip()
-
-
-def _is_memory_failure(text: str) -> bool:
-    """Messages that allocators and the dynamic loader give when RLIMIT_AS is reached."""
-    signs = ("bad_alloc", "failed to allocate", "failed to map segment", "cannot allocate memory")
-    lowered = text.lower()
-    return any(sign in lowered for sign in signs)
-
-
-def _describe_exit(returncode: int, memory_mb: int, log: str) -> str:
-    if returncode < 0:
-        name = signal.Signals(-returncode).name
-        hint = " (possibly over the memory limit)" if name in ("SIGKILL", "SIGSEGV") else ""
-        return f"inference worker was killed by {name}{hint}; memory limit {memory_mb} MB"
-    if "MemoryError" in log or _is_memory_failure(log):
-        return f"inference worker exceeded its memory limit of {memory_mb} MB"
-    last = log.splitlines()[-1] if log else "no output"
-    return f"inference worker exited with code {returncode}: {last}"
-
-
 def predict_proba(
     *,
     model_dir: Path,
@@ -307,13 +275,6 @@ def predict_proba(
             return result(RunStatus.ERROR, str(outcome["message"]))
         proba = np.load(job_dir / "output.npy", allow_pickle=False)
         return result(RunStatus.COMPLETED, "ok", proba.astype(np.float64, copy=False))
-
-
-def _limit_memory(memory_mb: int) -> None:
-    import resource
-
-    limit = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _run_job(job_dir: Path) -> dict[str, str]:

@@ -17,16 +17,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evaluators.artifacts.inference import (
-    InferenceInputError,
+from evaluators.artifacts.inference import InferenceInputError, feature_matrix, open_runner
+from evaluators.artifacts.latency import measure_latency_on
+from evaluators.artifacts.worker_process import (
     _describe_exit,
     _limit_memory,
     _log_tail,
     _worker_env,
-    feature_matrix,
-    open_runner,
 )
-from evaluators.artifacts.latency import measure_latency_on
 from evaluators.candidate import ModelConfig
 from evaluators.policy import LatencyPolicy
 from evaluators.report import LatencySection
