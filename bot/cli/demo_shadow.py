@@ -10,6 +10,7 @@ something no frozen benchmark can show — and its shadow fails, so the gate fai
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,10 @@ from bot.base.waiting import wait_until
 from bot.cli.demo import demo_policy
 from bot.cli.registry_world import REGISTRY, RegistryWorld
 from evaluators.candidate import parse_model_config
+from gateway import names
 from gateway.app import create_app
 from gateway.config import GatewayConfig
+from gateway.routing import load_routing
 
 GATE = "Shipyard / promotion-gate"
 SHADOW = "Shipyard / shadow (churn)"
@@ -59,10 +62,20 @@ def _traffic(fixtures: Path, *, drift_sd: float) -> np.ndarray:
     return x
 
 
-def _replay(gateway_url: str, x: np.ndarray, *, prefix: str) -> None:
+def _serving_shadow(client: httpx.Client, routing: Path) -> bool:
+    """The gateway has loaded the shadow version the routing table names (it announces a
+    loaded version's series on /metrics); mirrors sent before that would be dropped."""
+    route = load_routing(routing).models.get("churn")
+    if route is None or route.shadow is None:
+        return False
+    wanted = f'{names.MIRRORED}_total{{model="churn",version="{route.shadow.version}"}}'
+    return wanted in client.get("/metrics").text
+
+
+def _replay(gateway_url: str, routing: Path, x: np.ndarray, *, prefix: str) -> None:
     with httpx.Client(base_url=gateway_url, timeout=30) as client:
         wait_until(
-            lambda: client.get("/v2/models/churn/ready").status_code == 200,
+            lambda: _serving_shadow(client, routing),
             timeout_s=60,
             what="the gateway to load production and the shadow",
         )
@@ -81,6 +94,25 @@ def _replay(gateway_url: str, x: np.ndarray, *, prefix: str) -> None:
                 "/v2/models/churn/infer", json=body, headers={"x-request-id": f"{prefix}-{i}"}
             )
             answer.raise_for_status()
+
+
+def _logged(staging: Path, prefix: str) -> int:
+    """Prediction-log rows (production and shadow) the gateway has written for this replay."""
+    log_dir = staging / "artifacts" / "prediction-log"
+    if not log_dir.exists():
+        return 0
+    ids = pd.read_parquet(log_dir, columns=["request_id"])["request_id"]
+    return int(ids.astype(str).str.startswith(f"{prefix}-").sum())
+
+
+def _replayed(gateway_url: str, staging: Path, x: np.ndarray, *, prefix: str) -> None:
+    """Replay, then wait until every answer and its mirror are in the prediction log."""
+    _replay(gateway_url, staging / "routing.json", x, prefix=prefix)
+    wait_until(
+        lambda: _logged(staging, prefix) >= 2 * len(x),
+        timeout_s=60,
+        what="the gateway to log every request and its mirror",
+    )
 
 
 def _check(world: RegistryWorld, number: int, name: str) -> Any:
@@ -120,6 +152,7 @@ def run_shadow_demo(*, fixtures: Path, out_dir: Path, console: Console | None = 
     staging.mkdir(parents=True, exist_ok=True)
     for stale in ("routing.json", "shipyard-shadow-demo.db"):
         (staging / stale).unlink(missing_ok=True)
+    shutil.rmtree(staging / "artifacts", ignore_errors=True)  # last run's bundles and log
     world = RegistryWorld(
         fixtures=fixtures.resolve(),
         database_url=f"sqlite:///{staging / 'shipyard-shadow-demo.db'}",
@@ -135,6 +168,7 @@ def run_shadow_demo(*, fixtures: Path, out_dir: Path, console: Console | None = 
                 store_url=str(staging / "artifacts"),
                 routing_path=staging / "routing.json",
                 clock=world.clock,
+                log_flush_s=0.2,  # the story judges the log right after the replay
             )
         )
     )
@@ -152,7 +186,7 @@ def run_shadow_demo(*, fixtures: Path, out_dir: Path, console: Console | None = 
         console.print(f"PR #{first} shadow: {shadow.output['title']}")
         console.print(f"PR #{first} gate: [bold]{gate.conclusion}[/] — {gate.output['title']}")
         with console.status(f"Replaying {REQUESTS} production requests through the gateway…"):
-            _replay(gateway.url, _traffic(fixtures, drift_sd=0.0), prefix="day1")
+            _replayed(gateway.url, staging, _traffic(fixtures, drift_sd=0.0), prefix="day1")
         console.print("Moving the clock 25 hours forward (shadow minimum and review window)…")
         world.pass_time(timedelta(hours=25))
         merged = bool(
@@ -170,7 +204,7 @@ def run_shadow_demo(*, fixtures: Path, out_dir: Path, console: Console | None = 
         with console.status("PR #2: another model; production traffic has drifted meanwhile…"):
             second = world.open_candidate_pr("candidate_skops", author="analyst")
             _settled(world, second, SHADOW, done=False)
-            _replay(gateway.url, _traffic(fixtures, drift_sd=4.0), prefix="day2")
+            _replayed(gateway.url, staging, _traffic(fixtures, drift_sd=4.0), prefix="day2")
         world.pass_time(timedelta(hours=25))
         caught = _settled(world, second, SHADOW)
         gate = wait_until(

@@ -316,7 +316,8 @@ def _judge(
     decision = decide_shadow(policy=policy, evidence=evidence)
     status = _STATUS_OF[decision.status]
     title = _title(decision, evidence.paired, evidence.elapsed)
-    _record(ctx, stage, status, title, decision.lines)
+    # The gate quotes what was found; the check run shows everything.
+    _record(ctx, stage, status, title, decision.findings or decision.lines[:1])
     _show(ctx, client, stage, status, title, decision.lines)
     if status is not ShadowStatus.RUNNING:
         _release_slot(staging, stage)  # the verdict is recorded; the next candidate may start
@@ -334,11 +335,12 @@ def _judge(
 def _title(decision: ShadowDecision, paired: int, elapsed: timedelta) -> str:
     hours = elapsed.total_seconds() / 3600
     progress = f"{hours:.1f} h, {paired:,} of {decision.samples_needed:,} paired samples"
+    found = decision.findings[0] if decision.findings else decision.lines[0]
     return {
         Judged.PENDING: f"collecting: {progress}",
         Judged.PASSED: f"passed: {progress}",
-        Judged.FAILED: f"failed: {decision.lines[0]}",
-        Judged.INCONCLUSIVE: f"needs a person: {decision.lines[0]}",
+        Judged.FAILED: f"failed: {found}",
+        Judged.INCONCLUSIVE: f"needs a person: {found}",
     }[decision.status]
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
 import numpy as np
@@ -74,6 +74,7 @@ class ShadowDecision:
     lines: list[str]
     samples_needed: int
     sizing: FlipRateSizing
+    findings: list[str] = field(default_factory=list)  # what was found, failures first
 
     @property
     def conclusion(self) -> str | None:
@@ -381,4 +382,5 @@ def decide_shadow(*, policy: Policy, evidence: ShadowEvidence) -> ShadowDecision
         lines=[head, *progress_lines, *finding_lines],
         samples_needed=needed,
         sizing=sizing,
+        findings=[f.text for f in findings if f.severity is not Severity.OK],
     )
