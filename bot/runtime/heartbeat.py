@@ -106,8 +106,10 @@ class Lease:
             row = session.execute(select(m.claim_token, m.status).where(m.id == self._pk)).first()
         if row is not None and row[0] == self._token and row[1] == self._active:
             return True  # a back-off runs further than our lease: still ours
-        if row is None or row[0] != self._token:
-            self._lost.set()  # finished by us keeps our token (or clears it after we stop)
+        if row is None or row[0] not in (self._token, None):
+            self._lost.set()  # another claimer's token: taken over
+        # A cleared token is a run that was finished or cancelled: not ours any more, but not
+        # taken over either (`check` still stops a worker that goes on).
         return False
 
     def _beat(self) -> None:
