@@ -16,12 +16,15 @@ from tests.traffic_world import require
 
 
 @contextmanager
-def running_prometheus(root: Path, config: str, *, retention: str = "15d") -> Iterator[str]:
-    """Prometheus with `config` (YAML text) and its TSDB under `root / "data"`; yields its URL."""
+def running_prometheus(
+    root: Path, config: str, *, retention: str = "15d", port: int | None = None
+) -> Iterator[str]:
+    """Prometheus with `config` (YAML text) and its TSDB under `root / "data"`; yields its URL.
+    `port`: a port chosen beforehand (a bot configured before Prometheus starts)."""
     binary = require("prometheus")
     config_file = root / "prometheus.yml"
     config_file.write_text(config)
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [
             binary,

@@ -10,20 +10,25 @@ reviewer and an operator see: the gate's text, the shadow check run, the deploym
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.base.local_server import free_port
 from bot.base.waiting import wait_until
 from bot.cli.registry_world import REGISTRY, RegistryWorld
+from gateway import names
 from gateway.config import GatewayConfig
 from gateway.routing import load_routing
 from tests.gateway_harness import benchmark_rows, running_gateway
 from tests.policies import policy_text
+from tests.prometheus_server import running_prometheus
+from tests.traffic_world import require
 from tests.world_fixtures import FIXTURES
 
 GATE = "Shipyard / promotion-gate"
@@ -294,3 +299,111 @@ def test_one_candidate_at_a_time_holds_a_models_shadow_slot(staging: Staging) ->
         what="the second candidate to take the slot",
     )
     assert route.shadow is not None
+
+
+def _latency_history(start: datetime, hours: int, series: dict[tuple[str, str], float]) -> str:
+    """OpenMetrics text: one sample a minute of the gateway's latency histogram for each
+    (variant, version), 60 requests a minute all in the bucket whose upper bound is given."""
+    lines = [f"# TYPE {names.LATENCY_SECONDS} histogram"]
+    bounds = (0.005, 0.01, 0.025, 0.05, 0.1)
+    for minute in range(hours * 60 + 1):
+        stamp = (start + timedelta(minutes=minute)).timestamp()
+        count = 60.0 * (minute + 1)
+        for (variant, version), bucket in series.items():
+            labels = f'model="churn",variant="{variant}",version="{version}"'
+            for le in (*bounds, "+Inf"):
+                filled = count if le == "+Inf" or float(le) >= bucket else 0.0
+                lines.append(
+                    f'{names.LATENCY_SECONDS}_bucket{{{labels},le="{le}"}} {filled} {stamp}'
+                )
+            lines.append(f"{names.LATENCY_SECONDS}_count{{{labels}}} {count} {stamp}")
+            lines.append(f"{names.LATENCY_SECONDS}_sum{{{labels}}} {count * bucket} {stamp}")
+    return "\n".join([*lines, "# EOF", ""])
+
+
+@pytest.mark.parametrize("shadow_scraped", [True, False])
+def test_shadow_latency_is_read_from_prometheus_when_one_is_configured(
+    database_url: str, tmp_path: Path, shadow_scraped: bool
+) -> None:
+    port = free_port()
+    world = RegistryWorld(
+        fixtures=FIXTURES,
+        database_url=database_url,
+        settings_overrides={
+            "shadow_artifact_store": str(tmp_path / "artifacts"),
+            "shadow_routing_table": tmp_path / "routing.json",
+            "shadow_prometheus_url": f"http://127.0.0.1:{port}",
+            "shadow_check_interval_s": 3600,
+        },
+    )
+    try:
+        world.create_registry(policy_text=policy_text(shadow=SHADOW_POLICY))
+        world.start_bot()
+        staging = Staging(world, tmp_path / "artifacts", tmp_path / "routing.json")
+        number = world.open_candidate_pr("candidate_better")
+        wait_until(
+            lambda: staging.deployment_states() == ["in_progress"],
+            timeout_s=120,
+            what="the shadow stage to start",
+        )
+        route = load_routing(staging.table).models["churn"]
+        assert route.shadow is not None
+        # A day of the staging gateways' latency as Prometheus scraped it: production answers
+        # within 5 ms, the shadow within 10-25 ms.
+        start = world.clock.now() - timedelta(minutes=5)
+        scraped = {("production", route.production.version): 0.005}
+        if shadow_scraped:
+            scraped[("shadow", route.shadow.version)] = 0.025
+        history = _latency_history(start, 26, scraped)
+        (tmp_path / "history.txt").write_text(history)
+        subprocess.run(
+            [
+                require("promtool"),
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "history.txt",
+                "data",
+            ],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
+        staging.replay(400)
+        with running_prometheus(tmp_path, "global: {}\n", port=port):
+            world.pass_time(timedelta(hours=25))
+            if not shadow_scraped:
+                # No latency series for the shadow is no data, never zero: never a pass. At
+                # the maximum duration a person decides.
+                wait_until(
+                    lambda: "collecting: 25.0 h" in staging.shadow(number).output["title"],
+                    timeout_s=120,
+                    what="the shadow to keep collecting",
+                )
+                assert staging.shadow(number).conclusion is None
+                world.pass_time(timedelta(hours=48))
+            shadow = wait_until(
+                lambda: (run := staging.shadow(number)) is not None and run.conclusion and run,
+                timeout_s=120,
+                what="the shadow verdict",
+            )
+        summary = shadow.output["summary"]
+        if not shadow_scraped:
+            assert shadow.conclusion == "action_required", summary
+            assert "Latency: no data from the metrics source" in summary, summary
+            wait_until(
+                lambda: (
+                    staging.gate(number).output["title"]
+                    == "Shadow inconclusive: an authorised /approve is required"
+                ),
+                timeout_s=60,
+                what="the gate to ask for a person",
+            )
+            assert not world.sandbox.pull(REGISTRY, number).merged
+            return
+        # histogram_quantile interpolates inside the bucket: production 2.5/4.75/4.95 ms.
+        assert "production 2.50/4.75/4.95 ms" in summary, summary
+        assert "shadow 17.5/" in summary, summary
+        assert shadow.conclusion == "success"
+    finally:
+        world.close()
