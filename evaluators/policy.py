@@ -343,7 +343,10 @@ class Policy(_Strict):
 
     @model_validator(mode="after")
     def _flip_rate_sizable(self) -> Policy:
-        if self.shadow_max_flip_rate() + self.shadow.flip_rate_effect >= 1:
+        # Only a limit the author set for shadow is checked: one derived from the benchmark's
+        # threshold shift (1.0 turns that check off) must not make a valid policy invalid.
+        explicit = self.shadow.max_flip_rate is not None
+        if explicit and self.shadow_max_flip_rate() + self.shadow.flip_rate_effect >= 1:
             raise ValueError(
                 "shadow: the flip-rate limit plus flip_rate_effect must be below 1 "
                 f"({self.shadow_max_flip_rate()} + {self.shadow.flip_rate_effect})"

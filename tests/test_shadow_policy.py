@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from evaluators.policy import Policy, PolicyError, parse_policy, policy_json_schema
+from evaluators.statistics.sample_size import size_flip_rate
 
 BENCHMARK = "benchmark: {uri: b.parquet, sha256: '" + "0" * 64 + "', segment_columns: [region]}\n"
 
@@ -78,3 +79,16 @@ def test_the_schema_editors_use_describes_the_shadow_fields() -> None:
     for name in ("required", "mirror_share", "max_duration_hours", "min_coverage", "power"):
         assert name in shadow
     assert "description" in shadow["max_duration_hours"]
+
+
+def test_a_benchmark_threshold_shift_check_turned_off_does_not_invalidate_the_policy() -> None:
+    # max_threshold_shift: 1.0 turns the benchmark's check off; shadow derives its flip limit
+    # from it, and a policy that never mentions shadow must stay valid.
+    policy = parse_policy("calibration:\n  max_threshold_shift: 1.0\n")
+    assert policy.shadow_max_flip_rate() == 1.0
+    assert (
+        size_flip_rate(
+            limit=1.0, effect=policy.shadow.flip_rate_effect, confidence=0.95, power=0.8
+        ).samples
+        == 0
+    )

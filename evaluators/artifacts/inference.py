@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-
 class InferenceInputError(ValueError):
     """The benchmark frame cannot be fed to the model (missing or non-numeric features)."""
 

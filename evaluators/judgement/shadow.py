@@ -146,6 +146,8 @@ def _progress(
         f"{sizing.samples:,} detect a flip rate of {percent(sizing.detect)} against the "
         f"{percent(sizing.limit)} limit at {percent(sizing.confidence, decimals=0)} confidence "
         f"with {percent(sizing.power, decimals=0)} power"
+        if sizing.samples
+        else f"the {percent(sizing.limit)} flip-rate limit leaves nothing to size for"
     )
     yield (
         evidence.paired >= needed,

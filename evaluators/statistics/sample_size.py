@@ -47,7 +47,13 @@ def flip_rate_samples(*, limit: float, effect: float, confidence: float, power: 
 def size_flip_rate(
     *, limit: float, effect: float, confidence: float, power: float
 ) -> FlipRateSizing:
-    """`flip_rate_samples` with what it was sized for, for the report's sentence."""
+    """`flip_rate_samples` with what it was sized for, for the report's sentence. A limit so
+    high that limit + effect reaches 100% has nothing to detect: no samples are added for it
+    (the policy's own minimum still holds)."""
+    if limit + effect >= 1:
+        return FlipRateSizing(
+            samples=0, limit=limit, detect=1.0, confidence=confidence, power=power
+        )
     samples = flip_rate_samples(limit=limit, effect=effect, confidence=confidence, power=power)
     return FlipRateSizing(
         samples=samples, limit=limit, detect=limit + effect, confidence=confidence, power=power
