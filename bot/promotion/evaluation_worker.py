@@ -23,7 +23,7 @@ from bot.promotion.deadlines import arm_window
 from bot.promotion.evaluation_queue import claim_next, is_cancelled, take_abandoned
 from bot.promotion.failure_messages import describe_failure, transient_cause
 from bot.promotion.pr_refresh import get_pull, refresh_pr
-from bot.promotion.promotion_state import SHADOW_CHECK, latest_evaluations
+from bot.promotion.promotion_state import REVIEW_WINDOW, SHADOW_CHECK, latest_evaluations
 from bot.runtime.context import BotContext
 from bot.runtime.heartbeat import Lease, LeaseLost, lease_of
 from bot.store.models import Evaluation, EvaluationStatus, Report
@@ -175,15 +175,20 @@ def _store_report(
         _maybe_open_window(ctx, session, job, policy)
         if ctx.settings.shadow_enabled and row.decision != Decision.FAIL.value:
             # Pipeline step 3 starts at the next scheduler tick (bot/rollout/shadow_stage.py).
-            arm_window(
-                session,
-                repository=job.repository,
-                installation_id=job.installation_id,
-                pr_number=job.pr_number,
-                head_sha=job.head_sha,
-                due_at=now,
-                kind=SHADOW_CHECK,
-            )
+            _arm(session, job, due_at=now, kind=SHADOW_CHECK)
+
+
+def _arm(session: Session, job: Evaluation, *, due_at: datetime, kind: str) -> None:
+    """The head's deadline of this kind, due at `due_at`."""
+    arm_window(
+        session,
+        repository=job.repository,
+        installation_id=job.installation_id,
+        pr_number=job.pr_number,
+        head_sha=job.head_sha,
+        due_at=due_at,
+        kind=kind,
+    )
 
 
 def _maybe_open_window(ctx: BotContext, session, job: Evaluation, policy: Policy) -> None:  # type: ignore[no-untyped-def]
@@ -199,14 +204,7 @@ def _maybe_open_window(ctx: BotContext, session, job: Evaluation, policy: Policy
         return
     now = ctx.clock.now()
     due = now + timedelta(hours=policy.review.window_hours)
-    arm_window(
-        session,
-        repository=job.repository,
-        installation_id=job.installation_id,
-        pr_number=job.pr_number,
-        head_sha=job.head_sha,
-        due_at=due,
-    )
+    _arm(session, job, due_at=due, kind=REVIEW_WINDOW)
     audit.record(
         session,
         at=now,
