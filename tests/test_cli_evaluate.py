@@ -19,6 +19,12 @@ BETTER = REGISTRY / "candidate_better/models/churn"
 SEGMENT = REGISTRY / "candidate_segment_regression/models/churn"
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line caches verification passes under XDG_CACHE_HOME: keep them here."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
 def _policy(tmp_path: Path, **changes: object) -> Path:
     data = yaml.safe_load((REGISTRY / "shipyard.yml").read_text())
     data["latency"]["enabled"] = False
@@ -143,6 +149,15 @@ def test_json_to_stdout_and_strict_needs_review_exits_1(tmp_path: Path) -> None:
     report = json.loads(out)  # stdout is the report and nothing else
     assert report["verdict"]["decision"] == "needs_review"
     assert "Needs review: churn scores ROC AUC" in err and "(exit 1)" in err
+
+
+def test_a_repeat_run_reuses_the_verified_artifacts_and_reports_the_same(tmp_path: Path) -> None:
+    args = (BETTER, "--baseline", PRODUCTION, "--policy", _policy(tmp_path), "--format", "json")
+    first = json.loads(_invoke(*args)[1])
+    # Both artifacts passed verification, so both passes are recorded for the next run.
+    assert len(list((tmp_path / "xdg-cache/shipyard/verified").glob("*.json"))) == 2
+    second = json.loads(_invoke(*args)[1])
+    assert second["overall"] == first["overall"] and second["verdict"] == first["verdict"]
 
 
 def test_no_baseline_labels_the_comparison_and_writes_the_output_file(tmp_path: Path) -> None:
