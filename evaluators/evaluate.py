@@ -41,7 +41,7 @@ from evaluators.report import (
     ModelIdentity,
     RunStatus,
 )
-from evaluators.statistics.compare import compare
+from evaluators.statistics.compare import Comparison, compare
 
 Progress = Callable[[str], None]
 
@@ -115,6 +115,7 @@ def run_evaluation(
     benchmark_roots: Sequence[str] | None = None,
     parallel_inference: bool = False,
     worker: ModelWorker | None = None,
+    on_compared: Callable[[Comparison], None] | None = None,
 ) -> EvaluationReport:
     """Evaluate; failures of the inputs become a report with status error, never a crash.
 
@@ -124,6 +125,8 @@ def run_evaluation(
     running several evaluations, measures latency alone after scoring). `worker` is one
     started early by the caller, before its own imports, for these model directories; it is
     closed when the evaluation ends; the caller may have sent it the models already.
+    `on_compared` is handed the comparison as soon as it exists, before latency is awaited
+    (the command line draws the HTML report's figures meanwhile); it must return quickly.
     """
     say = progress or (lambda _: None)
     started = datetime.now(UTC)
@@ -148,6 +151,7 @@ def run_evaluation(
             benchmark_roots,
             parallel_inference,
             worker,
+            on_compared=on_compared,
         )
     except (DocumentError, EvaluationInputError, BenchmarkError, ArtifactError) as exc:
         return _error_report(config.name, config.task.value, started, policy, str(exc))
@@ -169,6 +173,8 @@ def _evaluate(
     benchmark_roots: Sequence[str] | None = None,
     parallel_inference: bool = False,
     worker: ModelWorker | None = None,
+    *,
+    on_compared: Callable[[Comparison], None] | None = None,
 ) -> EvaluationReport:
     if policy.benchmark is None:
         raise EvaluationInputError(".shipyard.yml names no benchmark (benchmark.uri, sha256)")
@@ -207,6 +213,7 @@ def _evaluate(
             cache_dir,
             benchmark_roots,
             parallel_inference,
+            on_compared=on_compared,
         )
 
 
@@ -234,6 +241,8 @@ def _evaluate_with(
     cache_dir: Path | None,
     benchmark_roots: Sequence[str] | None,
     overlap_latency: bool,
+    *,
+    on_compared: Callable[[Comparison], None] | None,
 ) -> EvaluationReport:
     assert policy.benchmark is not None
     say("loading benchmark")
@@ -314,6 +323,8 @@ def _evaluate_with(
         threshold=config.threshold,
     )
     durations["statistics_s"] = time.perf_counter() - t0
+    if on_compared is not None:
+        on_compared(comparison)
 
     latency = None
     if measure:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,12 @@ REGISTRY = ROOT / "fixtures/registry"
 PRODUCTION = REGISTRY / "production/models/churn"
 BETTER = REGISTRY / "candidate_better/models/churn"
 SEGMENT = REGISTRY / "candidate_segment_regression/models/churn"
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line caches verification passes under XDG_CACHE_HOME: keep them here."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
 def _policy(tmp_path: Path, **changes: object) -> Path:
@@ -145,6 +152,15 @@ def test_json_to_stdout_and_strict_needs_review_exits_1(tmp_path: Path) -> None:
     assert "Needs review: churn scores ROC AUC" in err and "(exit 1)" in err
 
 
+def test_a_repeat_run_reuses_the_verified_artifacts_and_reports_the_same(tmp_path: Path) -> None:
+    args = (BETTER, "--baseline", PRODUCTION, "--policy", _policy(tmp_path), "--format", "json")
+    first = json.loads(_invoke(*args)[1])
+    # Both artifacts passed verification, so both passes are recorded for the next run.
+    assert len(list((tmp_path / "xdg-cache/shipyard/verified").glob("*.json"))) == 2
+    second = json.loads(_invoke(*args)[1])
+    assert second["overall"] == first["overall"] and second["verdict"] == first["verdict"]
+
+
 def test_no_baseline_labels_the_comparison_and_writes_the_output_file(tmp_path: Path) -> None:
     output = tmp_path / "report.md"
     code, out, err = _invoke(
@@ -156,3 +172,31 @@ def test_no_baseline_labels_the_comparison_and_writes_the_output_file(tmp_path: 
     assert "Compared with a class-prior baseline (no production model)" in out
     assert "class-prior baseline (no production model)" in output.read_text()
     assert "/retest" not in out + err + output.read_text()
+
+
+def test_the_html_report_shows_the_same_figures_as_one_rendered_from_its_json(
+    tmp_path: Path,
+) -> None:
+    """The command line draws the comparison figures while latency is measured; they are the
+    figures the report itself would give (latency on, as a user runs it)."""
+    from evaluators.rendering.render import render_html
+    from evaluators.report import EvaluationReport
+
+    policy = yaml.safe_load(_policy(tmp_path).read_text())
+    policy["latency"]["enabled"] = True
+    (tmp_path / "ci-policy.yml").write_text(yaml.safe_dump(policy))
+    html, json_path = tmp_path / "report.html", tmp_path / "report.json"
+    code, _, err = _invoke(
+        BETTER, "--baseline", PRODUCTION, "--policy", tmp_path / "ci-policy.yml",
+        "--html", html, "--json", json_path,
+    )  # fmt: skip
+    assert code == 0, err
+    report = EvaluationReport.model_validate_json(json_path.read_text())
+    assert report.latency is not None
+
+    def images(text: str) -> list[str]:
+        return re.findall(r"data:image/png;base64,[A-Za-z0-9+/=]+", text)
+
+    written, rendered = images(html.read_text()), images(render_html(report, in_pull_request=False))
+    assert len(written) == len(rendered) == 3  # reliability, segments, latency
+    assert written == rendered

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,6 +24,9 @@ from bot.cli.report_format import ReportFormat
 from evaluators.artifacts.model_worker import ModelWorker, models_of
 from evaluators.policy import Policy, PolicyError, parse_policy
 from evaluators.report import Decision, EvaluationReport, RunStatus
+
+if TYPE_CHECKING:
+    from evaluators.statistics.compare import Comparison
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -42,14 +45,52 @@ def _import_plots() -> None:
     import evaluators.rendering.plots  # noqa: F401
 
 
-def _render(fmt: ReportFormat, report: EvaluationReport) -> str:
+class _EarlyFigures:
+    """The HTML report's comparison figures, drawn in a thread while latency is measured."""
+
+    def __init__(self) -> None:
+        self._figures: dict[str, str | None] = {}
+        self._thread: threading.Thread | None = None
+
+    def start(self, comparison: Comparison, *, primary_metric: str) -> None:
+        self._thread = threading.Thread(
+            target=self._draw, args=(comparison, primary_metric), daemon=True
+        )
+        self._thread.start()
+
+    def _draw(self, comparison: Comparison, primary_metric: str) -> None:
+        from evaluators.rendering.plots import comparison_plots
+        from evaluators.rendering.render import order_segments
+
+        rows = order_segments(comparison.segments, primary_metric=primary_metric)
+        try:
+            self._figures = comparison_plots(
+                calibration=comparison.calibration,
+                rows=[(row.segment, row.shown) for row in rows],
+                confidence=comparison.statistics.confidence if comparison.statistics else None,
+            )
+        except Exception:
+            self._figures = {}  # the renderer draws them again and reports what fails
+
+    def drawn(self) -> dict[str, str | None]:
+        """The figures (empty when none were drawn: the renderer then draws them)."""
+        if self._thread is not None:
+            self._thread.join()
+        return self._figures
+
+
+def _render(
+    fmt: ReportFormat, report: EvaluationReport, figures: _EarlyFigures | None = None
+) -> str:
     # Imported when needed: the renderers are not needed until the evaluation has finished.
     from evaluators.rendering.render import render_html, render_json, render_pr_comment
 
     renderers: dict[ReportFormat, Callable[[EvaluationReport], str]] = {
         ReportFormat.JSON: render_json,
         ReportFormat.MARKDOWN: lambda report: render_pr_comment(report, in_pull_request=False),
-        ReportFormat.HTML: lambda report: render_html(report, in_pull_request=False),
+        ReportFormat.HTML: lambda report: render_html(
+            report, in_pull_request=False, drawn=figures.drawn() if figures else None
+        ),
     }
     return renderers[fmt](report)
 
@@ -218,6 +259,12 @@ def _evaluate(request: EvaluateRequest, console: Console, out: TextIO, worker: M
                 # the HTML report's plots meanwhile (0.5 s that otherwise comes after it).
                 threading.Thread(target=_import_plots, daemon=True).start()
 
+        figures = _EarlyFigures() if wants_html else None
+
+        def compared(comparison: Comparison) -> None:
+            if figures is not None:
+                figures.start(comparison, primary_metric=policy.primary_metric)
+
         try:
             report = run_evaluation(
                 candidate_dir=request.candidate,
@@ -227,6 +274,7 @@ def _evaluate(request: EvaluateRequest, console: Console, out: TextIO, worker: M
                 progress=step,
                 parallel_inference=True,  # one evaluation at a time: use both cores
                 worker=worker,
+                on_compared=compared,
             )
         except Exception as exc:  # a bug, not bad input: say what, without a traceback
             console.print(f"[red]error:[/] the evaluation crashed: {escape(repr(exc))[:500]}")
@@ -235,15 +283,16 @@ def _evaluate(request: EvaluateRequest, console: Console, out: TextIO, worker: M
     _print_details(console, report)
     try:
         for fmt, path in request.files.items():
-            path.write_text(_render(fmt, report), encoding="utf-8")
+            path.write_text(_render(fmt, report, figures), encoding="utf-8")
         if request.report_format is not None and request.output is not None:
-            request.output.write_text(_render(request.report_format, report), encoding="utf-8")
+            text = _render(request.report_format, report, figures)
+            request.output.write_text(text, encoding="utf-8")
     except OSError as exc:
         console.print(f"[red]error:[/] could not write {escape(str(exc.filename))}")
         return EXIT_ERROR
     line = summary_line(report, code=code)
     if request.report_format is not None and request.output is None:
-        out.write(_render(request.report_format, report))
+        out.write(_render(request.report_format, report, figures))
         console.print(line, highlight=False, markup=False)  # stdout carries the report
     else:
         out.write(line + "\n")

@@ -154,10 +154,12 @@ def evaluate(
 ) -> None:
     """Evaluate a candidate against production exactly as the bot does."""
     from evaluators.artifacts.model_worker import ModelWorker
+    from evaluators.artifacts.verdict_cache import default_cache_dir
 
     # Before any other import: the model worker's Python start and its own imports (onnx is
-    # 0.6 s of CPU) then overlap this process's; it waits for the models on its stdin.
-    worker = ModelWorker()
+    # 0.6 s of CPU) then overlap this process's; it waits for the models on its stdin. The
+    # verdict cache lets a repeat run skip verifying (and importing onnx) for the same bytes.
+    worker = ModelWorker(verdict_cache=default_cache_dir())
     from bot.cli.evaluate_command import EvaluateRequest, run_evaluate_command
 
     files = {

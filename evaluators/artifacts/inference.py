@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     import onnxruntime
     import pandas as pd
 
+    from evaluators.artifacts.verdict_cache import VerdictCache
+
 
 class InferenceInputError(ValueError):
     """The benchmark frame cannot be fed to the model (missing or non-numeric features)."""
@@ -116,10 +118,19 @@ class OnnxRunner:
                 raise ValueError(f"model has no input(s) named {', '.join(absent)}")
 
     @classmethod
-    def open(cls, *, model_dir: Path, config: ModelConfig, intra_op_threads: int = 1) -> OnnxRunner:
+    def open(
+        cls,
+        *,
+        model_dir: Path,
+        config: ModelConfig,
+        intra_op_threads: int = 1,
+        cache: VerdictCache | None = None,
+    ) -> OnnxRunner:
         """Verify the artifact, then open a session on it."""
         path = model_dir / config.weights
-        session = open_onnx_session(path, root=model_dir, intra_op_threads=intra_op_threads)
+        session = open_onnx_session(
+            path, root=model_dir, intra_op_threads=intra_op_threads, cache=cache
+        )
         return cls(session, config)
 
     @property
@@ -170,8 +181,10 @@ class SkopsRunner:
         self._classes: list[Any] = list(classes) if classes is not None else [0, 1]
 
     @classmethod
-    def open(cls, *, model_dir: Path, config: ModelConfig) -> SkopsRunner:
-        return cls(load_skops(model_dir / config.weights, root=model_dir), config)
+    def open(
+        cls, *, model_dir: Path, config: ModelConfig, cache: VerdictCache | None = None
+    ) -> SkopsRunner:
+        return cls(load_skops(model_dir / config.weights, root=model_dir, cache=cache), config)
 
     @property
     def features(self) -> list[str]:
@@ -183,13 +196,19 @@ class SkopsRunner:
         return _to_output(self._config, self._model.predict_proba(x), self._classes)
 
 
-def open_runner(*, model_dir: Path, config: ModelConfig, intra_op_threads: int = 1) -> Runner:
+def open_runner(
+    *,
+    model_dir: Path,
+    config: ModelConfig,
+    intra_op_threads: int = 1,
+    cache: VerdictCache | None = None,
+) -> Runner:
     """An in-process runner for a verified artifact of the declared format."""
     if config.format is ArtifactFormat.ONNX:
         return OnnxRunner.open(
-            model_dir=model_dir, config=config, intra_op_threads=intra_op_threads
+            model_dir=model_dir, config=config, intra_op_threads=intra_op_threads, cache=cache
         )
-    return SkopsRunner.open(model_dir=model_dir, config=config)
+    return SkopsRunner.open(model_dir=model_dir, config=config, cache=cache)
 
 
 def predict_batched(runner: Runner, x: NDArray[np.float32], *, batch_size: int) -> NDArray[Any]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
+from evaluators.artifacts.verdict_cache import CachedPass, VerdictCache
 from evaluators.candidate import ArtifactFormat
 
 if TYPE_CHECKING:
@@ -398,14 +399,34 @@ def _check_onnx_on_disk(path: Path) -> str | None:
     return None
 
 
-def inspect_artifact(path: Path, *, root: Path | None = None) -> ArtifactInfo:
-    """Read an artifact file and classify it; `root` bounds symlinks and external data."""
+def inspect_artifact(
+    path: Path, *, root: Path | None = None, cache: VerdictCache | None = None
+) -> ArtifactInfo:
+    """Read an artifact file and classify it; `root` bounds symlinks and external data.
+
+    With a `cache`, bytes that passed before (same sha256, verifier and library versions) are
+    not verified again, and a pass is recorded; a refusal is never cached.
+    """
     root = root if root is not None else path.parent
     name = path.name
     if _escapes(path, root):
         return ArtifactInfo(path, None, "symlink", "", 0, f"{name} points outside the model")
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
+    if cache is not None:
+        hit = cache.get(sha)
+        if hit is not None:
+            return ArtifactInfo(
+                path, ArtifactFormat(hit.format), hit.detected, sha, len(data), None
+            )
+    info = _classify_file(path, data, sha)
+    if cache is not None and info.reason is None and info.format is not None:
+        cache.put(sha, CachedPass(info.format.value, info.detected))
+    return info
+
+
+def _classify_file(path: Path, data: bytes, sha: str) -> ArtifactInfo:
+    name = path.name
     verdict = classify_artifact_bytes(data, filename=name)
     reason = None if verdict.safe else verdict.reason
     if verdict.format is ArtifactFormat.ONNX:
@@ -417,9 +438,11 @@ def inspect_artifact(path: Path, *, root: Path | None = None) -> ArtifactInfo:
     )
 
 
-def verify_artifact(path: Path, *, expected: ArtifactFormat, root: Path) -> ArtifactInfo:
+def verify_artifact(
+    path: Path, *, expected: ArtifactFormat, root: Path, cache: VerdictCache | None = None
+) -> ArtifactInfo:
     """Inspect and raise unless the artifact is safe and of the declared format."""
-    info = inspect_artifact(path, root=root)
+    info = inspect_artifact(path, root=root, cache=cache)
     if info.reason is not None:
         error = UnsafeArtifactError if info.unsafe else UnsupportedFormatError
         raise error(info.reason)
@@ -432,25 +455,29 @@ def verify_artifact(path: Path, *, expected: ArtifactFormat, root: Path) -> Arti
 
 
 def open_onnx_session(
-    path: Path, *, root: Path, intra_op_threads: int = 1
+    path: Path, *, root: Path, intra_op_threads: int = 1, cache: VerdictCache | None = None
 ) -> onnxruntime.InferenceSession:
     """An onnxruntime session on a verified ONNX file (CPU, no custom ops)."""
     import onnxruntime as ort
 
-    verify_artifact(path, expected=ArtifactFormat.ONNX, root=root)
+    info = verify_artifact(path, expected=ArtifactFormat.ONNX, root=root, cache=cache)
+    # The session gets the very bytes that were hashed (and verified, or found in the cache).
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != info.sha256:
+        raise UnsupportedFormatError(f"{path.name} changed while it was being loaded")
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     options.add_session_config_entry("session.load_model_format", "ONNX")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
-def load_skops(path: Path, *, root: Path) -> Any:
+def load_skops(path: Path, *, root: Path, cache: VerdictCache | None = None) -> Any:
     """A skops model whose types are all trusted (skops defaults + TRUSTED_TYPES)."""
     import skops.io as sio
 
-    info = verify_artifact(path, expected=ArtifactFormat.SKOPS, root=root)
+    info = verify_artifact(path, expected=ArtifactFormat.SKOPS, root=root, cache=cache)
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != info.sha256:
         raise UnsupportedFormatError(f"{path.name} changed while it was being loaded")

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from evaluators.artifacts.inference import InferenceResult, Runner
     from evaluators.artifacts.loading import ArtifactError
+    from evaluators.artifacts.verdict_cache import VerdictCache
     from evaluators.candidate import ModelConfig
     from evaluators.policy import LatencyPolicy
     from evaluators.report import LatencySection
@@ -74,8 +75,18 @@ class Loaded:
 class ModelWorker:
     """The caller's handle on one warm worker; `close()` (or `with`) always ends the process."""
 
-    def __init__(self, *, timeout_s: float = 600.0, batch_size: int = 65536) -> None:
-        """Start the process; it imports its libraries while the caller gets ready (`load`)."""
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 600.0,
+        batch_size: int = 65536,
+        verdict_cache: Path | None = None,
+    ) -> None:
+        """Start the process; it imports its libraries while the caller gets ready (`load`).
+
+        With `verdict_cache` (the command line's, never the bot's), artifacts whose exact bytes
+        passed verification before are not verified again (see verdict_cache.py).
+        """
         self.roles: tuple[str, ...] = ()
         self.memory_mb = 0
         self.timeout_s = timeout_s
@@ -83,8 +94,15 @@ class ModelWorker:
         self._tmp = tempfile.TemporaryDirectory(prefix="shipyard-worker-")
         self.job_dir = Path(self._tmp.name)
         self._log = (self.job_dir / "worker.log").open("wb")
+        cache_arg = [str(verdict_cache)] if verdict_cache is not None else []
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "evaluators.artifacts.model_worker", str(self.job_dir)],
+            [
+                sys.executable,
+                "-m",
+                "evaluators.artifacts.model_worker",
+                str(self.job_dir),
+                *cache_arg,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -327,7 +345,9 @@ def _error(exc: BaseException, memory_mb: int) -> dict[str, Any]:
     return {"status": "error", "message": f"{type(exc).__name__}: {text}"}
 
 
-def _load(spec: dict[str, Any], memory_mb: int) -> tuple[Runner | None, dict[str, Any]]:
+def _load(
+    spec: dict[str, Any], memory_mb: int, cache: VerdictCache | None
+) -> tuple[Runner | None, dict[str, Any]]:
     from evaluators.artifacts.inference import open_runner
     from evaluators.artifacts.loading import ArtifactError, UnsafeArtifactError
     from evaluators.candidate import ModelConfig
@@ -335,7 +355,8 @@ def _load(spec: dict[str, Any], memory_mb: int) -> tuple[Runner | None, dict[str
     model_dir = Path(spec["model_dir"])
     try:
         config = ModelConfig.model_validate(spec["config"])
-        runner = open_runner(model_dir=model_dir, config=config)  # verifies the artifact first
+        # Verifies the artifact first (or finds its exact bytes' pass in the cache).
+        runner = open_runner(model_dir=model_dir, config=config, cache=cache)
         digest = hashlib.sha256((model_dir / config.weights).read_bytes()).hexdigest()
     except ArtifactError as exc:
         unsafe = isinstance(exc, UnsafeArtifactError)
@@ -393,22 +414,30 @@ def _latency(
     return {"status": "ok"}
 
 
-def _preimport() -> None:
+def _preimport(*, verifier: bool) -> None:
     """Import the ONNX libraries while the caller still parses its inputs: onnx alone is about
     0.6 s of CPU (its ml_dtypes dependency registers hundreds of numpy loops). Our own imports,
-    before any model is read; the memory limit is set before the first one is."""
-    import onnx  # noqa: F401  # used by the artifact verification
+    before any model is read; the memory limit is set before the first one is. With a verdict
+    cache onnx is left out: a repeat run finds its artifacts there and never needs it (a miss
+    imports it when verifying)."""
+    if verifier:
+        import onnx  # noqa: F401  # used by the artifact verification
     import onnxruntime  # noqa: F401
 
 
 def main(argv: list[str]) -> int:
     """Worker entry point: load every model, then answer commands until `exit` or EOF."""
     job_dir = Path(argv[1])
+    cache = None
+    if len(argv) > 2:
+        from evaluators.artifacts.verdict_cache import VerdictCache
+
+        cache = VerdictCache(Path(argv[2]))
     # Replies get a private copy of stdout; anything a library prints (to fd 1, from Python or
     # C) goes to the log on stderr instead of corrupting the reply stream.
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
-    _preimport()
+    _preimport(verifier=cache is None)
     first = sys.stdin.readline()
     if not first:
         return 0  # the caller did not need the models after all
@@ -424,7 +453,7 @@ def main(argv: list[str]) -> int:
 
     runners: dict[str, Runner] = {}
     for role, spec in job["models"].items():
-        runner, outcome = _load(spec, memory_mb)
+        runner, outcome = _load(spec, memory_mb, cache)
         if runner is not None:
             runners[role] = runner
         reply({"op": "load", "role": role, **outcome})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -173,15 +173,36 @@ def latency_plot(section: LatencySection) -> str | None:
     return _data_uri(figure)
 
 
-def report_plots(
-    report: EvaluationReport, *, rows: Sequence[tuple[SegmentComparison, MetricComparison | None]]
-) -> dict[str, str]:
-    """All figures the HTML report shows, keyed by section; sections without data are absent."""
-    figures: dict[str, str | None] = {
-        "reliability": reliability_plot(report.calibration) if report.calibration else None,
-        "segments": forest_plot(
-            rows, confidence=report.statistics.confidence if report.statistics else None
-        ),
-        "latency": latency_plot(report.latency) if report.latency else None,
+def comparison_plots(
+    *,
+    calibration: CalibrationSection | None,
+    rows: Sequence[tuple[SegmentComparison, MetricComparison | None]],
+    confidence: float | None,
+) -> dict[str, str | None]:
+    """The figures that need only the comparison (not latency), keyed by section."""
+    return {
+        "reliability": reliability_plot(calibration) if calibration else None,
+        "segments": forest_plot(rows, confidence=confidence),
     }
+
+
+def report_plots(
+    report: EvaluationReport,
+    *,
+    rows: Sequence[tuple[SegmentComparison, MetricComparison | None]],
+    drawn: Mapping[str, str | None],
+) -> dict[str, str]:
+    """All figures the HTML report shows, keyed by section; sections without data are absent.
+
+    `drawn` holds figures drawn earlier from the same comparison; the rest are drawn here."""
+    figures: dict[str, str | None] = dict(drawn)
+    if "reliability" not in figures or "segments" not in figures:
+        figures.update(
+            comparison_plots(
+                calibration=report.calibration,
+                rows=rows,
+                confidence=report.statistics.confidence if report.statistics else None,
+            )
+        )
+    figures["latency"] = latency_plot(report.latency) if report.latency else None
     return {name: uri for name, uri in figures.items() if uri is not None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -123,6 +123,13 @@ def _finite_or(value: float, fallback: float) -> float:
 
 def ordered_segments(report: EvaluationReport) -> list[SegmentRow]:
     """Regressions (worst first), then improvements (clearest first), then the rest."""
+    return order_segments(report.segments, primary_metric=report.primary_metric)
+
+
+def order_segments(
+    segments: Sequence[SegmentComparison], *, primary_metric: str
+) -> list[SegmentRow]:
+    """`ordered_segments` for segments not yet in a report (the comparison alone)."""
 
     def key(row: SegmentRow) -> tuple[int, float]:
         rank = _OUTCOME_ORDER.get(row.segment.outcome, 3)
@@ -135,7 +142,7 @@ def ordered_segments(report: EvaluationReport) -> list[SegmentRow]:
             return rank, -_finite_or(low, -math.inf)
         return rank, -row.segment.rows
 
-    rows = [SegmentRow(s, _shown_metric(s, report.primary_metric)) for s in report.segments]
+    rows = [SegmentRow(s, _shown_metric(s, primary_metric)) for s in segments]
     return sorted(rows, key=key)
 
 
@@ -373,8 +380,15 @@ def render_check_title(report: EvaluationReport) -> str:
     return truncate(title, max_length=CHECK_TITLE_LIMIT)
 
 
-def render_html(report: EvaluationReport, *, in_pull_request: bool = True) -> str:
-    """A self-contained HTML report (inline CSS, plots as inline PNG) that opens offline."""
+def render_html(
+    report: EvaluationReport,
+    *,
+    in_pull_request: bool = True,
+    drawn: Mapping[str, str | None] | None = None,
+) -> str:
+    """A self-contained HTML report (inline CSS, plots as inline PNG) that opens offline.
+
+    `drawn`: figures already drawn from this report's comparison (`comparison_plots`)."""
     # Imported here so rendering a comment does not pay for importing matplotlib.
     from evaluators.rendering import plots
 
@@ -394,7 +408,7 @@ def render_html(report: EvaluationReport, *, in_pull_request: bool = True) -> st
         rows = ordered_segments(report)
         context["details"] = _detail_tables(rows, None)[0]
         context["plots"] = plots.report_plots(
-            report, rows=[(row.segment, row.shown) for row in rows]
+            report, rows=[(row.segment, row.shown) for row in rows], drawn=drawn or {}
         )
     return environment().get_template("report.html.j2").render(**context)
 
