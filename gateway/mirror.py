@@ -24,6 +24,7 @@ log = logging.getLogger("shipyard.gateway")
 DROP_QUEUE_FULL = "queue_full"
 DROP_NOT_LOADED = "shadow_not_loaded"
 DROP_SHUTDOWN = "shutdown"
+DROP_CRASHED = "shadow_crashed"  # in flight in the shadow worker process when it died
 
 
 @dataclass(frozen=True)

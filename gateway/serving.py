@@ -19,6 +19,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.mirror import DROP_NOT_LOADED, Mirror, MirrorJob
 from gateway.models import LoadedModel, ModelCache
 from gateway.predlog import LogEntry, PredictionLog
+from gateway.shadow_process import Pending, ShadowProcess
 from gateway.store import ArtifactStore
 
 MODEL_FAILED = "model failed to answer"
@@ -60,6 +61,16 @@ class Gateway:
             size=config.mirror_queue,
             workers=config.mirror_workers,
         )
+        self.shadow_process: ShadowProcess | None = None
+        if config.mirror_mode == "process":
+            self.shadow_process = ShadowProcess(
+                store_url=config.store_url,
+                cache_dir=cache_dir / "shadow-worker",
+                answered=self._shadow_answered,
+                drop=self.mirror.drop,
+                in_flight=config.mirror_queue,
+                niceness=config.shadow_niceness,
+            )
         self.log = PredictionLog(
             fs=self.store.fs,
             root=self.store.root,
@@ -72,6 +83,8 @@ class Gateway:
 
     def start(self) -> None:
         self.watcher.start()
+        if self.shadow_process is not None:
+            self.shadow_process.start()
         self.mirror.start()
         self.log.start()
         self.started = True
@@ -79,7 +92,9 @@ class Gateway:
     def stop(self) -> None:
         self.started = False
         self.watcher.stop()
-        self.mirror.stop()
+        self.mirror.stop()  # its feeder threads hand what was queued to the worker process
+        if self.shadow_process is not None:
+            self.shadow_process.stop()
         self.log.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -128,21 +143,32 @@ class Gateway:
     def _run(
         self, model: str, variant: str, loaded: LoadedModel, x: NDArray[np.float32]
     ) -> tuple[NDArray[np.float64] | None, str | None, float]:
-        labels = (model, variant, loaded.version)
         started = time.perf_counter()
         try:
-            scores = loaded.scores(x)
+            scores: NDArray[np.float64] | None = loaded.scores(x)
         except Exception:
-            seconds = time.perf_counter() - started
-            self.metrics.requests.labels(*labels, names.OUTCOME_ERROR).inc()
-            return None, MODEL_FAILED, seconds
+            scores = None
         seconds = time.perf_counter() - started
+        self._count(model, variant, loaded.version, scores, seconds)
+        return scores, (None if scores is not None else MODEL_FAILED), seconds
+
+    def _count(
+        self,
+        model: str,
+        variant: str,
+        version: str,
+        scores: NDArray[np.float64] | None,
+        seconds: float,
+    ) -> None:
+        labels = (model, variant, version)
+        if scores is None:
+            self.metrics.requests.labels(*labels, names.OUTCOME_ERROR).inc()
+            return
         self.metrics.latency.labels(*labels).observe(seconds)
         histogram = self.metrics.score.labels(*labels)
         for value in scores.tolist():
             histogram.observe(value)
         self.metrics.requests.labels(*labels, names.OUTCOME_OK).inc()
-        return scores, None, seconds
 
     def _shadow(self, job: MirrorJob) -> None:
         if self.config.before_shadow is not None:
@@ -172,6 +198,9 @@ class Gateway:
                 )
                 return
             x = np.ascontiguousarray(x[:, [index[name] for name in shadow.features]])
+        if self.shadow_process is not None:
+            self.shadow_process.submit(job, shadow, x)  # answered later by _shadow_answered
+            return
         scores, error, seconds = self._run(job.model, names.VARIANT_SHADOW, shadow, x)
         self._log(
             job.model,
@@ -180,6 +209,29 @@ class Gateway:
             job.request_id,
             job.at,
             x,
+            shadow.features,
+            scores,
+            seconds,
+            error,
+        )
+
+    def _shadow_answered(
+        self,
+        pending: Pending,
+        scores: NDArray[np.float64] | None,
+        error: str | None,
+        seconds: float,
+    ) -> None:
+        """The worker process's answer: counted and logged as a thread's would be."""
+        job, shadow = pending.job, pending.shadow
+        self._count(job.model, names.VARIANT_SHADOW, shadow.version, scores, seconds)
+        self._log(
+            job.model,
+            names.VARIANT_SHADOW,
+            shadow,
+            job.request_id,
+            job.at,
+            pending.x,
             shadow.features,
             scores,
             seconds,
