@@ -3,6 +3,7 @@ mirror it to the shadow, count it, log it."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ from gateway.store import ArtifactStore
 
 MODEL_FAILED = "model failed to answer"
 SHADOW_INPUTS = "inputs do not match the shadow's features"
+# In process mode the feeder sends what gathered in this long: one message (and one wake-up of
+# the feeder and of the result reader) per batch instead of per request.
+PROCESS_LINGER_S = 0.002
+
+log = logging.getLogger("shipyard.gateway")
 
 
 class ModelFailed(RuntimeError):
@@ -60,6 +66,7 @@ class Gateway:
             handle=self._shadow,
             size=config.mirror_queue,
             workers=config.mirror_workers,
+            linger_s=PROCESS_LINGER_S if config.mirror_mode == "process" else 0.0,
         )
         self.shadow_process: ShadowProcess | None = None
         if config.mirror_mode == "process":
@@ -170,14 +177,34 @@ class Gateway:
             histogram.observe(value)
         self.metrics.requests.labels(*labels, names.OUTCOME_OK).inc()
 
-    def _shadow(self, job: MirrorJob) -> None:
+    def _shadow(self, jobs: list[MirrorJob]) -> None:
+        """The mirror worker's batch: scored here (thread mode) or sent to the worker process."""
+        ready: list[Pending] = []
+        for job in jobs:
+            try:
+                pending = self._shadow_input(job)
+                if pending is None:
+                    continue
+                if self.shadow_process is not None:
+                    ready.append(pending)
+                    continue
+                x, shadow = pending.x, pending.shadow
+                scores, error, seconds = self._run(job.model, names.VARIANT_SHADOW, shadow, x)
+                self._log_shadow(pending, scores, error, seconds)
+            except Exception:  # one failing job must not lose the rest of the batch
+                log.exception("mirror to %s failed", job.model)
+        if ready and self.shadow_process is not None:
+            self.shadow_process.submit(ready)  # answered later by _shadow_answered
+
+    def _shadow_input(self, job: MirrorJob) -> Pending | None:
+        """The shadow and the rows in its feature order; None when dropped or refused."""
         if self.config.before_shadow is not None:
             self.config.before_shadow(job)
         active = self.route(job.model)
         shadow = active.shadow if active is not None else None
         if shadow is None or shadow.sha256 != job.sha256:
             self.mirror.drop(job.model, DROP_NOT_LOADED)  # routing moved on while it waited
-            return
+            return None
         x = job.x
         if shadow.features != job.features:
             index = {name: i for i, name in enumerate(job.features)}
@@ -196,24 +223,9 @@ class Gateway:
                     0.0,
                     SHADOW_INPUTS,
                 )
-                return
+                return None
             x = np.ascontiguousarray(x[:, [index[name] for name in shadow.features]])
-        if self.shadow_process is not None:
-            self.shadow_process.submit(job, shadow, x)  # answered later by _shadow_answered
-            return
-        scores, error, seconds = self._run(job.model, names.VARIANT_SHADOW, shadow, x)
-        self._log(
-            job.model,
-            names.VARIANT_SHADOW,
-            shadow,
-            job.request_id,
-            job.at,
-            x,
-            shadow.features,
-            scores,
-            seconds,
-            error,
-        )
+        return Pending(job, shadow, x)
 
     def _shadow_answered(
         self,
@@ -223,8 +235,18 @@ class Gateway:
         seconds: float,
     ) -> None:
         """The worker process's answer: counted and logged as a thread's would be."""
+        shadow = pending.shadow
+        self._count(pending.job.model, names.VARIANT_SHADOW, shadow.version, scores, seconds)
+        self._log_shadow(pending, scores, error, seconds)
+
+    def _log_shadow(
+        self,
+        pending: Pending,
+        scores: NDArray[np.float64] | None,
+        error: str | None,
+        seconds: float,
+    ) -> None:
         job, shadow = pending.job, pending.shadow
-        self._count(job.model, names.VARIANT_SHADOW, shadow.version, scores, seconds)
         self._log(
             job.model,
             names.VARIANT_SHADOW,

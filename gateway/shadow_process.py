@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -93,26 +94,45 @@ class ShadowProcess:
         self._started_at = time.monotonic()
         self._reader.start()
 
-    def submit(self, job: MirrorJob, shadow: LoadedModel, x: NDArray[np.float32]) -> None:
+    def submit(self, batch: list[Pending]) -> None:
         """Send to the worker; blocks (the feeder thread) only while `in_flight` are unanswered."""
-        while not self._slots.acquire(timeout=0.5):
-            if self._stopping.is_set():
-                self._drop(job.model, DROP_SHUTDOWN)
-                return
-        with self._send_lock:
-            with self._lock:
-                self._seq += 1
-                seq = self._seq
-                self._pending[seq] = Pending(job, shadow, x)
-                conn = self._conn
-            header, data = shadow_worker.encode_job(
-                seq, model=job.model, version=shadow.version, sha256=shadow.sha256, x=x
+        ready: list[Pending] = []
+        for pending in batch:
+            while not self._slots.acquire(timeout=0.5):
+                if self._stopping.is_set():
+                    self._drop(pending.job.model, DROP_SHUTDOWN)
+                    break
+            else:
+                ready.append(pending)
+        groups: dict[tuple[str, str, str, int], list[Pending]] = {}
+        for pending in ready:
+            key = (
+                pending.job.model,
+                pending.shadow.version,
+                pending.shadow.sha256,
+                pending.x.shape[1],
             )
-            try:
-                conn.send_bytes(header)
-                conn.send_bytes(data)
-            except (OSError, ValueError):  # the worker died; the reader restarts it
-                self._lose(seq, DROP_CRASHED)
+            groups.setdefault(key, []).append(pending)
+        for (model, version, sha256, _), group in groups.items():
+            with self._send_lock:
+                with self._lock:
+                    first = self._seq + 1
+                    self._seq += len(group)
+                    seqs = list(range(first, first + len(group)))
+                    self._pending.update(zip(seqs, group, strict=True))
+                    conn = self._conn
+                header, data = shadow_worker.encode_batch(
+                    [(seq, p.x) for seq, p in zip(seqs, group, strict=True)],
+                    model=model,
+                    version=version,
+                    sha256=sha256,
+                )
+                try:
+                    conn.send_bytes(header)
+                    conn.send_bytes(data)
+                except (OSError, ValueError):  # the worker died; the reader restarts it
+                    for seq in seqs:
+                        self._lose(seq, DROP_CRASHED)
 
     def _lose(self, seq: int, reason: str) -> None:
         with self._lock:
@@ -139,22 +159,25 @@ class ShadowProcess:
                     return
                 self._restart()
                 continue
-            result = json.loads(message)
-            with self._lock:
-                pending = self._pending.pop(int(result["seq"]), None)
-            if pending is None:
-                continue
-            self._slots.release()
-            error = result["error"]
-            if error == shadow_worker.NOT_LOADED:
-                self._drop(pending.job.model, DROP_NOT_LOADED)
-                continue
-            raw = result["scores"]
-            scores = None if raw is None else np.asarray(raw, dtype=np.float64)
-            try:
-                self._answered(pending, scores, error, float(result["seconds"]))
-            except Exception:  # the reader must outlive any logging failure
-                log.exception("shadow answer for %s not recorded", pending.job.model)
+            for result in json.loads(message)["results"]:
+                self._settle(result)
+
+    def _settle(self, result: dict[str, Any]) -> None:
+        with self._lock:
+            pending = self._pending.pop(int(result["seq"]), None)
+        if pending is None:
+            return
+        self._slots.release()
+        error = result["error"]
+        if error == shadow_worker.NOT_LOADED:
+            self._drop(pending.job.model, DROP_NOT_LOADED)
+            return
+        raw = result["scores"]
+        scores = None if raw is None else np.asarray(raw, dtype=np.float64)
+        try:
+            self._answered(pending, scores, error, float(result["seconds"]))
+        except Exception:  # the reader must outlive any logging failure
+            log.exception("shadow answer for %s not recorded", pending.job.model)
 
     def _restart(self) -> None:
         log.warning("shadow worker (pid %s) died; restarting it", self._proc.pid)

@@ -1,10 +1,12 @@
 """The shadow's worker process: scores mirrored requests away from the gateway's GIL and at a
 lower CPU priority, so production's event loop and cores come first.
 
-It talks to its parent over one pipe in plain bytes (never pickle): a job is a JSON header
-(`seq`, `model`, `version`, `sha256`, `rows`, `cols`) followed by the float32 rows; a result is a
-JSON object (`seq`, `scores` or null, `error` or null, `seconds`). It loads a shadow bundle the
-same way the parent does: fetched from the artifact store, sha256 verified, opened only through
+It talks to its parent over one pipe in plain bytes (never pickle). A batch of jobs for one
+shadow bundle is a JSON header (`model`, `version`, `sha256`, `cols`, `jobs`: [[seq, rows], …])
+followed by all their float32 rows; its answer is one JSON object, `results`: [{`seq`, `scores`
+or null, `error` or null, `seconds`}, …]. Each job is scored (and timed) on its own, so its
+latency is what a thread would have measured. It loads a shadow bundle the same way the parent
+does: fetched from the artifact store, sha256 verified, opened only through
 `evaluators.artifacts`.
 """
 
@@ -29,34 +31,45 @@ MODEL_FAILED = "model failed to answer"
 KEEP_MODELS = 8  # bundles kept loaded; a routing change rarely needs more than the new one
 
 
-def encode_job(
-    seq: int, *, model: str, version: str, sha256: str, x: np.ndarray[Any, Any]
+def encode_batch(
+    jobs: list[tuple[int, np.ndarray[Any, Any]]], *, model: str, version: str, sha256: str
 ) -> tuple[bytes, bytes]:
+    """One message for jobs (seq, float32 rows) that share a shadow bundle."""
     header = {
-        "seq": seq,
         "model": model,
         "version": version,
         "sha256": sha256,
-        "rows": int(x.shape[0]),
-        "cols": int(x.shape[1]),
+        "cols": int(jobs[0][1].shape[1]),
+        "jobs": [[seq, int(x.shape[0])] for seq, x in jobs],
     }
-    return json.dumps(header).encode(), np.ascontiguousarray(x, dtype=np.float32).tobytes()
+    rows = np.concatenate([x for _, x in jobs]).astype(np.float32, copy=False)
+    return json.dumps(header).encode(), rows.tobytes()
 
 
-def _score(cache: ModelCache, header: dict[str, Any], data: bytes) -> dict[str, Any]:
-    seq = int(header["seq"])
+def _score(cache: ModelCache, header: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
+    jobs = [(int(seq), int(rows)) for seq, rows in header["jobs"]]
     deployed = Deployed(version=str(header["version"]), sha256=str(header["sha256"]))
     loaded: LoadedModel | str = cache.get(str(header["model"]), deployed)
     if isinstance(loaded, str):
-        return {"seq": seq, "scores": None, "error": NOT_LOADED, "seconds": 0.0}
-    x = np.frombuffer(data, dtype=np.float32).reshape(int(header["rows"]), int(header["cols"]))
-    started = time.perf_counter()
-    try:
-        scores: list[float] | None = loaded.scores(x).astype(np.float64).tolist()
-        error = None
-    except Exception:
-        scores, error = None, MODEL_FAILED
-    return {"seq": seq, "scores": scores, "error": error, "seconds": time.perf_counter() - started}
+        return [
+            {"seq": seq, "scores": None, "error": NOT_LOADED, "seconds": 0.0} for seq, _ in jobs
+        ]
+    x = np.frombuffer(data, dtype=np.float32).reshape(-1, int(header["cols"]))
+    results = []
+    start = 0
+    for seq, rows in jobs:
+        started = time.perf_counter()
+        try:
+            scores: list[float] | None = (
+                loaded.scores(x[start : start + rows]).astype(np.float64).tolist()
+            )
+            error = None
+        except Exception:
+            scores, error = None, MODEL_FAILED
+        seconds = time.perf_counter() - started
+        results.append({"seq": seq, "scores": scores, "error": error, "seconds": seconds})
+        start += rows
+    return results
 
 
 def serve(conn: Connection, store_url: str, cache_dir: str, niceness: int) -> None:
@@ -81,5 +94,5 @@ def serve(conn: Connection, store_url: str, cache_dir: str, niceness: int) -> No
             if len(seen) > KEEP_MODELS:
                 seen = seen[-KEEP_MODELS:]
                 cache.retain(set(seen))
-        conn.send_bytes(json.dumps(_score(cache, header, data)).encode())
+        conn.send_bytes(json.dumps({"results": _score(cache, header, data)}).encode())
     conn.close()
