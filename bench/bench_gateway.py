@@ -75,6 +75,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (not its children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SERVER_PIDS: list[int] = []  # the pid of the server in the innermost `server` context
+
+
 @contextmanager
 def server(args: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
@@ -87,6 +96,7 @@ def server(args: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
+    SERVER_PIDS.append(proc.pid)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -97,6 +107,7 @@ def server(args: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
+        SERVER_PIDS.pop()
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
 
@@ -178,6 +189,25 @@ def metric_total(url: str, name: str) -> float:
     return total
 
 
+def shadow_answers(url: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in httpx.get(f"{url}/metrics").text.splitlines()
+        if line.startswith("shipyard_gateway_requests_total{") and 'variant="shadow"' in line
+    )
+
+
+def drops_by_reason(url: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        found = re.match(
+            r'shipyard_gateway_mirror_dropped_total\{.*reason="([^"]+)".*\} (\S+)', line
+        )
+        if found:
+            out[found.group(1)] = out.get(found.group(1), 0.0) + float(found.group(2))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=5)
@@ -256,18 +286,29 @@ def main() -> int:
             "process": ["--routing", str(mirrored), "--mirror-mode", "process"],
         }
         runs: dict[str, list[tuple[float, float, int]]] = {label: [] for label in variants}
-        dropped = dict.fromkeys(variants, 0.0)
+        dropped: dict[str, dict[str, float]] = {label: {} for label in variants}
         enqueued = dict.fromkeys(variants, 0.0)
+        cpu_ms: dict[str, list[float]] = {label: [] for label in variants}
         for _ in range(args.mirror_rounds or args.rounds):
             for label, options in variants.items():
                 with server([*gateway_cmd, *options]) as url:
-                    sequential_ms(url, bodies[:100])  # warm up (and the shadow worker is up)
-                    runs[label].append(
-                        wrk(url, bodies[0], args.seconds, args.connections, delay_ms)
-                    )
+                    sequential_ms(url, bodies[:100])  # warm up
+                    if label != "none":
+                        # A worker process takes seconds to start on a loaded machine: measure
+                        # the steady state, once the shadow answered the warm-up's mirrors.
+                        deadline = time.monotonic() + 60
+                        while time.monotonic() < deadline and shadow_answers(url) < 150:
+                            time.sleep(0.1)
+                    before = cpu_seconds(SERVER_PIDS[-1])
+                    result = wrk(url, bodies[0], args.seconds, args.connections, delay_ms)
+                    runs[label].append(result)
+                    # The gateway process's own CPU per 1000 answers (a worker's is not in it).
+                    spent = cpu_seconds(SERVER_PIDS[-1]) - before
+                    cpu_ms[label].append(1e6 * spent / (result[0] * args.seconds))
                     if label != "none":
                         time.sleep(0.5)  # the worker finishes its queue before counters are read
-                        dropped[label] += metric_total(url, "shipyard_gateway_mirror_dropped_total")
+                        for reason, n in drops_by_reason(url).items():
+                            dropped[label][reason] = dropped[label].get(reason, 0.0) + n
                         enqueued[label] += metric_total(url, "shipyard_gateway_mirrored_total")
 
     g50 = float(np.median(np.concatenate(gateway_ms)))
@@ -295,11 +336,16 @@ def main() -> int:
     for label, found in runs.items():
         detail = ", ".join(f"{r[0]:.0f}/s p99 {r[1]:.2f} ms non-2xx {r[2]}" for r in found)
         print(f"   {label:8s}: {detail}")
+    print(
+        "   gateway process CPU per 1000 answers, median: "
+        + ", ".join(f"{label} {np.median(found):.0f} ms" for label, found in cpu_ms.items())
+    )
     for label in ("thread", "process"):
         print(
             f"   100% mirrored, shadow in a {label:7s}: p99 mirrored/none "
             f"{p99[label] / p99['none']:.2f} (goal <= 1.10); "
-            f"mirrored {enqueued[label]:.0f}, dropped {dropped[label]:.0f} (goal 0)"
+            f"mirrored {enqueued[label]:.0f}, dropped {sum(dropped[label].values()):.0f} "
+            f"(goal 0) {dropped[label] or ''}"
         )
     return 0
 

@@ -104,6 +104,9 @@ def serve(
     mirror_mode: Annotated[
         str, typer.Option(help="Where the shadow scores: process (default) or thread.")
     ] = "process",
+    shadow_niceness: Annotated[
+        int, typer.Option(help="Added to the shadow worker process's nice value (0-19).")
+    ] = 5,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1024 * 1024,
     max_rows: Annotated[int, typer.Option(help="Most rows in one request.")] = 1024,
     reload_every: Annotated[float, typer.Option(help="Seconds between routing polls.")] = 0.5,
@@ -118,6 +121,8 @@ def serve(
     mode = next((m for m in MIRROR_MODES if m == mirror_mode), None)
     if mode is None:
         raise _fail("mirror mode must be process or thread")
+    if not 0 <= shadow_niceness <= 19:
+        raise _fail("shadow niceness must be between 0 and 19")
     config = GatewayConfig(
         store_url=store,
         routing_path=routing,
@@ -125,6 +130,7 @@ def serve(
         mirror_queue=mirror_queue,
         mirror_workers=mirror_workers,
         mirror_mode=mode,
+        shadow_niceness=shadow_niceness,
         max_body_bytes=max_body_bytes,
         max_rows=max_rows,
         reload_every_s=reload_every,

@@ -26,7 +26,9 @@ class GatewayConfig:
     # `process`: the shadow scores in a worker process at lower CPU priority (off the GIL);
     # `thread`: in the mirror worker threads of this process.
     mirror_mode: MirrorMode = "process"
-    shadow_niceness: int = 10  # added to the shadow worker process's nice value
+    # Added to the shadow worker's nice value: production first, yet at 10 a loaded two-core
+    # machine starved the worker and the mirror queue overflowed (see docs/gateway.md).
+    shadow_niceness: int = 5
     log_share: float = 1.0  # share of requests (by request id) written to the prediction log
     log_flush_rows: int = 10_000
     log_flush_s: float = 5.0
