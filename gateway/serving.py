@@ -75,6 +75,10 @@ class Gateway:
                 cache_dir=cache_dir / "shadow-worker",
                 answered=self._shadow_answered,
                 drop=self.mirror.drop,
+                log_dropped=lambda reason, rows: self.metrics.log_dropped.labels(reason).inc(rows),
+                log_share=config.log_share,
+                flush_rows=config.log_flush_rows,
+                flush_every_s=config.log_flush_s,
                 in_flight=config.mirror_queue,
                 niceness=config.shadow_niceness,
             )
@@ -234,10 +238,9 @@ class Gateway:
         error: str | None,
         seconds: float,
     ) -> None:
-        """The worker process's answer: counted and logged as a thread's would be."""
+        """The worker process's answer, counted as a thread's would be (it logged the row)."""
         shadow = pending.shadow
         self._count(pending.job.model, names.VARIANT_SHADOW, shadow.version, scores, seconds)
-        self._log_shadow(pending, scores, error, seconds)
 
     def _log_shadow(
         self,

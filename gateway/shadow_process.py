@@ -4,7 +4,8 @@ its answer, read answers on a thread of their own, and restart a worker that die
 Requests sent and not yet answered are bounded (`in_flight`): past the bound `submit` blocks the
 mirror's feeder thread — never a production request — so the mirror queue fills and drops with
 `queue_full` as before. Requests in flight when the worker dies are counted as `shadow_crashed`;
-those left when it will not stop in time, as `shutdown`.
+those left when it will not stop in time, as `shutdown`. Shadow prediction-log rows the worker
+buffered and had not written when it died (at most its flush interval) are lost uncounted.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway import shadow_worker
+from gateway import choice, shadow_worker
 from gateway.mirror import DROP_CRASHED, DROP_NOT_LOADED, DROP_SHUTDOWN, MirrorJob
 from gateway.models import LoadedModel
 
@@ -41,7 +42,7 @@ class Pending:
     x: NDArray[np.float32]  # in the shadow's feature order
 
 
-# (pending, scores or None, error or None, seconds of inference)
+# (pending, scores or None, error or None, seconds of inference); the worker logged the row
 Answered = Callable[[Pending, NDArray[np.float64] | None, str | None, float], None]
 
 
@@ -53,14 +54,21 @@ class ShadowProcess:
         cache_dir: Path,
         answered: Answered,
         drop: Callable[[str, str], None],
+        log_dropped: Callable[[str, int], None],
+        log_share: float = 1.0,
+        flush_rows: int = 10_000,
+        flush_every_s: float = 5.0,
         in_flight: int = 1024,
-        niceness: int = 10,
+        niceness: int = 5,
     ) -> None:
         self._store_url = store_url
         self._cache_dir = cache_dir
         self._answered = answered
         self._drop = drop
         self._niceness = niceness
+        self._log_dropped = log_dropped
+        self._log_share = log_share
+        self._flush = (flush_rows, flush_every_s)
         self._slots = threading.BoundedSemaphore(in_flight)
         self._lock = threading.Lock()  # pending, seq and the current connection
         self._send_lock = threading.Lock()  # a job's two messages go out together
@@ -81,7 +89,7 @@ class ShadowProcess:
         ours, theirs = self._context.Pipe(duplex=True)
         proc = self._context.Process(
             target=shadow_worker.serve,
-            args=(theirs, self._store_url, str(self._cache_dir), self._niceness),
+            args=(theirs, self._store_url, str(self._cache_dir), self._niceness, *self._flush),
             name="shipyard-shadow",
             daemon=True,
         )
@@ -121,8 +129,18 @@ class ShadowProcess:
                     seqs = list(range(first, first + len(group)))
                     self._pending.update(zip(seqs, group, strict=True))
                     conn = self._conn
+                jobs = [
+                    shadow_worker.WorkerJob(
+                        seq,
+                        p.job.request_id,
+                        p.job.at,
+                        choice.sampled(self._log_share, model=model, request_id=p.job.request_id),
+                        p.x,
+                    )
+                    for seq, p in zip(seqs, group, strict=True)
+                ]
                 header, data = shadow_worker.encode_batch(
-                    [(seq, p.x) for seq, p in zip(seqs, group, strict=True)],
+                    jobs,
                     model=model,
                     version=version,
                     sha256=sha256,
@@ -159,8 +177,11 @@ class ShadowProcess:
                     return
                 self._restart()
                 continue
-            for result in json.loads(message)["results"]:
+            answer = json.loads(message)
+            for result in answer["results"]:
                 self._settle(result)
+            for reason, rows in answer["log_dropped"].items():
+                self._log_dropped(str(reason), int(rows))
 
     def _settle(self, result: dict[str, Any]) -> None:
         with self._lock:
