@@ -222,3 +222,32 @@ def test_a_shadow_worker_that_dies_is_restarted_and_its_requests_counted(tmp_pat
             what="the restarted worker to answer",
         )
         assert gw.metric(names.MIRRORED + "_total") == 1 + n + 5
+
+
+def test_a_routing_change_moves_the_worker_to_the_new_shadow_version(tmp_path: Path) -> None:
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    shas = publish_fixtures(store)
+    write_route(routing, shas, production="1.0.0", shadow="1.1.0", mirror_share=1.0)
+    config = GatewayConfig(store_url=str(store), routing_path=routing, reload_every_s=0.1)
+    _, x = benchmark_rows(1)
+
+    def answered(version: str) -> float:
+        labels = {"variant": "shadow", "version": version, "outcome": "ok"}
+        return gw.metric(names.REQUESTS + "_total", **labels)
+
+    with running_gateway(config) as gw:
+        assert gw.infer(x, request_id="old").status_code == 200
+        wait_until(lambda: answered("1.1.0") == 1, timeout_s=30, what="the first shadow")
+        # The skops candidate: a different bundle (and format) the worker must fetch and verify.
+        write_route(routing, shas, production="1.0.0", shadow="1.2.0", revision=2)
+        wait_until(
+            lambda: gw.infer(x).status_code == 200 and answered("1.2.0") > 0,
+            timeout_s=30,
+            what="the new shadow version to answer mirrored requests",
+        )
+    log = pd.read_parquet(store / names.PREDICTION_LOG_DIR)
+    shadow = log[log["variant"].astype(str) == "shadow"]
+    assert set(shadow["version"]) == {"1.1.0", "1.2.0"}
+    assert shadow["error"].isna().all()
+    new = shadow[shadow["version"] == "1.2.0"].iloc[0]
+    np.testing.assert_allclose(new["score"], evaluator_scores("candidate_skops", x)[0], atol=1e-6)
