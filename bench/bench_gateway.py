@@ -8,7 +8,9 @@ Run: `python bench/bench_gateway.py [--seconds 5] [--requests 1000]`.
 2. Throughput (wrk, closed loop): gateway requests/s as a share of the minimal endpoint's.
    Goal: >= 70%.
 3. Mirroring: production p99 at a fixed rate below saturation (wrk, a per-connection delay)
-   with 100% of requests mirrored to a shadow vs none, and mirrored requests dropped.
+   with 100% of requests mirrored to a shadow vs none, and mirrored requests dropped; the shadow
+   in a worker process (`--mirror-mode process`, the default) and in a thread of the gateway
+   process (`--mirror-mode thread`), alternating with no mirroring.
    Goal: <= 10% p99 rise, zero drops.
 
 wrk shares the machine's cores with the servers; on a loaded machine every figure is noisy,
@@ -73,6 +75,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (not its children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SERVER_PIDS: list[int] = []  # the pid of the server in the innermost `server` context
+
+
 @contextmanager
 def server(args: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
@@ -85,6 +96,7 @@ def server(args: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
+    SERVER_PIDS.append(proc.pid)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -95,6 +107,7 @@ def server(args: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
+        SERVER_PIDS.pop()
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
 
@@ -176,6 +189,25 @@ def metric_total(url: str, name: str) -> float:
     return total
 
 
+def shadow_answers(url: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in httpx.get(f"{url}/metrics").text.splitlines()
+        if line.startswith("shipyard_gateway_requests_total{") and 'variant="shadow"' in line
+    )
+
+
+def drops_by_reason(url: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        found = re.match(
+            r'shipyard_gateway_mirror_dropped_total\{.*reason="([^"]+)".*\} (\S+)', line
+        )
+        if found:
+            out[found.group(1)] = out.get(found.group(1), 0.0) + float(found.group(2))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=5)
@@ -183,6 +215,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--load-share", type=float, default=0.5, help="of gateway saturation")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mirror-rounds", type=int, default=0, help="rounds of 3. (0: --rounds)")
     args = parser.parse_args()
 
     rows = pd.read_parquet(BENCHMARK, columns=FEATURES).head(args.requests)
@@ -246,19 +279,37 @@ def main() -> int:
         # Fixed rate: each of C connections waits delay ms between requests.
         target = gateway_rate * args.load_share
         delay_ms = max(1000 * args.connections / target - float(np.median(gateway_ms)), 0.0)
-        runs: dict[str, list[tuple[float, float, int]]] = {"none": [], "mirrored": []}
-        dropped = enqueued = 0.0
-        for _ in range(args.rounds):
-            for label, table in (("none", plain), ("mirrored", mirrored)):
-                with server([*gateway_cmd, "--routing", str(table)]) as url:
+        # The shadow in a worker process (the default) vs in a thread of the gateway process.
+        variants = {
+            "none": ["--routing", str(plain)],
+            "thread": ["--routing", str(mirrored), "--mirror-mode", "thread"],
+            "process": ["--routing", str(mirrored), "--mirror-mode", "process"],
+        }
+        runs: dict[str, list[tuple[float, float, int]]] = {label: [] for label in variants}
+        dropped: dict[str, dict[str, float]] = {label: {} for label in variants}
+        enqueued = dict.fromkeys(variants, 0.0)
+        cpu_ms: dict[str, list[float]] = {label: [] for label in variants}
+        for _ in range(args.mirror_rounds or args.rounds):
+            for label, options in variants.items():
+                with server([*gateway_cmd, *options]) as url:
                     sequential_ms(url, bodies[:100])  # warm up
-                    runs[label].append(
-                        wrk(url, bodies[0], args.seconds, args.connections, delay_ms)
-                    )
-                    if label == "mirrored":
+                    if label != "none":
+                        # A worker process takes seconds to start on a loaded machine: measure
+                        # the steady state, once the shadow answered the warm-up's mirrors.
+                        deadline = time.monotonic() + 60
+                        while time.monotonic() < deadline and shadow_answers(url) < 150:
+                            time.sleep(0.1)
+                    before = cpu_seconds(SERVER_PIDS[-1])
+                    result = wrk(url, bodies[0], args.seconds, args.connections, delay_ms)
+                    runs[label].append(result)
+                    # The gateway process's own CPU per 1000 answers (a worker's is not in it).
+                    spent = cpu_seconds(SERVER_PIDS[-1]) - before
+                    cpu_ms[label].append(1e6 * spent / (result[0] * args.seconds))
+                    if label != "none":
                         time.sleep(0.5)  # the worker finishes its queue before counters are read
-                        dropped += metric_total(url, "shipyard_gateway_mirror_dropped_total")
-                        enqueued += metric_total(url, "shipyard_gateway_mirrored_total")
+                        for reason, n in drops_by_reason(url).items():
+                            dropped[label][reason] = dropped[label].get(reason, 0.0) + n
+                        enqueued[label] += metric_total(url, "shipyard_gateway_mirrored_total")
 
     g50 = float(np.median(np.concatenate(gateway_ms)))
     m50 = float(np.median(np.concatenate(minimal_ms)))
@@ -277,19 +328,25 @@ def main() -> int:
         f"minimal {minimal_rate:.0f}/s, gateway {gateway_rate:.0f}/s, "
         f"ratio {gateway_rate / minimal_rate:.0%} (goal >= 70%)"
     )
-    none_p99 = float(np.median([r[1] for r in runs["none"]]))
-    mirror_p99 = float(np.median([r[1] for r in runs["mirrored"]]))
+    p99 = {label: float(np.median([r[1] for r in found])) for label, found in runs.items()}
     print(
         f"3. fixed rate ~{target:.0f}/s ({args.load_share:.0%} of gateway saturation), "
-        f"{args.rounds} alternating runs each, median p99:"
+        f"{len(runs['none'])} alternating runs each, median p99:"
     )
-    for label in ("none", "mirrored"):
-        detail = ", ".join(f"{r[0]:.0f}/s p99 {r[1]:.2f} ms non-2xx {r[2]}" for r in runs[label])
+    for label, found in runs.items():
+        detail = ", ".join(f"{r[0]:.0f}/s p99 {r[1]:.2f} ms non-2xx {r[2]}" for r in found)
         print(f"   {label:8s}: {detail}")
     print(
-        f"   p99 mirrored/none {mirror_p99 / none_p99:.2f} (goal <= 1.10); "
-        f"mirrored {enqueued:.0f}, dropped {dropped:.0f} (goal 0)"
+        "   gateway process CPU per 1000 answers, median: "
+        + ", ".join(f"{label} {np.median(found):.0f} ms" for label, found in cpu_ms.items())
     )
+    for label in ("thread", "process"):
+        print(
+            f"   100% mirrored, shadow in a {label:7s}: p99 mirrored/none "
+            f"{p99[label] / p99['none']:.2f} (goal <= 1.10); "
+            f"mirrored {enqueued[label]:.0f}, dropped {sum(dropped[label].values()):.0f} "
+            f"(goal 0) {dropped[label] or ''}"
+        )
     return 0
 
 

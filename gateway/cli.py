@@ -101,6 +101,12 @@ def serve(
     log_share: Annotated[float, typer.Option(help="Share of requests logged.")] = 1.0,
     mirror_queue: Annotated[int, typer.Option(help="Mirror queue bound.")] = 1024,
     mirror_workers: Annotated[int, typer.Option(help="Shadow worker threads.")] = 1,
+    mirror_mode: Annotated[
+        str, typer.Option(help="Where the shadow scores: process (default) or thread.")
+    ] = "process",
+    shadow_niceness: Annotated[
+        int, typer.Option(help="Added to the shadow worker process's nice value (0-19).")
+    ] = 5,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1024 * 1024,
     max_rows: Annotated[int, typer.Option(help="Most rows in one request.")] = 1024,
     reload_every: Annotated[float, typer.Option(help="Seconds between routing polls.")] = 0.5,
@@ -110,14 +116,21 @@ def serve(
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.config import GatewayConfig
+    from gateway.config import MIRROR_MODES, GatewayConfig
 
+    mode = next((m for m in MIRROR_MODES if m == mirror_mode), None)
+    if mode is None:
+        raise _fail("mirror mode must be process or thread")
+    if not 0 <= shadow_niceness <= 19:
+        raise _fail("shadow niceness must be between 0 and 19")
     config = GatewayConfig(
         store_url=store,
         routing_path=routing,
         log_share=log_share,
         mirror_queue=mirror_queue,
         mirror_workers=mirror_workers,
+        mirror_mode=mode,
+        shadow_niceness=shadow_niceness,
         max_body_bytes=max_body_bytes,
         max_rows=max_rows,
         reload_every_s=reload_every,

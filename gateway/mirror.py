@@ -1,7 +1,9 @@
 """Mirroring to the shadow, off the request path: a bounded queue and background workers.
 
 `offer` never blocks: a full queue drops the request and counts it. A slow or failing shadow
-only ever slows its own worker, never a production answer.
+only ever slows its own worker, never a production answer. A worker takes every job waiting
+at once (a batch); with `linger_s` it then pauses, so under load it wakes a few hundred times a
+second rather than once per request — each wake-up competes with the event loop for the GIL.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +27,7 @@ log = logging.getLogger("shipyard.gateway")
 DROP_QUEUE_FULL = "queue_full"
 DROP_NOT_LOADED = "shadow_not_loaded"
 DROP_SHUTDOWN = "shutdown"
+DROP_CRASHED = "shadow_crashed"  # in flight in the shadow worker process when it died
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,11 @@ class Mirror:
         self,
         *,
         metrics: GatewayMetrics,
-        handle: Callable[[MirrorJob], None],
+        handle: Callable[[list[MirrorJob]], None],
         size: int = 1024,
         workers: int = 1,
+        linger_s: float = 0.0,
+        batch: int = 256,
     ) -> None:
         self._metrics = metrics
         self._handle = handle
@@ -53,6 +59,8 @@ class Mirror:
             for i in range(workers)
         ]
         self._closed = False
+        self._linger_s = linger_s
+        self._batch = batch
 
     def start(self) -> None:
         for worker in self._workers:
@@ -76,16 +84,34 @@ class Mirror:
     def drop(self, model: str, reason: str) -> None:
         self._metrics.dropped.labels(model, reason).inc()
 
+    def _take(self) -> tuple[list[MirrorJob], bool]:
+        """Every job waiting (at least one, up to `batch`); True once the stop sentinel is seen."""
+        jobs: list[MirrorJob] = []
+        job = self._queue.get()
+        while job is not None:
+            jobs.append(job)
+            if len(jobs) >= self._batch:
+                break
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+        for taken in jobs:
+            self._metrics.queue_depth.labels(taken.model).dec()
+        return jobs, job is None
+
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
-            if job is None:
+            jobs, stopping = self._take()
+            if jobs:
+                try:
+                    self._handle(jobs)
+                except Exception:  # the worker must outlive any shadow failure
+                    log.exception("mirror to %s failed", jobs[0].model)
+            if stopping:
                 return
-            self._metrics.queue_depth.labels(job.model).dec()
-            try:
-                self._handle(job)
-            except Exception:  # the worker must outlive any shadow failure
-                log.exception("mirror to %s failed", job.model)
+            if self._linger_s and not self._closed:
+                time.sleep(self._linger_s)  # let a batch gather: fewer wake-ups, less GIL churn
 
     def stop(self, *, timeout_s: float = 5.0) -> None:
         """Stop taking work; drain what is queued within the timeout, count the rest dropped."""

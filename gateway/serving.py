@@ -3,6 +3,7 @@ mirror it to the shadow, count it, log it."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,10 +20,16 @@ from gateway.metrics import GatewayMetrics
 from gateway.mirror import DROP_NOT_LOADED, Mirror, MirrorJob
 from gateway.models import LoadedModel, ModelCache
 from gateway.predlog import LogEntry, PredictionLog
+from gateway.shadow_process import Pending, ShadowProcess
 from gateway.store import ArtifactStore
 
 MODEL_FAILED = "model failed to answer"
 SHADOW_INPUTS = "inputs do not match the shadow's features"
+# In process mode the feeder sends what gathered in this long: one message (and one wake-up of
+# the feeder and of the result reader) per batch instead of per request.
+PROCESS_LINGER_S = 0.002
+
+log = logging.getLogger("shipyard.gateway")
 
 
 class ModelFailed(RuntimeError):
@@ -59,7 +66,22 @@ class Gateway:
             handle=self._shadow,
             size=config.mirror_queue,
             workers=config.mirror_workers,
+            linger_s=PROCESS_LINGER_S if config.mirror_mode == "process" else 0.0,
         )
+        self.shadow_process: ShadowProcess | None = None
+        if config.mirror_mode == "process":
+            self.shadow_process = ShadowProcess(
+                store_url=config.store_url,
+                cache_dir=cache_dir / "shadow-worker",
+                answered=self._shadow_answered,
+                drop=self.mirror.drop,
+                log_dropped=lambda reason, rows: self.metrics.log_dropped.labels(reason).inc(rows),
+                log_share=config.log_share,
+                flush_rows=config.log_flush_rows,
+                flush_every_s=config.log_flush_s,
+                in_flight=config.mirror_queue,
+                niceness=config.shadow_niceness,
+            )
         self.log = PredictionLog(
             fs=self.store.fs,
             root=self.store.root,
@@ -72,6 +94,8 @@ class Gateway:
 
     def start(self) -> None:
         self.watcher.start()
+        if self.shadow_process is not None:
+            self.shadow_process.start()
         self.mirror.start()
         self.log.start()
         self.started = True
@@ -79,7 +103,9 @@ class Gateway:
     def stop(self) -> None:
         self.started = False
         self.watcher.stop()
-        self.mirror.stop()
+        self.mirror.stop()  # its feeder threads hand what was queued to the worker process
+        if self.shadow_process is not None:
+            self.shadow_process.stop()
         self.log.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -140,30 +166,61 @@ class Gateway:
     def _run(
         self, model: str, variant: str, loaded: LoadedModel, x: NDArray[np.float32]
     ) -> tuple[NDArray[np.float64] | None, str | None, float]:
-        labels = (model, variant, loaded.version)
         started = time.perf_counter()
         try:
-            scores = loaded.scores(x)
+            scores: NDArray[np.float64] | None = loaded.scores(x)
         except Exception:
-            seconds = time.perf_counter() - started
-            self.metrics.requests.labels(*labels, names.OUTCOME_ERROR).inc()
-            return None, MODEL_FAILED, seconds
+            scores = None
         seconds = time.perf_counter() - started
+        self._count(model, variant, loaded.version, scores, seconds)
+        return scores, (None if scores is not None else MODEL_FAILED), seconds
+
+    def _count(
+        self,
+        model: str,
+        variant: str,
+        version: str,
+        scores: NDArray[np.float64] | None,
+        seconds: float,
+    ) -> None:
+        labels = (model, variant, version)
+        if scores is None:
+            self.metrics.requests.labels(*labels, names.OUTCOME_ERROR).inc()
+            return
         self.metrics.latency.labels(*labels).observe(seconds)
         histogram = self.metrics.score.labels(*labels)
         for value in scores.tolist():
             histogram.observe(value)
         self.metrics.requests.labels(*labels, names.OUTCOME_OK).inc()
-        return scores, None, seconds
 
-    def _shadow(self, job: MirrorJob) -> None:
+    def _shadow(self, jobs: list[MirrorJob]) -> None:
+        """The mirror worker's batch: scored here (thread mode) or sent to the worker process."""
+        ready: list[Pending] = []
+        for job in jobs:
+            try:
+                pending = self._shadow_input(job)
+                if pending is None:
+                    continue
+                if self.shadow_process is not None:
+                    ready.append(pending)
+                    continue
+                x, shadow = pending.x, pending.shadow
+                scores, error, seconds = self._run(job.model, names.VARIANT_SHADOW, shadow, x)
+                self._log_shadow(pending, scores, error, seconds)
+            except Exception:  # one failing job must not lose the rest of the batch
+                log.exception("mirror to %s failed", job.model)
+        if ready and self.shadow_process is not None:
+            self.shadow_process.submit(ready)  # answered later by _shadow_answered
+
+    def _shadow_input(self, job: MirrorJob) -> Pending | None:
+        """The shadow and the rows in its feature order; None when dropped or refused."""
         if self.config.before_shadow is not None:
             self.config.before_shadow(job)
         active = self.route(job.model)
         shadow = active.shadow if active is not None else None
         if shadow is None or shadow.sha256 != job.sha256:
             self.mirror.drop(job.model, DROP_NOT_LOADED)  # routing moved on while it waited
-            return
+            return None
         x = job.x
         if shadow.features != job.features:
             index = {name: i for i, name in enumerate(job.features)}
@@ -182,16 +239,36 @@ class Gateway:
                     0.0,
                     SHADOW_INPUTS,
                 )
-                return
+                return None
             x = np.ascontiguousarray(x[:, [index[name] for name in shadow.features]])
-        scores, error, seconds = self._run(job.model, names.VARIANT_SHADOW, shadow, x)
+        return Pending(job, shadow, x)
+
+    def _shadow_answered(
+        self,
+        pending: Pending,
+        scores: NDArray[np.float64] | None,
+        error: str | None,
+        seconds: float,
+    ) -> None:
+        """The worker process's answer, counted as a thread's would be (it logged the row)."""
+        shadow = pending.shadow
+        self._count(pending.job.model, names.VARIANT_SHADOW, shadow.version, scores, seconds)
+
+    def _log_shadow(
+        self,
+        pending: Pending,
+        scores: NDArray[np.float64] | None,
+        error: str | None,
+        seconds: float,
+    ) -> None:
+        job, shadow = pending.job, pending.shadow
         self._log(
             job.model,
             names.VARIANT_SHADOW,
             shadow,
             job.request_id,
             job.at,
-            x,
+            pending.x,
             shadow.features,
             scores,
             seconds,

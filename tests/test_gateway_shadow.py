@@ -1,10 +1,14 @@
 """Mirroring to the shadow is off the request path: a shadow that is stuck does not slow or
 fail production answers, and every mirrored request it cannot take is counted as dropped. The
-prediction log holds production and shadow rows under the same request ids."""
+prediction log holds production and shadow rows under the same request ids, whether the shadow
+scores in a worker process (the default) or a thread; a worker process that dies is replaced."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
 import statistics
 import threading
 import time
@@ -13,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from bot.base.waiting import wait_until
 from gateway import names
-from gateway.config import GatewayConfig
+from gateway.config import MIRROR_MODES, GatewayConfig, MirrorMode
 from gateway.mirror import MirrorJob
 from tests.gateway_harness import (
     FixedClock,
@@ -90,12 +95,17 @@ def test_a_stuck_shadow_neither_slows_production_nor_goes_uncounted(tmp_path: Pa
     assert max(stuck) < 2000
 
 
-def test_the_prediction_log_pairs_production_and_shadow_by_request_id(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", MIRROR_MODES)
+def test_the_prediction_log_pairs_production_and_shadow_by_request_id(
+    tmp_path: Path, mode: MirrorMode
+) -> None:
     store, routing = tmp_path / "store", tmp_path / "routing.json"
     shas = publish_fixtures(store)
     write_route(routing, shas, production="1.0.0", shadow="1.1.0", mirror_share=1.0)
     clock = FixedClock(datetime(2026, 12, 5, 23, 59, 30, tzinfo=UTC))
-    config = GatewayConfig(store_url=str(store), routing_path=routing, clock=clock)
+    config = GatewayConfig(
+        store_url=str(store), routing_path=routing, clock=clock, mirror_mode=mode
+    )
     features, x = benchmark_rows(12)
     with running_gateway(config) as gw:
         for i in range(10):
@@ -152,3 +162,92 @@ def test_log_sampling_keeps_a_production_answer_and_its_mirror_together(tmp_path
     by_variant = log.groupby(log["variant"].astype(str))["request_id"].apply(set)
     assert by_variant["production"] == by_variant["shadow"]
     assert 0.1 < len(by_variant["production"]) / n < 0.45
+
+
+def _shadow_worker() -> multiprocessing.process.BaseProcess:
+    """The gateway's shadow worker process (the gateway runs in this test's process)."""
+    workers = [p for p in multiprocessing.active_children() if p.name == "shipyard-shadow"]
+    assert len(workers) == 1, workers
+    return workers[0]
+
+
+def test_a_shadow_worker_that_dies_is_restarted_and_its_requests_counted(tmp_path: Path) -> None:
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    shas = publish_fixtures(store)
+    write_route(routing, shas, production="1.0.0", shadow="1.1.0", mirror_share=1.0)
+    config = GatewayConfig(store_url=str(store), routing_path=routing, log_share=0.0)
+    _, x = benchmark_rows(1)
+    shadow_ok = {"variant": "shadow", "outcome": "ok"}
+    with running_gateway(config) as gw:
+        assert gw.infer(x, request_id="warm").status_code == 200
+        wait_until(
+            lambda: gw.metric(names.REQUESTS + "_total", **shadow_ok) == 1,
+            timeout_s=30,
+            what="the shadow worker to answer",
+        )
+        worker = _shadow_worker()
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGSTOP)  # requests pile up in flight in the frozen worker
+        n = 20
+        for i in range(n):
+            assert gw.infer(x, request_id=f"frozen-{i}").status_code == 200
+        wait_until(
+            lambda: gw.metric(names.MIRROR_QUEUE_DEPTH, model="churn") == 0,
+            timeout_s=15,
+            what="the feeder to hand every request to the worker",
+        )
+        os.kill(worker.pid, signal.SIGKILL)
+        crashed = {"reason": "shadow_crashed"}
+        # Each of the n is answered or counted: none answered by a frozen worker, so all crashed
+        # but one the feeder may still have been sending when the worker died.
+        wait_until(
+            lambda: (
+                gw.metric(names.MIRROR_DROPPED + "_total", **crashed)
+                + gw.metric(names.REQUESTS + "_total", **shadow_ok)
+                == n + 1
+            ),
+            timeout_s=15,
+            what="every mirrored request to be answered or counted as crashed",
+        )
+        assert gw.metric(names.MIRROR_DROPPED + "_total", **crashed) >= n - 1
+        # A new worker takes over: later requests reach the shadow again.
+        restarted = _shadow_worker()
+        assert restarted.pid != worker.pid
+        answered = gw.metric(names.REQUESTS + "_total", **shadow_ok)
+        for i in range(5):
+            assert gw.infer(x, request_id=f"after-{i}").status_code == 200
+        wait_until(
+            lambda: gw.metric(names.REQUESTS + "_total", **shadow_ok) == answered + 5,
+            timeout_s=30,
+            what="the restarted worker to answer",
+        )
+        assert gw.metric(names.MIRRORED + "_total") == 1 + n + 5
+
+
+def test_a_routing_change_moves_the_worker_to_the_new_shadow_version(tmp_path: Path) -> None:
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    shas = publish_fixtures(store)
+    write_route(routing, shas, production="1.0.0", shadow="1.1.0", mirror_share=1.0)
+    config = GatewayConfig(store_url=str(store), routing_path=routing, reload_every_s=0.1)
+    _, x = benchmark_rows(1)
+
+    def answered(version: str) -> float:
+        labels = {"variant": "shadow", "version": version, "outcome": "ok"}
+        return gw.metric(names.REQUESTS + "_total", **labels)
+
+    with running_gateway(config) as gw:
+        assert gw.infer(x, request_id="old").status_code == 200
+        wait_until(lambda: answered("1.1.0") == 1, timeout_s=30, what="the first shadow")
+        # The skops candidate: a different bundle (and format) the worker must fetch and verify.
+        write_route(routing, shas, production="1.0.0", shadow="1.2.0", revision=2)
+        wait_until(
+            lambda: gw.infer(x).status_code == 200 and answered("1.2.0") > 0,
+            timeout_s=30,
+            what="the new shadow version to answer mirrored requests",
+        )
+    log = pd.read_parquet(store / names.PREDICTION_LOG_DIR)
+    shadow = log[log["variant"].astype(str) == "shadow"]
+    assert set(shadow["version"]) == {"1.1.0", "1.2.0"}
+    assert shadow["error"].isna().all()
+    new = shadow[shadow["version"] == "1.2.0"].iloc[0]
+    np.testing.assert_allclose(new["score"], evaluator_scores("candidate_skops", x)[0], atol=1e-6)
