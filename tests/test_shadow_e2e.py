@@ -17,11 +17,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from bot.base.local_server import free_port
 from bot.base.waiting import wait_until
 from bot.cli.registry_world import REGISTRY, RegistryWorld
+from evaluators.statistics.drift import build_profile
 from gateway import names
 from gateway.config import GatewayConfig
 from gateway.routing import load_routing
@@ -407,3 +409,61 @@ def test_shadow_latency_is_read_from_prometheus_when_one_is_configured(
         assert shadow.conclusion == "success"
     finally:
         world.close()
+
+
+def test_an_unreadable_reference_profile_makes_shadow_ask_for_a_person(staging: Staging) -> None:
+    world = staging.world
+    files = world.candidate_files("candidate_better")
+    files["models/churn/reference_profile.json"] = b'{"features": {"tenure_months": 7}}'
+    number = world.open_candidate_pr("candidate_better", files=files)
+    wait_until(
+        lambda: staging.deployment_states() == ["in_progress"],
+        timeout_s=120,
+        what="the shadow stage to start",
+    )
+    staging.replay(400)
+    world.pass_time(timedelta(hours=25))
+    shadow = wait_until(
+        lambda: (run := staging.shadow(number)) is not None and run.conclusion and run,
+        timeout_s=120,
+        what="the shadow verdict",
+    )
+    assert shadow.conclusion == "action_required"
+    assert "reference_profile.json could not be read" in shadow.output["title"]
+    wait_until(
+        lambda: (
+            staging.gate(number).output["title"]
+            == "Shadow inconclusive: an authorised /approve is required"
+        ),
+        timeout_s=60,
+        what="the gate to ask for a person",
+    )
+    assert not world.sandbox.pull(REGISTRY, number).merged
+
+
+def test_drift_is_judged_against_the_profile_the_candidate_ships(staging: Staging) -> None:
+    # The author says the model was trained on customers with far longer tenures than
+    # production's: unchanged production traffic is then drift for this model.
+    trained_on = pd.read_parquet(FIXTURES / "benchmark/churn_benchmark.parquet")
+    trained_on["tenure_months"] = (
+        trained_on["tenure_months"] + 4 * trained_on["tenure_months"].std()
+    )
+    profile = build_profile(trained_on, columns=["tenure_months"]).model_dump_json()
+    world = staging.world
+    files = world.candidate_files("candidate_better")
+    files["models/churn/reference_profile.json"] = profile.encode()
+    number = world.open_candidate_pr("candidate_better", files=files)
+    wait_until(
+        lambda: staging.deployment_states() == ["in_progress"],
+        timeout_s=120,
+        what="the shadow stage to start",
+    )
+    staging.replay(400)
+    world.pass_time(timedelta(hours=25))
+    shadow = wait_until(
+        lambda: (run := staging.shadow(number)) is not None and run.conclusion and run,
+        timeout_s=120,
+        what="the shadow verdict",
+    )
+    assert shadow.conclusion == "failure"
+    assert "Input drift in tenure_months" in shadow.output["summary"]

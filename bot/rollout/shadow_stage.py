@@ -219,11 +219,15 @@ def _start(
     try:
         with tempfile.TemporaryDirectory(prefix="shipyard-shadow-") as tmp:
             candidate = read_model_dir(client, repository, stage.head_sha, directory)
-            sha = staging.store.publish(
-                materialise(candidate, Path(tmp) / "candidate"),
-                model=stage.model,
-                version=stage.version,
-            )
+            candidate_dir = materialise(candidate, Path(tmp) / "candidate")
+            sha = staging.store.publish(candidate_dir, model=stage.model, version=stage.version)
+            shipped = candidate_dir / PROFILE_FILE
+            if shipped.is_file():
+                # Not part of the served bundle: kept beside it for judging drift.
+                staging.store.fs.put_file(
+                    str(shipped),
+                    staging.store.path(MODELS_DIR, stage.model, stage.version, PROFILE_FILE),
+                )
             route = staging.router.current(stage.model)
             production = route.production if route else None
             if production is None:
@@ -304,7 +308,20 @@ def _judge(
     shadow = _log(staging.store, stage.model, names.VARIANT_SHADOW, since=stage.started_at)
     shadow = shadow[shadow[names.LOG_VERSION] == stage.version]
     latency = _latency(staging, stage, production, shadow, now)
-    profile = _profile(ctx, staging, stage, policy)
+    try:
+        profile = _profile(ctx, staging, stage, policy)
+    except ValueError:
+        # The profile ships with the candidate: an invalid one is the author's to fix, and
+        # drift must not go unmeasured because of it. A person decides (fail closed).
+        title = f"needs a person: the candidate's {PROFILE_FILE} could not be read"
+        lines = [
+            f"{PROFILE_FILE} in the model directory is not a valid reference profile "
+            "(see docs/shadow.md); input drift cannot be judged against it."
+        ]
+        _record(ctx, stage, ShadowStatus.INCONCLUSIVE, title, lines)
+        _show(ctx, client, stage, ShadowStatus.INCONCLUSIVE, title, lines)
+        _release_slot(staging, stage)
+        return
     evidence = analyse_shadow(
         production=production,
         shadow=shadow,
