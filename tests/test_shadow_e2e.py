@@ -66,6 +66,21 @@ class Staging:
             assert all(d.environment == "shadow/churn" for d in made)
             return [s.state for s in made[-1].statuses] if made else []
 
+    def verdict_after_a_day(self, number: int, *, shift_first_feature_by_sd: float = 0.0) -> Any:
+        """Once the PR's shadow started: 400 requests replayed, 25 hours passed, the verdict."""
+        wait_until(
+            lambda: self.deployment_states() == ["in_progress"],
+            timeout_s=120,
+            what="the shadow stage to start",
+        )
+        self.replay(400, shift_first_feature_by_sd=shift_first_feature_by_sd)
+        self.world.pass_time(timedelta(hours=25))
+        return wait_until(
+            lambda: (run := self.shadow(number)) is not None and run.conclusion and run,
+            timeout_s=120,
+            what="the shadow verdict",
+        )
+
     def replay(self, rows: int, *, shift_first_feature_by_sd: float = 0.0) -> None:
         """Production traffic through the staging gateway; every request mirrored and logged."""
         config = GatewayConfig(
@@ -202,20 +217,9 @@ def test_a_better_candidate_is_merged_only_after_its_shadow_passed(staging: Stag
 def test_shadow_catches_drifted_traffic_that_the_benchmark_missed(staging: Staging) -> None:
     world = staging.world
     number = world.open_candidate_pr("candidate_better")
-    wait_until(
-        lambda: staging.deployment_states() == ["in_progress"],
-        timeout_s=120,
-        what="the shadow stage to start",
-    )
     # Production traffic no longer looks like the training data: one feature moved by far
     # more than its spread (what the benchmark, frozen in time, cannot show).
-    staging.replay(400, shift_first_feature_by_sd=4.0)
-    world.pass_time(timedelta(hours=25))
-    shadow = wait_until(
-        lambda: (run := staging.shadow(number)) is not None and run.conclusion and run,
-        timeout_s=120,
-        what="the shadow verdict",
-    )
+    shadow = staging.verdict_after_a_day(number, shift_first_feature_by_sd=4.0)
     assert shadow.conclusion == "failure"
     assert "PSI" in shadow.output["summary"]
     gate = wait_until(
@@ -416,18 +420,7 @@ def test_an_unreadable_reference_profile_makes_shadow_ask_for_a_person(staging: 
     files = world.candidate_files("candidate_better")
     files["models/churn/reference_profile.json"] = b'{"features": {"tenure_months": 7}}'
     number = world.open_candidate_pr("candidate_better", files=files)
-    wait_until(
-        lambda: staging.deployment_states() == ["in_progress"],
-        timeout_s=120,
-        what="the shadow stage to start",
-    )
-    staging.replay(400)
-    world.pass_time(timedelta(hours=25))
-    shadow = wait_until(
-        lambda: (run := staging.shadow(number)) is not None and run.conclusion and run,
-        timeout_s=120,
-        what="the shadow verdict",
-    )
+    shadow = staging.verdict_after_a_day(number)
     assert shadow.conclusion == "action_required"
     assert "reference_profile.json could not be read" in shadow.output["title"]
     wait_until(
@@ -453,17 +446,6 @@ def test_drift_is_judged_against_the_profile_the_candidate_ships(staging: Stagin
     files = world.candidate_files("candidate_better")
     files["models/churn/reference_profile.json"] = profile.encode()
     number = world.open_candidate_pr("candidate_better", files=files)
-    wait_until(
-        lambda: staging.deployment_states() == ["in_progress"],
-        timeout_s=120,
-        what="the shadow stage to start",
-    )
-    staging.replay(400)
-    world.pass_time(timedelta(hours=25))
-    shadow = wait_until(
-        lambda: (run := staging.shadow(number)) is not None and run.conclusion and run,
-        timeout_s=120,
-        what="the shadow verdict",
-    )
+    shadow = staging.verdict_after_a_day(number)
     assert shadow.conclusion == "failure"
     assert "Input drift in tenure_months" in shadow.output["summary"]

@@ -102,10 +102,14 @@ class Upstream:
     def settled_count(self, *, timeout_s: float = 20) -> int:
         """The count once it has stopped moving (mirrors arrive a little after the answers)."""
 
+        seen = [self.count(), time.monotonic()]  # the count, and since when it is that
+
         def still() -> bool:
             now = self.count()
-            time.sleep(0.2)  # compare with the count a moment later
-            return self.count() == now
+            if now != seen[0]:
+                seen[:] = [now, time.monotonic()]
+                return False
+            return time.monotonic() - seen[1] >= 0.2  # unchanged for a moment
 
         wait_until(still, timeout_s=timeout_s, what=f"{self.version}'s traffic to settle")
         return self.count()

@@ -21,7 +21,6 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
@@ -38,6 +37,7 @@ from bot.promotion.promotion_state import latest_evaluations
 from bot.rollout import deployments
 from bot.rollout.metrics.factory import PrometheusConfig, make_metrics_source
 from bot.rollout.metrics.source import MetricsError, Series, Window
+from bot.rollout.metrics.source import NoData as NoMetrics
 from bot.rollout.routers.factory import GatewayRouterConfig, make_router
 from bot.rollout.routers.router import RouterError, Slot, TrafficRouter
 from bot.runtime import outbox
@@ -49,7 +49,12 @@ from evaluators.judgement.shadow import ShadowDecision, decide_shadow
 from evaluators.judgement.shadow import ShadowStatus as Judged
 from evaluators.policy import Policy
 from evaluators.report import Decision
-from evaluators.statistics.drift import MAX_PROFILE_BYTES, PROFILE_FILE, reference_profile
+from evaluators.statistics.drift import (
+    MAX_PROFILE_BYTES,
+    PROFILE_FILE,
+    ReferenceProfile,
+    reference_profile,
+)
 from evaluators.statistics.shadow_analysis import analyse_shadow
 from evaluators.statistics.shadow_evidence import LatencyQuantiles, LatencyReading, NoData
 from gateway import names
@@ -99,7 +104,6 @@ class _Staging:
 
     store: ArtifactStore
     router: TrafficRouter
-    gateway_url: str
     prometheus_url: str | None
 
 
@@ -109,7 +113,6 @@ def _staging(ctx: BotContext) -> _Staging:
     return _Staging(
         store=ArtifactStore(settings.shadow_artifact_store),
         router=make_router(GatewayRouterConfig(table=settings.shadow_routing_table)),
-        gateway_url=settings.shadow_gateway_url or "",
         prometheus_url=settings.shadow_prometheus_url,
     )
 
@@ -221,13 +224,7 @@ def _start(
             candidate = read_model_dir(client, repository, stage.head_sha, directory)
             candidate_dir = materialise(candidate, Path(tmp) / "candidate")
             sha = staging.store.publish(candidate_dir, model=stage.model, version=stage.version)
-            shipped = candidate_dir / PROFILE_FILE
-            if shipped.is_file():
-                # Not part of the served bundle: kept beside it for judging drift.
-                staging.store.fs.put_file(
-                    str(shipped),
-                    staging.store.path(MODELS_DIR, stage.model, stage.version, PROFILE_FILE),
-                )
+            _keep_reference(ctx, staging, stage, policy, candidate_dir)
             route = staging.router.current(stage.model)
             production = route.production if route else None
             if production is None:
@@ -254,8 +251,11 @@ def _start(
         )
     except (StoreError, RouterError) as exc:
         # The staging side refused: the stage cannot start; a person must decide (fail closed).
-        _record(ctx, stage, ShadowStatus.INCONCLUSIVE, "could not start", [_plain(exc)])
-        _show(ctx, client, stage, ShadowStatus.INCONCLUSIVE, "could not start", [_plain(exc)])
+        # The exception goes to the log; the PR reads a fixed sentence.
+        log.warning("shadow stage %s could not start: %s", stage.id, exc)
+        why = [REFUSED_ROUTE if isinstance(exc, RouterError) else REFUSED_BUNDLE]
+        _record(ctx, stage, ShadowStatus.INCONCLUSIVE, "could not start", why)
+        _show(ctx, client, stage, ShadowStatus.INCONCLUSIVE, "could not start", why)
         return
     with ctx.store.session() as session:
         row = session.get(ShadowStage, stage.id)
@@ -287,10 +287,41 @@ def _start(
     )
 
 
-def _plain(exc: Exception) -> str:
-    """Errors from the staging ports are our own fixed sentences; still one bounded line."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:300]
+REFUSED_BUNDLE = "The staging artifact store refused the candidate's bundle (see the bot's log)."
+REFUSED_ROUTE = "The traffic router refused the shadow route (see the bot's log)."
+
+
+def _keep_reference(
+    ctx: BotContext, staging: _Staging, stage: ShadowStage, policy: Policy, candidate_dir: Path
+) -> None:
+    """Store once, beside the candidate's bundle, the reference drift is judged against: the
+    profile the candidate ships, else a profile of the policy's pinned benchmark over the
+    model's features (none without either: drift is then not measured, and the report says so).
+    """
+    target = staging.store.path(MODELS_DIR, stage.model, stage.version, PROFILE_FILE)
+    shipped = candidate_dir / PROFILE_FILE
+    if shipped.is_file():
+        staging.store.fs.put_file(str(shipped), target)  # validated when judged: the author's
+        return
+    if policy.benchmark is None:
+        return
+    features = parse_model_config((candidate_dir / "config.yaml").read_text("utf-8")).features
+    benchmark = load_benchmark(
+        policy=policy.benchmark,
+        base_dir=ctx.settings.benchmark_dir,
+        roots=ctx.settings.allowed_benchmark_roots(),
+    ).frame
+    drift = policy.shadow.drift
+    profile = reference_profile(
+        None,
+        benchmark=benchmark,
+        columns=features,
+        bins=drift.bins,
+        max_categories=drift.max_categories,
+    )
+    if profile is not None:
+        with staging.store.fs.open(target, "w") as handle:
+            handle.write(profile.model_dump_json())
 
 
 def _judge(
@@ -309,7 +340,7 @@ def _judge(
     shadow = shadow[shadow[names.LOG_VERSION] == stage.version]
     latency = _latency(staging, stage, production, shadow, now)
     try:
-        profile = _profile(ctx, staging, stage, policy)
+        profile = _profile(staging, stage)
     except ValueError:
         # The profile ships with the candidate: an invalid one is the author's to fix, and
         # drift must not go unmeasured because of it. A person decides (fail closed).
@@ -409,8 +440,11 @@ def _latency(
                     source.latency_quantile(series, window, q) * 1000 for q in (0.5, 0.95, 0.99)
                 )
                 quantiles.append(LatencyQuantiles(p50_ms=p50, p95_ms=p95, p99_ms=p99))
+        except NoMetrics:  # an empty answer: no data, never zero
+            return NoData(reason="Prometheus has no latency for this window")
         except MetricsError as exc:
-            return NoData(reason=_plain(exc))
+            log.warning("shadow stage %s: latency unreadable: %s", stage.id, exc)
+            return NoData(reason="Prometheus could not be read")
         return LatencyReading(shadow=quantiles[0], production=quantiles[1])
     readings = []
     for frame in (shadow, production):
@@ -422,34 +456,13 @@ def _latency(
     return LatencyReading(shadow=readings[0], production=readings[1])
 
 
-def _profile(ctx: BotContext, staging: _Staging, stage: ShadowStage, policy: Policy) -> Any:
-    """The candidate's shipped `reference_profile.json` (from its published bundle), else a
-    profile of the policy's pinned benchmark over the model's features; None without either
-    (drift is then not measured, and the report says so)."""
-    bundle = staging.store.path(MODELS_DIR, stage.model, stage.version)
-    shipped = f"{bundle}/{PROFILE_FILE}"
-    text = None
-    if staging.store.fs.exists(shipped):
-        with staging.store.fs.open(shipped, "rb") as handle:
-            text = handle.read(MAX_PROFILE_BYTES + 1)
-    benchmark = None
-    columns: list[str] = []
-    if text is None and policy.benchmark is not None:
-        with staging.store.fs.open(f"{bundle}/config.yaml", "rb") as handle:
-            columns = parse_model_config(handle.read(1024 * 1024).decode("utf-8")).features
-        benchmark = load_benchmark(
-            policy=policy.benchmark,
-            base_dir=ctx.settings.benchmark_dir,
-            roots=ctx.settings.allowed_benchmark_roots(),
-        ).frame
-    drift = policy.shadow.drift
-    return reference_profile(
-        text,
-        benchmark=benchmark,
-        columns=columns,
-        bins=drift.bins,
-        max_categories=drift.max_categories,
-    )
+def _profile(staging: _Staging, stage: ShadowStage) -> ReferenceProfile | None:
+    """The reference kept at the stage's start (ValueError when it is not a valid profile)."""
+    kept = staging.store.path(MODELS_DIR, stage.model, stage.version, PROFILE_FILE)
+    if not staging.store.fs.exists(kept):
+        return None
+    with staging.store.fs.open(kept, "rb") as handle:
+        return ReferenceProfile.from_json(handle.read(MAX_PROFILE_BYTES + 1))
 
 
 def _record(
