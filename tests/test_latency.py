@@ -124,7 +124,14 @@ def test_the_slower_fixture_is_measured_slower_than_production() -> None:
         baseline=_fixture_runner("production"),
         frame=pd.read_parquet(BENCHMARK).iloc[:2000],
         policy=LatencyPolicy(
-            concurrency=1, requests=1000, batch_size=256, max_p99_ratio=1.25, floor_ms=0
+            concurrency=1,
+            requests=1000,
+            batch_size=256,
+            max_p99_ratio=1.25,
+            floor_ms=0,
+            # Judge the ratio alone: on a fast machine the slower fixture still clears the
+            # default 10,000 rows/s floor and would be "fast enough whatever the ratio".
+            min_rows_per_s=0,
         ),
     )
     assert section.candidate.single_p50_ms > 1.5 * section.baseline.single_p50_ms
