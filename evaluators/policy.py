@@ -6,6 +6,7 @@ The bot always reads it from the base branch so a PR cannot loosen its own gate.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from enum import StrEnum
 from typing import Literal
 
@@ -269,9 +270,105 @@ class ShadowPolicy(_Strict):
         return self
 
 
+class MetricDirection(StrEnum):
+    HIGHER_IS_BETTER = "higher_is_better"
+    LOWER_IS_BETTER = "lower_is_better"
+
+
+class BusinessMetric(_Strict):
+    """A team's own metric, compared canary against production in the same window.
+
+    `query` is PromQL with the placeholders `{model}`, `{variant}` and `{version}`; Shipyard
+    fills them with validated label values and asks once for the canary, once for production.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$")
+    query: str = Field(min_length=1, max_length=2000)
+    direction: MetricDirection = MetricDirection.HIGHER_IS_BETTER
+    tolerance: float = Field(
+        default=0.05, ge=0, description="Relative change allowed in the worse direction."
+    )
+
+
+class CanaryErrorPolicy(_Strict):
+    tolerance: float = Field(
+        default=0.005,
+        ge=0,
+        le=1,
+        description="Absolute rise in error rate (canary - production) allowed before the "
+        "two-proportion test may call a breach.",
+    )
+
+
+class CanaryLatencyPolicy(_Strict):
+    max_p50_ratio: float = Field(default=1.25, gt=0)
+    max_p95_ratio: float = Field(default=1.25, gt=0)
+    max_p99_ratio: float = Field(default=1.25, gt=0)
+    floor_ms: float = Field(
+        default=1.0,
+        ge=0,
+        description="A canary quantile under this many ms is fast enough whatever the ratio.",
+    )
+
+
 class CanaryPolicy(_Strict):
-    steps: list[int] = Field(default_factory=lambda: [5, 25, 100])
-    hold_minutes: int = Field(default=60, ge=0)
+    """Pipeline step 5: the merged model takes a growing share of production traffic."""
+
+    enabled: bool = True
+    steps: list[int] = Field(
+        default_factory=lambda: [5, 25, 100],
+        description="Percent of live traffic the canary answers at each step; ends at 100.",
+    )
+    hold_minutes: float = Field(default=60, ge=0, description="Minimum time at each step.")
+    analysis_interval_minutes: float = Field(
+        default=5, gt=0, description="Each analysis compares canary and production over this."
+    )
+    min_requests: int = Field(
+        default=500, ge=1, description="Canary requests a step needs before it may advance."
+    )
+    min_events: int = Field(
+        default=10,
+        ge=0,
+        description="Expected errors (at production's rate) a step needs before a clean error "
+        "rate counts as evidence, for rare outcomes.",
+    )
+    failure_limit: int = Field(
+        default=3,
+        ge=1,
+        description="Analyses out of tolerance (not yet significant) before rolling back; a "
+        "significant breach rolls back at once.",
+    )
+    bake_minutes: float = Field(default=30, ge=0, description="Time at 100% before promotion.")
+    max_hold_minutes: float = Field(
+        default=240,
+        gt=0,
+        description="A step without enough data for this long pauses and pages on-call.",
+    )
+    error_rate: CanaryErrorPolicy = CanaryErrorPolicy()
+    latency: CanaryLatencyPolicy = CanaryLatencyPolicy()
+    max_output_psi: float = Field(
+        default=0.25,
+        gt=0,
+        description="Population stability index of the canary's scores against its own "
+        "shadow distribution.",
+    )
+    business_metrics: list[BusinessMetric] = Field(default_factory=list, max_length=20)
+    promote_approvers: list[str] = Field(
+        default_factory=list,
+        description="Logins or org/team slugs who may /promote (skip the remaining steps); "
+        "empty: review.approvers.",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: list[int]) -> list[int]:
+        if not value or value[-1] != 100:
+            raise ValueError("canary steps must end at 100")
+        if any(not 0 < step <= 100 for step in value):
+            raise ValueError("each canary step is a percent between 1 and 100")
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError("canary steps must increase")
+        return value
 
 
 class MergeMethod(StrEnum):

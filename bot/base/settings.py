@@ -114,6 +114,38 @@ class Settings(BaseSettings):
         default=900, gt=0, description="How often a running shadow stage is judged again."
     )
 
+    # The canary (pipeline step 5) is on when the production gateway's artifact store and
+    # routing table are given; without them a merge ends the bot's part, as before.
+    canary_artifact_store: str | None = Field(
+        default=None,
+        description="fsspec location the production gateways load models from and log to.",
+    )
+    canary_routing_table: Path | None = Field(
+        default=None, description="The routing table file the production gateways poll."
+    )
+    canary_gateway_url: str | None = Field(
+        default=None, description="The production gateway's public URL, linked from deployments."
+    )
+    canary_prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus scraping the production gateways; without it a canary has no "
+        "data, holds, and pauses for a person.",
+    )
+    canary_check_interval_s: float = Field(
+        default=60,
+        gt=0,
+        description="How often a running canary is looked at (analyses run "
+        "every canary.analysis_interval_minutes of the policy).",
+    )
+    # On-call: PagerDuty Events API v2. Without a routing key pages are not sent (and the
+    # rollout says so where it reports).
+    pagerduty_events_url: str = "https://events.pagerduty.com"
+    pagerduty_routing_key: SecretStr | None = None
+
+    @property
+    def canary_enabled(self) -> bool:
+        return self.canary_artifact_store is not None and self.canary_routing_table is not None
+
     @property
     def shadow_enabled(self) -> bool:
         return self.shadow_artifact_store is not None and self.shadow_routing_table is not None
@@ -142,6 +174,7 @@ class Settings(BaseSettings):
         _refuse_placeholder("SHIPYARD_GITHUB_PRIVATE_KEY", self.github_private_key)
         _refuse_placeholder("SHIPYARD_SLACK_BOT_TOKEN", self.slack_bot_token)
         _refuse_placeholder("SHIPYARD_SLACK_SIGNING_SECRET", self.slack_signing_secret)
+        _refuse_placeholder("SHIPYARD_PAGERDUTY_ROUTING_KEY", self.pagerduty_routing_key)
         if self.github_private_key is None and self.github_private_key_path is None:
             raise ValueError("set SHIPYARD_GITHUB_PRIVATE_KEY or SHIPYARD_GITHUB_PRIVATE_KEY_PATH")
         return self

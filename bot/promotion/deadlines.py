@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.promotion.promotion_state import REVIEW_WINDOW, SHADOW_CHECK
+from bot.promotion.promotion_state import CANARY_CHECK, REVIEW_WINDOW, SHADOW_CHECK
 from bot.runtime.claims import claim_rows
 from bot.store.db import Store
 from bot.store.models import Deadline, DeadlineStatus
@@ -155,7 +155,8 @@ def cancel_for_pr(
 ) -> int:
     """Windows of older heads end when a new push arrives (or the PR closes)."""
     query = update(Deadline).where(
-        Deadline.kind != SHADOW_CHECK,  # shadow stages are torn down by their own check
+        # Shadow stages are torn down by their own check; a canary outlives its merged PR.
+        Deadline.kind.not_in([SHADOW_CHECK, CANARY_CHECK]),
         Deadline.repository == repository,
         Deadline.pr_number == pr_number,
         Deadline.status.in_([DeadlineStatus.PENDING.value, DeadlineStatus.CLAIMED.value]),

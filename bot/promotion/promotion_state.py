@@ -37,6 +37,7 @@ from evaluators.policy import Policy, ReviewPolicy
 
 REVIEW_WINDOW = "review_window"
 SHADOW_CHECK = "shadow_check"  # the next look at a head's shadow stages (bot/rollout)
+CANARY_CHECK = "canary_check"  # the next look at a merged head's canary rollouts (bot/rollout)
 
 
 def latest_evaluations(

@@ -397,3 +397,53 @@ class ShadowStage(Base):
     judged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     title: Mapped[str] = mapped_column(Text, default="")
     lines: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class CanaryStatus(StrEnum):
+    RUNNING = "running"  # taking a share of live traffic, step by step
+    PAUSED = "paused"  # held by /pause or by missing data; a person resumes or rolls back
+    PROMOTED = "promoted"  # production now; the deployment shows success
+    ROLLED_BACK = "rolled_back"  # traffic back on the previous version
+    STOPPED = "stopped"  # superseded by a newer rollout of the same model
+
+
+class CanaryRollout(Base):
+    """A merged model's rollout on the production gateway (pipeline step 5), one per model and
+    merged head. Written before the route changes, so a crash between the two is finished,
+    never lost or doubled; each outward effect (deployment status, check run, revert PR, page)
+    is an outbox effect keyed on this row."""
+
+    __tablename__ = "canary_rollouts"
+    __table_args__ = (UniqueConstraint("repository", "pr_number", "head_sha", "model"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(300))
+    installation_id: Mapped[int] = mapped_column(BigInteger)
+    pr_number: Mapped[int] = mapped_column(Integer)
+    head_sha: Mapped[str] = mapped_column(String(64))  # the PR's head: its check run lives there
+    merge_sha: Mapped[str] = mapped_column(String(64))  # the deployment's ref
+    base_ref: Mapped[str] = mapped_column(String(255))  # the branch a revert PR targets
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(64))  # the canary's version on the gateway
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    previous_version: Mapped[str | None] = mapped_column(String(64))  # production before
+    previous_sha256: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    routed: Mapped[bool] = mapped_column(Boolean, default=False)
+    step_index: Mapped[int] = mapped_column(Integer, default=0)
+    step_started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_analysis_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # analyses out of tolerance
+    data_since: Mapped[datetime | None] = mapped_column(UtcDateTime())  # last analysis with data
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    title: Mapped[str] = mapped_column(Text, default="")
+    lines: Mapped[list[str] | None] = mapped_column(JSON)  # the last metric table, as shown
+    reason: Mapped[str | None] = mapped_column(Text)  # why it paused or rolled back
+    reference_scores: Mapped[list[float] | None] = mapped_column(JSON)  # shadow's histogram
+    # A person's /rollback, /pause, /resume or /promote, carried out at the next visit.
+    requested_action: Mapped[str | None] = mapped_column(String(20))
+    requested_by: Mapped[str | None] = mapped_column(String(200))
+    requested_reason: Mapped[str | None] = mapped_column(Text)
+    revert_pr_number: Mapped[int | None] = mapped_column(Integer)
+    paged: Mapped[bool] = mapped_column(Boolean, default=False)  # an incident is open
