@@ -1,5 +1,5 @@
-"""A person's /rollback, /pause, /resume or /promote on a merged PR's canary, recorded for the
-rollout's next visit (which carries it out, once, with everything else it does).
+"""A person's /rollback, /pause, /resume, /promote or /ack on a merged PR's canary, recorded for
+the rollout's next visit (which carries it out, once, with everything else it does).
 
 Commands never touch the router, GitHub or PagerDuty themselves: the rollout's visit is the one
 place that changes traffic, so a command and an automatic decision can never both act. A
@@ -25,6 +25,7 @@ class CanaryAction(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     PROMOTE = "promote"
+    ACKNOWLEDGE = "acknowledge"  # a person has seen the rollback or pause: resolve the page
 
 
 # Which rollouts each action applies to.
@@ -33,6 +34,7 @@ _APPLIES_TO: dict[CanaryAction, tuple[str, ...]] = {
     CanaryAction.PAUSE: (CanaryStatus.RUNNING.value,),
     CanaryAction.RESUME: (CanaryStatus.PAUSED.value,),
     CanaryAction.PROMOTE: (CanaryStatus.RUNNING.value, CanaryStatus.PAUSED.value),
+    CanaryAction.ACKNOWLEDGE: (CanaryStatus.ROLLED_BACK.value, CanaryStatus.PAUSED.value),
 }
 
 
@@ -66,6 +68,8 @@ def request(
     for row in rows:
         if row.status not in _APPLIES_TO[action]:
             continue
+        if action is CanaryAction.ACKNOWLEDGE and not row.paged:
+            continue  # nothing open to acknowledge
         rollback_asked = row.requested_action == CanaryAction.ROLLBACK.value
         if rollback_asked and action is not CanaryAction.ROLLBACK:
             continue  # a rollback asked for stands
@@ -80,7 +84,8 @@ def request(
                 Deadline.kind == CANARY_CHECK,
                 Deadline.repository == repository,
                 Deadline.pr_number == pr_number,
-                Deadline.status != DeadlineStatus.CLAIMED.value,  # a visit under way sees it
+                # A visit under way sees the request itself; an ended rollout is visited again.
+                Deadline.status != DeadlineStatus.CLAIMED.value,
             )
             .values(status=DeadlineStatus.PENDING.value, due_at=now, lease_until=None, attempts=0)
         )
