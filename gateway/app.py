@@ -179,8 +179,10 @@ def create_app(config: GatewayConfig) -> FastAPI:
                 max_rows=config.max_rows,
             )
         except protocol.ProtocolError as exc:
-            status = 413 if str(exc) == protocol.TOO_MANY_ROWS else 400
-            return _error(status, str(exc), headers)
+            if str(exc) == protocol.TOO_MANY_ROWS:
+                return _error(413, str(exc), headers)
+            gateway.refused(name, variant, loaded.version)
+            return _error(400, str(exc), headers)
         try:
             if loaded.config.format is ArtifactFormat.ONNX and len(x) <= INLINE_ROWS:
                 # Microseconds of onnxruntime: a thread hop would cost more than the model.

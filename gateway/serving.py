@@ -175,6 +175,12 @@ class Gateway:
         self._count(model, variant, loaded.version, scores, seconds)
         return scores, (None if scores is not None else MODEL_FAILED), seconds
 
+    def refused(self, model: str, variant: str, version: str) -> None:
+        """A request the answering version could not read (its features differ from what the
+        callers send) is that version's error: a canary that needs a feature nobody sends must
+        show as failing, not as idle."""
+        self.metrics.requests.labels(model, variant, version, names.OUTCOME_ERROR).inc()
+
     def _count(
         self,
         model: str,

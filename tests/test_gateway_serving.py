@@ -126,6 +126,10 @@ def test_bodies_are_bounded_and_errors_are_short_fixed_sentences(
         for response, status, text in cases:
             assert (response.status_code, response.json()) == (status, {"error": text})
         assert gw.client.get("/v2/health/ready").status_code == 200  # still serving
+        # Inputs the answering version cannot read are its errors (a canary that needs a
+        # feature the callers do not send fails its analysis instead of looking idle).
+        errors = gw.metric("shipyard_gateway_requests_total", variant="production", outcome="error")
+        assert errors == 2
 
 
 def test_a_sha256_mismatch_refuses_to_load_and_readiness_says_not_ready(
