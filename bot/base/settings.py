@@ -128,8 +128,8 @@ class Settings(BaseSettings):
     )
     canary_prometheus_url: str | None = Field(
         default=None,
-        description="Prometheus scraping the production gateways; without it a canary has no "
-        "data, holds, and pauses for a person.",
+        description="Prometheus scraping the production gateways; without it the canary reads "
+        "the gateways' prediction log (and business metrics, which are PromQL, have no data).",
     )
     canary_check_interval_s: float = Field(
         default=60,

@@ -11,11 +11,11 @@ from bot.github.api import GitHubError, InstallationClient
 from bot.github.objects import Repository
 from bot.github.registry_reader import read_model_dir, read_policy, read_production
 from bot.promotion import audit
-from bot.promotion.deadlines import retry_later, settle
+from bot.promotion.deadlines import arm_once, retry_later, settle
 from bot.promotion.evaluation_queue import enqueue
 from bot.promotion.gate_decision import GateConclusion, decide_gate
 from bot.promotion.pr_refresh import get_pull, refresh_pr
-from bot.promotion.promotion_state import latest_evaluations, state_of_pull
+from bot.promotion.promotion_state import CANARY_CHECK, latest_evaluations, state_of_pull
 from bot.runtime import outbox
 from bot.runtime.context import BotContext
 from bot.store.models import Deadline, EffectStatus, Evaluation, MergeRecord, MergeStatus
@@ -43,6 +43,7 @@ def _merge(ctx: BotContext, deadline: Deadline) -> str:
     if pull.merged:
         # GitHub merged it; perhaps we did, and crashed before recording. Reconcile only.
         _record_merge(ctx, deadline, MergeStatus.MERGED, None, "merged (found on recovery)")
+        _arm_canary(ctx, deadline)
         refresh_pr(ctx, client=client, repo=repo, pull=pull)
         return "already merged"
     if pull.state != "open":
@@ -154,6 +155,7 @@ def _merge(ctx: BotContext, deadline: Deadline) -> str:
         str(effect.result.get("sha")),
         f"merged {deadline.head_sha[:7]} with {policy.review.merge_method.value}",
     )
+    _arm_canary(ctx, deadline)
     refresh_pr(
         ctx, client=client, repo=repo, pull=get_pull(client, repo, pull.number), policy=policy
     )
@@ -213,6 +215,22 @@ def _production_changed(
         if now_tree != evaluation.baseline_tree:
             return f"production model {evaluation.model} changed on {base_ref} since evaluation"
     return None
+
+
+def _arm_canary(ctx: BotContext, deadline: Deadline) -> None:
+    """The rollout starts from the merge the bot made, even if GitHub's webhook is lost."""
+    if not ctx.settings.canary_enabled:
+        return
+    with ctx.store.session() as session:
+        arm_once(
+            session,
+            kind=CANARY_CHECK,
+            repository=deadline.repository,
+            installation_id=deadline.installation_id,
+            pr_number=deadline.pr_number,
+            head_sha=deadline.head_sha,
+            due_at=ctx.clock.now(),
+        )
 
 
 def _record_merge(

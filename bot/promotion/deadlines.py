@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.promotion.promotion_state import CANARY_CHECK, REVIEW_WINDOW, SHADOW_CHECK
@@ -98,6 +99,47 @@ def arm_window(
     row.lease_until = None
     row.claim_token = None
     row.attempts = 0
+
+
+def arm_once(
+    session: Session,
+    *,
+    kind: str,
+    repository: str,
+    installation_id: int,
+    pr_number: int,
+    head_sha: str,
+    due_at: datetime,
+) -> bool:
+    """Create the `kind` deadline for this head unless it exists (a redelivered merge, or the
+    merge seen both by the bot and by its webhook, starts one rollout); True when created."""
+    exists = session.scalar(
+        select(Deadline.id).where(
+            Deadline.kind == kind,
+            Deadline.repository == repository,
+            Deadline.pr_number == pr_number,
+            Deadline.head_sha == head_sha,
+        )
+    )
+    if exists is not None:
+        return False
+    try:
+        with session.begin_nested():  # another replica may insert it first: UNIQUE decides
+            session.add(
+                Deadline(
+                    kind=kind,
+                    repository=repository,
+                    installation_id=installation_id,
+                    pr_number=pr_number,
+                    head_sha=head_sha,
+                    due_at=due_at,
+                    status=DeadlineStatus.PENDING.value,
+                    attempts=0,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 def again_at(store: Store, *, deadline_id: int, due_at: datetime) -> None:

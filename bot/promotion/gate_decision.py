@@ -72,6 +72,17 @@ class ShadowView:
 
 
 @dataclass(frozen=True)
+class CanaryView:
+    """A merged model's production rollout (pipeline step 5), as the bot last left it."""
+
+    model: str
+    status: str  # running | paused | promoted | rolled_back | stopped
+    title: str  # one line: the step and what the last analysis found
+    lines: tuple[str, ...] = ()  # the last metric table, as markdown lines
+    paged: bool = False
+
+
+@dataclass(frozen=True)
 class HeadSince:
     sha: str
     since: datetime
@@ -100,6 +111,8 @@ class PromotionState:
     # and each model's shadow stage at this head (absent: not started).
     shadow_required: bool = False
     shadows: tuple[ShadowView, ...] = ()
+    # After merge: each model's canary rollout (shown, never part of the gate).
+    canaries: tuple[CanaryView, ...] = ()
 
 
 @dataclass(frozen=True)

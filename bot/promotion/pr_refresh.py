@@ -13,7 +13,13 @@ from bot.github.objects import PullRequest
 from bot.github.registry_reader import Production, read_policy, read_production
 from bot.promotion import audit
 from bot.promotion.check_runs import CheckOutput, publish
-from bot.promotion.gate_decision import GateConclusion, GateDecision, ShadowView, decide_gate
+from bot.promotion.gate_decision import (
+    CanaryView,
+    GateConclusion,
+    GateDecision,
+    ShadowView,
+    decide_gate,
+)
 from bot.promotion.promotion_state import latest_evaluations, state_of_pull
 from bot.promotion.report_comment import has_report_comment, upsert_report_comment
 from bot.runtime.context import BotContext, PromotionChange
@@ -87,6 +93,7 @@ def refresh_pr(
             public_url=ctx.settings.public_url,
             gone=_models_gone(ctx, repo, pull, {c.model for c in state.candidates}),
             shadows=state.shadows,
+            canaries=state.canaries,
         )
         upsert_report_comment(
             client=client,
@@ -107,6 +114,7 @@ def refresh_pr(
         decision=decision,
         reports=reports,
         shadows=state.shadows,
+        canaries=state.canaries,
     )
     return decision
 
@@ -121,6 +129,7 @@ def _tell_listeners(
     decision: GateDecision,
     reports: list[Report],
     shadows: tuple[ShadowView, ...],
+    canaries: tuple[CanaryView, ...],
 ) -> None:
     """Notify subscribers (Slack); a failing listener never breaks the gate."""
     if not ctx.promotion_listeners:
@@ -144,6 +153,9 @@ def _tell_listeners(
         report_urls=tuple(f"{ctx.settings.public_url}/reports/{r.id}" for r in reports),
         policy=policy,
         shadow_lines=tuple(f"{v.model}: {v.title}" for v in shadows),
+        canary_lines=tuple(f"{v.model}: {v.title}" for v in canaries),
+        canary_statuses=tuple(v.status for v in canaries),
+        canary_paged=any(v.paged for v in canaries),
     )
     for listener in ctx.promotion_listeners:
         try:
@@ -161,6 +173,7 @@ def render_pr_body(
     public_url: str,
     gone: Sequence[str] = (),
     shadows: Sequence[ShadowView] = (),
+    canaries: Sequence[CanaryView] = (),
 ) -> str:
     """Gate status first, then shadow traffic, each model's report, then the audit trail."""
     icon = _ICON.get(decision.conclusion, "⏳") if decision.conclusion else "⏳"
@@ -176,6 +189,7 @@ def render_pr_body(
         ],
         "",
     ]
+    lines += canary_section(canaries)
     lines += shadow_section(shadows)
     budget = 60_000 // max(1, len(reports))  # several models share one comment
     for report in reports:
@@ -208,6 +222,23 @@ def render_pr_body(
         "`/status`, `/help`.",
     ]
     return "\n".join(lines)
+
+
+def canary_section(canaries: Sequence[CanaryView]) -> list[str]:
+    """Each merged model's production rollout: its state line, then the last metric table
+    (rendered and escaped by the pure canary judgement)."""
+    if not canaries:
+        return []
+    lines = ["#### Production rollout (canary)", ""]
+    for view in canaries:
+        lines.append(
+            f"- {code_span(view.model)} ({markdown(view.status)}): "
+            + markdown(view.title, max_length=500)
+        )
+    for view in canaries:
+        if view.lines:
+            lines += ["", f"{code_span(view.model)}, last analysis:", "", *view.lines[:30]]
+    return [*lines, ""]
 
 
 def shadow_section(shadows: Sequence[ShadowView]) -> list[str]:

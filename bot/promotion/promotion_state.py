@@ -11,6 +11,7 @@ from bot.github.objects import PullRequest
 from bot.promotion.gate_decision import (
     ApprovalView,
     BlockView,
+    CanaryView,
     CandidateView,
     ChangeView,
     EvaluationView,
@@ -22,6 +23,7 @@ from bot.promotion.gate_decision import (
 from bot.store.models import (
     Approval,
     Block,
+    CanaryRollout,
     Candidate,
     CandidateState,
     Deadline,
@@ -155,6 +157,31 @@ def shadow_views(
     )
 
 
+def canary_views(
+    session: Session, *, repository: str, pr_number: int, head_sha: str
+) -> tuple[CanaryView, ...]:
+    """Each model's rollout of this merged head."""
+    rows = session.scalars(
+        select(CanaryRollout)
+        .where(
+            CanaryRollout.repository == repository,
+            CanaryRollout.pr_number == pr_number,
+            CanaryRollout.head_sha == head_sha,
+        )
+        .order_by(CanaryRollout.model)
+    )
+    return tuple(
+        CanaryView(
+            model=r.model,
+            status=r.status,
+            title=r.title,
+            lines=tuple(r.lines or ()),
+            paged=r.paged,
+        )
+        for r in rows
+    )
+
+
 def load_state(
     session: Session,
     *,
@@ -244,6 +271,9 @@ def load_state(
         policy_approvers=tuple(review.policy_approvers),
         shadow_required=shadow_required,
         shadows=shadow_views(
+            session, repository=repository, pr_number=pr_number, head_sha=head_sha
+        ),
+        canaries=canary_views(
             session, repository=repository, pr_number=pr_number, head_sha=head_sha
         ),
     )

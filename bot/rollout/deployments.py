@@ -32,6 +32,7 @@ def show(
     description: str,
     environment_url: str = "",
     transient: bool = True,
+    production: bool = False,
     version: int | None = None,
 ) -> outbox.EffectState:
     """Ask for the deployment of `sha` to `environment` to show `state`; carried out now if it
@@ -42,6 +43,7 @@ def show(
         "sha": sha,
         "environment": environment,
         "transient": transient,
+        "production": production,
         "status": {
             "state": state,
             "description": _clip(description),
@@ -83,7 +85,7 @@ def _run(attempt: outbox.Attempt) -> dict[str, Any]:
                     "auto_merge": False,  # never let GitHub merge the base into the PR
                     "required_contexts": [],  # Shipyard's own checks are what gates it
                     "transient_environment": payload["transient"],
-                    "production_environment": False,
+                    "production_environment": bool(payload.get("production", False)),
                 },
             )
         )

@@ -36,6 +36,7 @@ from bot.promotion.pr_refresh import get_pull, refresh_pr
 from bot.promotion.promotion_state import latest_evaluations
 from bot.rollout import deployments
 from bot.rollout.metrics.factory import PrometheusConfig, make_metrics_source
+from bot.rollout.metrics.prediction_log import read_prediction_log
 from bot.rollout.metrics.source import MetricsError, Series, Window
 from bot.rollout.metrics.source import NoData as NoMetrics
 from bot.rollout.routers.factory import GatewayRouterConfig, make_router
@@ -333,10 +334,14 @@ def _judge(
     policy: Policy,
 ) -> None:
     now = ctx.clock.now()
-    production = _log(staging.store, stage.model, names.VARIANT_PRODUCTION, since=stage.started_at)
+    production = read_prediction_log(
+        staging.store, stage.model, names.VARIANT_PRODUCTION, since=stage.started_at
+    )
     assert stage.production_version is not None
     production = production[production[names.LOG_VERSION] == stage.production_version]
-    shadow = _log(staging.store, stage.model, names.VARIANT_SHADOW, since=stage.started_at)
+    shadow = read_prediction_log(
+        staging.store, stage.model, names.VARIANT_SHADOW, since=stage.started_at
+    )
     shadow = shadow[shadow[names.LOG_VERSION] == stage.version]
     latency = _latency(staging, stage, production, shadow, now)
     try:
@@ -390,28 +395,6 @@ def _title(decision: ShadowDecision, paired: int, elapsed: timedelta) -> str:
         Judged.FAILED: f"failed: {found}",
         Judged.INCONCLUSIVE: f"needs a person: {found}",
     }[decision.status]
-
-
-def _log(store: ArtifactStore, model: str, variant: str, *, since: datetime) -> pd.DataFrame:
-    """Rows the gateways logged for a model and variant since `since` (empty if none yet)."""
-    root = store.path(names.PREDICTION_LOG_DIR, f"model={model}")
-    empty = pd.DataFrame({column: pd.Series(dtype=object) for column in names.LOG_COLUMNS})
-    if not store.fs.exists(root):
-        return empty
-    days = sorted(p for p in store.fs.ls(root, detail=False) if "day=" in p)
-    first_day = since.strftime("%Y-%m-%d")
-    frames = []
-    for day in days:
-        if day.rsplit("day=", 1)[1] < first_day:
-            continue  # whole days before the stage started
-        folder = f"{day}/variant={variant}"
-        if store.fs.exists(folder):
-            frames.append(pd.read_parquet(folder, filesystem=store.fs))
-    if not frames:
-        return empty
-    frame = pd.concat(frames, ignore_index=True)
-    times = pd.to_datetime(frame[names.LOG_TIME], utc=True)
-    return frame[times >= pd.Timestamp(since)].reset_index(drop=True)
 
 
 def _latency(

@@ -15,7 +15,7 @@ from bot.commands.run_commands import (
 from bot.github.events import PullRequestEvent
 from bot.promotion.reevaluate_after_merge import reevaluate_after_merge
 from bot.promotion.register_candidates import register_candidates
-from bot.rollout import shadow_stage
+from bot.rollout import canary_stage, shadow_stage
 from bot.runtime.context import BotContext
 from bot.slack.durable import handle_slack_action
 
@@ -25,7 +25,12 @@ Handler = Callable[[BotContext, Any], None]
 ROUTES: dict[str, tuple[type[BaseModel] | None, list[Handler]]] = {
     "pull_request": (
         PullRequestEvent,
-        [register_candidates, reevaluate_after_merge, shadow_stage.on_pull_request],
+        [
+            register_candidates,
+            reevaluate_after_merge,
+            shadow_stage.on_pull_request,
+            canary_stage.on_pull_request,
+        ],
     ),
     "issue_comment": (None, [run_comment_commands]),
     "pull_request_review": (None, [run_review_commands]),

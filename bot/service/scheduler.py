@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -11,8 +12,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.base.observability import log_context
 from bot.promotion.auto_merge import merge_when_due
 from bot.promotion.deadlines import claim_due, retry_later
-from bot.promotion.promotion_state import REVIEW_WINDOW, SHADOW_CHECK
-from bot.rollout import shadow_stage
+from bot.promotion.promotion_state import CANARY_CHECK, REVIEW_WINDOW, SHADOW_CHECK
+from bot.rollout import canary_stage, shadow_stage
 from bot.runtime.context import BotContext
 from bot.runtime.heartbeat import lease_of
 from bot.runtime.retention import RetentionJob
@@ -54,20 +55,25 @@ def tick(ctx: BotContext) -> int:
                         # The lease lapses and another tick retries; nothing was recorded done.
                         log.exception("deadline %s failed", deadline.id)
                 elif deadline.kind == SHADOW_CHECK and ctx.settings.shadow_enabled:
-                    try:
-                        shadow_stage.advance(ctx, deadline)
-                    except Exception as exc:
-                        # Staging or GitHub failed: look again after a back-off; the stage
-                        # stays as it was (never passed by an error).
-                        log.exception("shadow check %s failed", deadline.id)
-                        retry_later(
-                            ctx.store,
-                            deadline_id=deadline.id,
-                            now=ctx.clock.now(),
-                            error=type(exc).__name__,
-                        )
+                    _visit(ctx, deadline, shadow_stage.advance)
+                elif deadline.kind == CANARY_CHECK and ctx.settings.canary_enabled:
+                    _visit(ctx, deadline, canary_stage.advance)
             handled += 1
     return handled
+
+
+def _visit(
+    ctx: BotContext, deadline: Deadline, visit: Callable[[BotContext, Deadline], str]
+) -> None:
+    """A shadow or canary visit. When staging, production or GitHub fails, look again after a
+    back-off: the stage stays as its row says (never passed, promoted or lost by an error)."""
+    try:
+        visit(ctx, deadline)
+    except Exception as exc:
+        log.exception("%s %s failed", deadline.kind, deadline.id)
+        retry_later(
+            ctx.store, deadline_id=deadline.id, now=ctx.clock.now(), error=type(exc).__name__
+        )
 
 
 class DeadlineScheduler:

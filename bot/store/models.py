@@ -445,5 +445,7 @@ class CanaryRollout(Base):
     requested_action: Mapped[str | None] = mapped_column(String(20))
     requested_by: Mapped[str | None] = mapped_column(String(200))
     requested_reason: Mapped[str | None] = mapped_column(Text)
+    ended_by: Mapped[str | None] = mapped_column(String(200))  # a person; None: Shipyard
     revert_pr_number: Mapped[int | None] = mapped_column(Integer)
     paged: Mapped[bool] = mapped_column(Boolean, default=False)  # an incident is open
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))  # resolves the page

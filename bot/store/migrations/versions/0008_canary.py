@@ -44,8 +44,10 @@ def upgrade() -> None:
         sa.Column("requested_action", sa.String(length=20), nullable=True),
         sa.Column("requested_by", sa.String(length=200), nullable=True),
         sa.Column("requested_reason", sa.Text(), nullable=True),
+        sa.Column("ended_by", sa.String(length=200), nullable=True),
         sa.Column("revert_pr_number", sa.Integer(), nullable=True),
         sa.Column("paged", sa.Boolean(), nullable=False),
+        sa.Column("acknowledged_by", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("repository", "pr_number", "head_sha", "model"),
     )

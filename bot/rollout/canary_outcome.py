@@ -1,0 +1,209 @@
+"""Show a canary rollout where people look, and carry out what its end requires.
+
+`show`: the check run `Shipyard / canary (<model>)` on the PR's head and the GitHub Deployment of
+the merge commit in `production/<model>` say the same thing (each one convergent outbox effect:
+the newest state wins, a status per change). `finish`: a rollback opens a revert PR so Git holds
+what production runs; a rollback or pause Shipyard decided pages on-call; a person's /ack or the
+model's next successful rollout resolves the page. Each is an outbox effect keyed on the
+rollout, so a visit repeated after a crash submits it again and nothing is done twice.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.github.api import InstallationClient
+from bot.paging import page_effect
+from bot.paging.events import Page
+from bot.promotion.check_runs import CheckOutput, publish
+from bot.rollout import deployments, revert_pr
+from bot.runtime.context import BotContext
+from bot.store.models import CanaryRollout, CanaryStatus
+from evaluators.escaping import markdown
+from evaluators.policy import Policy
+
+CANARY_CHECK_PREFIX = "Shipyard / canary"
+
+_CONCLUSION = {
+    CanaryStatus.PROMOTED.value: "success",
+    CanaryStatus.ROLLED_BACK.value: "failure",
+    CanaryStatus.STOPPED.value: "cancelled",
+}
+_DEPLOYMENT_STATE: dict[str, deployments.State] = {
+    CanaryStatus.RUNNING.value: "in_progress",
+    CanaryStatus.PAUSED.value: "in_progress",
+    CanaryStatus.PROMOTED.value: "success",
+    CanaryStatus.ROLLED_BACK.value: "failure",
+    CanaryStatus.STOPPED.value: "inactive",
+}
+
+
+def canary_check_name(model: str) -> str:
+    return f"{CANARY_CHECK_PREFIX} ({model})"
+
+
+def environment_of(model: str) -> str:
+    return f"production/{model}"
+
+
+def dedup_key(row: CanaryRollout) -> str:
+    """One incident per rollout: a pause and the rollback that follows it are one incident."""
+    return f"shipyard/{row.repository}/{row.model}/{row.merge_sha[:12]}"
+
+
+def summary_lines(row: CanaryRollout) -> list[str]:
+    """What the check run, the report comment and the revert PR show: the state, then the
+    metric table of the last analysis."""
+    lines = [f"**{markdown(row.model)}**: {markdown(row.title, max_length=500)}"]
+    if row.previous_version:
+        lines.append(
+            f"Canary `{row.version}` against production `{row.previous_version}` "
+            "in the same window."
+        )
+    if row.revert_pr_number:
+        lines.append(f"Revert PR: #{row.revert_pr_number} (merge it so Git matches production).")
+    if row.lines:
+        lines += ["", *row.lines]
+    return lines
+
+
+def show(ctx: BotContext, client: InstallationClient, row: CanaryRollout, policy: Policy) -> None:
+    conclusion = _CONCLUSION.get(row.status)
+    publish(
+        client=client,
+        store=ctx.store,
+        now=ctx.clock.now(),
+        repo=row.repository,
+        head_sha=row.head_sha,
+        name=canary_check_name(row.model),
+        status="completed" if conclusion else "in_progress",
+        conclusion=conclusion,
+        output=CheckOutput(
+            title=f"{row.model}: canary {row.title}"[:200],
+            summary="\n".join(summary_lines(row)),
+        ),
+        external_id=f"canary:{row.model}",
+    )
+    deployments.show(
+        ctx,
+        installation_id=row.installation_id,
+        repo=row.repository,
+        sha=row.merge_sha,
+        environment=environment_of(row.model),
+        state=_DEPLOYMENT_STATE[row.status],
+        description=f"Canary {row.title}",
+        environment_url=ctx.settings.canary_gateway_url or "",
+        transient=False,
+        production=True,
+    )
+
+
+def finish(ctx: BotContext, row: CanaryRollout, policy: Policy) -> None:
+    """The effects an ended or paused rollout owes (each submitted again harmlessly)."""
+    if row.status == CanaryStatus.ROLLED_BACK.value:
+        _open_revert(ctx, row, policy)
+    automatic = row.ended_by is None
+    if row.status in (CanaryStatus.ROLLED_BACK.value, CanaryStatus.PAUSED.value) and automatic:
+        _page(ctx, row)
+    if row.acknowledged_by and row.paged:
+        _resolve(ctx, row)
+    if row.status == CanaryStatus.PROMOTED.value:
+        # The model's next rollout succeeded: earlier incidents about it are over.
+        with ctx.store.session() as session:
+            earlier = list(
+                session.scalars(
+                    select(CanaryRollout).where(
+                        CanaryRollout.repository == row.repository,
+                        CanaryRollout.model == row.model,
+                        CanaryRollout.paged.is_(True),
+                        CanaryRollout.id != row.id,
+                    )
+                )
+            )
+            for other in earlier:
+                session.expunge(other)
+        for other in earlier:
+            _resolve(ctx, other)
+
+
+def _open_revert(ctx: BotContext, row: CanaryRollout, policy: Policy) -> None:
+    title = f"Revert {row.model} to {row.previous_version}: canary of #{row.pr_number} rolled back"
+    body = "\n".join(
+        [
+            f"Shipyard rolled back the canary of #{row.pr_number} in production: "
+            + markdown(row.reason or row.title, max_length=600),
+            "",
+            f"Production runs `{row.previous_version}` again. Merge this pull request so the "
+            "registry holds what production runs (a GitOps sync would otherwise deploy the "
+            "rolled-back version again).",
+            "",
+            *(row.lines or []),
+        ]
+    )
+    state = revert_pr.open_revert(
+        ctx,
+        installation_id=row.installation_id,
+        repo=row.repository,
+        base_ref=row.base_ref,
+        merge_sha=row.merge_sha,
+        model_dir=f"{policy.models_root}/{row.model}",
+        pr_number=row.pr_number,
+        model=row.model,
+        title=title,
+        body=body,
+    )
+    number = revert_pr.revert_pr_number(state)
+    if number is not None and row.revert_pr_number != number:
+        with ctx.store.session() as session:
+            live = session.get(CanaryRollout, row.id)
+            assert live is not None
+            live.revert_pr_number = number
+        row.revert_pr_number = number
+
+
+def _page(ctx: BotContext, row: CanaryRollout) -> None:
+    rolled_back = row.status == CanaryStatus.ROLLED_BACK.value
+    what = "Rolled back" if rolled_back else "Paused"
+    summary = f"{what} {row.model} {row.version}→{row.previous_version} {row.reason or row.title}"
+    pr_url = f"https://github.com/{row.repository}/pull/{row.pr_number}"
+    links = [{"href": pr_url, "text": f"PR #{row.pr_number}"}]
+    if ctx.settings.public_url:
+        links.append(
+            {
+                "href": f"{ctx.settings.public_url}/status/{row.repository}/{row.pr_number}",
+                "text": "Shipyard status",
+            }
+        )
+    page = Page(
+        dedup_key=dedup_key(row),
+        summary=summary,
+        source=f"shipyard/{row.repository}",
+        severity="critical" if rolled_back else "warning",
+        custom_details={
+            "model": row.model,
+            "canary_version": row.version,
+            "production_version": row.previous_version,
+            "state": row.status,
+            "reason": row.reason or row.title,
+            "metrics": list(row.lines or []),
+            "pull_request": pr_url,
+            "revert_pull_request": row.revert_pr_number,
+        },
+        links=links,
+    )
+    page_effect.trigger(ctx, ctx.settings, page)
+    if not row.paged:
+        with ctx.store.session() as session:
+            live = session.get(CanaryRollout, row.id)
+            assert live is not None
+            live.paged = True
+        row.paged = True
+
+
+def _resolve(ctx: BotContext, row: CanaryRollout) -> None:
+    page_effect.resolve(ctx, ctx.settings, dedup_key(row))
+    with ctx.store.session() as session:
+        live = session.get(CanaryRollout, row.id)
+        assert live is not None
+        live.paged = False
+    row.paged = False
