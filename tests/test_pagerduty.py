@@ -13,7 +13,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.base.clock import ManualClock
+from bot.base.local_server import free_port
 from bot.base.settings import Settings
 from bot.paging import events, page_effect
 from bot.paging.events import Link, Page
@@ -81,6 +82,7 @@ def _page(key: str = "rollout-42:fraud-model:1", **overrides: Any) -> Page:
         "severity": "critical",
         "custom_details": {"model": "fraud-model", "step": "5%", "error_rate": 0.041},
         "links": (Link(href="https://github.example/acme/registry/pull/42", text="PR #42"),),
+        "timestamp": datetime(2026, 12, 5, 23, 40, tzinfo=UTC),
     }
     values.update(overrides)
     return Page(**values)
@@ -113,6 +115,7 @@ def test_a_trigger_opens_one_incident_that_shows_the_page(world: _Runtime, pd: A
         "step": "5%",
         "error_rate": 0.041,
     }
+    assert incident["events"][0]["payload"]["timestamp"] == "2026-12-05T23:40:00+00:00"
     assert incident["links"] == [
         {"href": "https://github.example/acme/registry/pull/42", "text": "PR #42"}
     ]
@@ -161,6 +164,21 @@ def test_server_errors_leave_the_page_to_the_tick_which_delivers_it(
     _tick(world)
     assert _state(world, "rollout-42:fraud-model:1").done
     assert len(pd.incidents()) == 1
+
+
+def test_an_unreachable_pagerduty_leaves_the_page_pending_until_it_answers(
+    world: _Runtime, pd: Any, make_settings: Callable[..., Settings]
+) -> None:
+    unreachable = make_settings(
+        pagerduty_events_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        pagerduty_routing_key=ROUTING_KEY,
+        database_url=world.settings.database_url,
+    )
+    state = page_effect.trigger(world, unreachable, _page())
+    assert state.status is EffectStatus.PENDING and state.error_status == 0
+    # PagerDuty is back (the operator's settings, which the tick reads, point at it): delivered.
+    _tick(world)
+    assert _state(world, "rollout-42:fraud-model:1").done and len(pd.incidents()) == 1
 
 
 def test_a_refused_page_fails_for_good_with_pagerdutys_reason_and_no_key(

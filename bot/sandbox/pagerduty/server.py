@@ -11,7 +11,7 @@ from bot.base.local_server import LocalServer
 from bot.sandbox.pagerduty.app import ConnectionDropped, PagerDutyState, create_app
 
 
-class _QuietDrops(logging.Filter):
+class QuietDrops(logging.Filter):
     """A connection the double closes on purpose is not an error worth a traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -24,7 +24,7 @@ class PagerDutySandboxServer:
     def __init__(self, state: PagerDutyState) -> None:
         self.state = state
         self._server = LocalServer(create_app(state))
-        self._filter = _QuietDrops()
+        self._filter = QuietDrops()
 
     @property
     def url(self) -> str:
