@@ -224,6 +224,40 @@ def test_a_resolve_asked_for_before_its_trigger_is_delivered_waits_for_it(
     assert [e["event_action"] for e in incident["events"]] == ["trigger", "resolve"]
 
 
+def test_a_resolve_of_a_refused_trigger_is_not_sent(
+    world: _Runtime, pd: Any, make_settings: Callable[..., Settings]
+) -> None:
+    wrong = make_settings(
+        pagerduty_events_url=pd.url,
+        pagerduty_routing_key=secrets.token_hex(16),
+        database_url=world.settings.database_url,
+    )
+    key = "rollout-42:fraud-model:1"
+    assert page_effect.trigger(world, wrong, _page(key)).status is EffectStatus.FAILED
+    state = page_effect.resolve(world, world.settings, key)
+    assert state.done and state.result["skipped"] == "never triggered"
+    assert pd.received() == 1
+
+
+def test_a_page_that_gave_up_during_a_long_outage_is_sent_when_asked_for_again(
+    world: _Runtime, pd: Any
+) -> None:
+    key = "rollout-42:fraud-model:1"
+    pd.arm("500", times=outbox.MAX_ATTEMPTS)
+    page_effect.trigger(world, world.settings, _page(key))
+    for _ in range(outbox.MAX_ATTEMPTS):
+        _tick(world, after=timedelta(minutes=20))
+    gave_up = _state(world, key)
+    assert gave_up.status is EffectStatus.FAILED and gave_up.error_status == 0
+    assert page_effect.resolve(world, world.settings, key).status is EffectStatus.PENDING
+    assert pd.incidents() == []
+    # PagerDuty is back; the rollout's next visit asks for the page again, then the tick runs.
+    assert page_effect.trigger(world, world.settings, _page(key)).done
+    _tick(world)
+    [incident] = pd.incidents()
+    assert incident["status"] == "resolved"
+
+
 def test_an_acknowledge_after_the_resolve_is_not_sent(world: _Runtime, pd: Any) -> None:
     key = "rollout-42:fraud-model:1"
     page_effect.trigger(world, world.settings, _page(key))

@@ -13,8 +13,10 @@ incident. (The one gap, which PagerDuty offers no way to check: a person resolvi
 in PagerDuty between the lost answer and the retry; the retry then opens a new incident.)
 
 Order: acknowledge and resolve of a key are sent only after its trigger is done. While the
-trigger is pending they raise `EffectInDoubt` and the outbox retries them with back-off; when
-the trigger failed for good there is no incident, and they finish without sending.
+trigger is pending (or gave up on transient failures, and may yet be asked for again) they raise
+`EffectInDoubt` and the outbox retries them with back-off; when PagerDuty refused the trigger
+there is no incident, and they finish without sending. Without a trigger recorded here (paged
+by someone else) they are sent as they are; PagerDuty drops them when no alert is open.
 An acknowledge whose resolve is already done is not sent (PagerDuty would drop it).
 
 Paging is off when `SHIPYARD_PAGERDUTY_ROUTING_KEY` is unset: nothing is recorded or sent, and
@@ -138,7 +140,9 @@ def _run(attempt: outbox.Attempt) -> dict[str, Any]:
     if action != "trigger":
         triggered = state(store, dedup_key, "trigger")
         if triggered is not None and triggered.status is EffectStatus.FAILED:
-            return {"action": action, "dedup_key": dedup_key, "skipped": "never triggered"}
+            if not _gave_up_transiently(triggered):  # refused: there is no incident to act on
+                return {"action": action, "dedup_key": dedup_key, "skipped": "never triggered"}
+            raise outbox.EffectInDoubt("the trigger of this page is not delivered yet")
         if triggered is not None and not triggered.done:
             raise outbox.EffectInDoubt("waiting for the trigger of this page")
     if action == "acknowledge":
