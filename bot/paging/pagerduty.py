@@ -130,12 +130,8 @@ def _errors(answer: Mapping[str, Any], status: int, *, secret: str) -> tuple[str
     found = [str(e) for e in raw[:_MAX_ERRORS]] if isinstance(raw, list) else []
     if not found and isinstance(answer.get("message"), str):
         found = [answer["message"]]
-    if not found:
-        found = (
-            ["the endpoint was not found: check SHIPYARD_PAGERDUTY_EVENTS_URL"]
-            if (status == 404)
-            else []
-        )
+    if not found and status == 404:
+        found = ["the endpoint was not found: check SHIPYARD_PAGERDUTY_EVENTS_URL"]
     return tuple(_redact(text, secret) for text in found)
 
 
