@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bot.store",),
     ("bot.github",),
     ("bot.runtime",),
+    ("bot.paging",),
     ("bot.promotion",),
     ("bot.rollout",),
     ("bot.monitoring",),
@@ -65,6 +66,7 @@ PURE = (
     "evaluators.statistics",
     "evaluators.judgement.verdict",
     "evaluators.judgement.shadow",
+    "bot.paging.events",
 )
 IO_MODULES = (
     "sqlalchemy",
