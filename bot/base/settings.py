@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None
 
-    @field_validator("github_api_url", "public_url")
+    @field_validator("github_api_url", "public_url", "pagerduty_events_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+", value):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.github.api import InstallationClient
 from bot.paging import page_effect
-from bot.paging.events import Page
+from bot.paging.events import Link, Page
 from bot.promotion.check_runs import CheckOutput, publish
 from bot.rollout import deployments, revert_pr
 from bot.runtime.context import BotContext
@@ -46,9 +46,9 @@ def environment_of(model: str) -> str:
     return f"production/{model}"
 
 
-def dedup_key(row: CanaryRollout) -> str:
-    """One incident per rollout: a pause and the rollback that follows it are one incident."""
-    return f"shipyard/{row.repository}/{row.model}/{row.merge_sha[:12]}"
+def dedup_key(row: CanaryRollout, status: str) -> str:
+    """One incident per rollout and outcome: its pause, and its rollback, each page once."""
+    return f"shipyard/{row.repository}/{row.model}/{row.merge_sha[:12]}/{status}"
 
 
 def summary_lines(row: CanaryRollout) -> list[str]:
@@ -98,15 +98,16 @@ def show(ctx: BotContext, client: InstallationClient, row: CanaryRollout, policy
     )
 
 
-def finish(ctx: BotContext, row: CanaryRollout, policy: Policy) -> None:
+def finish(ctx: BotContext, row: CanaryRollout, policy: Policy, pr_url: str) -> None:
     """The effects an ended or paused rollout owes (each submitted again harmlessly)."""
     if row.status == CanaryStatus.ROLLED_BACK.value:
         _open_revert(ctx, row, policy)
     automatic = row.ended_by is None
     if row.status in (CanaryStatus.ROLLED_BACK.value, CanaryStatus.PAUSED.value) and automatic:
-        _page(ctx, row)
-    if row.acknowledged_by and row.paged:
-        _resolve(ctx, row)
+        _page(ctx, row, pr_url)
+    over = row.status in (CanaryStatus.RUNNING.value, CanaryStatus.PROMOTED.value)
+    if row.paged and (row.acknowledged_by or over):
+        _resolve(ctx, row)  # acknowledged by a person, resumed, or promoted after all
     if row.status == CanaryStatus.PROMOTED.value:
         # The model's next rollout succeeded: earlier incidents about it are over.
         with ctx.store.session() as session:
@@ -161,24 +162,20 @@ def _open_revert(ctx: BotContext, row: CanaryRollout, policy: Policy) -> None:
         row.revert_pr_number = number
 
 
-def _page(ctx: BotContext, row: CanaryRollout) -> None:
+def _page(ctx: BotContext, row: CanaryRollout, pr_url: str) -> None:
+    key = dedup_key(row, row.status)
+    asked = page_effect.state(ctx.store, key) is not None
     rolled_back = row.status == CanaryStatus.ROLLED_BACK.value
     what = "Rolled back" if rolled_back else "Paused"
-    summary = f"{what} {row.model} {row.version}→{row.previous_version} {row.reason or row.title}"
-    pr_url = f"https://github.com/{row.repository}/pull/{row.pr_number}"
-    links = [{"href": pr_url, "text": f"PR #{row.pr_number}"}]
-    if ctx.settings.public_url:
-        links.append(
-            {
-                "href": f"{ctx.settings.public_url}/status/{row.repository}/{row.pr_number}",
-                "text": "Shipyard status",
-            }
-        )
     page = Page(
-        dedup_key=dedup_key(row),
-        summary=summary,
+        dedup_key=key,
+        summary=f"{what} {row.model} {row.version}→{row.previous_version} "
+        f"{row.reason or row.title}",
         source=f"shipyard/{row.repository}",
-        severity="critical" if rolled_back else "warning",
+        severity="error" if rolled_back else "warning",
+        component=row.model,
+        group=row.repository,
+        event_class=f"canary {row.status}",
         custom_details={
             "model": row.model,
             "canary_version": row.version,
@@ -188,20 +185,30 @@ def _page(ctx: BotContext, row: CanaryRollout) -> None:
             "metrics": list(row.lines or []),
             "pull_request": pr_url,
             "revert_pull_request": row.revert_pr_number,
+            "what_now": "Production runs the previous version again; merge the revert PR, then "
+            "acknowledge with /ack on the pull request."
+            if rolled_back
+            else "The canary holds its share of traffic; /resume, /rollback <reason> or "
+            "/promote on the pull request, then /ack.",
         },
-        links=links,
+        links=(Link(href=pr_url, text=f"Pull request #{row.pr_number}"),),
     )
     page_effect.trigger(ctx, ctx.settings, page)
-    if not row.paged:
+    if not asked:
+        # First time: an incident is open, and any earlier acknowledgement was of another one.
         with ctx.store.session() as session:
             live = session.get(CanaryRollout, row.id)
             assert live is not None
             live.paged = True
-        row.paged = True
+            live.acknowledged_by = None
+        row.paged, row.acknowledged_by = True, None
 
 
 def _resolve(ctx: BotContext, row: CanaryRollout) -> None:
-    page_effect.resolve(ctx, ctx.settings, dedup_key(row))
+    for status in (CanaryStatus.PAUSED.value, CanaryStatus.ROLLED_BACK.value):
+        key = dedup_key(row, status)
+        if page_effect.state(ctx.store, key) is not None:
+            page_effect.resolve(ctx, ctx.settings, key)
     with ctx.store.session() as session:
         live = session.get(CanaryRollout, row.id)
         assert live is not None

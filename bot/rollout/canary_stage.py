@@ -212,7 +212,7 @@ def _visit(
         row = _reload(ctx, row.id)
         _converge(router, row, policy)
     canary_outcome.show(ctx, client, row, policy)
-    canary_outcome.finish(ctx, row, policy)
+    canary_outcome.finish(ctx, row, policy, pull.html_url or '')
     return 1 if row.status == CanaryStatus.RUNNING.value else 0
 
 

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import logging
 
+from bot.paging import page_effect
 from bot.promotion import auto_merge, check_runs, report_comment
+from bot.rollout import deployments
 from bot.runtime import outbox, outbox_replies
 from bot.runtime.context import BotContext
 
 log = logging.getLogger(__name__)
 
-KINDS = (auto_merge.MERGE, check_runs.KIND, outbox_replies.REPLY, report_comment.KIND)
+KINDS = (
+    auto_merge.MERGE,
+    check_runs.KIND,
+    outbox_replies.REPLY,
+    report_comment.KIND,
+    deployments.KIND,
+    page_effect.KIND,
+)
 
 
 def drain_outbox(ctx: BotContext) -> int:
