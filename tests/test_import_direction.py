@@ -65,6 +65,7 @@ PURE = (
     "evaluators.statistics",
     "evaluators.judgement.verdict",
     "evaluators.judgement.shadow",
+    "evaluators.judgement.canary",
 )
 IO_MODULES = (
     "sqlalchemy",
