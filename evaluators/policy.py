@@ -371,14 +371,18 @@ class CanaryPolicy(_Strict):
     failure_limit: int = Field(
         default=3,
         ge=1,
-        description="Analyses out of tolerance (not yet significant) before rolling back; a "
-        "significant breach rolls back at once.",
+        description="Analyses out of tolerance before rolling back, counted for the whole "
+        "rollout (an error rise significant in its own window only, a slow quantile on too few "
+        "requests to be sure); a breach significant across all the rollout's analyses rolls back "
+        "at once.",
     )
     bake_minutes: float = Field(default=30, ge=0, description="Time at 100% before promotion.")
     max_hold_minutes: float = Field(
         default=240,
         gt=0,
-        description="A step without enough data for this long pauses and pages on-call.",
+        description="A step that cannot move for this long (no data, too few requests, no "
+        "passing analysis) pauses and pages on-call; counted from the step's start, or from the "
+        "last analysis with data.",
     )
     error_rate: CanaryErrorPolicy = CanaryErrorPolicy()
     latency: CanaryLatencyPolicy = CanaryLatencyPolicy()
@@ -386,7 +390,8 @@ class CanaryPolicy(_Strict):
         default=0.25,
         gt=0,
         description="Population stability index of the canary's scores against its own "
-        "shadow distribution.",
+        "shadow distribution; judged once the canary has enough scores that a PSI above it is "
+        "more than noise.",
     )
     business_metrics: list[BusinessMetric] = Field(default_factory=list, max_length=20)
     promote_approvers: list[str] = Field(
