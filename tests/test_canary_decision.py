@@ -481,3 +481,27 @@ def test_business_rows_appear_in_the_table_after_the_gateway_checks() -> None:
         "| refund rate",
     ]
     assert lines[-1] == "| refund rate | 0.01 | 0.01 | ≤ +10% | pass |"
+
+
+@pytest.mark.parametrize(
+    ("win", "changes"),
+    [
+        (window(canary=reading(3_100, float("nan"))), {}),
+        (window(production=reading(60_000, float("inf"))), {}),
+        (window(), {"step_requests": float("nan")}),
+        (window(), {"step_errors_production_rate": float("nan")}),
+        (window(canary=reading(3_100, 12, LatencyQuantiles(2.0, float("nan"), 6.0))), {}),
+    ],
+    ids=[
+        "NaN canary errors",
+        "infinite production errors",
+        "NaN step requests",
+        "NaN production rate since the step began",
+        "a NaN latency quantile",
+    ],
+)
+def test_an_unreadable_number_never_lets_a_canary_move(
+    win: CanaryWindow, changes: dict[str, Any]
+) -> None:
+    decision = decide(win, **changes)
+    assert decision.move is CanaryMove.HOLD

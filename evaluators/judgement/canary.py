@@ -151,7 +151,7 @@ def _rate(value: float) -> str:
 
 
 def _count(value: float) -> str:
-    return f"{round(value):,}"
+    return f"{round(value):,}" if math.isfinite(value) else "—"
 
 
 def _ratio(value: float) -> str:
@@ -202,6 +202,10 @@ def _error_check(
     if not production.requests > 0:
         row = CanaryCheck("error rate", "—", "no traffic", limit, NO_DATA, "nothing to compare")
         return _Judged(row, f"no production traffic to compare with, n={n}")
+    counts = (canary.requests, canary.errors, production.requests, production.errors)
+    if not all(math.isfinite(v) and v >= 0 for v in counts):
+        row = CanaryCheck("error rate", "—", "—", limit, NO_DATA, "unreadable counts")
+        return _Judged(row, f"error rate: unreadable counts, n={n}")
     nominal = rate_rise(
         errors=canary.errors,
         requests=canary.requests,
@@ -303,6 +307,11 @@ def _psi_check(
     if reference is None or not sum(reference) > 0:
         row = CanaryCheck("output PSI", "—", "—", limit, NOT_MEASURED, "no shadow distribution")
         return _Judged(row, f"output PSI not measured (no shadow distribution), n={n}")
+    if not all(math.isfinite(c) and c >= 0 for c in reference):
+        row = CanaryCheck(
+            "output PSI", "—", "—", limit, NOT_MEASURED, "unreadable shadow distribution"
+        )
+        return _Judged(row, f"output PSI not measured (unreadable shadow distribution), n={n}")
     reference_rows = sum(reference)
     shadow = f"shadow ({_count(reference_rows)} scores)"
     if scores is None or not sum(scores) > 0 or not all(math.isfinite(s) for s in scores):
@@ -514,19 +523,19 @@ def _missing(policy: CanaryPolicy, progress: CanaryProgress, last: bool) -> list
     missing = []
     if minutes < needed:
         missing.append("time")
-    if progress.step_requests < policy.min_requests:
+    if not progress.step_requests >= policy.min_requests:  # NaN is not enough
         missing.append("requests")
     if not last and policy.min_events > 0:
         rate = progress.step_errors_production_rate
         if rate is None or not math.isfinite(rate):
             missing.append("production rate")
-        elif (
+        elif not (
             expected_events(
                 requests=progress.step_requests,
                 production_rate=rate,
                 tolerance=policy.error_rate.tolerance,
             )
-            < policy.min_events
+            >= policy.min_events
         ):
             missing.append("events")
     return missing
