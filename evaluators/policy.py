@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from enum import StrEnum
 from typing import Literal
 
@@ -275,15 +276,50 @@ class MetricDirection(StrEnum):
     LOWER_IS_BETTER = "lower_is_better"
 
 
+# `{name}` in a business metric's query; PromQL's own braces hold matchers, never a bare name.
+QUERY_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+QUERY_LABEL_PLACEHOLDERS = ("model", "variant", "version")
+QUERY_WINDOW_PLACEHOLDER = "window"
+
+
+def check_query_template(query: str) -> str:
+    """The query unchanged, or ValueError: only the known placeholders, label ones in quotes."""
+    for match in QUERY_PLACEHOLDER.finditer(query):
+        name = match.group(1)
+        if name == QUERY_WINDOW_PLACEHOLDER:
+            continue
+        if name not in QUERY_LABEL_PLACEHOLDERS:
+            raise ValueError(
+                "a business query's placeholders are {model}, {variant}, {version} and {window}; "
+                f"{{{name[:40]}}} is not one of them"
+            )
+        quoted = (
+            query[match.start() - 1 : match.start()] == '"'
+            and query[match.end() : match.end() + 1] == '"'
+        )
+        if not quoted:
+            raise ValueError(f'{{{name}}} must stand inside double quotes: label="{{{name}}}"')
+    return query
+
+
 class BusinessMetric(_Strict):
     """A team's own metric, compared canary against production in the same window.
 
-    `query` is PromQL with the placeholders `{model}`, `{variant}` and `{version}`; Shipyard
-    fills them with validated label values and asks once for the canary, once for production.
+    `query` is PromQL with the placeholders `{model}`, `{variant}` and `{version}` (each inside
+    double quotes, as a label value: `model="{model}"`) and `{window}` (the analysis window as a
+    duration, `300s`: `rate(orders_total{model="{model}"}[{window}])`). Shipyard fills them with
+    validated label values and asks once for the canary, once for production; the query must
+    answer one sample.
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$")
     query: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("query")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        return check_query_template(value)
+
     direction: MetricDirection = MetricDirection.HIGHER_IS_BETTER
     tolerance: float = Field(
         default=0.05, ge=0, description="Relative change allowed in the worse direction."
@@ -335,14 +371,18 @@ class CanaryPolicy(_Strict):
     failure_limit: int = Field(
         default=3,
         ge=1,
-        description="Analyses out of tolerance (not yet significant) before rolling back; a "
-        "significant breach rolls back at once.",
+        description="Analyses out of tolerance before rolling back, counted for the whole "
+        "rollout (an error rise significant in its own window only, a slow quantile on too few "
+        "requests to be sure); a breach significant across all the rollout's analyses rolls back "
+        "at once.",
     )
     bake_minutes: float = Field(default=30, ge=0, description="Time at 100% before promotion.")
     max_hold_minutes: float = Field(
         default=240,
         gt=0,
-        description="A step without enough data for this long pauses and pages on-call.",
+        description="A step that cannot move for this long (no data, too few requests, no "
+        "passing analysis) pauses and pages on-call; counted from the step's start, or from the "
+        "last analysis with data.",
     )
     error_rate: CanaryErrorPolicy = CanaryErrorPolicy()
     latency: CanaryLatencyPolicy = CanaryLatencyPolicy()
@@ -350,7 +390,8 @@ class CanaryPolicy(_Strict):
         default=0.25,
         gt=0,
         description="Population stability index of the canary's scores against its own "
-        "shadow distribution.",
+        "shadow distribution; judged once the canary has enough scores that a PSI above it is "
+        "more than noise.",
     )
     business_metrics: list[BusinessMetric] = Field(default_factory=list, max_length=20)
     promote_approvers: list[str] = Field(

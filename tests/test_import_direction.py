@@ -66,6 +66,7 @@ PURE = (
     "evaluators.statistics",
     "evaluators.judgement.verdict",
     "evaluators.judgement.shadow",
+    "evaluators.judgement.canary",
     "bot.paging.events",
 )
 IO_MODULES = (

@@ -7,6 +7,7 @@ an error status or an answer too large is `MetricsUnavailable` (fail closed).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from datetime import datetime
@@ -22,7 +23,11 @@ from bot.rollout.metrics.source import (
     Series,
     Window,
 )
+from gateway.metrics import SCORE_BUCKETS
 from gateway.names import VARIANT_SHADOW
+
+# Bucket counts of one histogram agree to about this much after `increase()` extrapolation.
+_ROUNDING = 1e-6
 
 
 class PrometheusSource:
@@ -51,6 +56,10 @@ class PrometheusSource:
         """Errors / requests; NoData without requests."""
         return self.value(queries.error_rate(series, window), at=window.end)
 
+    def error_count(self, series: Series, window: Window) -> float:
+        """Errors in the window (0 with requests and no error); NoData without requests."""
+        return self.value(queries.error_count(series, window), at=window.end)
+
     def latency_quantile(self, series: Series, window: Window, quantile: float) -> float:
         """Latency quantile in seconds; NoData without requests."""
         return self.value(queries.latency_quantile(series, window, quantile), at=window.end)
@@ -62,6 +71,46 @@ class PrometheusSource:
     def score_mean(self, series: Series, window: Window) -> float:
         """Mean score; NoData without scored requests."""
         return self.value(queries.score_mean(series, window), at=window.end)
+
+    def score_histogram(self, series: Series, window: Window) -> tuple[float, ...]:
+        """Scores per SCORE_BUCKETS bucket, de-cumulated, +Inf folded into the last bucket."""
+        result = self._vector(queries.score_buckets(series, window), at=window.end)
+        if not result:
+            raise NoData("no score histogram")
+        if len(result) != len(SCORE_BUCKETS) + 1:
+            raise MetricsUnavailable("the score histogram's buckets are not the gateway's")
+        cumulative = dict(self._bucket(sample) for sample in result)
+        bounds = sorted(cumulative)
+        if len(bounds) != len(result):
+            raise MetricsUnavailable("the score histogram's buckets are not the gateway's")
+        expected = [*SCORE_BUCKETS, math.inf]
+        if any(not math.isclose(a, b) for a, b in zip(bounds, expected, strict=True)):
+            raise MetricsUnavailable("the score histogram's buckets are not the gateway's")
+        running = [cumulative[bound] for bound in bounds]
+        if any(math.isnan(count) for count in running) or not running[-1] > 0:
+            raise NoData("no scores in the window")
+        counts = [running[0]]
+        for before, now in itertools.pairwise(running):
+            step = now - before
+            if step < -_ROUNDING * max(running[-1], 1.0):
+                raise MetricsUnavailable("the score histogram's buckets are not cumulative")
+            counts.append(max(step, 0.0))
+        overflow = counts.pop()  # above the last bound: scores of exactly 1.0 rounding up
+        counts[-1] += overflow
+        return tuple(counts)
+
+    def business_value(self, query_template: str, series: Series, window: Window) -> float:
+        """One finite sample of the filled query; Inf, like NaN, is NoData."""
+        try:
+            promql = queries.business(query_template, series, window)
+        except ValueError:
+            raise MetricsUnavailable(
+                "the business metric's query is not a valid template"
+            ) from None
+        number = self.value(promql, at=window.end)
+        if math.isinf(number):
+            raise NoData(promql)
+        return number
 
     def mirror_counts(self, model: str, version: str, window: Window) -> MirrorCounts:
         """Mirrored to `version` and dropped; NoData when the gateway never reported mirroring."""
@@ -86,6 +135,14 @@ class PrometheusSource:
         if math.isnan(number):
             raise NoData(promql)
         return number
+
+    @staticmethod
+    def _bucket(sample: dict[str, Any]) -> tuple[float, float]:
+        """(bucket bound, cumulative count) of one `sum by (le)` sample."""
+        try:
+            return float(sample["metric"]["le"]), float(sample["value"][1])
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise MetricsUnavailable("Prometheus answered in an unexpected shape") from None
 
     def _vector(self, promql: str, *, at: datetime) -> list[dict[str, Any]]:
         params = {

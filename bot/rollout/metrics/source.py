@@ -83,6 +83,10 @@ class MetricsSource(Protocol):
         """Errors / requests in the window; NoData when there were no requests."""
         ...
 
+    def error_count(self, series: Series, window: Window) -> float:
+        """Errors in the window: 0 when requests came and none failed; NoData without requests."""
+        ...
+
     def latency_quantile(self, series: Series, window: Window, quantile: float) -> float:
         """The latency quantile in seconds (from the histogram's buckets)."""
         ...
@@ -93,6 +97,17 @@ class MetricsSource(Protocol):
 
     def score_mean(self, series: Series, window: Window) -> float:
         """The mean positive-class score."""
+        ...
+
+    def score_histogram(self, series: Series, window: Window) -> tuple[float, ...]:
+        """Scores counted per bucket of `gateway.metrics.SCORE_BUCKETS` in the window (not
+        cumulative; anything above the last bound counted in the last); NoData without scores."""
+        ...
+
+    def business_value(self, query_template: str, series: Series, window: Window) -> float:
+        """A team's own metric: `query_template` (from the policy) with `{model}`, `{variant}`,
+        `{version}` and `{window}` filled; it must answer one finite sample, else NoData (no
+        sample, NaN, infinite) or MetricsUnavailable (several, or a refused query)."""
         ...
 
     def mirror_counts(self, model: str, version: str, window: Window) -> MirrorCounts:
