@@ -127,8 +127,10 @@ class Production:
         world = self.world
         number = world.open_candidate_pr(variant)
         wait_until(
-            lambda: (run := world.check_run(number, "Shipyard / promotion-gate")) is not None
-            and run.conclusion,
+            lambda: (
+                (run := world.check_run(number, "Shipyard / promotion-gate")) is not None
+                and run.conclusion
+            ),
             timeout_s=180,
             what="the evaluation",
         )
@@ -186,7 +188,9 @@ def _scrape_config(gateway_url: str) -> str:
 
 
 @pytest.fixture
-def production(request: pytest.FixtureRequest, postgres_url: str, tmp_path: Path) -> Iterator[Production]:
+def production(
+    request: pytest.FixtureRequest, postgres_url: str, tmp_path: Path
+) -> Iterator[Production]:
     require("prometheus")
     latency = getattr(request, "param", LENIENT_LATENCY)
     store, table = tmp_path / "artifacts", tmp_path / "routing.json"
@@ -197,7 +201,9 @@ def production(request: pytest.FixtureRequest, postgres_url: str, tmp_path: Path
         table,
         Routing(
             revision=1,
-            models={"churn": ModelRoute(production=Deployed(version=PRODUCTION_VERSION, sha256=sha))},
+            models={
+                "churn": ModelRoute(production=Deployed(version=PRODUCTION_VERSION, sha256=sha))
+            },
         ),
     )
     clock = WallClock()
@@ -311,9 +317,11 @@ def test_a_slow_canary_is_rolled_back_with_a_revert_pr_slack_and_one_page(
 def test_a_canary_without_traffic_holds_then_pauses_and_pages(production: Production) -> None:
     number = production.merge("candidate_better")  # no traffic at all
     held = wait_until(
-        lambda: (run := production.canary(number)) is not None
-        and "no canary" in run.output["title"].lower()
-        and run,
+        lambda: (
+            (run := production.canary(number)) is not None
+            and "no canary" in run.output["title"].lower()
+            and run
+        ),
         timeout_s=90,
         what="the canary to hold for lack of data",
     )
@@ -322,9 +330,11 @@ def test_a_canary_without_traffic_holds_then_pauses_and_pages(production: Produc
 
     production.world.pass_time(timedelta(minutes=3))  # past max_hold_minutes (2)
     paused = wait_until(
-        lambda: (run := production.canary(number)) is not None
-        and "paused" in run.output["title"]
-        and run,
+        lambda: (
+            (run := production.canary(number)) is not None
+            and "paused" in run.output["title"]
+            and run
+        ),
         timeout_s=90,
         what="the canary to pause",
     )
@@ -341,8 +351,10 @@ def test_the_bot_killed_mid_rollout_resumes_without_doubling_anything(
     production.traffic.start()
     number = production.merge("candidate_better")
     wait_until(
-        lambda: (run := production.canary(number)) is not None
-        and "advanced to 50%" in run.output["title"],
+        lambda: (
+            (run := production.canary(number)) is not None
+            and "advanced to 50%" in run.output["title"]
+        ),
         timeout_s=120,
         what="the second step",
     )

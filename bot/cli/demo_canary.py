@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,12 @@ CANARY = "Shipyard / canary (churn)"
 PRODUCTION_VERSION = "prod-2026-10"
 ROUTING_KEY = "DEM0R0UT1NGKEY000000000000000000"  # 32 characters, as PagerDuty's are
 REQUESTS_PER_LOOK = 240
+INTERVAL_MINUTES = 10
 # Minutes on the demo's clock: each step holds 10, each analysis looks at the last 10.
 DEMO_CANARY = {
     "steps": [10, 50, 100],
     "hold_minutes": 10,
-    "analysis_interval_minutes": 10,
+    "analysis_interval_minutes": INTERVAL_MINUTES,
     "min_requests": 20,
     "min_events": 0,
     "bake_minutes": 10,
@@ -114,7 +116,9 @@ def pagerduty() -> Iterator[PagerDutySandboxServer]:
 
 
 @contextmanager
-def production_gateway(world: RegistryWorld, fixtures: Path, root: Path) -> Iterator[ProductionGateway]:
+def production_gateway(
+    world: RegistryWorld, fixtures: Path, root: Path
+) -> Iterator[ProductionGateway]:
     """The production gateway serving the registry's production model."""
     production = fixtures / "registry/production/models/churn"
     store, table = root / "store", root / "routing.json"
@@ -123,7 +127,9 @@ def production_gateway(world: RegistryWorld, fixtures: Path, root: Path) -> Iter
         table,
         Routing(
             revision=1,
-            models={"churn": ModelRoute(production=Deployed(version=PRODUCTION_VERSION, sha256=sha))},
+            models={
+                "churn": ModelRoute(production=Deployed(version=PRODUCTION_VERSION, sha256=sha))
+            },
         ),
     )
     config = parse_model_config((production / "config.yaml").read_text())
@@ -151,6 +157,11 @@ def _canary(world: RegistryWorld, number: int) -> Any:
     return world.check_run(number, CANARY)
 
 
+def _next_title(world: RegistryWorld, number: int, shown: str) -> Any:
+    run = _canary(world, number)
+    return run if run is not None and (run.output["title"] != shown or run.conclusion) else None
+
+
 def roll_out(
     console: Console, world: RegistryWorld, gateway: ProductionGateway, number: int
 ) -> Any:
@@ -163,11 +174,9 @@ def roll_out(
     shown = ""
     for look in range(12):
         gateway.replay(REQUESTS_PER_LOOK, prefix=f"pr{number}-look{look}")
-        world.pass_time(timedelta(minutes=DEMO_CANARY["analysis_interval_minutes"]))
+        world.pass_time(timedelta(minutes=INTERVAL_MINUTES))
         run = wait_until(
-            lambda: (r := _canary(world, number)) is not None
-            and (r.output["title"] != shown or r.conclusion)
-            and r,
+            partial(_next_title, world, number, shown),
             timeout_s=120,
             what=f"PR #{number}'s next analysis",
         )

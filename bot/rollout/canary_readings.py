@@ -12,11 +12,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from evaluators.statistics.canary_evidence import BusinessReading, CanaryWindow, VariantReading
+from functools import partial
 
 from bot.rollout.metrics.source import MetricsError, MetricsSource, NoData, Series, Window
 from evaluators.policy import CanaryPolicy
+from evaluators.statistics.canary_evidence import BusinessReading, CanaryWindow, VariantReading
 from evaluators.statistics.shadow_evidence import LatencyQuantiles
 from gateway import names
 
@@ -61,16 +61,16 @@ def read(
         business = tuple(
             BusinessReading(
                 name=metric.name,
-                canary=_or_none(lambda q=metric.query: source.business_value(q, canary, window)),
+                canary=_or_none(partial(source.business_value, metric.query, canary, window)),
                 production=_or_none(
-                    lambda q=metric.query: source.business_value(q, production, window)
+                    partial(source.business_value, metric.query, production, reference)
                 ),
             )
             for metric in policy.business_metrics
         )
     except MetricsError as exc:  # unreachable or malformed: no data, never healthy
         log.warning("canary %s %s: metrics unreadable: %s", model, canary_version, exc)
-        return Readings(None, 0.0, None, "Prometheus could not be read")
+        return Readings(None, 0.0, None, "the metrics source could not be read")
     return Readings(
         CanaryWindow(canary=canary_reading, production=production_reading, business=business),
         step_requests,
@@ -84,7 +84,7 @@ def _variant(source: MetricsSource, series: Series, window: Window) -> VariantRe
         return None
     errors = _or_none(lambda: source.error_count(series, window)) or 0.0
     quantiles = [
-        _or_none(lambda q=q: source.latency_quantile(series, window, q)) for q in (0.5, 0.95, 0.99)
+        _or_none(partial(source.latency_quantile, series, window, q)) for q in (0.5, 0.95, 0.99)
     ]
     p50, p95, p99 = quantiles
     latency = (

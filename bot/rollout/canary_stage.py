@@ -24,8 +24,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from evaluators.judgement.canary import CanaryMove, decide_canary, render_table
-from evaluators.statistics.canary_evidence import CanaryProgress
 from sqlalchemy import select
 
 from bot.github.api import InstallationClient
@@ -53,8 +51,10 @@ from bot.store.models import (
     EvaluationStatus,
     ShadowStage,
 )
+from evaluators.judgement.canary import CanaryMove, decide_canary, render_table
 from evaluators.policy import Policy
 from evaluators.report import Decision
+from evaluators.statistics.canary_evidence import CanaryProgress
 from gateway import names
 from gateway.metrics import SCORE_BUCKETS
 from gateway.routing import Deployed
@@ -212,7 +212,7 @@ def _visit(
         row = _reload(ctx, row.id)
         _converge(router, row, policy)
     canary_outcome.show(ctx, client, row, policy)
-    canary_outcome.finish(ctx, row, policy, pull.html_url or '')
+    canary_outcome.finish(ctx, row, policy, pull.html_url or "")
     return 1 if row.status == CanaryStatus.RUNNING.value else 0
 
 
