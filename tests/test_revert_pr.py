@@ -277,6 +277,33 @@ def test_the_branch_left_by_an_attempt_that_died_before_the_pull_request_is_reus
     assert world.files(BRANCH, "models/churn/") == V1
 
 
+def test_a_branch_left_on_a_base_that_moved_since_is_moved_onto_the_new_base(
+    world: World,
+) -> None:
+    number, merge_sha = world.merge(CANDIDATE)
+    outage = world.proxy.fail("POST", r"/pulls$", times=None)
+    world.revert(merge_sha, number)
+    left = world.state.repo(REPO).branches[BRANCH]
+    hotfix = world.state.commit(REPO, "main", {"README.md": b"# hotfix\n"}, message="Hotfix")
+    world.proxy.remove(outage)
+    world.retry_later()
+    pull = _only_revert_pull(world)
+    assert pull.head_sha != left
+    commit = world.api.get(f"/repos/{REPO}/commits/{pull.head_sha}").json()
+    assert [p["sha"] for p in commit["parents"]] == [hotfix]
+    assert world.files(BRANCH, "models/churn/") == V1
+    assert world.content("README.md", BRANCH) == b"# hotfix\n"
+
+
+def test_a_copied_trailer_on_other_content_does_not_make_a_branch_ours(world: World) -> None:
+    number, merge_sha = world.merge(CANDIDATE)
+    key = outbox.effect_key("revert_pr", REPO, merge_sha, "churn")
+    forged = f"Looks like Shipyard\n\n{revert_pr.commit_trailer(key)}\n"
+    world.state.commit(REPO, BRANCH, {"models/churn/config.yaml": b"evil\n"}, message=forged)
+    assert world.revert(merge_sha, number).done
+    assert world.files(BRANCH, "models/churn/") == V1
+
+
 def test_a_branch_of_that_name_holding_something_else_is_moved_to_the_revert(
     world: World,
 ) -> None:

@@ -9,7 +9,8 @@ and opens a pull request of it against the base branch. A person merges it.
 One one-shot outbox effect per (repo, merge commit, model). A tree or commit object made twice
 is harmless (nothing points at it); a branch and a pull request are not, so every run looks
 first: an open pull request from the branch into the base is the answer; a branch whose tip
-carries this effect's trailer is reused; a branch holding anything else is moved to the new
+is this effect's commit (its trailer, the revert's tree, the base head as parent) is reused; a
+branch holding anything else, or a revert of a base that has moved since, is moved to a new
 commit (the branch name is Shipyard's own). GitHub's own words never reach a person: a refusal
 is one of the fixed sentences below, the details go to the log.
 """
@@ -330,21 +331,37 @@ class _Revert:
 
     def _put_branch(self, head: _Commit, old_tree: str | None) -> None:
         """Point our branch at a revert commit on `head`, reusing one an earlier run made."""
+        # Creating a tree is idempotent (content-addressed), so it is made before looking.
+        tree = _Sha.model_validate(
+            self._ask(
+                "write",
+                "POST",
+                f"/repos/{self.repo}/git/trees",
+                json={
+                    "base_tree": head.commit.tree.sha,
+                    # A sub-tree replaces the whole directory; sha null deletes it.
+                    "tree": [
+                        {
+                            "path": self.p["model_dir"],
+                            "mode": "040000",
+                            "type": "tree",
+                            "sha": old_tree,
+                        }
+                    ],
+                },
+            )
+        ).sha
         tip = self._branch_tip()
-        if tip is not None and self.p["trailer"] in self._commit(tip, step="write").commit.message:
-            return  # an earlier run's commit: reuse it
-        tree = self._ask(
-            "write",
-            "POST",
-            f"/repos/{self.repo}/git/trees",
-            json={
-                "base_tree": head.commit.tree.sha,
-                # A sub-tree replaces the whole directory; sha null deletes it.
-                "tree": [
-                    {"path": self.p["model_dir"], "mode": "040000", "type": "tree", "sha": old_tree}
-                ],
-            },
-        )
+        if tip is not None:
+            left = self._commit(tip, step="write")
+            if (
+                self.p["trailer"] in left.commit.message
+                and left.commit.tree.sha == tree
+                and [parent.sha for parent in left.parents] == [head.sha]
+            ):
+                # An earlier run's commit, and still exactly this revert of this base: reuse
+                # it. A trailer alone is not enough (anyone can copy it onto other content).
+                return
         message = commit_message(
             model=self.p["model"],
             model_dir=self.p["model_dir"],
@@ -355,7 +372,7 @@ class _Revert:
             "write",
             "POST",
             f"/repos/{self.repo}/git/commits",
-            json={"message": message, "tree": _Sha.model_validate(tree).sha, "parents": [head.sha]},
+            json={"message": message, "tree": tree, "parents": [head.sha]},
         )
         sha = _Sha.model_validate(commit).sha
         if tip is None:
@@ -371,7 +388,8 @@ class _Revert:
                     raise
                 if exc.status != 422:  # 422: it exists after all (made since we looked)
                     raise _Refusal("write", exc.status, exc.github_message) from None
-        # Not ours (or made since we looked): the branch name is Shipyard's, so move it.
+        # Not this revert (someone else's, or on a base that has moved since), or made since we
+        # looked: the branch name is Shipyard's, so it is moved to the revert.
         self._ask(
             "write",
             "PATCH",
