@@ -139,6 +139,28 @@ class ObjectStore:
         ]
         return self.put_tree(entries)
 
+    def edit_tree(self, base: str | None, path: str, entry: TreeEntry | None) -> str | None:
+        """A tree like ``base`` with ``path`` set to ``entry`` (None deletes it); None if empty.
+
+        Intermediate directories are created as needed and dropped when a deletion empties
+        them (git stores no empty trees), as GitHub's create-tree does for nested paths.
+        """
+        entries = {e.name: e for e in self.trees[base]} if base is not None else {}
+        name, _, rest = path.partition("/")
+        if not rest:
+            if entry is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = TreeEntry(name, entry.mode, entry.sha)
+        else:
+            child = entries.get(name)
+            sub = self.edit_tree(child.sha if child and child.is_tree else None, rest, entry)
+            if sub is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = TreeEntry(name, TREE_MODE, sub)
+        return self.put_tree(list(entries.values())) if entries else None
+
     def walk(self, tree_sha: str, prefix: str = "") -> list[tuple[str, TreeEntry]]:
         """Every entry under a tree, depth first, with its full path."""
         out: list[tuple[str, TreeEntry]] = []

@@ -335,6 +335,39 @@ class Renderer:
         body["commit"].pop("verification", None)
         return body
 
+    def git_commit(self, repo: Repo, commit: Commit) -> dict[str, Any]:
+        """A ``git-commit`` (the commit object, as create-commit answers)."""
+        body = self.template("post", "/repos/{owner}/{repo}/git/commits", 201)
+        api = f"{self.base}/repos/{repo.full_name}"
+        body.update(
+            sha=commit.sha,
+            node_id=f"C_{commit.sha}",
+            url=f"{api}/git/commits/{commit.sha}",
+            html_url=f"{self.base}/{repo.full_name}/commit/{commit.sha}",
+            author=_signature(commit.author.name, commit.author.email, commit.author.when),
+            committer=_signature(
+                commit.committer.name, commit.committer.email, commit.committer.when
+            ),
+            message=commit.message,
+            tree={"sha": commit.tree, "url": f"{api}/git/trees/{commit.tree}"},
+            parents=[
+                {
+                    "sha": p,
+                    "url": f"{api}/git/commits/{p}",
+                    "html_url": f"{self.base}/{repo.full_name}/commit/{p}",
+                }
+                for p in commit.parents
+            ],
+            verification={
+                "verified": False,
+                "reason": "unsigned",
+                "signature": None,
+                "payload": None,
+                "verified_at": None,
+            },
+        )
+        return body
+
     def branch(self, repo: Repo, name: str) -> dict[str, Any]:
         """A ``branch-with-protection``."""
         sha = repo.branches[name]

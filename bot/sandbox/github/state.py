@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from bot.sandbox.github.diff import changed_files, merged_files
-from bot.sandbox.github.git_objects import Signature
+from bot.sandbox.github.git_objects import TREE_MODE, ObjectStore, Signature, TreeEntry
 from bot.sandbox.github.models import (
     AccessToken,
     AppInfo,
@@ -35,6 +35,13 @@ from bot.sandbox.github.webhooks import WebhookSender, build_event
 Clock = Callable[[], datetime]
 TOKEN_LIFETIME = timedelta(hours=1)
 DEFAULT_EMAIL_DOMAIN = "users.noreply.sandbox.invalid"
+MAX_PULL_TITLE = 256  # GitHub's limits on a pull request's title and body
+MAX_PULL_BODY = 65536
+BLOB_MODES = ("100644", "100755", "120000")
+# What git check-ref-format refuses in a branch name (the parts the sandbox needs to know).
+_BAD_REF = re.compile(
+    r"(^[/.-])|([/.]$)|(\.\.)|(//)|(@\{)|(\.lock$)|(/\.)|[\x00-\x20~^:?*\[\\\x7f]"
+)
 
 
 class SandboxError(Exception):
@@ -50,6 +57,45 @@ class SandboxError(Exception):
 def utc_now() -> datetime:
     """The real time, in UTC."""
     return datetime.now(UTC)
+
+
+def valid_branch_name(name: str) -> bool:
+    """Whether git would accept ``name`` as a branch (``refs/heads/<name>``)."""
+    return bool(name) and len(name) <= 255 and _BAD_REF.search(name) is None
+
+
+def _invalid(field: str) -> SandboxError:
+    errors = [{"resource": "PullRequest", "field": field, "code": "invalid"}]
+    return SandboxError(422, "Validation Failed", errors=errors)
+
+
+def _custom(message: str) -> SandboxError:
+    errors = [{"resource": "PullRequest", "code": "custom", "message": message}]
+    return SandboxError(422, "Validation Failed", errors=errors)
+
+
+def _tree_entry(store: ObjectStore, raw: Mapping[str, Any]) -> tuple[str, TreeEntry | None]:
+    """One entry of a create-tree request: its path and what to put there (None deletes)."""
+    path = str(raw.get("path") or "")
+    parts = path.split("/")
+    kind, mode = raw.get("type"), raw.get("mode")
+    if any(part in ("", ".", "..", ".git") for part in parts):
+        raise SandboxError(422, f"tree.path {path[:100]!r} is invalid")
+    if not ((kind == "tree" and mode == "040000") or (kind == "blob" and mode in BLOB_MODES)):
+        raise SandboxError(422, "Invalid tree info")  # submodules are not kept either
+    if "content" in raw:
+        if raw.get("sha") is not None or kind != "blob":
+            raise SandboxError(422, "Must supply either tree.sha or tree.content, not both")
+        sha = store.put_blob(str(raw["content"]).encode())
+        return path, TreeEntry(parts[-1], str(mode), sha)
+    if "sha" not in raw:
+        raise SandboxError(422, "Must supply tree.sha or tree.content")
+    if raw["sha"] is None:
+        return path, None
+    sha = str(raw["sha"])
+    if sha not in (store.trees if kind == "tree" else store.blobs):
+        raise SandboxError(422, f"tree.sha {sha[:40]} is not a valid {kind}")
+    return path, TreeEntry(parts[-1], TREE_MODE if kind == "tree" else str(mode), sha)
 
 
 def lfs_pointer(oid: str, size: int) -> bytes:
@@ -340,21 +386,117 @@ class SandboxState:
             with self.lock:
                 repo = self.repo(full_name)
                 sha = self.commit(full_name, branch, files, message=message, author=author)
-                for pull in repo.pulls.values():
-                    if pull.head_ref == branch and pull.state == "open":
-                        before = pull.head_sha
-                        pull.head_sha = sha
-                        pull.updated_at = self.now()
-                        self.queue_event(
-                            "pull_request",
-                            "synchronize",
-                            repo=repo,
-                            pull=pull,
-                            sender=author,
-                            before=before,
-                            after=sha,
-                        )
+                self._head_moved(repo, branch, sha, sender=author)
             return sha
+
+    def _head_moved(self, repo: Repo, branch: str, sha: str, *, sender: str) -> None:
+        """Open pulls from ``branch`` follow it to ``sha`` and get ``synchronize``."""
+        for pull in repo.pulls.values():
+            if pull.head_ref == branch and pull.state == "open" and pull.head_sha != sha:
+                before = pull.head_sha
+                pull.head_sha = sha
+                pull.updated_at = self.now()
+                self.queue_event(
+                    "pull_request",
+                    "synchronize",
+                    repo=repo,
+                    pull=pull,
+                    sender=sender,
+                    before=before,
+                    after=sha,
+                )
+
+    # -- git data written through the REST API (trees, commits, refs) ---------------------------
+
+    def create_tree(
+        self, full_name: str, *, base_tree: str | None, entries: list[Mapping[str, Any]]
+    ) -> str:
+        """POST git/trees: ``base_tree`` with each entry's path set in turn (``sha: null`` deletes).
+
+        A nested path (``models/churn``) edits inside the sub-trees on its way; an entry of
+        type ``tree`` replaces the whole directory at its path.
+        """
+        with self.lock:
+            store = self.repo(full_name).objects
+            if base_tree is not None and base_tree not in store.trees:
+                raise SandboxError(422, "base_tree is not a valid tree")
+            root: str | None = base_tree
+            for raw in entries:
+                path, entry = _tree_entry(store, raw)
+                root = store.edit_tree(root, path, entry)
+            return root if root is not None else store.put_tree([])
+
+    def create_git_commit(
+        self,
+        full_name: str,
+        *,
+        tree: str,
+        parents: list[str],
+        message: str,
+        author: Mapping[str, Any] | None = None,
+        committer: Mapping[str, Any] | None = None,
+    ) -> str:
+        """POST git/commits: a commit object (no ref moves); the token's bot is its author."""
+        with self.lock:
+            store = self.repo(full_name).objects
+            if tree not in store.trees:
+                raise SandboxError(422, "Tree SHA does not exist")
+            if any(parent not in store.commits for parent in parents):
+                raise SandboxError(422, "Parent SHA does not exist or is not a commit object")
+            who = self._given_signature(author, self._signature(self.app.bot_login))
+            by = self._given_signature(committer, who)
+            return store.put_commit(
+                tree=tree, parents=tuple(parents), author=who, committer=by, message=message
+            )
+
+    def _given_signature(self, given: Mapping[str, Any] | None, default: Signature) -> Signature:
+        if not given:
+            return default
+        when = given.get("date")
+        try:
+            moment = datetime.fromisoformat(str(when).replace("Z", "+00:00")) if when else None
+        except ValueError as exc:
+            raise SandboxError(422, "Invalid request.\n\ndate is not a timestamp") from exc
+        return Signature(str(given["name"]), str(given["email"]), moment or self.now())
+
+    def create_ref(self, full_name: str, ref: str, sha: str) -> str:
+        """POST git/refs: a new branch ``refs/heads/<name>`` at a commit; returns the name."""
+        with self.lock:
+            repo = self.repo(full_name)
+            if not ref.startswith("refs/") or ref.count("/") < 2:
+                raise SandboxError(
+                    422, "Reference name must start with 'refs/' and have two slashes"
+                )
+            branch = ref.removeprefix("refs/heads/")
+            if branch == ref or not valid_branch_name(branch):
+                raise SandboxError(422, "Reference name is invalid")  # the sandbox keeps branches
+            if sha not in repo.objects.commits:
+                raise SandboxError(422, "Object does not exist")
+            if branch in repo.branches:
+                raise SandboxError(422, "Reference already exists")
+            repo.branches[branch] = sha
+            return branch
+
+    def update_ref(
+        self, full_name: str, ref: str, sha: str, *, force: bool = False, actor: str | None = None
+    ) -> str:
+        """PATCH git/refs/heads/<name>: move a branch (fast-forward unless ``force``).
+
+        Open pulls from the branch follow it; their ``synchronize`` webhooks are queued for the
+        caller to flush.
+        """
+        with self.lock:
+            repo = self.repo(full_name)
+            branch = ref.removeprefix("refs/").removeprefix("heads/")
+            if not ref.removeprefix("refs/").startswith("heads/") or branch not in repo.branches:
+                raise SandboxError(422, "Reference does not exist")
+            if sha not in repo.objects.commits:
+                raise SandboxError(422, "Object does not exist")
+            if not force and repo.branches[branch] not in repo.objects.ancestors(sha):
+                raise SandboxError(422, "Update is not a fast forward")
+            repo.branches[branch] = sha
+            self._head_moved(repo, branch, sha, sender=actor or self.app.bot_login)
+            return branch
 
     def store_lfs_object(
         self, full_name: str, content: bytes, *, served: bytes | None = None
@@ -388,27 +530,70 @@ class SandboxState:
         with self.events():
             with self.lock:
                 repo = self.repo(full_name)
-                number = self._next_issue_number(repo)
-                now = self.now()
-                pull = Pull(
-                    number=number,
-                    title=title,
-                    body=body,
-                    author_login=author_login,
-                    head_ref=head_branch,
-                    base_ref=base_branch,
-                    head_sha=repo.branches[head_branch],
-                    created_at=now,
-                    updated_at=now,
-                    id=self.new_id(),
-                    draft=draft,
+                pull = self._add_pull(
+                    repo, head_branch, base_branch, title, author_login, draft, body
                 )
-                repo.pulls[number] = pull
-                self.user(author_login)
-                self.queue_event(
-                    "pull_request", "opened", repo=repo, pull=pull, sender=author_login
-                )
-            return number
+            return pull.number
+
+    def create_pull(
+        self,
+        full_name: str,
+        *,
+        head: str,
+        base: str,
+        title: str,
+        body: str = "",
+        draft: bool = False,
+        author_login: str | None = None,
+    ) -> Pull:
+        """POST pulls: refused with GitHub's 422s; ``pull_request.opened`` is queued, not sent."""
+        with self.lock:
+            repo = self.repo(full_name)
+            owner, _, branch = head.rpartition(":")
+            if (owner and owner.lower() != repo.owner.lower()) or branch not in repo.branches:
+                raise _invalid("head")
+            if base not in repo.branches:
+                raise _invalid("base")
+            if len(title) > MAX_PULL_TITLE:
+                raise _custom(f"title is too long (maximum is {MAX_PULL_TITLE} characters)")
+            if len(body) > MAX_PULL_BODY:
+                raise _custom(f"body is too long (maximum is {MAX_PULL_BODY} characters)")
+            for pull in repo.pulls.values():
+                if pull.state == "open" and (pull.head_ref, pull.base_ref) == (branch, base):
+                    raise _custom(f"A pull request already exists for {repo.owner}:{branch}.")
+            if repo.branches[branch] in repo.objects.ancestors(repo.branches[base]):
+                raise _custom(f"No commits between {base} and {branch}")
+            login = author_login or self.app.bot_login
+            return self._add_pull(repo, branch, base, title, login, draft, body)
+
+    def _add_pull(
+        self,
+        repo: Repo,
+        head_branch: str,
+        base_branch: str,
+        title: str,
+        author_login: str,
+        draft: bool,
+        body: str,
+    ) -> Pull:
+        now = self.now()
+        pull = Pull(
+            number=self._next_issue_number(repo),
+            title=title,
+            body=body,
+            author_login=author_login,
+            head_ref=head_branch,
+            base_ref=base_branch,
+            head_sha=repo.branches[head_branch],
+            created_at=now,
+            updated_at=now,
+            id=self.new_id(),
+            draft=draft,
+        )
+        repo.pulls[pull.number] = pull
+        self.user(author_login)
+        self.queue_event("pull_request", "opened", repo=repo, pull=pull, sender=author_login)
+        return pull
 
     def _next_issue_number(self, repo: Repo) -> int:
         used = [*repo.pulls, *(c.issue_number for c in repo.comments.values())]

@@ -1,16 +1,20 @@
-"""Git data routes: contents, trees, blobs, commits, refs and branches, from real git objects."""
+"""Git data routes: contents, trees, blobs, commits, refs and branches, from real git objects.
+
+Reads, and the writes a client needs to commit without a clone: create a tree on a base tree,
+a commit of it, a branch at that commit, and move a branch.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from bot.sandbox.github.auth import require_repo
 from bot.sandbox.github.models import Repo
 from bot.sandbox.github.state import SandboxError
-from bot.sandbox.github.wire import renderer_of, respond, sandbox_of
+from bot.sandbox.github.wire import json_body, renderer_of, respond, sandbox_of
 
 router = APIRouter()
 Authorization = Annotated[str | None, Header()]
@@ -128,3 +132,90 @@ async def get_branch(
         if branch not in found.branches:
             raise SandboxError(404, "Branch not found")
         return respond(request, renderer_of(request).branch(found, branch))
+
+
+# -- writes -----------------------------------------------------------------------------------
+
+
+@router.post("/repos/{owner}/{repo}/git/trees")
+async def create_tree(
+    request: Request,
+    owner: str,
+    repo: str,
+    body: Annotated[Any, Depends(json_body)],
+    authorization: Authorization = None,
+) -> JSONResponse:
+    """A new tree: ``base_tree`` with the given entries set or (``sha: null``) deleted."""
+    found = _repo(request, owner, repo, authorization)
+    state = sandbox_of(request)
+    entries = body.get("tree")
+    if not isinstance(entries, list):
+        raise SandboxError(422, "Invalid request.\n\ntree is required")
+    with state.lock:
+        sha = state.create_tree(found.full_name, base_tree=body.get("base_tree"), entries=entries)
+        tree = renderer_of(request).tree(found, sha, recursive=False)
+        return respond(request, tree, status=201)
+
+
+@router.post("/repos/{owner}/{repo}/git/commits")
+async def create_commit(
+    request: Request,
+    owner: str,
+    repo: str,
+    body: Annotated[Any, Depends(json_body)],
+    authorization: Authorization = None,
+) -> JSONResponse:
+    """A new commit object of a tree with its parents; no branch moves."""
+    found = _repo(request, owner, repo, authorization)
+    state = sandbox_of(request)
+    if not isinstance(body.get("message"), str) or not isinstance(body.get("tree"), str):
+        raise SandboxError(422, "Invalid request.\n\nmessage and tree are required")
+    with state.lock:
+        sha = state.create_git_commit(
+            found.full_name,
+            tree=body["tree"],
+            parents=list(body.get("parents") or []),
+            message=body["message"],
+            author=body.get("author"),
+            committer=body.get("committer"),
+        )
+        commit = found.objects.commits[sha]
+        return respond(request, renderer_of(request).git_commit(found, commit), status=201)
+
+
+@router.post("/repos/{owner}/{repo}/git/refs")
+async def create_ref(
+    request: Request,
+    owner: str,
+    repo: str,
+    body: Annotated[Any, Depends(json_body)],
+    authorization: Authorization = None,
+) -> JSONResponse:
+    """A new branch at a commit; 422 "Reference already exists" when it does."""
+    found = _repo(request, owner, repo, authorization)
+    state = sandbox_of(request)
+    with state.lock:
+        branch = state.create_ref(found.full_name, str(body["ref"]), str(body["sha"]))
+        return respond(request, renderer_of(request).ref(found, branch), status=201)
+
+
+@router.patch("/repos/{owner}/{repo}/git/refs/{ref:path}")
+async def update_ref(
+    request: Request,
+    owner: str,
+    repo: str,
+    ref: str,
+    body: Annotated[Any, Depends(json_body)],
+    background: BackgroundTasks,
+    authorization: Authorization = None,
+) -> JSONResponse:
+    """Move a branch (``heads/<name>``): fast-forward only unless ``force``."""
+    found = _repo(request, owner, repo, authorization)
+    state = sandbox_of(request)
+    with state.lock:
+        branch = state.update_ref(
+            found.full_name, ref, str(body["sha"]), force=body.get("force") is True
+        )
+        answer = respond(request, renderer_of(request).ref(found, branch))
+    background.add_task(state.flush_events)  # open pulls from the branch got `synchronize`
+    return answer

@@ -1,4 +1,4 @@
-"""Pull request routes: list, get, changed files, and merge."""
+"""Pull request routes: list, open, get, changed files, and merge."""
 
 from __future__ import annotations
 
@@ -44,12 +44,46 @@ async def list_pulls(
             p
             for p in sorted(found.pulls.values(), key=lambda p: -p.number)
             if wanted_state in ("all", p.state)
-            and ("head" not in query or query["head"].split(":")[-1] == p.head_ref)
+            and ("head" not in query or _same_head(query["head"], found, p))
             and ("base" not in query or query["base"] == p.base_ref)
         ]
         page, headers = paginate(request, pulls)
         render = renderer_of(request)
         return respond(request, [render.pull_simple(found, p) for p in page], headers=headers)
+
+
+def _same_head(wanted: str, repo: Repo, pull: Pull) -> bool:
+    # GitHub's filter is `user:ref-name`; every sandbox pull comes from the repository itself.
+    owner, _, branch = wanted.rpartition(":")
+    return branch == pull.head_ref and (not owner or owner.lower() == repo.owner.lower())
+
+
+@router.post("/repos/{owner}/{repo}/pulls")
+async def create_pull(
+    request: Request,
+    owner: str,
+    repo: str,
+    body: Annotated[Any, Depends(json_body)],
+    background: BackgroundTasks,
+    authorization: Authorization = None,
+) -> JSONResponse:
+    """Open a pull request as the App's bot; 422 when one is already open for the branch."""
+    state = sandbox_of(request)
+    found = require_repo(state, authorization, owner, repo)
+    if not isinstance(body.get("title"), str):
+        raise SandboxError(422, "Invalid request.\n\ntitle is required (issue is not supported)")
+    with state.lock:
+        pull = state.create_pull(
+            found.full_name,
+            head=str(body["head"]),
+            base=str(body["base"]),
+            title=body["title"],
+            body=str(body.get("body") or ""),
+            draft=body.get("draft") is True,
+        )
+        answer = respond(request, renderer_of(request).pull(found, pull), status=201)
+    background.add_task(state.flush_events)  # pull_request.opened
+    return answer
 
 
 @router.get("/repos/{owner}/{repo}/pulls/{pull_number}")
