@@ -380,7 +380,7 @@ def _nothing_to_do(action: CanaryAction, pr_number: int, requested: Requested) -
         return f"No canary has started for PR #{pr_number}."
     shown = "; ".join(_seen(r) for r in requested.rollouts)
     if any(r.requested_action == CanaryAction.ROLLBACK.value for r in requested.rollouts):
-        return f"A rollback is already asked for PR #{pr_number}, and it stands ({shown})."
+        return f"A rollback of PR #{pr_number} is already asked for and stands ({shown})."
     if action is CanaryAction.RESUME:
         return f"No canary is paused for PR #{pr_number} ({shown})."
     if action is CanaryAction.ACKNOWLEDGE and any(r.paged for r in requested.rollouts):
