@@ -20,8 +20,10 @@ from bot.cli.registry_world import MAINTAINER, REGISTRY, RegistryWorld
 from bot.commands.table import render_docs, render_help
 from bot.promotion.authorization import ActorFacts, may_promote, may_stop_canary
 from bot.promotion.promotion_state import CANARY_CHECK
+from bot.rollout.canary_requests import CanaryAction, request
 from bot.runtime.context import PromotionChange
 from bot.slack.notifications import CanaryLine, render_message
+from bot.store.db import Store, open_store
 from bot.store.models import CanaryRollout, Deadline, DeadlineStatus
 from evaluators.policy import CanaryPolicy, ReviewPolicy, parse_policy
 from tests.bot_harness import wait_until
@@ -380,6 +382,12 @@ def _facts(login: str, permission: str = "write", *, teams: frozenset[str] = fro
         ),
         pytest.param(_facts("lead"), CanaryPolicy(), True, id="else the review approvers"),
         pytest.param(_facts("oncall"), CanaryPolicy(), False, id="write access is not enough"),
+        pytest.param(
+            ActorFacts(login="rm", permission="admin", teams=frozenset(), is_author=True),
+            CanaryPolicy(promote_approvers=["rm"]),
+            False,
+            id="the author may not skip their own canary's steps",
+        ),
     ],
 )
 def test_who_may_promote(facts: ActorFacts, canary_policy: CanaryPolicy, allowed: bool) -> None:
@@ -450,3 +458,132 @@ def test_the_canary_line_shows_the_rollouts_text_as_text() -> None:
 
 def test_slack_help_names_the_canary_commands() -> None:
     assert "`/rollback &lt;reason&gt;`" in render_help(surface="slack")
+
+
+# -- the request a command leaves: its rules, against a real store ----------------------------
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = open_store(database_url)
+    try:
+        yield store
+    finally:
+        store.engine.dispose()
+
+
+def _rollout(store: Store, *, status: str, paged: bool = False, pending: str | None = None) -> None:
+    with store.session() as session:
+        session.add(
+            CanaryRollout(
+                repository=REGISTRY,
+                installation_id=1,
+                pr_number=7,
+                head_sha="a" * 40,
+                merge_sha="b" * 40,
+                base_ref="main",
+                model="churn",
+                version="v2",
+                status=status,
+                step_started_at=NOW,
+                started_at=NOW,
+                paged=paged,
+                requested_action=pending,
+                requested_by="first" if pending else None,
+                requested_reason="the first reason" if pending else None,
+            )
+        )
+        session.add(
+            Deadline(
+                kind=CANARY_CHECK,
+                repository=REGISTRY,
+                installation_id=1,
+                pr_number=7,
+                head_sha="a" * 40,
+                due_at=NOW + timedelta(hours=1),
+                status=DeadlineStatus.PENDING.value,
+            )
+        )
+
+
+def _ask(store: Store, action: CanaryAction) -> tuple[tuple[str, ...], Seen, datetime]:
+    with store.session() as session:
+        requested = request(
+            session,
+            repository=REGISTRY,
+            pr_number=7,
+            action=action,
+            actor="second",
+            reason="the second reason",
+            now=NOW,
+        )
+    with store.session() as session:
+        row = session.scalars(select(CanaryRollout)).one()
+        seen = Seen(row.status, row.requested_action, row.requested_by, row.requested_reason)
+        due = session.scalars(select(Deadline)).one().due_at.astimezone(UTC)
+    return requested.models, seen, due
+
+
+REQUEST_CASES = [
+    pytest.param(
+        "running", False, "rollback", CanaryAction.PAUSE, "rollback", id="a rollback asked stands"
+    ),
+    pytest.param(
+        "paused", True, "rollback", CanaryAction.ACKNOWLEDGE, "rollback", id="also against an ack"
+    ),
+    pytest.param(
+        "paused", True, "resume", CanaryAction.ACKNOWLEDGE, "resume", id="an ack waits for a resume"
+    ),
+    pytest.param(
+        "paused", True, "acknowledge", CanaryAction.RESUME, "resume", id="a resume replaces an ack"
+    ),
+    pytest.param(
+        "running", False, "promote", CanaryAction.PAUSE, "pause", id="the latest decision counts"
+    ),
+    pytest.param(
+        "rolled_back", False, None, CanaryAction.ACKNOWLEDGE, None, id="no page, nothing to ack"
+    ),
+    pytest.param("promoted", False, None, CanaryAction.ROLLBACK, None, id="a promoted one stays"),
+]
+
+
+@pytest.mark.parametrize(("status", "paged", "pending", "action", "after"), REQUEST_CASES)
+def test_which_request_the_rollout_will_find(
+    store: Store,
+    status: str,
+    paged: bool,
+    pending: str | None,
+    action: CanaryAction,
+    after: str | None,
+) -> None:
+    _rollout(store, status=status, paged=paged, pending=pending)
+    models, seen, due = _ask(store, action)
+    assert seen.requested_action == after
+    assert (models == ("churn",)) is (after == action.value)
+    assert (due == NOW) is bool(models)  # the visit is made due only when something was asked
+
+
+def test_a_second_rollback_keeps_the_first_reason(store: Store) -> None:
+    _rollout(store, status="running", pending="rollback")
+    models, seen, due = _ask(store, CanaryAction.ROLLBACK)
+    assert models == ("churn",) and due == NOW
+    assert seen == Seen("running", "rollback", "first", "the first reason")
+
+
+def test_a_resume_before_the_visit_withdraws_the_pause(store: Store) -> None:
+    _rollout(store, status="running", pending="pause")
+    with store.session() as session:
+        requested = request(
+            session,
+            repository=REGISTRY,
+            pr_number=7,
+            action=CanaryAction.RESUME,
+            actor="second",
+            reason=None,
+            now=NOW,
+        )
+    assert requested.models == () and requested.withdrawn == ("churn",)
+    with store.session() as session:
+        assert session.scalars(select(CanaryRollout)).one().requested_action is None

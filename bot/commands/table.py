@@ -63,7 +63,7 @@ _WHO: Mapping[Permission, str] = MappingProxyType(
     {
         Permission.APPROVER: "approvers listed in .shipyard.yml",
         Permission.PROMOTE_APPROVER: (
-            "canary.promote_approvers in .shipyard.yml, or its approvers when that is empty"
+            "canary.promote_approvers in .shipyard.yml, else review.approvers"
         ),
         Permission.WRITE: "anyone with write access",
         Permission.BLOCKER_OR_ADMIN: "whoever blocked, or a repository admin",
@@ -290,7 +290,7 @@ _ARGUMENTS_DOC: Mapping[Arguments, str] = MappingProxyType(
 _STAGE_DOC: Mapping[Stage, str] = MappingProxyType(
     {
         Stage.REVIEW: "open pull requests",
-        Stage.CANARY: "merged pull requests, while their canary rollout runs or after it stopped",
+        Stage.CANARY: "merged pull requests: their canary rollout",
         Stage.ANY: "open and closed pull requests",
     }
 )

@@ -91,14 +91,18 @@ def request(
             select(CanaryRollout)
             .where(CanaryRollout.repository == repository, CanaryRollout.pr_number == pr_number)
             .order_by(CanaryRollout.model)
+            # Locked until commit: a command on another replica, or the rollout's visit, must
+            # not write the row between this read and this write (a lost rollback).
+            .with_for_update()
         )
     )
     acted: list[str] = []
     withdrawn: list[str] = []
     for row in rows:
-        pause_pending = row.requested_action == CanaryAction.PAUSE.value
         if action is CanaryAction.RESUME and row.status == CanaryStatus.RUNNING.value:
-            if pause_pending:  # not paused yet: the pause is simply no longer asked for
+            if (
+                row.requested_action == CanaryAction.PAUSE.value
+            ):  # not paused yet: the pause is simply no longer asked for
                 row.requested_action = row.requested_by = row.requested_reason = None
                 withdrawn.append(row.model)
             continue
