@@ -189,6 +189,10 @@ def test_a_writers_rollback_is_recorded_for_the_next_check_and_stands_against_a_
     assert canary(registry, number) == Seen("running", "rollback", ONCALL, "bad latency on mobile")
     assert next_look(registry, number) <= registry.clock.now()  # the visit is due now
 
+    status = comment(registry, number, "/status", "reader")
+    assert "- Canary `churn`: running, rollback asked by `oncall`" in status
+    assert "canary_rollback_requested" in status and "bad latency on mobile" in status
+
     later = comment(registry, number, "/pause let's look first", MAINTAINER)
     assert f"A rollback of PR #{number} is already asked for and stands" in later
     assert canary(registry, number).requested_action == "rollback"

@@ -33,7 +33,13 @@ from bot.promotion.deadlines import rearm_if_due
 from bot.promotion.evaluation_queue import enqueue
 from bot.promotion.gate_decision import approval_fingerprint, decide_gate
 from bot.promotion.promotion_state import active_blocks, state_of_pull
-from bot.rollout.canary_requests import CanaryAction, Requested, RolloutSeen, request
+from bot.rollout.canary_requests import (
+    CanaryAction,
+    Requested,
+    RolloutSeen,
+    request,
+    rollouts_of,
+)
 from bot.runtime.context import BotContext
 from bot.store.models import Approval, Block, Candidate, CandidateState
 from evaluators.escaping import code_span, markdown
@@ -394,7 +400,7 @@ def _nothing_to_do(action: CanaryAction, pr_number: int, requested: Requested) -
 
 
 def _seen(rollout: RolloutSeen) -> str:
-    text = f"{code_span(rollout.model)}: {rollout.status.replace('_', ' ')}"
+    text = f"{code_span(rollout.model)}: {markdown(rollout.status.replace('_', ' '))}"
     if rollout.paged:
         text += ", on-call paged"
     if rollout.requested_action:
@@ -420,12 +426,17 @@ def status_text(ctx: BotContext, *, repo: str, pull: PullRequest, policy: Policy
     with ctx.store.session() as session:
         state = state_of_pull(session, repo=repo, pull=pull, policy=policy)
         rows = audit.trail(session, repository=repo, pr_number=pull.number)
+        canaries = rollouts_of(session, repository=repo, pr_number=pull.number)
     decision = decide_gate(state, now=ctx.clock.now())
     # Titles, reasons and audit lines carry block reasons, notes and command text: escaped.
     lines = [f"**Gate for `{pull.head.sha[:7]}`:** {markdown(decision.title, max_length=300)}"]
     lines += [f"- {markdown(r, max_length=500)}" for r in decision.reasons]
     lines += [
         f"- Shadow {code_span(v.model)}: {markdown(v.title, max_length=300)}" for v in state.shadows
+    ]
+    lines += [
+        f"- Canary {_seen(c)}" + (f" — {markdown(c.title, max_length=300)}" if c.title else "")
+        for c in canaries
     ]
     if rows:
         lines += ["", "Recent audit trail:"]

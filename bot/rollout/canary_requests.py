@@ -59,6 +59,28 @@ class RolloutSeen:
     paged: bool
     requested_action: str | None  # the request now pending, this one or an earlier one
     requested_by: str | None
+    title: str = ""  # the rollout's own one-line summary of where it stands
+
+
+def _seen(row: CanaryRollout) -> RolloutSeen:
+    return RolloutSeen(
+        model=row.model,
+        status=row.status,
+        paged=bool(row.paged),
+        requested_action=row.requested_action,
+        requested_by=row.requested_by,
+        title=row.title or "",
+    )
+
+
+def rollouts_of(session: Session, *, repository: str, pr_number: int) -> tuple[RolloutSeen, ...]:
+    """Every canary rollout of a PR, by model (for /status)."""
+    rows = session.scalars(
+        select(CanaryRollout)
+        .where(CanaryRollout.repository == repository, CanaryRollout.pr_number == pr_number)
+        .order_by(CanaryRollout.model)
+    )
+    return tuple(_seen(row) for row in rows)
 
 
 @dataclass(frozen=True)
@@ -134,14 +156,5 @@ def request(
     return Requested(
         models=tuple(acted),
         withdrawn=tuple(withdrawn),
-        rollouts=tuple(
-            RolloutSeen(
-                model=row.model,
-                status=row.status,
-                paged=bool(row.paged),
-                requested_action=row.requested_action,
-                requested_by=row.requested_by,
-            )
-            for row in rows
-        ),
+        rollouts=tuple(_seen(row) for row in rows),
     )
