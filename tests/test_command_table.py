@@ -43,7 +43,18 @@ VALIDATE_CASES = [
         "/block", "`/block <reason>`", id="block without a reason is refused with its usage"
     ),
     pytest.param("/BLOCK   ", "`/block <reason>`", id="block with only spaces is refused too"),
-    pytest.param("/rollback now", "not available yet", id="rollback is not available yet"),
+    pytest.param(
+        "/rollback",
+        "`/rollback <reason>`",
+        id="rollback without a reason is refused with its usage",
+    ),
+    pytest.param("/rollback bad latency on mobile", None, id="rollback with a reason is fine"),
+    pytest.param("/pause", None, id="pause needs no reason"),
+    pytest.param("/ack", None, id="ack needs no note"),
+    pytest.param("/promote", None, id="promote needs no reason"),
+    pytest.param(
+        "/ack " + "x" * (MAX_ARGS_LENGTH + 1), "too long", id="an ack note is bounded like others"
+    ),
     pytest.param(
         "/approve " + "x" * (MAX_ARGS_LENGTH + 1), "too long", id="a note past the limit is refused"
     ),
@@ -64,8 +75,22 @@ def test_github_help_is_a_table_of_every_available_command() -> None:
     assert "| Command | What it does | Who may use it |" in help_text
     for spec in COMMANDS.values():
         assert (f"| `{spec.usage}` |" in help_text) is spec.available
-    assert "/rollback" not in help_text
     assert "approvers listed in .shipyard.yml" in help_text
+
+
+@pytest.mark.parametrize("surface", ["github", "slack"])
+def test_help_lists_the_canary_commands_and_who_may_promote(surface: str) -> None:
+    help_text = render_help(surface=surface)  # type: ignore[arg-type]
+    for usage in (
+        "/rollback &lt;reason&gt;" if surface == "slack" else "/rollback <reason>",
+        "/pause [reason]",
+        "/resume",
+        "/promote [reason]",
+        "/ack [note]",
+    ):
+        assert f"`{usage}`" in help_text
+    assert "canary.promote_approvers" in help_text
+    assert "merged pull request's canary" in help_text
 
 
 def test_slack_help_lists_slack_commands_with_angle_brackets_escaped() -> None:
@@ -85,11 +110,17 @@ def test_help_text_contains_no_runnable_command(surface: str) -> None:
     assert parse_commands(render_help(surface=surface)) == []  # type: ignore[arg-type]
 
 
-def test_docs_describe_every_command_and_mark_the_ones_coming_later() -> None:
+def test_docs_describe_every_command_and_where_it_applies() -> None:
     docs = render_docs()
     for spec in COMMANDS.values():
         assert f"## `{spec.usage}`" in docs
-    assert "## `/rollback [reason]` (coming later)" in docs
+    assert "(coming later)" not in docs
+    rollback = docs.split("## `/rollback <reason>`")[1].split("## ")[0]
+    assert "- On: merged pull requests" in rollback
+    assert "- Text after the command: required" in rollback
+    approve = docs.split("## `/approve [note]`")[1].split("## ")[0]
+    assert "- On: open pull requests" in approve
+    assert "## The canary commands" in docs
 
 
 def test_docs_examples_are_shown_as_code_and_so_run_nothing() -> None:

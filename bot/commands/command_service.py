@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.commands.parser import Command, CommandName
-from bot.commands.table import render_help, validate
+from bot.commands.table import Stage, render_help, spec_for, validate
 from bot.github.api import InstallationClient
 from bot.github.objects import PullRequest
 from bot.github.registry_reader import Production, read_production
@@ -18,16 +18,28 @@ from bot.promotion import audit
 from bot.promotion.actor_facts import gather
 from bot.promotion.authorization import (
     ActorFacts,
+    Permit,
     approval_binding,
+    may_acknowledge,
     may_approve,
     may_block,
+    may_promote,
+    may_resume_canary,
     may_retest,
+    may_stop_canary,
     may_unblock,
 )
 from bot.promotion.deadlines import rearm_if_due
 from bot.promotion.evaluation_queue import enqueue
 from bot.promotion.gate_decision import approval_fingerprint, decide_gate
 from bot.promotion.promotion_state import active_blocks, state_of_pull
+from bot.rollout.canary_requests import (
+    CanaryAction,
+    Requested,
+    RolloutSeen,
+    request,
+    rollouts_of,
+)
 from bot.runtime.context import BotContext
 from bot.store.models import Approval, Block, Candidate, CandidateState
 from evaluators.escaping import code_span, markdown
@@ -37,9 +49,19 @@ from evaluators.policy import Policy
 # slash command pass the head their author saw.
 ANY_HEAD = "*"
 
+# The canary commands, and what each asks of the rollout.
+CANARY_ACTIONS: dict[CommandName, CanaryAction] = {
+    CommandName.ROLLBACK: CanaryAction.ROLLBACK,
+    CommandName.PAUSE: CanaryAction.PAUSE,
+    CommandName.RESUME: CanaryAction.RESUME,
+    CommandName.PROMOTE: CanaryAction.PROMOTE,
+    CommandName.ACK: CanaryAction.ACKNOWLEDGE,
+}
+
 # Commands whose handler needs to know who the actor is (one GitHub lookup per comment).
 NEEDS_FACTS = frozenset(
     {CommandName.APPROVE, CommandName.BLOCK, CommandName.UNBLOCK, CommandName.RETEST}
+    | CANARY_ACTIONS.keys()
 )
 
 
@@ -113,13 +135,21 @@ def execute(
         return Outcome(True, render_help(surface=surface))  # type: ignore[arg-type]
     if name is CommandName.STATUS:
         return Outcome(True, status_text(ctx, repo=repo, pull=pull, policy=policy))
-    if pull.state != "open" and name in (CommandName.APPROVE, CommandName.RETEST):
-        return Outcome(False, f"PR #{pull.number} is {pull.state}; nothing to {name.value}.")
+    wrong_stage = _wrong_stage(pull, name)
+    if wrong_stage:
+        return Outcome(False, wrong_stage)
     handler = _HANDLERS.get(name)
     if handler is None:
         return Outcome(False, f"`/{name.value}` is not available yet.")
     if facts is None:
-        facts = gather(client, repo=repo, login=actor, author=pull.user.login, review=policy.review)
+        facts = gather(
+            client,
+            repo=repo,
+            login=actor,
+            author=pull.user.login,
+            review=policy.review,
+            also=policy.canary.promote_approvers,
+        )
     return handler(
         _Request(
             ctx=ctx,
@@ -135,6 +165,21 @@ def execute(
             seen_head=seen_head,
         )
     )
+
+
+def _wrong_stage(pull: PullRequest, name: CommandName) -> str | None:
+    """Why `name` does not apply to `pull` as it is now (open, closed, merged), or None."""
+    stage = spec_for(name).stage
+    if stage is Stage.REVIEW and pull.state != "open":
+        return f"PR #{pull.number} is {pull.state}; nothing to {name.value}."
+    if stage is Stage.CANARY and not pull.merged:  # unknown (None) is not merged: fail closed
+        if pull.state == "open":
+            return (
+                f"PR #{pull.number} is not merged yet: `/{name.value}` acts on the canary "
+                "rollout that starts after the merge."
+            )
+        return f"PR #{pull.number} was closed without merging: it has no canary to {name.value}."
+    return None
 
 
 def _approve(req: _Request) -> Outcome:
@@ -269,11 +314,110 @@ def _retest(req: _Request) -> Outcome:
     return Outcome(True, f"Re-running the evaluation of {', '.join(queued)} at `{sha[:7]}`.", True)
 
 
+def _canary(req: _Request) -> Outcome:
+    """Record what a person asks of a merged PR's canary; the rollout's next visit does it."""
+    action = CANARY_ACTIONS[req.command.name]
+    permit = _canary_permit(req, action)
+    if not permit.allowed:
+        return Outcome(False, f"Not done: {permit.reason}.")
+    reason = req.command.args or None
+    with req.ctx.store.session() as session:
+        requested = request(
+            session,
+            repository=req.repo,
+            pr_number=req.pull.number,
+            action=action,
+            actor=req.actor.login,
+            reason=reason,
+            now=req.now,
+        )
+        if requested.models or requested.withdrawn:
+            req.audit(
+                session,
+                f"canary_{action.value}_requested",
+                reason,
+                models=list(requested.models or requested.withdrawn),
+            )
+    if requested.withdrawn and not requested.models:
+        return Outcome(
+            True,
+            f"Not pausing {_models(requested.withdrawn)}: the pause asked for is withdrawn "
+            "before it took effect.",
+        )
+    if not requested.models:
+        return Outcome(False, _nothing_to_do(action, req.pull.number, requested))
+    message = _will_do(action, requested.models, reason)
+    if requested.withdrawn:
+        message += f" The pause asked for {_models(requested.withdrawn)} is withdrawn."
+    return Outcome(True, message)
+
+
+def _canary_permit(req: _Request, action: CanaryAction) -> Permit:
+    if action in (CanaryAction.ROLLBACK, CanaryAction.PAUSE):
+        return may_stop_canary(req.actor)
+    if action is CanaryAction.RESUME:
+        return may_resume_canary(req.actor)
+    if action is CanaryAction.ACKNOWLEDGE:
+        return may_acknowledge(req.actor)
+    return may_promote(req.actor, req.policy.canary, req.policy.review)
+
+
+_AT_NEXT_CHECK = "at the next check (within a minute)"
+
+
+def _will_do(action: CanaryAction, models: tuple[str, ...], reason: str | None) -> str:
+    """What was asked and when it takes effect; the reason as written, escaped."""
+    which = _models(models)
+    why = f": {markdown(reason, max_length=500)}" if reason else ""
+    if action is CanaryAction.ROLLBACK:
+        return f"Rolling back {which} {_AT_NEXT_CHECK}{why}."
+    if action is CanaryAction.PAUSE:
+        return f"Pausing {which} {_AT_NEXT_CHECK}; `/resume` lets it go on{why}."
+    if action is CanaryAction.RESUME:
+        return f"Resuming {which} {_AT_NEXT_CHECK}."
+    if action is CanaryAction.PROMOTE:
+        return f"Promoting {which} to all traffic {_AT_NEXT_CHECK}, skipping its steps{why}."
+    return f"Acknowledged: the page for {which} is resolved {_AT_NEXT_CHECK}{why}."
+
+
+def _nothing_to_do(action: CanaryAction, pr_number: int, requested: Requested) -> str:
+    """A refusal naming each model's canary status, so the person sees why."""
+    if not requested.rollouts:
+        return f"No canary has started for PR #{pr_number}."
+    shown = "; ".join(_seen(r) for r in requested.rollouts)
+    if any(r.requested_action == CanaryAction.ROLLBACK.value for r in requested.rollouts):
+        return f"A rollback of PR #{pr_number} is already asked for and stands ({shown})."
+    if action is CanaryAction.RESUME:
+        return f"No canary is paused for PR #{pr_number} ({shown})."
+    if action is CanaryAction.ACKNOWLEDGE and any(r.paged for r in requested.rollouts):
+        return (
+            f"Not acknowledged for PR #{pr_number}: a request is pending, and the rollout "
+            f"carries it out first; acknowledge after that ({shown})."
+        )
+    if action is CanaryAction.ACKNOWLEDGE:
+        return f"Nothing to acknowledge for PR #{pr_number}: no page is open ({shown})."
+    return f"No canary is running for PR #{pr_number} ({shown})."
+
+
+def _seen(rollout: RolloutSeen) -> str:
+    text = f"{code_span(rollout.model)}: {markdown(rollout.status.replace('_', ' '))}"
+    if rollout.paged:
+        text += ", on-call paged"
+    if rollout.requested_action:
+        text += f", {rollout.requested_action} asked by {code_span(rollout.requested_by or '?')}"
+    return text
+
+
+def _models(models: tuple[str, ...]) -> str:
+    return ", ".join(code_span(m) for m in models)
+
+
 _HANDLERS: dict[CommandName, Callable[[_Request], Outcome]] = {
     CommandName.APPROVE: _approve,
     CommandName.BLOCK: _block,
     CommandName.UNBLOCK: _unblock,
     CommandName.RETEST: _retest,
+    **dict.fromkeys(CANARY_ACTIONS, _canary),
 }
 
 
@@ -282,12 +426,17 @@ def status_text(ctx: BotContext, *, repo: str, pull: PullRequest, policy: Policy
     with ctx.store.session() as session:
         state = state_of_pull(session, repo=repo, pull=pull, policy=policy)
         rows = audit.trail(session, repository=repo, pr_number=pull.number)
+        canaries = rollouts_of(session, repository=repo, pr_number=pull.number)
     decision = decide_gate(state, now=ctx.clock.now())
     # Titles, reasons and audit lines carry block reasons, notes and command text: escaped.
     lines = [f"**Gate for `{pull.head.sha[:7]}`:** {markdown(decision.title, max_length=300)}"]
     lines += [f"- {markdown(r, max_length=500)}" for r in decision.reasons]
     lines += [
         f"- Shadow {code_span(v.model)}: {markdown(v.title, max_length=300)}" for v in state.shadows
+    ]
+    lines += [
+        f"- Canary {_seen(c)}" + (f" — {markdown(c.title, max_length=300)}" if c.title else "")
+        for c in canaries
     ]
     if rows:
         lines += ["", "Recent audit trail:"]

@@ -42,6 +42,10 @@ class CommandName(StrEnum):
     STATUS = "status"
     HELP = "help"
     ROLLBACK = "rollback"
+    PAUSE = "pause"
+    RESUME = "resume"
+    PROMOTE = "promote"
+    ACK = "ack"
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,12 @@ def _run(
         if facts is None and command.name in NEEDS_FACTS:
             # Who the actor is, asked once per comment however many commands it holds.
             facts = gather(
-                client, repo=repo, login=event.author, author=pull.user.login, review=policy.review
+                client,
+                repo=repo,
+                login=event.author,
+                author=pull.user.login,
+                review=policy.review,
+                also=policy.canary.promote_approvers,
             )
         outcome = execute(
             ctx,

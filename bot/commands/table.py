@@ -17,6 +17,8 @@ class Permission(StrEnum):
     """Who may use a command; the authorisation check decides who that is for a repository."""
 
     APPROVER = "approver"  # listed under review.approvers in the base branch's .shipyard.yml
+    # canary.promote_approvers in the base branch's .shipyard.yml, else review.approvers
+    PROMOTE_APPROVER = "promote_approver"
     WRITE = "write"  # anyone with write access to the repository
     BLOCKER_OR_ADMIN = "blocker_or_admin"  # whoever placed the block, or a repository admin
     ANYONE = "anyone"
@@ -30,6 +32,14 @@ class Arguments(StrEnum):
     REQUIRED = "required"
 
 
+class Stage(StrEnum):
+    """Which pull requests a command acts on."""
+
+    REVIEW = "review"  # open pull requests: the promotion before the merge
+    CANARY = "canary"  # merged pull requests: the canary rollout that follows the merge
+    ANY = "any"
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     """Everything said about one command, in one place."""
@@ -41,6 +51,7 @@ class CommandSpec:
     permission: Permission
     arguments: Arguments
     in_slack: bool
+    stage: Stage = Stage.ANY
     available: bool = True
 
     @property
@@ -51,6 +62,9 @@ class CommandSpec:
 _WHO: Mapping[Permission, str] = MappingProxyType(
     {
         Permission.APPROVER: "approvers listed in .shipyard.yml",
+        Permission.PROMOTE_APPROVER: (
+            "canary.promote_approvers in .shipyard.yml, else review.approvers"
+        ),
         Permission.WRITE: "anyone with write access",
         Permission.BLOCKER_OR_ADMIN: "whoever blocked, or a repository admin",
         Permission.ANYONE: "anyone",
@@ -72,6 +86,7 @@ COMMANDS: Mapping[CommandName, CommandSpec] = MappingProxyType(
                 permission=Permission.APPROVER,
                 arguments=Arguments.OPTIONAL,
                 in_slack=True,
+                stage=Stage.REVIEW,
             ),
             CommandSpec(
                 name=CommandName.BLOCK,
@@ -99,6 +114,7 @@ COMMANDS: Mapping[CommandName, CommandSpec] = MappingProxyType(
                 permission=Permission.WRITE,
                 arguments=Arguments.NONE,
                 in_slack=True,
+                stage=Stage.REVIEW,
             ),
             CommandSpec(
                 name=CommandName.STATUS,
@@ -120,13 +136,53 @@ COMMANDS: Mapping[CommandName, CommandSpec] = MappingProxyType(
             ),
             CommandSpec(
                 name=CommandName.ROLLBACK,
-                usage="/rollback [reason]",
-                summary="Roll production back to the previous model version.",
+                usage="/rollback <reason>",
+                summary="Roll the canary back: all traffic returns to the previous model version.",
                 examples=("/rollback error rate doubled after the 25% step",),
+                permission=Permission.WRITE,
+                arguments=Arguments.REQUIRED,
+                in_slack=True,
+                stage=Stage.CANARY,
+            ),
+            CommandSpec(
+                name=CommandName.PAUSE,
+                usage="/pause [reason]",
+                summary="Hold the canary at its current share of traffic until `/resume`.",
+                examples=("/pause", "/pause wait for the marketing campaign to end"),
                 permission=Permission.WRITE,
                 arguments=Arguments.OPTIONAL,
                 in_slack=True,
-                available=False,
+                stage=Stage.CANARY,
+            ),
+            CommandSpec(
+                name=CommandName.RESUME,
+                usage="/resume",
+                summary="Let a paused canary go on with its steps.",
+                examples=("/resume",),
+                permission=Permission.WRITE,
+                arguments=Arguments.NONE,
+                in_slack=True,
+                stage=Stage.CANARY,
+            ),
+            CommandSpec(
+                name=CommandName.PROMOTE,
+                usage="/promote [reason]",
+                summary="Skip the canary's remaining steps: the new version takes all traffic.",
+                examples=("/promote", "/promote the fix for the checkout outage must ship now"),
+                permission=Permission.PROMOTE_APPROVER,
+                arguments=Arguments.OPTIONAL,
+                in_slack=True,
+                stage=Stage.CANARY,
+            ),
+            CommandSpec(
+                name=CommandName.ACK,
+                usage="/ack [note]",
+                summary="Acknowledge a rollback or pause that paged on-call; the page is resolved.",
+                examples=("/ack", "/ack looking into the latency spike"),
+                permission=Permission.WRITE,
+                arguments=Arguments.OPTIONAL,
+                in_slack=True,
+                stage=Stage.CANARY,
             ),
         )
     }
@@ -177,6 +233,8 @@ def _help_github() -> str:
             "Write a command at the start of its own line. Commands in quotes, code and HTML"
             " comments are ignored, as are edited comments.",
             "",
+            _canary_note(surface="github"),
+            "",
         ]
     )
 
@@ -186,7 +244,15 @@ def _help_slack() -> str:
         _slack_escape(f"• `{spec.usage}` — {spec.summary} _({_WHO[spec.permission]})_")
         for spec in _shown(surface="slack")
     ]
-    return "\n".join(["*Shipyard commands*", *lines, ""])
+    return "\n".join(["*Shipyard commands*", *lines, _canary_note(surface="slack"), ""])
+
+
+def _canary_note(*, surface: Literal["github", "slack"]) -> str:
+    names = ", ".join(f"`/{s.name}`" for s in _shown(surface=surface) if s.stage is Stage.CANARY)
+    return (
+        f"{names} act on a merged pull request's canary: the rollout carries the request out at"
+        f" its next check, within a minute."
+    )
 
 
 def _slack_escape(text: str) -> str:
@@ -200,12 +266,14 @@ def render_docs() -> str:
     for spec in COMMANDS.values():
         title = f"## `{spec.usage}`" + ("" if spec.available else " (coming later)")
         where = "GitHub pull requests" + (" and Slack" if spec.in_slack else "")
+        when = _STAGE_DOC[spec.stage]
         examples = "\n".join(spec.examples)
         sections.append(
             f"{title}\n\n{spec.summary}\n\n"
             f"- Who may use it: {_WHO[spec.permission]}\n"
             f"- Text after the command: {_ARGUMENTS_DOC[spec.arguments]}\n"
-            f"- Where: {where}\n\n"
+            f"- Where: {where}\n"
+            f"- On: {when}\n\n"
             f"```\n{examples}\n```\n"
         )
     return _DOCS_HEADER + "\n".join(sections) + _DOCS_RULES
@@ -216,6 +284,14 @@ _ARGUMENTS_DOC: Mapping[Arguments, str] = MappingProxyType(
         Arguments.NONE: "none (anything after it is ignored)",
         Arguments.OPTIONAL: "optional",
         Arguments.REQUIRED: "required",
+    }
+)
+
+_STAGE_DOC: Mapping[Stage, str] = MappingProxyType(
+    {
+        Stage.REVIEW: "open pull requests",
+        Stage.CANARY: "merged pull requests: their canary rollout",
+        Stage.ANY: "open and closed pull requests",
     }
 )
 
@@ -230,6 +306,17 @@ A command means the same everywhere and is checked against the exact head commit
 """
 
 _DOCS_RULES = """
+## The canary commands
+
+`/rollback`, `/pause`, `/resume`, `/promote` and `/ack` act on the canary rollout that starts
+when a pull request merges; on an open pull request they are refused. They never change traffic
+themselves: each records a request that the rollout carries out at its next check (within a
+minute), where it also shows the result (the check run, the report comment and Slack). A rollback
+asked for is never overridden by a later `/pause`, `/resume` or `/promote`. Stopping a canary
+(`/rollback`, `/pause`) is open to everyone with write access; `/promote` skips the remaining
+steps and is open only to `canary.promote_approvers` (when that list is empty,
+`review.approvers`). In Slack the promotion message shows **Pause** and **Roll back** while a
+canary runs, and **Acknowledge** after a rollback or pause that paged on-call.
 ## How commands are recognised
 
 - A command starts its own line: `/name`, then a space or the end of the line; anything after

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel
 
 from bot.github.api import InstallationClient
@@ -18,12 +20,19 @@ class _Membership(BaseModel):
 
 
 def gather(
-    client: InstallationClient, *, repo: str, login: str, author: str, review: ReviewPolicy
+    client: InstallationClient,
+    *,
+    repo: str,
+    login: str,
+    author: str,
+    review: ReviewPolicy,
+    also: Sequence[str] = (),
 ) -> ActorFacts:
-    """Repository permission, and membership of each `org/team` approver entry."""
+    """Repository permission, and membership of each `org/team` approver entry (of `review`,
+    and of `also`: other lists of people, such as `canary.promote_approvers`)."""
     permission = client.get_optional(f"/repos/{repo}/collaborators/{login}/permission", _Permission)
     teams = set()
-    for entry in dict.fromkeys([*review.approvers, *review.policy_approvers]):
+    for entry in dict.fromkeys([*review.approvers, *review.policy_approvers, *also]):
         if "/" not in entry:
             continue
         org, team = entry.split("/", 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evaluators.policy import ReviewPolicy
+from evaluators.policy import CanaryPolicy, ReviewPolicy
 
 PERMISSION_RANK = {"none": 0, "read": 1, "triage": 1, "write": 2, "maintain": 3, "admin": 4}
 
@@ -109,3 +109,49 @@ def may_retest(actor: ActorFacts) -> Permit:
     if _can_write(actor) or actor.is_author:
         return Permit(True, "write access or author")
     return Permit(False, "only the author or people with write access may re-run the evaluation")
+
+
+# The canary after a merge. Stopping is never harder than starting: anyone who may write may
+# roll back or pause (fail safe), while skipping the remaining steps needs a named person.
+
+
+def may_stop_canary(actor: ActorFacts) -> Permit:
+    """/rollback and /pause."""
+    if _can_write(actor):
+        return Permit(True, "write access")
+    return Permit(False, "only people with write access to the registry may stop a canary")
+
+
+def may_resume_canary(actor: ActorFacts) -> Permit:
+    if _can_write(actor):
+        return Permit(True, "write access")
+    return Permit(False, "only people with write access to the registry may resume a canary")
+
+
+def may_acknowledge(actor: ActorFacts) -> Permit:
+    if _can_write(actor):
+        return Permit(True, "write access")
+    return Permit(False, "only people with write access to the registry may acknowledge a page")
+
+
+def promote_approvers(canary: CanaryPolicy, review: ReviewPolicy) -> list[str]:
+    """Who may /promote: the canary's own list, else the review approvers."""
+    return canary.promote_approvers or review.approvers
+
+
+def may_promote(actor: ActorFacts, canary: CanaryPolicy, review: ReviewPolicy) -> Permit:
+    """/promote skips the canary's remaining steps: the stricter list, when there is one."""
+    if actor.is_author and not review.allow_author_approval:
+        return Permit(False, "the PR author may not skip their own canary's steps")
+    entries = promote_approvers(canary, review)
+    if entries:
+        if _listed(actor, entries):
+            return Permit(True, "listed promote approver")
+        which = "canary.promote_approvers" if canary.promote_approvers else "review.approvers"
+        listed = ", ".join(f"`{a}`" for a in entries)
+        return Permit(False, f"only `{which}` in `.shipyard.yml` may promote a canary ({listed})")
+    if PERMISSION_RANK.get(actor.permission, 0) >= PERMISSION_RANK["maintain"]:
+        return Permit(True, "maintainer (no approvers listed in `.shipyard.yml`)")
+    return Permit(
+        False, "no approvers are listed in `.shipyard.yml`, so only maintainers may promote"
+    )

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.commands.command_service import ANY_HEAD, execute
+from bot.commands.command_service import ANY_HEAD, CANARY_ACTIONS, execute
 from bot.commands.parser import CommandName, parse_commands
 from bot.github.api import GitHubError
 from bot.github.registry_reader import read_policy, read_production
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # Commands that change the record; they leave a comment on the PR saying who acted from Slack.
 _CHANGING = frozenset(
     {CommandName.APPROVE, CommandName.BLOCK, CommandName.UNBLOCK, CommandName.RETEST}
+    | CANARY_ACTIONS.keys()
 )
 
 

@@ -1,10 +1,14 @@
-"""The notification's buttons: Approve acts at once, Block asks for a reason in a modal first."""
+"""The notification's buttons: Approve acts at once, Block asks for a reason in a modal first;
+while a canary runs, Pause acts at once and Roll back asks for its reason in a modal; after a
+rollback or pause that paged on-call, Acknowledge resolves the page. Every button is the same
+command as typed, through the same path and the same authorisation."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -24,6 +28,10 @@ log = logging.getLogger(__name__)
 APPROVE_ACTION = "shipyard_approve"
 BLOCK_ACTION = "shipyard_block"
 BLOCK_VIEW = "shipyard_block_reason"
+PAUSE_ACTION = "shipyard_pause"
+ROLLBACK_ACTION = "shipyard_rollback"
+ROLLBACK_VIEW = "shipyard_rollback_reason"
+ACK_ACTION = "shipyard_ack"
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason_input"
 
@@ -85,36 +93,89 @@ def register_interactions(bolt: App, ctx: BotContext) -> None:
         send(request, body, target, CommandName.APPROVE, "", reply, expected_sha=sha)
         ack()
 
-    def open_block_modal(
-        body: Mapping[str, Any], action: Mapping[str, Any], client: WebClient
-    ) -> None:
-        target, sha = _promotion(str(action["value"]))
-        metadata = {
-            "value": action["value"],
-            "channel": (body.get("channel") or {}).get("id"),
-        }
-        client.views_open(
-            trigger_id=str(body["trigger_id"]),
-            view=block_modal(title=f"{target} at {sha[:7]}", metadata=json.dumps(metadata)),
-        )
+    def act_at_once(name: CommandName) -> Callable[..., None]:
+        def clicked(
+            ack: Ack, body: Mapping[str, Any], action: Mapping[str, Any], request: BoltRequest
+        ) -> None:
+            target, _sha = _promotion(str(action["value"]))
+            reply = SlackReply(response_url=body.get("response_url"))
+            send(request, body, target, name, "", reply)
+            ack()
 
-    def block(
-        ack: Ack, body: Mapping[str, Any], view: Mapping[str, Any], request: BoltRequest
-    ) -> None:
-        reason = _reason(view)
-        if not reason:
-            ack(response_action="errors", errors={REASON_BLOCK: "Say why it must not ship."})
-            return
-        metadata = json.loads(str(view["private_metadata"]))
-        target, _sha = _promotion(str(metadata["value"]))
-        # A modal has no response_url: the answer goes to the channel, privately.
-        reply = SlackReply(channel=metadata.get("channel"), user=_actor(body).user_id)
-        send(request, body, target, CommandName.BLOCK, reason, reply)
-        ack()
+        return clicked
+
+    def open_modal(kind: _ReasonModal) -> Callable[..., None]:
+        def opened(body: Mapping[str, Any], action: Mapping[str, Any], client: WebClient) -> None:
+            target, sha = _promotion(str(action["value"]))
+            metadata = {
+                "value": action["value"],
+                "channel": (body.get("channel") or {}).get("id"),
+            }
+            client.views_open(
+                trigger_id=str(body["trigger_id"]),
+                view=reason_modal(
+                    kind, subject=f"{target} at {sha[:7]}", metadata=json.dumps(metadata)
+                ),
+            )
+
+        return opened
+
+    def submitted(kind: _ReasonModal) -> Callable[..., None]:
+        def submit(
+            ack: Ack, body: Mapping[str, Any], view: Mapping[str, Any], request: BoltRequest
+        ) -> None:
+            reason = _reason(view)
+            if not reason:
+                ack(response_action="errors", errors={REASON_BLOCK: kind.missing})
+                return
+            metadata = json.loads(str(view["private_metadata"]))
+            target, _sha = _promotion(str(metadata["value"]))
+            # A modal has no response_url: the answer goes to the channel, privately.
+            reply = SlackReply(channel=metadata.get("channel"), user=_actor(body).user_id)
+            send(request, body, target, kind.command, reason, reply)
+            ack()
+
+        return submit
 
     bolt.action(APPROVE_ACTION)(approve)
-    bolt.action(BLOCK_ACTION)(ack=ack_only, lazy=[open_block_modal])  # views.open only
-    bolt.view(BLOCK_VIEW)(block)
+    for kind in (_BLOCK_MODAL, _ROLLBACK_MODAL):
+        bolt.action(kind.action_id)(ack=ack_only, lazy=[open_modal(kind)])  # views.open only
+        bolt.view(kind.callback_id)(submitted(kind))
+    bolt.action(PAUSE_ACTION)(act_at_once(CommandName.PAUSE))
+    bolt.action(ACK_ACTION)(act_at_once(CommandName.ACK))
+
+
+@dataclass(frozen=True)
+class _ReasonModal:
+    """A button whose command needs a reason, and the modal that asks for it."""
+
+    command: CommandName
+    action_id: str
+    callback_id: str
+    title: str
+    submit: str
+    prompt: str  # {subject} is the promotion, shown as code
+    missing: str
+
+
+_BLOCK_MODAL = _ReasonModal(
+    command=CommandName.BLOCK,
+    action_id=BLOCK_ACTION,
+    callback_id=BLOCK_VIEW,
+    title="Block promotion",
+    submit="Block",
+    prompt="Stop promoting {subject} until unblocked.",
+    missing="Say why it must not ship.",
+)
+_ROLLBACK_MODAL = _ReasonModal(
+    command=CommandName.ROLLBACK,
+    action_id=ROLLBACK_ACTION,
+    callback_id=ROLLBACK_VIEW,
+    title="Roll back the canary",
+    submit="Roll back",
+    prompt="Send all traffic of {subject} back to the previous version at the next check.",
+    missing="Say why it must roll back: on-call and the PR will see it.",
+)
 
 
 def _reason(view: Mapping[str, Any]) -> str:
@@ -123,23 +184,20 @@ def _reason(view: Mapping[str, Any]) -> str:
     return str(value).strip()
 
 
-def block_modal(*, title: str, metadata: str) -> dict[str, Any]:
-    """The modal asking why a promotion must stop."""
+def reason_modal(kind: _ReasonModal, *, subject: str, metadata: str) -> dict[str, Any]:
+    """The modal asking why (a promotion must stop, a canary must roll back)."""
+    prompt = kind.prompt.format(subject=mrkdwn_code(subject, max_length=200))
     return {
         "type": "modal",
-        "callback_id": BLOCK_VIEW,
+        "callback_id": kind.callback_id,
         "private_metadata": metadata,
-        "title": {"type": "plain_text", "text": "Block promotion"},
-        "submit": {"type": "plain_text", "text": "Block"},
+        "title": {"type": "plain_text", "text": kind.title},
+        "submit": {"type": "plain_text", "text": kind.submit},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             {
                 "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": f"Stop promoting {mrkdwn_code(title, max_length=200)} until unblocked.",
-                    "verbatim": True,
-                },
+                "text": {"type": "mrkdwn", "text": prompt, "verbatim": True},
             },
             {
                 "type": "input",

@@ -1,19 +1,35 @@
-"""One live channel message per promotion (repo, PR, head SHA): posted once, edited in place."""
+"""One live channel message per promotion (repo, PR, head SHA): posted once, edited in place.
+
+Before the merge it offers Approve and Block; once a canary of the merged head exists, its
+status instead, with Pause and Roll back while it runs and Acknowledge while a page is open.
+The canary part is read from the store at each rendering, so whoever re-renders the message
+(a gate refresh, the rollout's visit) shows the canary as it is.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
 
 from bot.base.clock import Clock
 from bot.runtime import outbox
 from bot.runtime.context import PromotionChange
-from bot.slack.interactions import APPROVE_ACTION, BLOCK_ACTION, button_value
+from bot.slack.interactions import (
+    ACK_ACTION,
+    APPROVE_ACTION,
+    BLOCK_ACTION,
+    PAUSE_ACTION,
+    ROLLBACK_ACTION,
+    button_value,
+)
 from bot.store.db import Store
+from bot.store.models import CanaryRollout, CanaryStatus
 from evaluators.escaping import mrkdwn
 
 log = logging.getLogger(__name__)
@@ -31,7 +47,75 @@ def _text(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
-def render_message(change: PromotionChange) -> tuple[str, list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class CanaryLine:
+    """One model's canary, as the message shows it."""
+
+    model: str
+    status: str  # a CanaryStatus value
+    title: str  # the rollout's own one-line summary ("" before its first look)
+    paged: bool
+    requested_action: str | None
+    requested_by: str | None
+
+
+def canary_lines(
+    store: Store, *, repository: str, pr_number: int, head_sha: str
+) -> list[CanaryLine]:
+    """The canaries of a merged head, by model (none before the merge)."""
+    with store.session() as session:
+        rows = session.scalars(
+            select(CanaryRollout)
+            .where(
+                CanaryRollout.repository == repository,
+                CanaryRollout.pr_number == pr_number,
+                CanaryRollout.head_sha == head_sha,
+            )
+            .order_by(CanaryRollout.model)
+        )
+        return [
+            CanaryLine(
+                model=r.model,
+                status=r.status,
+                title=r.title or "",
+                paged=bool(r.paged),
+                requested_action=r.requested_action,
+                requested_by=r.requested_by,
+            )
+            for r in rows
+        ]
+
+
+_LIVE = frozenset({CanaryStatus.RUNNING.value, CanaryStatus.PAUSED.value})
+
+
+def _canary_fact(line: CanaryLine) -> str:
+    text = f"*Canary {mrkdwn(line.model, max_length=100)}:* {line.status.replace('_', ' ')}"
+    if line.title:
+        text += f" — {escape(line.title)}"
+    if line.paged:
+        text += " · on-call paged"
+    if line.requested_action:
+        who = mrkdwn(line.requested_by or "someone", max_length=100)
+        text += f" · {mrkdwn(line.requested_action, max_length=20)} asked by {who}"
+    return text
+
+
+def _canary_buttons(canaries: Sequence[CanaryLine], value: str) -> list[dict[str, Any]]:
+    """Pause while one runs, Roll back while one runs or is paused, Acknowledge while paged."""
+    buttons: list[dict[str, Any]] = []
+    if any(c.status == CanaryStatus.RUNNING.value for c in canaries):
+        buttons.append(_button("Pause", PAUSE_ACTION, value))
+    if any(c.status in _LIVE for c in canaries):
+        buttons.append(_button("Roll back", ROLLBACK_ACTION, value, style="danger"))
+    if any(c.paged for c in canaries):
+        buttons.append(_button("Acknowledge", ACK_ACTION, value, style="primary"))
+    return buttons
+
+
+def render_message(
+    change: PromotionChange, *, canaries: Sequence[CanaryLine] = ()
+) -> tuple[str, list[dict[str, Any]]]:
     """The fallback text and the blocks of a promotion's message."""
     ref = f"{change.repository}#{change.pr_number}"
     link = f"<{change.pr_url}|{escape(ref)}>" if change.pr_url else escape(ref)
@@ -44,6 +128,7 @@ def render_message(change: PromotionChange) -> tuple[str, list[dict[str, Any]]]:
     if change.window_ends_at is not None:
         facts.append(f"*Review window ends:* {change.window_ends_at:%Y-%m-%d %H:%M} UTC")
     facts += [f"*Shadow:* {escape(line)}" for line in change.shadow_lines]
+    facts += [_canary_fact(line) for line in canaries]
     headlines = "\n".join(f"• {escape(h)}" for h in change.headlines) or "• evaluating…"
     blocks: list[dict[str, Any]] = [
         {
@@ -59,28 +144,27 @@ def render_message(change: PromotionChange) -> tuple[str, list[dict[str, Any]]]:
     value = button_value(
         repo=change.repository, pr_number=change.pr_number, head_sha=change.head_sha
     )
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": "shipyard_decide",
-            "elements": [
-                _button("Approve", APPROVE_ACTION, value, style="primary"),
-                _button("Block", BLOCK_ACTION, value, style="danger"),
-            ],
-        }
-    )
+    if canaries:  # merged: the decision is made; what is left is the canary's
+        buttons = _canary_buttons(canaries, value)
+    else:
+        buttons = [
+            _button("Approve", APPROVE_ACTION, value, style="primary"),
+            _button("Block", BLOCK_ACTION, value, style="danger"),
+        ]
+    if buttons:
+        blocks.append({"type": "actions", "block_id": "shipyard_decide", "elements": buttons})
     text = f"Shipyard: {escape(ref)} at {change.head_sha[:7]}: {escape(change.gate_title)}"
     return text, blocks
 
 
-def _button(label: str, action_id: str, value: str, *, style: str) -> dict[str, Any]:
-    return {
+def _button(label: str, action_id: str, value: str, *, style: str | None = None) -> dict[str, Any]:
+    button = {
         "type": "button",
         "text": {"type": "plain_text", "text": label},
         "action_id": action_id,
         "value": value,
-        "style": style,
     }
+    return button if style is None else {**button, "style": style}
 
 
 SLACK_MESSAGE = "slack_message"
@@ -120,7 +204,13 @@ class Notifier:
         channel = change.policy.slack.channel
         if channel is None:
             return
-        text, blocks = render_message(change)
+        canaries = canary_lines(
+            self._runtime.store,
+            repository=change.repository,
+            pr_number=change.pr_number,
+            head_sha=change.head_sha,
+        )
+        text, blocks = render_message(change, canaries=canaries)
         key = outbox.effect_key("slack", f"{change.repository}#{change.pr_number}", change.head_sha)
         if change.gate_conclusion is None and outbox.result_of(self._runtime.store, key) is None:
             return  # nothing to decide yet: the first message says the evaluation is ready
