@@ -31,7 +31,7 @@ import pytest
 from bot.base.clock import ManualClock
 from bot.base.waiting import wait_until
 from bot.cli.registry_world import REGISTRY, RegistryWorld
-from bot.sandbox.pagerduty import PagerDutySandbox
+from bot.sandbox.pagerduty import PagerDutySandboxServer, PagerDutyState
 from gateway.config import GatewayConfig
 from gateway.routing import Deployed, ModelRoute, Routing, load_routing, save_routing
 from gateway.store import ArtifactStore
@@ -119,7 +119,7 @@ class Production:
     world: RegistryWorld
     table: Path
     gateway: RunningGateway
-    pagerduty: PagerDutySandbox
+    pagerduty: PagerDutySandboxServer
     traffic: Traffic
 
     def merge(self, variant: str) -> int:
@@ -212,7 +212,7 @@ def production(
     )
     (tmp_path / "prometheus").mkdir()
     with (
-        PagerDutySandbox(routing_key=ROUTING_KEY) as pagerduty,
+        PagerDutySandboxServer(PagerDutyState(routing_key=ROUTING_KEY)) as pagerduty,
         running_gateway(config) as gateway,
         running_prometheus(tmp_path / "prometheus", _scrape_config(gateway.url)) as prometheus,
     ):
@@ -260,8 +260,12 @@ def test_a_healthy_canary_steps_up_to_100_percent_and_is_promoted(production: Pr
     assert "promoted" in run.output["title"]
     route = production.route()
     assert route.production.version.startswith(f"pr{number}-") and route.canary is None
-    states = production.deployment_states()
-    assert states[0] == "in_progress" and states[-1] == "success"
+    states = wait_until(
+        lambda: (found := production.deployment_states()) and found[-1] == "success" and found,
+        timeout_s=30,
+        what="the deployment to show success",
+    )
+    assert states[0] == "in_progress"
     assert "failure" not in states
     deployment = production.deployment()
     assert deployment.production_environment and not deployment.transient_environment
@@ -291,23 +295,27 @@ def test_a_slow_canary_is_rolled_back_with_a_revert_pr_slack_and_one_page(
     # Traffic is back on the previous version at once, and stays there.
     route = production.route()
     assert route.production.version == PRODUCTION_VERSION and route.canary is None
-    assert production.deployment_states()[-1] == "failure"
+    wait_until(
+        lambda: production.deployment_states()[-1] == "failure",
+        timeout_s=30,
+        what="the deployment to show failure",
+    )
     # Within one analysis interval of the breach: the first analysis with data rolled it back.
     reverts = wait_until(production.revert_pulls, timeout_s=60, what="the revert PR")
     assert len(reverts) == 1 and reverts[0].base_ref == "main"
     incidents = wait_until(production.pagerduty.incidents, timeout_s=60, what="the page")
     assert len(incidents) == 1
-    summary = incidents[0].summary
+    summary = incidents[0]["summary"]
     assert summary.startswith(f"Rolled back churn pr{number}-"), summary
     assert f"→{PRODUCTION_VERSION} at 10%: p" in summary
-    assert incidents[0].status == "triggered"
+    assert incidents[0]["status"] == "triggered"
     message = production.rig.the_message(containing="rolled back")
     assert "rolled back at 10%" in str(message.blocks)
 
     # A person acknowledges: the incident is resolved, once.
     production.world.sandbox.add_comment(REGISTRY, number, "/ack looking at it", "lead-ml")
     wait_until(
-        lambda: production.pagerduty.incidents()[0].status == "resolved",
+        lambda: production.pagerduty.incidents()[0]["status"] == "resolved",
         timeout_s=60,
         what="the incident to be resolved",
     )
@@ -340,7 +348,7 @@ def test_a_canary_without_traffic_holds_then_pauses_and_pages(production: Produc
     )
     assert paused.conclusion is None  # never a pass
     incidents = wait_until(production.pagerduty.incidents, timeout_s=60, what="the page")
-    assert len(incidents) == 1 and incidents[0].summary.startswith("Paused churn")
+    assert len(incidents) == 1 and incidents[0]["summary"].startswith("Paused churn")
     assert production.route().production.version == PRODUCTION_VERSION
 
 
@@ -377,11 +385,14 @@ def test_rollback_from_slack_rolls_the_canary_back(production: Production) -> No
         timeout_s=120,
         what="the canary to start",
     )
-    production.rig.people.slash(ALICE, "/shipyard", f"rollback #{number} the dashboard is red")
+    production.rig.people.slash(
+        ALICE, "/shipyard", f"rollback {REGISTRY}#{number} the dashboard is red"
+    )
     run = production.finished(number)
 
     assert run.conclusion == "failure"
     assert "/rollback by @lead-ml" in run.output["title"]
     assert production.route().canary is None
+    wait_until(production.revert_pulls, timeout_s=60, what="the revert PR")
     assert len(production.revert_pulls()) == 1
     assert production.pagerduty.incidents() == []  # a person's rollback pages nobody

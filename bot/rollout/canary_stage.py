@@ -211,8 +211,9 @@ def _visit(
         _analyse(ctx, source, row, policy)
         row = _reload(ctx, row.id)
         _converge(router, row, policy)
-    canary_outcome.show(ctx, client, row, policy)
+    # The revert PR first, so the check run and the deployment can name it.
     canary_outcome.finish(ctx, row, policy, pull.html_url or "")
+    canary_outcome.show(ctx, client, _reload(ctx, row.id), policy)
     return 1 if row.status == CanaryStatus.RUNNING.value else 0
 
 
