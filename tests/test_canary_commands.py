@@ -20,9 +20,9 @@ from bot.cli.registry_world import MAINTAINER, REGISTRY, RegistryWorld
 from bot.commands.table import render_docs, render_help
 from bot.promotion.authorization import ActorFacts, may_promote, may_stop_canary
 from bot.promotion.promotion_state import CANARY_CHECK
-from bot.rollout.canary_requests import CanaryAction, request
+from bot.rollout.canary_requests import CanaryAction, RolloutSeen, request
 from bot.runtime.context import PromotionChange
-from bot.slack.notifications import CanaryLine, render_message
+from bot.slack.notifications import render_message
 from bot.store.db import Store, open_store
 from bot.store.models import CanaryRollout, Deadline, DeadlineStatus
 from evaluators.policy import CanaryPolicy, ReviewPolicy, parse_policy
@@ -423,8 +423,8 @@ def _change() -> PromotionChange:
     )
 
 
-def _line(status: str, *, paged: bool = False, title: str = "") -> CanaryLine:
-    return CanaryLine("churn", status, title, paged, None, None)
+def _line(status: str, *, paged: bool = False) -> RolloutSeen:
+    return RolloutSeen("churn", status, paged, None, None)
 
 
 @pytest.mark.parametrize(
@@ -445,7 +445,7 @@ def _line(status: str, *, paged: bool = False, title: str = "") -> CanaryLine:
     ],
 )
 def test_the_message_offers_the_buttons_that_apply(
-    lines: tuple[CanaryLine, ...], expected: list[str]
+    lines: tuple[RolloutSeen, ...], expected: list[str]
 ) -> None:
     _text, blocks = render_message(_change(), canaries=lines)
     shown = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
@@ -453,7 +453,7 @@ def test_the_message_offers_the_buttons_that_apply(
 
 
 def test_the_canary_line_shows_the_rollouts_text_as_text() -> None:
-    line = CanaryLine("churn", "paused", "held: <!channel> no data", True, "pause", "<@U1>")
+    line = RolloutSeen("churn", "paused", True, "pause", "<@U1>", title="held: <!channel> no data")
     _text, blocks = render_message(_change(), canaries=(line,))
     shown = str(blocks)
     assert "<!channel>" not in shown and "<@U1>" not in shown

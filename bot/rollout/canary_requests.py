@@ -73,13 +73,16 @@ def _seen(row: CanaryRollout) -> RolloutSeen:
     )
 
 
-def rollouts_of(session: Session, *, repository: str, pr_number: int) -> tuple[RolloutSeen, ...]:
-    """Every canary rollout of a PR, by model (for /status)."""
-    rows = session.scalars(
-        select(CanaryRollout)
-        .where(CanaryRollout.repository == repository, CanaryRollout.pr_number == pr_number)
-        .order_by(CanaryRollout.model)
+def rollouts_of(
+    session: Session, *, repository: str, pr_number: int, head_sha: str | None = None
+) -> tuple[RolloutSeen, ...]:
+    """Every canary rollout of a PR (of one head of it), by model: for /status and Slack."""
+    query = select(CanaryRollout).where(
+        CanaryRollout.repository == repository, CanaryRollout.pr_number == pr_number
     )
+    if head_sha is not None:
+        query = query.where(CanaryRollout.head_sha == head_sha)
+    rows = session.scalars(query.order_by(CanaryRollout.model))
     return tuple(_seen(row) for row in rows)
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
 
 from bot.base.clock import Clock
+from bot.rollout.canary_requests import RolloutSeen, rollouts_of
 from bot.runtime import outbox
 from bot.runtime.context import PromotionChange
 from bot.slack.interactions import (
@@ -29,7 +29,7 @@ from bot.slack.interactions import (
     button_value,
 )
 from bot.store.db import Store
-from bot.store.models import CanaryRollout, CanaryStatus
+from bot.store.models import CanaryStatus
 from evaluators.escaping import mrkdwn
 
 log = logging.getLogger(__name__)
@@ -47,49 +47,10 @@ def _text(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
-@dataclass(frozen=True)
-class CanaryLine:
-    """One model's canary, as the message shows it."""
-
-    model: str
-    status: str  # a CanaryStatus value
-    title: str  # the rollout's own one-line summary ("" before its first look)
-    paged: bool
-    requested_action: str | None
-    requested_by: str | None
-
-
-def canary_lines(
-    store: Store, *, repository: str, pr_number: int, head_sha: str
-) -> list[CanaryLine]:
-    """The canaries of a merged head, by model (none before the merge)."""
-    with store.session() as session:
-        rows = session.scalars(
-            select(CanaryRollout)
-            .where(
-                CanaryRollout.repository == repository,
-                CanaryRollout.pr_number == pr_number,
-                CanaryRollout.head_sha == head_sha,
-            )
-            .order_by(CanaryRollout.model)
-        )
-        return [
-            CanaryLine(
-                model=r.model,
-                status=r.status,
-                title=r.title or "",
-                paged=bool(r.paged),
-                requested_action=r.requested_action,
-                requested_by=r.requested_by,
-            )
-            for r in rows
-        ]
-
-
 _LIVE = frozenset({CanaryStatus.RUNNING.value, CanaryStatus.PAUSED.value})
 
 
-def _canary_fact(line: CanaryLine) -> str:
+def _canary_fact(line: RolloutSeen) -> str:
     text = f"*Canary {mrkdwn(line.model, max_length=100)}:* {line.status.replace('_', ' ')}"
     if line.title:
         text += f" — {escape(line.title)}"
@@ -101,7 +62,7 @@ def _canary_fact(line: CanaryLine) -> str:
     return text
 
 
-def _canary_buttons(canaries: Sequence[CanaryLine], value: str) -> list[dict[str, Any]]:
+def _canary_buttons(canaries: Sequence[RolloutSeen], value: str) -> list[dict[str, Any]]:
     """Pause while one runs, Roll back while one runs or is paused, Acknowledge while paged."""
     buttons: list[dict[str, Any]] = []
     if any(c.status == CanaryStatus.RUNNING.value for c in canaries):
@@ -114,7 +75,7 @@ def _canary_buttons(canaries: Sequence[CanaryLine], value: str) -> list[dict[str
 
 
 def render_message(
-    change: PromotionChange, *, canaries: Sequence[CanaryLine] = ()
+    change: PromotionChange, *, canaries: Sequence[RolloutSeen] = ()
 ) -> tuple[str, list[dict[str, Any]]]:
     """The fallback text and the blocks of a promotion's message."""
     ref = f"{change.repository}#{change.pr_number}"
@@ -204,12 +165,13 @@ class Notifier:
         channel = change.policy.slack.channel
         if channel is None:
             return
-        canaries = canary_lines(
-            self._runtime.store,
-            repository=change.repository,
-            pr_number=change.pr_number,
-            head_sha=change.head_sha,
-        )
+        with self._runtime.store.session() as session:
+            canaries = rollouts_of(
+                session,
+                repository=change.repository,
+                pr_number=change.pr_number,
+                head_sha=change.head_sha,
+            )
         text, blocks = render_message(change, canaries=canaries)
         key = outbox.effect_key("slack", f"{change.repository}#{change.pr_number}", change.head_sha)
         if change.gate_conclusion is None and outbox.result_of(self._runtime.store, key) is None:
