@@ -169,6 +169,20 @@ class Production:
             ]
             return made
 
+    def deployment_descriptions(self, *, ending: str) -> list[str]:
+        """The deployment's status descriptions, oldest first, once the newest is `ending`
+        (statuses are outbox effects: they may land just after the check run)."""
+        found: list[str] = wait_until(
+            lambda: (
+                (shown := [s.description for s in self.deployment().statuses])
+                and shown[-1] == ending
+                and shown
+            ),
+            timeout_s=30,
+            what=f"the deployment to show {ending!r}",
+        )
+        return found
+
     def revert_pulls(self) -> list[Any]:
         with self.world.sandbox.lock:
             return [
@@ -270,11 +284,15 @@ def test_a_healthy_canary_steps_up_to_100_percent_and_is_promoted(production: Pr
     deployment = production.deployment()
     assert deployment.production_environment and not deployment.transient_environment
     # Each step was a status, in order, none twice.
-    descriptions = [s.description for s in deployment.statuses]
-    assert [d for d in descriptions if "advanced to" in d] == sorted(
-        {d for d in descriptions if "advanced to" in d}, key=descriptions.index
+    descriptions = production.deployment_descriptions(
+        ending="Promoted: answers all production traffic"
     )
-    assert any("50%" in d for d in descriptions)
+    assert descriptions == [
+        "Canary answers 10% of production traffic",
+        "Canary answers 50% of production traffic",
+        "Canary answers 100% of production traffic",
+        "Promoted: answers all production traffic",
+    ]
     assert production.revert_pulls() == []
     assert production.pagerduty.incidents() == []
     # The canary answered live requests before it was promoted.
@@ -303,6 +321,19 @@ def test_a_slow_canary_is_rolled_back_with_a_revert_pr_slack_and_one_page(
     # Within one analysis interval of the breach: the first analysis with data rolled it back.
     reverts = wait_until(production.revert_pulls, timeout_s=60, what="the revert PR")
     assert len(reverts) == 1 and reverts[0].base_ref == "main"
+    # The revert is recognised, not evaluated as a new candidate: its gate lets it merge.
+    gate = wait_until(
+        lambda: (
+            (run := production.world.check_run(reverts[0].number, "Shipyard / promotion-gate"))
+            is not None
+            and run.conclusion
+            and run
+        ),
+        timeout_s=60,
+        what="the revert PR's gate",
+    )
+    assert gate.conclusion == "success", gate.output
+    assert gate.output["title"] == "Restores what production runs after a rollback"
     incidents = wait_until(production.pagerduty.incidents, timeout_s=60, what="the page")
     assert len(incidents) == 1
     summary = incidents[0]["summary"]
@@ -361,7 +392,7 @@ def test_the_bot_killed_mid_rollout_resumes_without_doubling_anything(
     wait_until(
         lambda: (
             (run := production.canary(number)) is not None
-            and "advanced to 50%" in run.output["title"]
+            and "from 10% to 50%" in run.output["title"]
         ),
         timeout_s=120,
         what="the second step",
@@ -370,8 +401,15 @@ def test_the_bot_killed_mid_rollout_resumes_without_doubling_anything(
     run = production.finished(number)
 
     assert run.conclusion == "success"
-    descriptions = [s.description for s in production.deployment().statuses]
-    assert len(descriptions) == len(set(descriptions)), descriptions
+    # Each step shown once, in order, although the bot died in the middle of them.
+    assert production.deployment_descriptions(
+        ending="Promoted: answers all production traffic"
+    ) == [
+        "Canary answers 10% of production traffic",
+        "Canary answers 50% of production traffic",
+        "Canary answers 100% of production traffic",
+        "Promoted: answers all production traffic",
+    ]
     assert production.route().production.version.startswith(f"pr{number}-")
     assert production.pagerduty.incidents() == []
     assert world.sandbox.violations == []

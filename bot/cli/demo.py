@@ -8,6 +8,7 @@ production has changed, so PR 2's evidence is stale: it is evaluated again, agai
 
 from __future__ import annotations
 
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -21,8 +22,10 @@ from rich.panel import Panel
 from rich.table import Table
 
 from bot.base.waiting import wait_until
-from bot.cli.registry_world import REGISTRY, RegistryWorld
+from bot.cli import demo_canary
+from bot.cli.registry_world import MAINTAINER, REGISTRY, RegistryWorld
 from bot.promotion import audit
+from bot.sandbox.pagerduty import PagerDutySandboxServer
 
 REVIEWER = "lead-ml"
 ONCALL = "oncall-ml"
@@ -133,81 +136,136 @@ def run_demo(
         database_url=f"sqlite:///{database}",
         sandbox_port=sandbox_port,
     )
+    production_root = out_dir.resolve() / "production-gateway"
+    shutil.rmtree(production_root, ignore_errors=True)
     fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-report")
     try:
-        with console.status("Starting the GitHub sandbox and the bot…"):
-            world.create_registry(policy_text=demo_policy(fixtures))
-            # Two evaluation workers: both PRs are evaluated at once, as soon as they open
-            # (each model runs in its own worker process, so they share both cores).
-            world.start_bot(
-                cache_dir=out_dir.resolve() / "prediction-cache", port=port, evaluation_workers=2
+        with (
+            demo_canary.pagerduty() as pagerduty,
+            demo_canary.production_gateway(world, fixtures.resolve(), production_root) as gateway,
+        ):
+            return _story(
+                console, world, fetcher, out_dir, pagerduty, gateway, production_root, port
             )
-        console.print(
-            f"GitHub sandbox at {world.sandbox_server.url}; bot at {world.bot and world.bot.url}"
-        )
-
-        with console.status("Two PRs: a clearly better model, and one worse on a segment…"):
-            first = world.open_candidate_pr("candidate_better", author="data-scientist")
-            second = world.open_candidate_pr("candidate_segment_regression", author="analyst")
-            for number in (first, second):
-                gate = _gate(world, number)
-                console.print(
-                    f"PR #{number} gate: [bold]{gate.conclusion}[/] — {gate.output['title']}"
-                )
-        with console.status(f"PR #{second}: on-call reads the report and blocks it…"):
-            # The report comment is posted just after the gate settles: read it first.
-            wait_until(lambda: _has_report(world, second), timeout_s=180, what="the report")
-            world.sandbox.set_permission(REGISTRY, ONCALL, "write")
-            world.sandbox.add_comment(
-                REGISTRY,
-                second,
-                "The public-sector drop matters for the Q1 renewals.\n\n"
-                "/block public_sector AUC regressed; needs the account team's sign-off",
-                ONCALL,
-            )
-            wait_until(
-                lambda: "Blocked" in _gate(world, second).output["title"],
-                timeout_s=180,
-                what="the block",
-            )
-        console.print(
-            f"PR #{second} first evaluation, against the production model: "
-            f"[bold]{_evaluation_title(world, second)}[/]"
-        )
-        console.print("Moving the clock 24 hours forward (the review window)…")
-        world.pass_time(timedelta(hours=24, minutes=1))
-        wait_until(
-            lambda: world.sandbox.pull(REGISTRY, first).merged, timeout_s=180, what="the auto-merge"
-        )
-        # PR #1's report is final: fetch it while PR #2 is measured again (its first HTML
-        # rendering imports matplotlib, about a second, which then overlaps the evaluation).
-        first_report = fetcher.submit(_save_report, world, first, out_dir)
-        # PR 1 changed production: PR 2's evidence is stale and is measured again.
-        with console.status(f"PR #{first} merged: production changed; PR #{second} again…"):
-            wait_until(lambda: _stale(world, second), timeout_s=180, what="the stale evidence")
-            wait_until(world.idle, timeout_s=300, what="the re-evaluation")
-        console.print(
-            f"PR #{second} evaluated again, against PR #{first}'s model now in production: "
-            f"[bold]{_evaluation_title(world, second)}[/]"
-        )
-        _timeline(console, world, first)
-        _timeline(console, world, second)
-
-        saved = (first_report.result(), _save_report(world, second, out_dir))
-        reports = [path for path in saved if path]
-        for path in reports:
-            console.print(f"HTML report written to {path}")
-        merged = world.sandbox.pull(REGISTRY, first).merged
-        blocked = not world.sandbox.pull(REGISTRY, second).merged
-        mark = "✅" if merged and blocked else "❌"
-        console.print(
-            f"[bold]{mark} PR #{first} merged by the bot: {merged}; "
-            f"PR #{second} blocked and not merged: {blocked}[/]"
-        )
-        return 0 if merged and blocked else 1
     except TimeoutError as exc:  # the story did not unfold: say where it stopped, no traceback
         console.print(f"[bold red]The demo stopped: {exc}.[/]")
         return 1
     finally:
         fetcher.shutdown(wait=True)
         world.close()
+
+
+def _story(
+    console: Console,
+    world: RegistryWorld,
+    fetcher: ThreadPoolExecutor,
+    out_dir: Path,
+    pagerduty: PagerDutySandboxServer,
+    gateway: demo_canary.ProductionGateway,
+    production_root: Path,
+    port: int | None,
+) -> int:
+    fixtures = world.fixtures
+    with console.status("Starting the GitHub sandbox and the bot…"):
+        policy = yaml.safe_load(demo_policy(fixtures))
+        policy["canary"] = demo_canary.DEMO_CANARY
+        world.create_registry(policy_text=yaml.safe_dump(policy, sort_keys=False))
+        # Two evaluation workers: the PRs are evaluated at once, as soon as they open
+        # (each model runs in its own worker process, so they share both cores).
+        world.start_bot(
+            cache_dir=out_dir.resolve() / "prediction-cache",
+            port=port,
+            evaluation_workers=2,
+            **demo_canary.settings_for(production_root, pagerduty.url),
+        )
+    console.print(
+        f"GitHub sandbox at {world.sandbox_server.url}; bot at {world.bot and world.bot.url}; "
+        f"production gateway at {gateway.url}"
+    )
+
+    with console.status("Three PRs: a clearly better model, one worse on a segment, a draft…"):
+        first = world.open_candidate_pr("candidate_better", author="data-scientist")
+        second = world.open_candidate_pr("candidate_segment_regression", author="analyst")
+        # A draft is evaluated but never merged by the bot; its turn comes last.
+        third = world.open_candidate_pr("candidate_skops", author="ml-platform", draft=True)
+        for number in (first, second):
+            gate = _gate(world, number)
+            console.print(f"PR #{number} gate: [bold]{gate.conclusion}[/] — {gate.output['title']}")
+    with console.status(f"PR #{second}: on-call reads the report and blocks it…"):
+        # The report comment is posted just after the gate settles: read it first.
+        wait_until(lambda: _has_report(world, second), timeout_s=180, what="the report")
+        world.sandbox.set_permission(REGISTRY, ONCALL, "write")
+        world.sandbox.add_comment(
+            REGISTRY,
+            second,
+            "The public-sector drop matters for the Q1 renewals.\n\n"
+            "/block public_sector AUC regressed; needs the account team's sign-off",
+            ONCALL,
+        )
+        wait_until(
+            lambda: "Blocked" in _gate(world, second).output["title"],
+            timeout_s=180,
+            what="the block",
+        )
+    console.print(
+        f"PR #{second} first evaluation, against the production model: "
+        f"[bold]{_evaluation_title(world, second)}[/]"
+    )
+    console.print("Moving the clock 24 hours forward (the review window)…")
+    world.pass_time(timedelta(hours=24, minutes=1))
+    wait_until(
+        lambda: world.sandbox.pull(REGISTRY, first).merged, timeout_s=180, what="the auto-merge"
+    )
+    # PR #1's report is final: fetch it while PR #2 is measured again (its first HTML
+    # rendering imports matplotlib, about a second, which then overlaps the evaluation).
+    first_report = fetcher.submit(_save_report, world, first, out_dir)
+    # PR 1 changed production: PR 2's evidence is stale and is measured again.
+    with console.status(f"PR #{first} merged: production changed; PR #{second} again…"):
+        wait_until(lambda: _stale(world, second), timeout_s=180, what="the stale evidence")
+        wait_until(world.idle, timeout_s=300, what="the re-evaluation")
+    console.print(
+        f"PR #{second} evaluated again, against PR #{first}'s model now in production: "
+        f"[bold]{_evaluation_title(world, second)}[/]"
+    )
+    _timeline(console, world, first)
+    _timeline(console, world, second)
+
+    saved = (first_report.result(), _save_report(world, second, out_dir))
+    reports = [path for path in saved if path]
+    for path in reports:
+        console.print(f"HTML report written to {path}")
+
+    console.print(
+        f"\n[bold]Production: PR #{first}'s model rolls out on the gateway in steps, "
+        "judged on live traffic against the model it replaces[/]"
+    )
+    promoted = demo_canary.roll_out(console, world, gateway, first)
+    console.print(
+        f"\n[bold]PR #{third}: HistGradientBoosting saved with skops, "
+        f"{_evaluation_title(world, third)}; {MAINTAINER} marks it ready and merges it[/]"
+    )
+    world.sandbox.set_pull_state(REGISTRY, third, draft=False)
+    wait_until(world.idle, timeout_s=300, what="the bot to settle")
+    world.sandbox.merge_pull(REGISTRY, third, merge_method="squash", merged_by=MAINTAINER)
+    rolled_back = demo_canary.roll_out(console, world, gateway, third)
+    incidents = wait_until(pagerduty.incidents, timeout_s=60, what="the page to on-call")
+    console.print("\n[bold]What on-call receives:[/]")
+    demo_canary.on_call_view(console, world, incidents)
+
+    merged = world.sandbox.pull(REGISTRY, first).merged
+    blocked = not world.sandbox.pull(REGISTRY, second).merged
+    ok = (
+        merged
+        and blocked
+        and promoted.conclusion == "success"
+        and rolled_back.conclusion == "failure"
+        and len(incidents) == 1
+    )
+    mark = "✅" if ok else "❌"
+    console.print(
+        f"[bold]{mark} PR #{first} merged by the bot and promoted in production: "
+        f"{merged and promoted.conclusion == 'success'}; PR #{second} blocked and not "
+        f"merged: {blocked}; PR #{third} rolled back in production and on-call paged once: "
+        f"{rolled_back.conclusion == 'failure' and len(incidents) == 1}[/]"
+    )
+    return 0 if ok else 1

@@ -139,6 +139,7 @@ class RegistryWorld:
         author: str = "data-scientist",
         files: dict[str, bytes | None] | None = None,
         lfs: bool = False,
+        draft: bool = False,
     ) -> int:
         branch = branch or f"candidate/{variant}-{secrets.token_hex(3)}"
         self.sandbox.set_permission(REGISTRY, author, "write")
@@ -149,7 +150,9 @@ class RegistryWorld:
             message=f"Propose {variant}",
             author=author,
         )
-        return self.sandbox.open_pull(REGISTRY, branch, "main", f"Promote {variant}", author)
+        return self.sandbox.open_pull(
+            REGISTRY, branch, "main", f"Promote {variant}", author, draft=draft
+        )
 
     def head_sha(self, number: int) -> str:
         return self.sandbox.pull(REGISTRY, number).head_sha

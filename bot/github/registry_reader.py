@@ -146,7 +146,7 @@ def read_model_dir(
 ) -> ModelFiles:
     """Every file under `directory` at `sha`, with LFS pointers resolved and verified."""
     repo = repository.full_name
-    tree_sha = _subtree_sha(client, repo, sha, directory)
+    tree_sha = subtree_sha(client, repo, sha, directory)
     result = ModelFiles(directory=directory)
     if tree_sha is None:
         result.exists = False
@@ -212,7 +212,18 @@ def client_web_url(client: InstallationClient) -> str:
     return api.removesuffix("/api/v3")
 
 
-def _subtree_sha(client: InstallationClient, repo: str, sha: str, directory: str) -> str | None:
+def first_parent(client: InstallationClient, repo: str, sha: str) -> str | None:
+    """The commit `sha` was made on (for a merge: the base branch before it)."""
+    found = client.request("GET", f"/repos/{repo}/commits/{sha}")
+    parents = found.get("parents") if isinstance(found, dict) else None
+    if not isinstance(parents, list) or not parents or not isinstance(parents[0], dict):
+        return None
+    parent = parents[0].get("sha")
+    return parent if isinstance(parent, str) else None
+
+
+def subtree_sha(client: InstallationClient, repo: str, sha: str, directory: str) -> str | None:
+    """The tree sha of `directory` at commit `sha`, None when it is absent."""
     current = sha
     for part in directory.strip("/").split("/"):
         tree = client.get(f"/repos/{repo}/git/trees/{current}", Tree)

@@ -113,6 +113,8 @@ class PromotionState:
     shadows: tuple[ShadowView, ...] = ()
     # After merge: each model's canary rollout (shown, never part of the gate).
     canaries: tuple[CanaryView, ...] = ()
+    # Shipyard's own revert PR after a rollback, verified at this head: model -> what it restores.
+    restores: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,14 @@ def decide_gate(state: PromotionState, *, now: datetime) -> GateDecision:
     outside = outside_reasons(changes, state.policy_approvers)
     if not touched and not outside and not blocks:
         return GateDecision("completed", GateConclusion.SUCCESS, "No file changed: nothing to gate")
+    restores = dict(state.restores)
+    if restores and not blocks and not outside and set(touched) <= set(restores):
+        return GateDecision(
+            "completed",
+            GateConclusion.SUCCESS,
+            "Restores what production runs after a rollback",
+            reasons=[f"{m}: {restores[m]}" for m in touched],
+        )
     candidates = {c.model: c for c in state.candidates}
     rejected = [
         f"{m}: {candidates[m].title}"

@@ -114,7 +114,6 @@ def refresh_pr(
         decision=decision,
         reports=reports,
         shadows=state.shadows,
-        canaries=state.canaries,
     )
     return decision
 
@@ -129,7 +128,6 @@ def _tell_listeners(
     decision: GateDecision,
     reports: list[Report],
     shadows: tuple[ShadowView, ...],
-    canaries: tuple[CanaryView, ...],
 ) -> None:
     """Notify subscribers (Slack); a failing listener never breaks the gate."""
     if not ctx.promotion_listeners:
@@ -153,9 +151,6 @@ def _tell_listeners(
         report_urls=tuple(f"{ctx.settings.public_url}/reports/{r.id}" for r in reports),
         policy=policy,
         shadow_lines=tuple(f"{v.model}: {v.title}" for v in shadows),
-        canary_lines=tuple(f"{v.model}: {v.title}" for v in canaries),
-        canary_statuses=tuple(v.status for v in canaries),
-        canary_paged=any(v.paged for v in canaries),
     )
     for listener in ctx.promotion_listeners:
         try:

@@ -24,6 +24,7 @@ from bot.store.models import (
     Approval,
     Block,
     CanaryRollout,
+    CanaryStatus,
     Candidate,
     CandidateState,
     Deadline,
@@ -275,5 +276,20 @@ def load_state(
         ),
         canaries=canary_views(
             session, repository=repository, pr_number=pr_number, head_sha=head_sha
+        ),
+        restores=tuple(
+            (
+                r.model,
+                f"puts back {r.previous_version}, which production runs again since the canary "
+                f"of #{r.pr_number} was rolled back {r.reason or ''}".rstrip(),
+            )
+            for r in session.scalars(
+                select(CanaryRollout).where(
+                    CanaryRollout.repository == repository,
+                    CanaryRollout.revert_pr_number == pr_number,
+                    CanaryRollout.revert_head_sha == head_sha,
+                    CanaryRollout.status == CanaryStatus.ROLLED_BACK.value,
+                )
+            )
         ),
     )

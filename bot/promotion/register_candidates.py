@@ -8,15 +8,19 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bot.github.api import InstallationClient
+from bot.github.branch_names import revert_branch
 from bot.github.check_names import CANDIDATE_CHECK, candidate_check_name, evaluation_check_name
 from bot.github.events import PullRequestEvent
+from bot.github.objects import PullRequest
 from bot.github.registry_reader import (
     Production,
     PullChanges,
+    first_parent,
     read_changes,
     read_model_dir,
     read_policy,
     read_production,
+    subtree_sha,
 )
 from bot.promotion import audit, evaluation_queue
 from bot.promotion.check_runs import CheckOutput, publish
@@ -29,7 +33,15 @@ from bot.promotion.registration_gate import (
     evaluate_candidate,
 )
 from bot.runtime.context import BotContext
-from bot.store.models import Approval, AuditEvent, Candidate, CandidateState, PrHead
+from bot.store.models import (
+    Approval,
+    AuditEvent,
+    CanaryRollout,
+    CanaryStatus,
+    Candidate,
+    CandidateState,
+    PrHead,
+)
 from evaluators.policy import Policy, PolicyError, parse_policy
 
 log = logging.getLogger(__name__)
@@ -82,7 +94,10 @@ def register_candidates(ctx: BotContext, event: PullRequestEvent) -> None:
     # Every touched model is recorded before any is processed: the gate waits for each one.
     changes = read_changes(client, repo, pr, policy.models_root)
     _record_changes(ctx, event, changes)
+    restored = restored_models(ctx, client, repo, pr, policy)
     for model in changes.models:
+        if model in restored:
+            continue  # Shipyard's own revert after a rollback: the gate says so, nothing to test
         result = _register_one(ctx, event, client, policy, model)
         _store_result(ctx, event, result)
         publish(
@@ -102,6 +117,52 @@ def register_candidates(ctx: BotContext, event: PullRequestEvent) -> None:
     if changes.models:
         ctx.wake_evaluations()
     refresh_pr(ctx, client=client, repo=repo, pull=pr, policy=policy, production=production)
+
+
+def restored_models(
+    ctx: BotContext,
+    client: InstallationClient,
+    repo: str,
+    pr: PullRequest,
+    policy: Policy,
+) -> set[str]:
+    """Models this PR puts back exactly as production runs them after a rollback.
+
+    Only a revert PR Shipyard itself opened (GitHub names the App as its author; its branch is
+    the one the rolled-back rollout's revert uses) whose head holds the model directory exactly
+    as it was before the rolled-back merge (same tree) qualifies. Each verified head is recorded
+    on the row and the gate trusts only that record: a push of anything else to the branch makes
+    the model a candidate again.
+    """
+    if pr.user is None or pr.user.login != ctx.github.bot_login():
+        return set()
+    with ctx.store.session() as session:
+        rows = [
+            row
+            for row in session.scalars(
+                select(CanaryRollout).where(
+                    CanaryRollout.repository == repo,
+                    CanaryRollout.status == CanaryStatus.ROLLED_BACK.value,
+                )
+            )
+            if revert_branch(row.pr_number, row.model) == pr.head.ref
+        ]
+        for row in rows:
+            session.expunge(row)
+    restored: set[str] = set()
+    for row in rows:
+        directory = f"{policy.models_root}/{row.model}"
+        previous = first_parent(client, repo, row.merge_sha)
+        wanted = subtree_sha(client, repo, previous, directory) if previous else None
+        if wanted is None or subtree_sha(client, repo, pr.head.sha, directory) != wanted:
+            continue
+        restored.add(row.model)
+        with ctx.store.session() as session:
+            live = session.get(CanaryRollout, row.id)
+            assert live is not None
+            live.revert_head_sha = pr.head.sha
+            live.revert_pr_number = pr.number
+    return restored
 
 
 def _register_one(

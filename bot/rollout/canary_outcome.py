@@ -91,11 +91,25 @@ def show(ctx: BotContext, client: InstallationClient, row: CanaryRollout, policy
         sha=row.merge_sha,
         environment=environment_of(row.model),
         state=_DEPLOYMENT_STATE[row.status],
-        description=f"Canary {row.title}",
+        description=_deployment_description(row, policy),
         environment_url=ctx.settings.canary_gateway_url or "",
         transient=False,
         production=True,
     )
+
+
+def _deployment_description(row: CanaryRollout, policy: Policy) -> str:
+    """One status per step and per outcome (not per analysis: a deployment's history is its
+    steps)."""
+    steps = policy.canary.steps
+    share = f"{steps[min(row.step_index, len(steps) - 1)]}%"
+    return {
+        CanaryStatus.RUNNING.value: f"Canary answers {share} of production traffic",
+        CanaryStatus.PAUSED.value: f"Paused {row.reason or ''}",
+        CanaryStatus.PROMOTED.value: "Promoted: answers all production traffic",
+        CanaryStatus.ROLLED_BACK.value: f"Rolled back {row.reason or ''}",
+        CanaryStatus.STOPPED.value: "Stopped",
+    }[row.status]
 
 
 def finish(ctx: BotContext, row: CanaryRollout, policy: Policy, pr_url: str) -> None:

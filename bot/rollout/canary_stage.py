@@ -272,6 +272,7 @@ def _start(
         live.step_index = 0
         live.step_started_at = now
         live.data_since = now
+        live.last_analysis_at = now  # the first analysis looks at the first full interval
         live.title = f"at {policy.canary.steps[0]}%: started"
         audit.record(
             session,
@@ -405,7 +406,7 @@ def _analyse(ctx: BotContext, source: MetricsSource, row: CanaryRollout, policy:
             live.step_index += 1
             live.step_started_at = now
             live.data_since = now
-            live.title = f"advanced to {steps[live.step_index]}%: {reason}"
+            live.title = reason  # "advancing from 10% to 50%: …"
         elif move is CanaryMove.PROMOTE:
             live.status = CanaryStatus.PROMOTED.value
             live.ended_at = now
@@ -420,7 +421,7 @@ def _analyse(ctx: BotContext, source: MetricsSource, row: CanaryRollout, policy:
             live.reason = f"{at}: {reason}"
             live.title = f"paused {at}: {reason}"
         else:
-            live.title = f"{at}: {reason}"
+            live.title = reason  # what it holds for: "… holding at 10%: 3 of 10 min, …"
         live.title = live.title[:500]
         if move is not CanaryMove.HOLD:
             audit.record(
@@ -439,7 +440,9 @@ def _carry_out_request(ctx: BotContext, row: CanaryRollout, policy: Policy) -> N
     now = ctx.clock.now()
     steps = policy.canary.steps
     with ctx.store.session() as session:
-        live = session.get(CanaryRollout, row.id)
+        # Locked as `canary_requests.request` locks it: a request committed meanwhile on
+        # another replica is either seen here or waits, never wiped unseen.
+        live = session.get(CanaryRollout, row.id, with_for_update=True)
         assert live is not None
         action, who = live.requested_action, live.requested_by or "someone"
         why = live.requested_reason or ""
@@ -472,6 +475,8 @@ def _carry_out_request(ctx: BotContext, row: CanaryRollout, policy: Policy) -> N
             live.acknowledged_by = who  # the page is resolved by `canary_outcome.finish`
         else:
             return
+        if live.paged and action != CanaryAction.ACKNOWLEDGE.value:
+            live.acknowledged_by = who  # a person acting on a paged canary has seen the page
         audit.record(
             session,
             at=now,

@@ -26,6 +26,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict
 
 from bot.github.api import GitHubError, InstallationClient
+from bot.github.branch_names import REVERT_PREFIX, revert_branch
 from bot.github.objects import PullRequest, Tree
 from bot.runtime import outbox
 from evaluators.escaping import code_span, one_line
@@ -33,7 +34,7 @@ from evaluators.escaping import code_span, one_line
 log = logging.getLogger(__name__)
 
 KIND = "revert_pr"
-BRANCH_PREFIX = "shipyard/revert-pr"
+BRANCH_PREFIX = REVERT_PREFIX
 MAX_TITLE = 256  # GitHub refuses longer pull request titles
 MAX_BODY = 65536  # ... and longer bodies
 MAX_PATH = 1024
@@ -60,11 +61,7 @@ FORBIDDEN = (
 
 
 def branch_name(pr_number: int, model: str) -> str:
-    """`shipyard/revert-pr<N>-<model>`; a model name git or a URL would mangle gets a digest."""
-    slug = _SLUG_UNSAFE.sub("-", model).strip("-")[:60] or "model"
-    if slug != model:
-        slug += "-" + hashlib.sha256(model.encode()).hexdigest()[:8]
-    return f"{BRANCH_PREFIX}{pr_number}-{slug}"
+    return revert_branch(pr_number, model)
 
 
 def revert_marker(key: str) -> str:

@@ -50,9 +50,6 @@ class PromotionChange:
     report_urls: tuple[str, ...]
     policy: Policy
     shadow_lines: tuple[str, ...] = ()  # one per model in shadow: "<model>: <progress>"
-    canary_lines: tuple[str, ...] = ()  # one per model rolling out: "<model>: <progress>"
-    canary_statuses: tuple[str, ...] = ()  # the CanaryStatus of each, in the same order
-    canary_paged: bool = False  # a rollout of this PR has an open page (/ack resolves it)
 
 
 class Wakeup:

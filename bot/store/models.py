@@ -447,5 +447,7 @@ class CanaryRollout(Base):
     requested_reason: Mapped[str | None] = mapped_column(Text)
     ended_by: Mapped[str | None] = mapped_column(String(200))  # a person; None: Shipyard
     revert_pr_number: Mapped[int | None] = mapped_column(Integer)
+    # The revert PR's head verified to restore the model exactly (the gate trusts only this).
+    revert_head_sha: Mapped[str | None] = mapped_column(String(64))
     paged: Mapped[bool] = mapped_column(Boolean, default=False)  # an incident is open
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))  # resolves the page

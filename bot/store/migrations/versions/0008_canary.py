@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("requested_reason", sa.Text(), nullable=True),
         sa.Column("ended_by", sa.String(length=200), nullable=True),
         sa.Column("revert_pr_number", sa.Integer(), nullable=True),
+        sa.Column("revert_head_sha", sa.String(length=64), nullable=True),
         sa.Column("paged", sa.Boolean(), nullable=False),
         sa.Column("acknowledged_by", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("id"),
