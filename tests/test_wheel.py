@@ -131,6 +131,15 @@ def test_shipyard_demo_runs_from_an_installed_wheel_in_any_directory(
     assert str(ROOT) not in run.stdout + run.stderr
     assert "PR #2 first evaluation, against the production model: Needs review" in run.stdout
     assert "PR #2 evaluated again, against PR #1's model now in production" in run.stdout
-    assert "PR #1 merged by the bot: True; PR #2 blocked and not merged: True" in run.stdout
+    # The last act: PR #1 promoted on the production gateway, PR #3 rolled back and on-call
+    # paged, printed as on-call sees it.
+    assert "canary promoted: promoting at 100%" in run.stdout
+    assert "canary rolled back at 25%: p50" in run.stdout
+    assert "PagerDuty incident" in run.stdout and "Rolled back churn pr3-" in run.stdout
+    assert "Revert PR #4: Revert churn to pr1-" in run.stdout
+    assert (
+        "✅ PR #1 merged by the bot and promoted in production: True; PR #2 blocked and not "
+        "merged: True; PR #3 rolled back in production and on-call paged once: True"
+    ) in run.stdout
     for number in (1, 2):
         assert "<html" in (elsewhere / f"shipyard-demo/report-pr{number}.html").read_text()

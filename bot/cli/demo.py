@@ -183,11 +183,9 @@ def _story(
         f"production gateway at {gateway.url}"
     )
 
-    with console.status("Three PRs: a clearly better model, one worse on a segment, a draft…"):
+    with console.status("Two PRs: a clearly better model, and one worse on a segment…"):
         first = world.open_candidate_pr("candidate_better", author="data-scientist")
         second = world.open_candidate_pr("candidate_segment_regression", author="analyst")
-        # A draft is evaluated but never merged by the bot; its turn comes last.
-        third = world.open_candidate_pr("candidate_skops", author="ml-platform", draft=True)
         for number in (first, second):
             gate = _gate(world, number)
             console.print(f"PR #{number} gate: [bold]{gate.conclusion}[/] — {gate.output['title']}")
@@ -234,19 +232,25 @@ def _story(
     reports = [path for path in saved if path]
     for path in reports:
         console.print(f"HTML report written to {path}")
+    # The segment regression is not coming back: its author closes it (it is no longer measured
+    # again each time production changes).
+    world.sandbox.set_pull_state(REGISTRY, second, state="closed", actor="analyst")
+    console.print(f"PR #{second} closed by its author.")
 
     console.print(
         f"\n[bold]Production: PR #{first}'s model rolls out on the gateway in steps, "
         "judged on live traffic against the model it replaces[/]"
     )
     promoted = demo_canary.roll_out(console, world, gateway, first)
+    with console.status("PR #3: a HistGradientBoosting model saved with skops…"):
+        third = world.open_candidate_pr("candidate_skops", author="ml-platform")
+        _gate(world, third)
     console.print(
         f"\n[bold]PR #{third}: HistGradientBoosting saved with skops, "
-        f"{_evaluation_title(world, third)}; {MAINTAINER} marks it ready and merges it[/]"
+        f"{_evaluation_title(world, third)}; {MAINTAINER} merges it[/]"
     )
-    world.sandbox.set_pull_state(REGISTRY, third, draft=False)
-    wait_until(world.idle, timeout_s=300, what="the bot to settle")
-    world.sandbox.merge_pull(REGISTRY, third, merge_method="squash", merged_by=MAINTAINER)
+    with world.sandbox.events():  # GitHub sends pull_request.closed (merged) at once
+        world.sandbox.merge_pull(REGISTRY, third, merge_method="squash", merged_by=MAINTAINER)
     rolled_back = demo_canary.roll_out(console, world, gateway, third)
     incidents = wait_until(pagerduty.incidents, timeout_s=60, what="the page to on-call")
     console.print("\n[bold]What on-call receives:[/]")

@@ -40,17 +40,20 @@ from gateway.store import ArtifactStore
 CANARY = "Shipyard / canary (churn)"
 PRODUCTION_VERSION = "prod-2026-10"
 ROUTING_KEY = "DEM0R0UT1NGKEY000000000000000000"  # 32 characters, as PagerDuty's are
-REQUESTS_PER_LOOK = 240
+REQUESTS_PER_LOOK = 400
 INTERVAL_MINUTES = 10
 # Minutes on the demo's clock: each step holds 10, each analysis looks at the last 10.
 DEMO_CANARY = {
-    "steps": [10, 50, 100],
+    "steps": [25, 50, 100],
     "hold_minutes": 10,
     "analysis_interval_minutes": INTERVAL_MINUTES,
     "min_requests": 20,
     "min_events": 0,
     "bake_minutes": 10,
     "max_hold_minutes": 120,
+    # Everything runs in one process here, the bot included: the gateway's tail latency is
+    # the bot's work, not the model's. Medians are still the model's.
+    "latency": {"max_p50_ratio": 1.25, "max_p95_ratio": 10, "max_p99_ratio": 50, "floor_ms": 1},
 }
 
 
@@ -167,7 +170,7 @@ def roll_out(
 ) -> Any:
     """Live traffic and the clock, one analysis at a time, until the rollout ends."""
     wait_until(
-        lambda: (run := _canary(world, number)) is not None and "10%" in run.output["title"],
+        lambda: (run := _canary(world, number)) is not None and "started" in run.output["title"],
         timeout_s=120,
         what=f"PR #{number}'s canary to start",
     )
