@@ -305,6 +305,9 @@ def test_a_slow_canary_is_rolled_back_with_a_revert_pr_slack_and_one_page(
     production: Production,
 ) -> None:
     production.traffic.start()
+    # PagerDuty takes the page but its answer is lost: the outbox sends it again, and
+    # PagerDuty's de-duplication keeps it one incident.
+    production.pagerduty.arm("process_then_502")
     number = production.merge("candidate_skops")
     run = production.finished(number)
 
@@ -343,6 +346,35 @@ def test_a_slow_canary_is_rolled_back_with_a_revert_pr_slack_and_one_page(
     assert incidents[0]["status"] == "triggered"
     message = production.rig.the_message(containing="rolled back")
     assert "rolled back at 10%" in str(message.blocks)
+    # The report comment shows the metric table that triggered it.
+    report = wait_until(
+        lambda: next(
+            (
+                c.body
+                for c in production.world.sandbox.comments_on(REGISTRY, number)
+                if "Production rollout (canary)" in c.body and "rolled back" in c.body
+            ),
+            None,
+        ),
+        timeout_s=60,
+        what="the report comment's canary section",
+    )
+    assert "| latency p50 |" in report
+    # The lost answer was retried (two triggers reached PagerDuty) into the one incident.
+    wait_until(
+        lambda: len(production.pagerduty.incidents()[0]["events"]) == 2,
+        timeout_s=90,
+        what="the page to be sent again",
+    )
+    assert len(production.pagerduty.incidents()) == 1
+
+    # The bot restarted after all this: nothing is rolled back, opened or paged again.
+    production.rig.restart_bot()
+    production.world.pass_time(timedelta(minutes=5))
+    wait_until(production.world.idle, timeout_s=60, what="the bot to settle")
+    assert len(production.revert_pulls()) == 1
+    assert len(production.pagerduty.incidents()) == 1
+    assert production.deployment_states().count("failure") == 1
 
     # A person acknowledges: the incident is resolved, once.
     production.world.sandbox.add_comment(REGISTRY, number, "/ack looking at it", "lead-ml")

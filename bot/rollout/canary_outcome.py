@@ -51,7 +51,7 @@ def dedup_key(row: CanaryRollout, status: str) -> str:
     return f"shipyard/{row.repository}/{row.model}/{row.merge_sha[:12]}/{status}"
 
 
-def summary_lines(row: CanaryRollout) -> list[str]:
+def summary_lines(row: CanaryRollout, *, paging_off: bool = False) -> list[str]:
     """What the check run, the report comment and the revert PR show: the state, then the
     metric table of the last analysis."""
     lines = [f"**{markdown(row.model)}**: {markdown(row.title, max_length=500)}"]
@@ -62,6 +62,11 @@ def summary_lines(row: CanaryRollout) -> list[str]:
         )
     if row.revert_pr_number:
         lines.append(f"Revert PR: #{row.revert_pr_number} (merge it so Git matches production).")
+    ended = row.status in (CanaryStatus.ROLLED_BACK.value, CanaryStatus.PAUSED.value)
+    if ended and row.ended_by is None and paging_off:
+        lines.append(
+            "On-call was not paged: paging is not configured (SHIPYARD_PAGERDUTY_ROUTING_KEY)."
+        )
     if row.lines:
         lines += ["", *row.lines]
     return lines
@@ -80,7 +85,9 @@ def show(ctx: BotContext, client: InstallationClient, row: CanaryRollout, policy
         conclusion=conclusion,
         output=CheckOutput(
             title=f"{row.model}: canary {row.title}"[:200],
-            summary="\n".join(summary_lines(row)),
+            summary="\n".join(
+                summary_lines(row, paging_off=ctx.settings.pagerduty_routing_key is None)
+            ),
         ),
         external_id=f"canary:{row.model}",
     )
