@@ -56,9 +56,11 @@ QUICK_CANARY = {
     "failure_limit": 2,
 }
 # A loaded two-core CI machine's scheduling noise is milliseconds: a healthy canary's latency
-# is judged with room for it; the slow one's is milliseconds against microseconds anyway.
+# is judged with room for it. Where a slow canary must be caught, the median is strict (noise
+# moves tails, not medians: the slow model's median is milliseconds against microseconds) and
+# the tails keep room for a healthy canary's noise.
 LENIENT_LATENCY = {"max_p50_ratio": 20, "max_p95_ratio": 20, "max_p99_ratio": 20, "floor_ms": 25}
-STRICT_LATENCY = {"max_p50_ratio": 1.5, "max_p95_ratio": 1.5, "max_p99_ratio": 1.5, "floor_ms": 0.5}
+STRICT_LATENCY = {"max_p50_ratio": 1.5, "max_p95_ratio": 20, "max_p99_ratio": 20, "floor_ms": 0.5}
 
 
 @dataclass
@@ -467,3 +469,39 @@ def test_rollback_from_slack_rolls_the_canary_back(production: Production) -> No
     wait_until(production.revert_pulls, timeout_s=60, what="the revert PR")
     assert len(production.revert_pulls()) == 1
     assert production.pagerduty.incidents() == []  # a person's rollback pages nobody
+
+
+@pytest.mark.parametrize("production", [STRICT_LATENCY], indirect=True)
+def test_the_next_successful_rollout_resolves_the_rollbacks_incident(
+    production: Production,
+) -> None:
+    world = production.world
+    production.traffic.start()
+    slow = production.merge("candidate_skops")
+    assert production.finished(slow).conclusion == "failure"
+    (incident,) = wait_until(production.pagerduty.incidents, timeout_s=60, what="the page")
+    assert incident["status"] == "triggered"
+    # The team merges the revert PR (its gate lets it), then a better model.
+    (revert,) = wait_until(production.revert_pulls, timeout_s=60, what="the revert PR")
+    wait_until(
+        lambda: (
+            (run := world.check_run(revert.number, "Shipyard / promotion-gate")) is not None
+            and run.conclusion == "success"
+        ),
+        timeout_s=60,
+        what="the revert PR's gate",
+    )
+    with world.sandbox.events():
+        world.sandbox.merge_pull(
+            REGISTRY, revert.number, merge_method="squash", merged_by="lead-ml"
+        )
+    better = production.merge("candidate_better")
+    run = production.finished(better)
+
+    assert run.conclusion == "success", run.output
+    wait_until(
+        lambda: production.pagerduty.incidents()[0]["status"] == "resolved",
+        timeout_s=60,
+        what="the rollback's incident to be resolved",
+    )
+    assert len(production.pagerduty.incidents()) == 1

@@ -243,6 +243,14 @@ def _start(
             if production is None:
                 # The gateway serves nothing for this model yet: production is the base's.
                 baseline = read_model_dir(client, repository, base_sha, directory)
+                if not baseline.files:
+                    _pause(
+                        ctx,
+                        row.id,
+                        f"{row.model} has no production version to compare a canary with; "
+                        "serve it with `shipyard-gateway route`, then /resume",
+                    )
+                    return False
                 version = f"base-{base_sha[:12]}"
                 production = Deployed(
                     version=version,
