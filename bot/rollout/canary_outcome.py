@@ -17,8 +17,9 @@ from bot.paging import page_effect
 from bot.paging.events import Link, Page
 from bot.promotion.check_runs import CheckOutput, publish
 from bot.rollout import deployments, revert_pr
+from bot.runtime import outbox
 from bot.runtime.context import BotContext
-from bot.store.models import CanaryRollout, CanaryStatus
+from bot.store.models import CanaryRollout, CanaryStatus, EffectStatus
 from evaluators.escaping import markdown
 from evaluators.policy import Policy
 
@@ -51,7 +52,9 @@ def dedup_key(row: CanaryRollout, status: str) -> str:
     return f"shipyard/{row.repository}/{row.model}/{row.merge_sha[:12]}/{status}"
 
 
-def summary_lines(row: CanaryRollout, *, paging_off: bool = False) -> list[str]:
+def summary_lines(
+    row: CanaryRollout, *, paging_off: bool = False, revert_refused: str = ""
+) -> list[str]:
     """What the check run, the report comment and the revert PR show: the state, then the
     metric table of the last analysis."""
     lines = [f"**{markdown(row.model)}**: {markdown(row.title, max_length=500)}"]
@@ -62,6 +65,8 @@ def summary_lines(row: CanaryRollout, *, paging_off: bool = False) -> list[str]:
         )
     if row.revert_pr_number:
         lines.append(f"Revert PR: #{row.revert_pr_number} (merge it so Git matches production).")
+    if revert_refused:
+        lines.append(f"The revert PR could not be opened: {markdown(revert_refused)}")
     ended = row.status in (CanaryStatus.ROLLED_BACK.value, CanaryStatus.PAUSED.value)
     if ended and row.ended_by is None and paging_off:
         lines.append(
@@ -86,7 +91,11 @@ def show(ctx: BotContext, client: InstallationClient, row: CanaryRollout, policy
         output=CheckOutput(
             title=f"{row.model}: canary {row.title}"[:200],
             summary="\n".join(
-                summary_lines(row, paging_off=ctx.settings.pagerduty_routing_key is None)
+                summary_lines(
+                    row,
+                    paging_off=ctx.settings.pagerduty_routing_key is None,
+                    revert_refused=_revert_refused(ctx, row),
+                )
             ),
         ),
         external_id=f"canary:{row.model}",
@@ -103,6 +112,15 @@ def show(ctx: BotContext, client: InstallationClient, row: CanaryRollout, policy
         transient=False,
         production=True,
     )
+
+
+def _revert_refused(ctx: BotContext, row: CanaryRollout) -> str:
+    """GitHub's refusal of the revert PR, as the effect's fixed sentence ("" when none)."""
+    if row.status != CanaryStatus.ROLLED_BACK.value:
+        return ""
+    key = outbox.effect_key(revert_pr.KIND, row.repository, row.merge_sha, row.model)
+    state = outbox.state_of(ctx.store, key)
+    return state.error_message if state.status is EffectStatus.FAILED else ""
 
 
 def _deployment_description(row: CanaryRollout, policy: Policy) -> str:
