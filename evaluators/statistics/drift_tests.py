@@ -13,9 +13,12 @@ Two layers, both pure (arrays in, numbers out):
   rows. PSI and Jensen-Shannon are exact on the profile's bins and categories. KS and
   Wasserstein need the reference CDF between its outline points, which the profile does not
   keep, so they come as an `Estimate` with bounds that provably contain the raw-sample value
-  (tested against scipy): KS within one outline step, Wasserstein exactly except in the
-  intervals where the two CDFs cross. With `MONITORING_CDF_POINTS` (257) both bounds are a few
-  thousandths wide, far inside any threshold.
+  (tested against scipy). KS: exact at the outline points, the bounds within about one outline
+  step (1/256 of the mass with `MONITORING_CDF_POINTS`). Wasserstein: the value is the lower
+  bound, exact in every interval where the two CDFs do not cross; where they cross, the
+  reference's shape inside the interval is unknown and the upper bound is loose (up to ~0.06σ
+  for a heavy tail), but the value stayed within 0.005σ of scipy over normal, tied, count and
+  heavy-tailed data, twenty times inside the 0.1σ threshold.
 
 Effect sizes decide, p-values only support: at 50k rows KS calls a 0.05σ shift "significant"
 (p ≈ 1e-10) while PSI is 0.003, so volume alone must never raise an alarm.
@@ -256,8 +259,11 @@ def _wasserstein_estimate(
     exact = np.abs(ref_area - current.area)
     apart = (ref_lo >= hi) | (lo >= ref_hi)
     total = ref_area + current.area
+    # Else |F - G| = max + min - 2·min = 2·max - (F + G), with max(F, G) at most the larger
+    # end value; and |F - G| is at most the widest gap the ends allow.
     ceiling = np.minimum(
-        total - 2 * widths * np.maximum(ref_lo, lo), 2 * widths * np.maximum(ref_hi, hi) - total
+        2 * widths * np.maximum(ref_hi, hi) - total,
+        widths * np.maximum(ref_hi - lo, hi - ref_lo),
     )
     upper = np.where(apart, exact, np.maximum(exact, ceiling))
     tails = current.tail_low + current.tail_high
@@ -336,9 +342,10 @@ def categorical_tests(
 def _numeric_values(column: pd.Series[Any] | None, n: int) -> FloatArray:
     if column is None:
         return np.full(n, np.nan)
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        return column.to_numpy(dtype=np.float64, na_value=np.nan)
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        column = pd.to_numeric(column, errors="coerce")
+    values: FloatArray = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return values
 
 
 def window_drift(profile: ReferenceProfile, window: pd.DataFrame) -> list[FeatureTests]:
