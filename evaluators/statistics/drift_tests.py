@@ -217,7 +217,9 @@ class Estimate:
 class FeatureTests:
     """One feature of a window against the reference. Numeric features have KS and Wasserstein
     (None when either side has no finite value, or the profile predates monitoring), categorical
-    ones Jensen-Shannon and the share of categories the profile does not name."""
+    ones Jensen-Shannon and the share of categories the profile does not name. A constant
+    reference feature (σ = 0) has no normalised Wasserstein; PSI and the out-of-range share
+    still see it move."""
 
     feature: str
     kind: Kind
