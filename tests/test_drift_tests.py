@@ -19,6 +19,7 @@ from evaluators.statistics.drift import (
     SHARE_FLOOR,
     NumericProfile,
     ReferenceProfile,
+    bins_of,
     build_profile,
 )
 from evaluators.statistics.drift_tests import (
@@ -283,3 +284,25 @@ def test_a_window_of_a_million_rows_and_twenty_features_is_measured_quickly() ->
     start = time.perf_counter()
     window_drift(profile, frame)
     assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["normal", "heavy tail", "rounded (many ties)"],
+)
+def test_the_lookup_table_bins_exactly_as_a_binary_search(shape: str) -> None:
+    """The fast binning agrees with np.searchsorted on every value, including values equal to a
+    point, a hair either side of one, far outside the range, and shifted traffic."""
+    rng = np.random.default_rng(9)
+    reference = SHAPES[shape](rng, 100_000)
+    points = np.unique(np.quantile(reference, np.linspace(0, 1, MONITORING_CDF_POINTS)))
+    values = np.concatenate(
+        [
+            SHAPES[shape](rng, 50_000) * 1.3 + 0.2,
+            points,
+            np.nextafter(points, -np.inf),
+            np.nextafter(points, np.inf),
+            [-1e300, 1e300, points[0] - 1, points[-1] + 1],
+        ]
+    )
+    assert np.array_equal(bins_of(points, values), np.searchsorted(points, values, "right"))

@@ -26,7 +26,8 @@ PROFILE_VERSION = 1  # the `version` field; raise it when the format changes
 # Bin shares are floored before the log ratio: an empty bin on one side would make PSI infinite.
 # 1e-4 is the common choice; it caps one empty bin's contribution at about share·ln(share/1e-4).
 SHARE_FLOOR = 1e-4
-# A profile of 1,000 features is ~2 MB; anything bigger is not a profile.
+# A numeric feature takes ~8 KB of JSON at 101 outline points (~21 KB at monitoring's 257), a
+# categorical one less; anything bigger than this is not a profile.
 MAX_PROFILE_BYTES = 4 * 1024 * 1024
 # Points of the reference CDF kept per numeric feature: KS is exact at these points and within
 # one step (1/(CDF_POINTS-1) of the mass) in between.
@@ -160,10 +161,42 @@ class CdfOutline:
     tail_high: float
 
 
+# Equal-width buckets over [p_0, p_{K-1}] that find each value's bin in a table instead of a
+# binary search (twice as fast on 1M values); used when no bucket holds more than a few points.
+LOOKUP_BUCKETS = 65_536
+LOOKUP_MAX_STEPS = 3
+
+
+def bins_of(points: FloatArray, values: FloatArray) -> npt.NDArray[np.intp]:
+    """`np.searchsorted(points, values, side="right")`, exactly: each value's bin is looked up
+    in an equal-width table, walked up past the few points its bucket holds, and every result
+    is verified against its two neighbouring points (the rare value a rounding put in the next
+    bucket is searched for properly). Points far from uniform fall back to the search."""
+    k = points.shape[0]
+    span = float(points[-1] - points[0]) if k else 0.0
+    # Against a few points (a count feature) the binary search is short and wins.
+    if k < 64 or values.shape[0] < 10_000 or not math.isfinite(span) or span <= 0:
+        return np.searchsorted(points, values, side="right")
+    scale = LOOKUP_BUCKETS / span
+    starts = np.searchsorted(points, points[0] + np.arange(LOOKUP_BUCKETS + 1) / scale, "right")
+    if int(np.max(np.diff(starts))) > LOOKUP_MAX_STEPS:
+        return np.searchsorted(points, values, side="right")
+    bucket = np.clip((values - points[0]) * scale, -1, LOOKUP_BUCKETS).astype(np.intp)
+    found = np.where(values < points[0], 0, starts[np.maximum(bucket, 0)])
+    padded = np.append(points, np.inf)  # padded[j]: the point that ends bin j
+    for _ in range(LOOKUP_MAX_STEPS):
+        found += values >= padded[found]
+    floor = np.append(-np.inf, points)  # floor[j]: the point that starts bin j
+    wrong = (values < floor[found]) | (values >= padded[found])
+    if wrong.any():
+        found[wrong] = np.searchsorted(points, values[wrong], side="right")
+    return found
+
+
 def cdf_outline(points: FloatArray, finite: FloatArray) -> CdfOutline:
     """The outline of the finite values' empirical CDF at `points` (strictly increasing)."""
     k, m = points.shape[0], finite.shape[0]
-    bin_of = np.searchsorted(points, finite, side="right")  # j + 1: p_j <= v < p_{j+1}
+    bin_of = bins_of(points, finite)  # j + 1: p_j <= v < p_{j+1}
     counts = np.bincount(bin_of, minlength=k + 1).astype(np.float64)
     sums = np.bincount(bin_of, weights=finite, minlength=k + 1)
     on_point = finite == points[np.maximum(bin_of - 1, 0)]
