@@ -498,10 +498,12 @@ class MonitoringPolicy(_Strict):
         default=3, ge=1, le=1000, description="Clean windows in a row before it resolves."
     )
     min_rows: int = Field(
-        default=1000,
+        default=5000,
         ge=1,
-        description="Rows a window needs before its drift is judged (fewer: too noisy; PSI's "
-        "noise is about bins / rows).",
+        description="Rows a window needs before its drift is judged. Below it sampling noise "
+        "alone nears the thresholds (at 1,000 rows a 50-category feature's Jensen-Shannon "
+        "distance exceeds 0.1 in 1% of windows without any change); lengthen interval_minutes "
+        "for a model with less traffic.",
     )
     prediction_column: str = Field(default="score", min_length=1, max_length=200)
     drift: MonitoringDriftPolicy = MonitoringDriftPolicy()

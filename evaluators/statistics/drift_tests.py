@@ -38,7 +38,6 @@ import pandas as pd
 
 from evaluators.statistics.drift import (
     MONITORING_CDF_POINTS,
-    SHARE_FLOOR,
     CategoricalProfile,
     NumericProfile,
     ReferenceProfile,
@@ -126,11 +125,12 @@ def jensen_shannon(expected: AnyArray, actual: AnyArray) -> float:
 
 def _category_counts(reference: AnyArray, current: AnyArray) -> tuple[FloatArray, FloatArray]:
     """Counts of each side over the union of their categories (missing is a category too)."""
-    labels = np.concatenate(
-        [np.asarray(reference, dtype=object), np.asarray(current, dtype=object)]
+    labels = pd.Series(
+        np.concatenate([np.asarray(reference, dtype=object), np.asarray(current, dtype=object)])
     )
-    codes, _ = pd.factorize(pd.Series(labels).fillna("\0missing"), sort=True)
-    size = int(codes.max()) + 1 if codes.size else 0
+    codes, uniques = pd.factorize(labels, sort=True, use_na_sentinel=True)
+    codes = np.where(codes >= 0, codes, len(uniques))  # missing: one more category
+    size = len(uniques) + 1
     n = len(reference)
     return (
         np.bincount(codes[:n], minlength=size).astype(np.float64),
@@ -393,7 +393,6 @@ def prediction_drift(
 
 __all__ = [
     "REGISTRY",
-    "SHARE_FLOOR",
     "DriftTest",
     "Estimate",
     "FeatureTests",
