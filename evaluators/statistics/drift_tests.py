@@ -39,6 +39,7 @@ import pandas as pd
 from evaluators.statistics.drift import (
     MONITORING_CDF_POINTS,
     CategoricalProfile,
+    CdfOutline,
     NumericProfile,
     ReferenceProfile,
     build_profile,
@@ -248,7 +249,7 @@ def _ks_estimate(profile: NumericProfile, at: FloatArray, below: FloatArray) -> 
 
 
 def _wasserstein_estimate(
-    profile: NumericProfile, points: FloatArray, current: Any
+    profile: NumericProfile, points: FloatArray, current: CdfOutline
 ) -> Estimate | None:
     if profile.cdf_area is None or not profile.std:
         return None
@@ -261,8 +262,8 @@ def _wasserstein_estimate(
     exact = np.abs(ref_area - current.area)
     apart = (ref_lo >= hi) | (lo >= ref_hi)
     total = ref_area + current.area
-    # Else |F - G| = max + min - 2·min = 2·max - (F + G), with max(F, G) at most the larger
-    # end value; and |F - G| is at most the widest gap the ends allow.
+    # Else |F - G| = 2·max(F, G) - (F + G), with max(F, G) at most the larger end value; and
+    # |F - G| is at most the widest gap the two ends allow.
     ceiling = np.minimum(
         2 * widths * np.maximum(ref_hi, hi) - total,
         widths * np.maximum(ref_hi - lo, hi - ref_lo),
