@@ -23,7 +23,8 @@ from evaluators.judgement.monitoring import (
 from evaluators.policy import MonitoringPolicy, PolicyError, parse_policy
 from evaluators.statistics.data_quality import data_quality
 from evaluators.statistics.drift import MONITORING_CDF_POINTS, build_profile
-from evaluators.statistics.drift_tests import prediction_drift, score_profile, window_drift
+from evaluators.statistics.drift_tests import score_profile, window_drift
+from evaluators.statistics.monitoring_window import measure_window
 
 POLICY = MonitoringPolicy()
 PLANS = ["free", "pro", "team", "edu"]
@@ -186,25 +187,43 @@ def test_a_missing_feature_is_critical_at_once_for_the_window() -> None:
     assert "1 features missing: plan." in judged.lines()
 
 
-def test_prediction_drift_against_the_first_week_is_judged_by_its_own_thresholds() -> None:
+def test_prediction_drift_against_the_first_week_and_shadow_is_judged_by_its_own_thresholds() -> (
+    None
+):
+    """One call measures the window: features, the score column against the model's first
+    week and against its shadow run, and data quality."""
     rng = np.random.default_rng(8)
-    first_week = score_profile(rng.beta(2, 5, 50_000))
-    moved = prediction_drift(first_week, rng.beta(3, 4, 5_000))
+    references = {
+        "the first week": score_profile(rng.beta(2, 5, 50_000)),
+        "shadow": score_profile(rng.beta(3, 4, 50_000)),
+    }
     window = _traffic(rng, 5_000)
-    drift = window_drift(PROFILE, window)
-    quality = data_quality(PROFILE, window, drift, history=HISTORY, min_history=6, keep=168)
-    judged = judge_window(POLICY, drift=drift, quality=quality, prediction=moved)
-    assert judged.prediction is not None and judged.prediction.severity is Severity.CRITICAL
+    window["score"] = rng.beta(3, 4, 5_000)  # moved from the first week, as in shadow
+    window["request_id"] = "r"
+    found = measure_window(
+        PROFILE,
+        window,
+        policy=POLICY,
+        history=HISTORY,
+        score_references=references,
+        ignore=["request_id"],
+    )
+    assert not found.quality.schema.changed  # the score and request id are not features
+    judged = judge_window(
+        POLICY, drift=found.drift, quality=found.quality, predictions=found.predictions
+    )
+    week, shadow = judged.predictions
+    assert week.severity is Severity.CRITICAL and shadow.severity is Severity.OK
     assert judged.severity is Severity.CRITICAL
-    assert judged.lines()[0].startswith("Prediction drift in score: PSI ")
+    assert judged.lines()[0].startswith("Prediction drift against the first week: PSI ")
     lenient = parse_policy(
         "monitoring:\n  prediction_drift:\n    psi_warn: 5\n    psi_critical: 9\n"
         "    wasserstein_warn: 5\n    wasserstein_critical: 9\n"
     ).monitoring
-    assert (
-        judge_window(lenient, drift=drift, quality=quality, prediction=moved).severity
-        is Severity.OK
+    again = judge_window(
+        lenient, drift=found.drift, quality=found.quality, predictions=found.predictions
     )
+    assert again.severity is Severity.OK
 
 
 def test_the_policy_defaults_read_as_the_issue_states_them() -> None:

@@ -20,7 +20,7 @@ traffic and are cut here, escaped where rendered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
@@ -56,13 +56,12 @@ class FeatureSeverity:
 class WindowJudgement:
     severity: Severity
     features: tuple[FeatureSeverity, ...]  # worst first
-    prediction: FeatureSeverity | None
+    predictions: tuple[FeatureSeverity, ...]  # one per score reference, in the given order
     quality: tuple[Finding, ...]  # worst first
 
     def lines(self) -> list[str]:
         found = [f for feature in self.features for f in feature.findings]
-        if self.prediction is not None:
-            found += self.prediction.findings
+        found += [f for prediction in self.predictions for f in prediction.findings]
         found += self.quality
         return [f.text for f in sorted(found, key=lambda f: -f.severity)]
 
@@ -76,10 +75,10 @@ def _level(value: float | None, warn: float, critical: float) -> Severity:
 
 
 def judge_feature(
-    tests: FeatureTests, limits: MonitoringDriftPolicy, *, label: str = "Drift"
+    tests: FeatureTests, limits: MonitoringDriftPolicy, *, label: str | None = None
 ) -> FeatureSeverity:
     """A feature's severity: the worst of its effect sizes against their thresholds."""
-    name = truncate(tests.feature, max_length=60)
+    subject = label or f"Drift in {truncate(tests.feature, max_length=60)}"
     wasserstein = tests.wasserstein.value if tests.wasserstein is not None else None
     measured = [
         ("PSI", tests.psi, limits.psi_warn, limits.psi_critical),
@@ -97,7 +96,7 @@ def judge_feature(
             findings.append(
                 Finding(
                     severity,
-                    f"{label} in {name}: {statistic} {number(value, decimals=3)} at or above "
+                    f"{subject}: {statistic} {number(value, decimals=3)} at or above "
                     f"{number(limit, decimals=2)}{evidence}.",
                 )
             )
@@ -175,30 +174,33 @@ def judge_window(
     *,
     drift: Sequence[FeatureTests],
     quality: DataQuality,
-    prediction: FeatureTests | None = None,
+    predictions: Mapping[str, FeatureTests] | None = None,
 ) -> WindowJudgement:
-    """One window's severity: the worst of its features, its prediction drift and its data
-    quality; NO_DATA when the window has fewer than `min_rows` rows (volume is still judged)."""
+    """One window's severity: the worst of its features, its prediction drift (keyed by the
+    reference the scores were compared with: "the first week", "shadow") and its data quality;
+    NO_DATA when the window has fewer than `min_rows` rows (volume is still judged)."""
     quality_findings = judge_quality(policy, quality)
     if quality.volume.rows < policy.min_rows:
         volume = _volume_finding(policy, quality)
-        return WindowJudgement(Severity.NO_DATA, (), None, (volume,) if volume else ())
+        return WindowJudgement(Severity.NO_DATA, (), (), (volume,) if volume else ())
     features = sorted(
         (judge_feature(tests, policy.drift) for tests in drift),
         key=lambda f: (-f.severity, f.feature),
     )
-    judged_prediction = (
-        judge_feature(prediction, policy.prediction_drift, label="Prediction drift")
-        if prediction is not None
-        else None
+    judged_predictions = tuple(
+        judge_feature(
+            tests,
+            policy.prediction_drift,
+            label=f"Prediction drift against {truncate(against, max_length=40)}",
+        )
+        for against, tests in (predictions or {}).items()
     )
     severities = [f.severity for f in features] + [f.severity for f in quality_findings]
-    if judged_prediction is not None:
-        severities.append(judged_prediction.severity)
+    severities += [p.severity for p in judged_predictions]
     return WindowJudgement(
         severity=max(severities, default=Severity.OK),
         features=tuple(features),
-        prediction=judged_prediction,
+        predictions=judged_predictions,
         quality=tuple(quality_findings),
     )
 
