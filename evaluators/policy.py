@@ -412,6 +412,105 @@ class CanaryPolicy(_Strict):
         return value
 
 
+class MonitoringDriftPolicy(_Strict):
+    """Drift thresholds, all effect sizes (a p-value never raises an alarm: at 50k rows KS
+    calls a shift "significant" whose PSI is 0.004).
+
+    PSI < 0.1 is "no real change", 0.1-0.25 "moderate", > 0.25 "major" (Siddiqi 2006).
+    Jensen-Shannon distance (base 2, in [0, 1]) of 0.1 is about PSI 0.055 for small changes,
+    0.2 about PSI 0.22. Wasserstein is in reference standard deviations: 0.1 is a mean shift of
+    a tenth of a standard deviation.
+    """
+
+    psi_warn: float = Field(default=0.1, ge=0, description="PSI from which a feature warns.")
+    psi_critical: float = Field(default=0.25, gt=0, description="PSI from which it drifts.")
+    js_warn: float = Field(
+        default=0.1, ge=0, le=1, description="Jensen-Shannon distance (categories) that warns."
+    )
+    js_critical: float = Field(default=0.2, gt=0, le=1)
+    wasserstein_warn: float = Field(
+        default=0.1,
+        ge=0,
+        description="Wasserstein distance in reference standard deviations (numbers) that warns.",
+    )
+    wasserstein_critical: float = Field(default=0.25, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitoringDriftPolicy:
+        for name in ("psi", "js", "wasserstein"):
+            warn, critical = getattr(self, f"{name}_warn"), getattr(self, f"{name}_critical")
+            if critical < warn:
+                raise ValueError(
+                    f"{name}_critical ({critical}) must be at least {name}_warn ({warn})"
+                )
+        return self
+
+
+class MonitoringQualityPolicy(_Strict):
+    """Data-quality limits per window. Shares are of the window's rows."""
+
+    max_missing_increase: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Rise in a feature's missing-value share over the reference that warns.",
+    )
+    max_out_of_range: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Share of a numeric feature outside the reference's [min, max] that warns.",
+    )
+    max_unseen: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Share of a categorical feature in categories the reference does not name "
+        "(beyond its own 'other' share) that warns.",
+    )
+    volume_low: float = Field(
+        default=0.5, ge=0, lt=1, description="Rows below this fraction of the usual level warn."
+    )
+    volume_high: float = Field(
+        default=2.0, gt=1, description="Rows above this multiple of the usual level warn."
+    )
+    volume_history: int = Field(
+        default=24 * 7, ge=1, le=10_000, description="Past windows the usual level is taken from."
+    )
+    volume_min_history: int = Field(
+        default=6, ge=1, description="Past windows needed before volume is judged."
+    )
+
+
+class MonitoringPolicy(_Strict):
+    """Production monitoring after a rollout: drift and data quality per window, alerting
+    after `windows_to_alert` bad windows in a row and recovering after `windows_to_recover`
+    clean ones (docs/monitoring.md)."""
+
+    enabled: bool = True
+    interval_minutes: float = Field(
+        default=60, ge=1, le=7 * 24 * 60, description="Length of one window, and how often."
+    )
+    windows_to_alert: int = Field(
+        default=3, ge=1, le=1000, description="Bad windows in a row before an alert."
+    )
+    windows_to_recover: int = Field(
+        default=3, ge=1, le=1000, description="Clean windows in a row before it resolves."
+    )
+    min_rows: int = Field(
+        default=5000,
+        ge=1,
+        description="Rows a window needs before its drift is judged. Below it sampling noise "
+        "alone nears the thresholds (at 1,000 rows a 50-category feature's Jensen-Shannon "
+        "distance exceeds 0.1 in 1% of windows without any change); lengthen interval_minutes "
+        "for a model with less traffic.",
+    )
+    prediction_column: str = Field(default="score", min_length=1, max_length=200)
+    drift: MonitoringDriftPolicy = MonitoringDriftPolicy()
+    prediction_drift: MonitoringDriftPolicy = MonitoringDriftPolicy()
+    quality: MonitoringQualityPolicy = MonitoringQualityPolicy()
+
+
 class MergeMethod(StrEnum):
     MERGE = "merge"
     SQUASH = "squash"
@@ -463,6 +562,7 @@ class Policy(_Strict):
     trust: TrustPolicy = TrustPolicy()
     shadow: ShadowPolicy = ShadowPolicy()
     canary: CanaryPolicy = CanaryPolicy()
+    monitoring: MonitoringPolicy = MonitoringPolicy()
     review: ReviewPolicy = ReviewPolicy()
     limits: LimitsPolicy = LimitsPolicy()
     slack: SlackPolicy = SlackPolicy()
@@ -545,6 +645,9 @@ def policy_json_schema() -> dict[str, object]:
 
 
 __all__ = [
+    "MonitoringDriftPolicy",
+    "MonitoringPolicy",
+    "MonitoringQualityPolicy",
     "Policy",
     "PolicyError",
     "parse_policy",

@@ -67,6 +67,7 @@ PURE = (
     "evaluators.judgement.verdict",
     "evaluators.judgement.shadow",
     "evaluators.judgement.canary",
+    "evaluators.judgement.monitoring",
     "bot.paging.events",
 )
 IO_MODULES = (

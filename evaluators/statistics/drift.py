@@ -26,11 +26,15 @@ PROFILE_VERSION = 1  # the `version` field; raise it when the format changes
 # Bin shares are floored before the log ratio: an empty bin on one side would make PSI infinite.
 # 1e-4 is the common choice; it caps one empty bin's contribution at about share·ln(share/1e-4).
 SHARE_FLOOR = 1e-4
-# A profile of 1,000 features is ~2 MB; anything bigger is not a profile.
+# A numeric feature takes ~8 KB of JSON at 101 outline points (~21 KB at monitoring's 257), a
+# categorical one less; anything bigger than this is not a profile.
 MAX_PROFILE_BYTES = 4 * 1024 * 1024
 # Points of the reference CDF kept per numeric feature: KS is exact at these points and within
 # one step (1/(CDF_POINTS-1) of the mass) in between.
 CDF_POINTS = 101
+# Monitoring asks for a finer outline (evaluators/statistics/drift_tests.py): KS and Wasserstein
+# from the profile are then bounded to within one 1/256 step of the raw-sample values.
+MONITORING_CDF_POINTS = 257
 
 
 class _Frozen(BaseModel):
@@ -60,6 +64,12 @@ class NumericProfile(_Frozen):
     cdf_at: list[float]
     cdf_below: list[float]
     finite_rows: int = Field(ge=0)
+    # Optional (profiles written before monitoring lack them; then Wasserstein is not measured):
+    # the integral of the reference CDF over each interval between consecutive cdf_points, and
+    # the mean and standard deviation (ddof 0) of the finite values.
+    cdf_area: list[float] | None = None
+    mean: float | None = None
+    std: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> NumericProfile:
@@ -75,6 +85,11 @@ class NumericProfile(_Frozen):
         _check_shares(
             [*self.shares, *self.cdf_at, *self.cdf_below], [*self.shares, self.missing_share]
         )
+        if self.cdf_area is not None:
+            widths = np.diff(points)
+            area = np.asarray(self.cdf_area)
+            if area.shape != widths.shape or np.any(area < 0) or np.any(area > widths * (1 + 1e-9)):
+                raise ValueError("cdf_area needs one area per interval, within the interval")
         return self
 
 
@@ -132,7 +147,81 @@ class FeatureDrift:
     missing_share: float
 
 
-def _numeric_profile(values: FloatArray, *, bins: int) -> NumericProfile:
+@dataclass(frozen=True)
+class CdfOutline:
+    """An empirical CDF read at fixed points p_0 < … < p_{K-1}, exactly: F(p) (`at`), F(p⁻)
+    (`below`), ∫F over each [p_j, p_{j+1}] (`area`), and the mass outside [p_0, p_{K-1}] as
+    ∫_{-∞}^{p_0} F (`tail_low`) and ∫_{p_{K-1}}^{∞} (1 - F) (`tail_high`). One binning pass
+    (searchsorted + bincount), no sort: this is what makes monitoring 1M rows fast."""
+
+    at: FloatArray
+    below: FloatArray
+    area: FloatArray
+    tail_low: float
+    tail_high: float
+
+
+# Equal-width buckets over [p_0, p_{K-1}] that find each value's bin in a table instead of a
+# binary search (twice as fast on 1M values); used when no bucket holds more than a few points.
+LOOKUP_BUCKETS = 65_536
+LOOKUP_MAX_STEPS = 3
+
+
+def bins_of(points: FloatArray, values: FloatArray) -> npt.NDArray[np.intp]:
+    """`np.searchsorted(points, values, side="right")`, exactly: each value's bin is looked up
+    in an equal-width table, walked up past the few points its bucket holds, and every result
+    is verified against its two neighbouring points (the rare value a rounding put in the next
+    bucket is searched for properly). Points far from uniform fall back to the search."""
+    k = points.shape[0]
+    span = float(points[-1] - points[0]) if k else 0.0
+    # Against a few points (a count feature) the binary search is short and wins.
+    if k < 64 or values.shape[0] < 10_000 or not math.isfinite(span) or span <= 0:
+        return np.searchsorted(points, values, side="right")
+    scale = LOOKUP_BUCKETS / span
+    starts = np.searchsorted(points, points[0] + np.arange(LOOKUP_BUCKETS + 1) / scale, "right")
+    if int(np.max(np.diff(starts))) > LOOKUP_MAX_STEPS:
+        return np.searchsorted(points, values, side="right")
+    bucket = np.clip((values - points[0]) * scale, -1, LOOKUP_BUCKETS).astype(np.intp)
+    found = np.where(values < points[0], 0, starts[np.maximum(bucket, 0)])
+    padded = np.append(points, np.inf)  # padded[j]: the point that ends bin j
+    for _ in range(LOOKUP_MAX_STEPS):
+        found += values >= padded[found]
+    floor = np.append(-np.inf, points)  # floor[j]: the point that starts bin j
+    wrong = (values < floor[found]) | (values >= padded[found])
+    if wrong.any():
+        found[wrong] = np.searchsorted(points, values[wrong], side="right")
+    return found
+
+
+def cdf_outline(points: FloatArray, finite: FloatArray) -> CdfOutline:
+    """The outline of the finite values' empirical CDF at `points` (strictly increasing)."""
+    k, m = points.shape[0], finite.shape[0]
+    bin_of = bins_of(points, finite)  # j + 1: p_j <= v < p_{j+1}
+    counts = np.bincount(bin_of, minlength=k + 1).astype(np.float64)
+    sums = np.bincount(bin_of, weights=finite, minlength=k + 1)
+    on_point = finite == points[np.maximum(bin_of - 1, 0)]
+    on_point &= bin_of > 0
+    equal = np.bincount(bin_of[on_point] - 1, minlength=k).astype(np.float64)
+    below = np.cumsum(counts)[:k]
+    at = below + equal
+    # Inside the open interval (p_j, p_{j+1}): F = F(p_j) + (values passed so far) / m, so
+    # ∫F = F(p_j)·w + Σ (p_{j+1} - v) / m over the values strictly inside.
+    inside = counts[1:k] - equal[:-1]
+    inside_sum = sums[1:k] - equal[:-1] * points[:-1]
+    widths = np.diff(points)
+    area = (at[:-1] * widths + inside * points[1:] - inside_sum) / m
+    tail_low = (counts[0] * points[0] - sums[0]) / m
+    tail_high = (sums[k] - counts[k] * points[-1]) / m
+    return CdfOutline(
+        at=at / m,
+        below=below / m,
+        area=np.maximum(area, 0.0),
+        tail_low=max(float(tail_low), 0.0),
+        tail_high=max(float(tail_high), 0.0),
+    )
+
+
+def _numeric_profile(values: FloatArray, *, bins: int, points: int) -> NumericProfile:
     n = values.shape[0]
     finite = np.sort(values[np.isfinite(values)])
     m = finite.shape[0]
@@ -148,15 +237,22 @@ def _numeric_profile(values: FloatArray, *, bins: int) -> NumericProfile:
         )
     edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
     counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=edges.size + 1)
-    points = np.unique(np.quantile(finite, np.linspace(0, 1, CDF_POINTS)))
+    # The PSI edges are among the outline points (same probabilities, same quantiles), so a
+    # monitoring window bins each value once for PSI, KS and Wasserstein together.
+    probabilities = np.union1d(np.linspace(0, 1, points), np.linspace(0, 1, bins + 1)[1:-1])
+    grid = np.unique(np.quantile(finite, probabilities))
+    outline = cdf_outline(grid, finite)
     return NumericProfile(
         edges=edges.tolist(),
         shares=(counts / n).tolist(),
         missing_share=(n - m) / n,
-        cdf_points=points.tolist(),
-        cdf_at=(np.searchsorted(finite, points, side="right") / m).tolist(),
-        cdf_below=(np.searchsorted(finite, points, side="left") / m).tolist(),
+        cdf_points=grid.tolist(),
+        cdf_at=(np.searchsorted(finite, grid, side="right") / m).tolist(),
+        cdf_below=(np.searchsorted(finite, grid, side="left") / m).tolist(),
         finite_rows=m,
+        cdf_area=outline.area.tolist(),
+        mean=float(np.mean(finite)),
+        std=float(np.std(finite)),
     )
 
 
@@ -181,10 +277,15 @@ def _is_numeric(values: pd.Series[Any]) -> bool:
 
 
 def build_profile(
-    frame: pd.DataFrame, *, columns: list[str], bins: int = 10, max_categories: int = 50
+    frame: pd.DataFrame,
+    *,
+    columns: list[str],
+    bins: int = 10,
+    max_categories: int = 50,
+    cdf_points: int = CDF_POINTS,
 ) -> ReferenceProfile:
-    """Profile `columns` of the reference frame: numeric dtypes get quantile bins, the rest
-    category shares."""
+    """Profile `columns` of the reference frame: numeric dtypes get quantile bins and a CDF
+    outline at `cdf_points` quantiles, the rest category shares."""
     if len(frame) == 0:
         raise ValueError("the reference frame has no rows")
     features: dict[str, NumericProfile | CategoricalProfile] = {}
@@ -192,7 +293,7 @@ def build_profile(
         values = frame[column]
         if _is_numeric(values):
             array = values.to_numpy(dtype=np.float64, na_value=np.nan)
-            features[column] = _numeric_profile(array, bins=bins)
+            features[column] = _numeric_profile(array, bins=bins, points=cdf_points)
         else:
             features[column] = _categorical_profile(values, max_categories=max_categories)
     return ReferenceProfile(rows=len(frame), features=features)
