@@ -106,7 +106,6 @@ def advance(ctx: BotContext, deadline: Deadline) -> str:
     if not pull.merged or not pull.merge_commit_sha:
         settle(ctx.store, deadline_id=deadline.id, result="not merged")
         return "not merged"
-    policy = read_policy(client, repo, pull.merge_commit_sha)
     with ctx.store.session() as session:
         evaluations = latest_evaluations(
             session, repository=repo, pr_number=number, head_sha=deadline.head_sha
@@ -120,12 +119,15 @@ def advance(ctx: BotContext, deadline: Deadline) -> str:
             e.status in (EvaluationStatus.QUEUED.value, EvaluationStatus.IN_PROGRESS.value)
             for e in evaluations.values()
         )
-    if measuring and policy.canary.enabled:
+    if measuring:
         # Merged while its evidence was being measured again: roll out once it is in.
         due = ctx.clock.now() + timedelta(seconds=ctx.settings.canary_check_interval_s)
         again_at(ctx.store, deadline_id=deadline.id, due_at=due)
         return "waiting for the evaluation"
-    if not policy.canary.enabled or not wanted:
+    # The policy the gate judged the PR by (the base's), never one the PR itself brought: a
+    # merged .shipyard.yml change governs the next rollouts, not its own.
+    policy = read_policy(client, repo, min(wanted.values())) if wanted else None
+    if policy is None or not policy.canary.enabled:
         settle(ctx.store, deadline_id=deadline.id, result="no canary")
         return "no canary"
     ports = _ports(ctx)
