@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,35 @@ def retry_later(store: Store, *, deadline_id: int, now: datetime, error: str) ->
             row.result = error[:2000]
 
 
+def _of_head(kind: str, repository: str, pr_number: int, head_sha: str) -> Select[Deadline]:
+    return select(Deadline).where(
+        Deadline.kind == kind,
+        Deadline.repository == repository,
+        Deadline.pr_number == pr_number,
+        Deadline.head_sha == head_sha,
+    )
+
+
+def _new(
+    kind: str,
+    repository: str,
+    installation_id: int,
+    pr_number: int,
+    head_sha: str,
+    due_at: datetime,
+) -> Deadline:
+    return Deadline(
+        kind=kind,
+        repository=repository,
+        installation_id=installation_id,
+        pr_number=pr_number,
+        head_sha=head_sha,
+        due_at=due_at,
+        status=DeadlineStatus.PENDING.value,
+        attempts=0,
+    )
+
+
 def arm_window(
     session: Session,
     *,
@@ -72,27 +101,9 @@ def arm_window(
 ) -> None:
     """(Re)start the `kind` deadline for this head (the review window by default); one row
     per kind and head, ever."""
-    row = session.scalar(
-        select(Deadline).where(
-            Deadline.kind == kind,
-            Deadline.repository == repository,
-            Deadline.pr_number == pr_number,
-            Deadline.head_sha == head_sha,
-        )
-    )
+    row = session.scalar(_of_head(kind, repository, pr_number, head_sha))
     if row is None:
-        session.add(
-            Deadline(
-                kind=kind,
-                repository=repository,
-                installation_id=installation_id,
-                pr_number=pr_number,
-                head_sha=head_sha,
-                due_at=due_at,
-                status=DeadlineStatus.PENDING.value,
-                attempts=0,
-            )
-        )
+        session.add(_new(kind, repository, installation_id, pr_number, head_sha, due_at))
         return
     row.due_at = due_at
     row.status = DeadlineStatus.PENDING.value
@@ -113,30 +124,11 @@ def arm_once(
 ) -> bool:
     """Create the `kind` deadline for this head unless it exists (a redelivered merge, or the
     merge seen both by the bot and by its webhook, starts one rollout); True when created."""
-    exists = session.scalar(
-        select(Deadline.id).where(
-            Deadline.kind == kind,
-            Deadline.repository == repository,
-            Deadline.pr_number == pr_number,
-            Deadline.head_sha == head_sha,
-        )
-    )
-    if exists is not None:
+    if session.scalar(_of_head(kind, repository, pr_number, head_sha)) is not None:
         return False
     try:
         with session.begin_nested():  # another replica may insert it first: UNIQUE decides
-            session.add(
-                Deadline(
-                    kind=kind,
-                    repository=repository,
-                    installation_id=installation_id,
-                    pr_number=pr_number,
-                    head_sha=head_sha,
-                    due_at=due_at,
-                    status=DeadlineStatus.PENDING.value,
-                    attempts=0,
-                )
-            )
+            session.add(_new(kind, repository, installation_id, pr_number, head_sha, due_at))
     except IntegrityError:
         return False
     return True
