@@ -204,10 +204,13 @@ def _visit(
         _carry_out_request(ctx, row, policy)
         row = _reload(ctx, row.id)
     if row.status in ACTIVE and not row.routed:
-        if not _start(ctx, store, router, client, row, policy, base_sha):
-            canary_outcome.show(ctx, client, row, policy)
-            return 1
+        started = _start(ctx, store, router, client, row, policy, base_sha)
         row = _reload(ctx, row.id)
+        if not started:
+            # Waiting for the slot (visited again), or paused for a person (paged).
+            canary_outcome.finish(ctx, row, policy, pull.html_url or "")
+            canary_outcome.show(ctx, client, _reload(ctx, row.id), policy)
+            return 1 if row.status == CanaryStatus.RUNNING.value else 0
     _converge(router, row, policy)
     if row.status == CanaryStatus.RUNNING.value and _analysis_due(ctx, row, policy):
         _analyse(ctx, source, row, policy)
