@@ -245,6 +245,14 @@ def test_a_slow_quantile_on_fewer_requests_is_out_of_tolerance_and_on_very_few_n
     assert few.move is CanaryMove.ADVANCE  # shown, not blocking
 
 
+def test_a_median_on_too_few_requests_is_no_data_and_never_lets_the_canary_step_up() -> None:
+    # A slow canary at low traffic: 8 requests in the window, its median unseen.
+    sparse = decide(window(canary=reading(8, 0, LatencyQuantiles(6.0, 9.0, 12.0))))
+    row = check(sparse, "latency p50")
+    assert (row.outcome, row.note) == (Outcome.NO_DATA, "too few requests for a p50: 8 of 10")
+    assert sparse.move is CanaryMove.HOLD
+
+
 def test_a_quantile_under_the_floor_is_fast_enough_whatever_the_ratio() -> None:
     policy = CanaryPolicy(latency={"floor_ms": 5.0})
     quick = window(canary=reading(3_100, 12, LatencyQuantiles(0.4, 1.0, 4.5)))

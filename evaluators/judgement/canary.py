@@ -21,9 +21,11 @@ Each analysis compares the canary with production over the same window (statisti
   but not significantly even for this window. Not a failure (a single error among 25 requests
   would otherwise count one in every few windows and roll back a healthy canary), but the
   window does not pass either.
-- `no data`: nothing to judge (never zero, never a pass); the window does not pass.
+- `no data`: nothing to judge (never zero, never a pass); the window does not pass. A p50
+  with fewer than 5 requests beyond it on either side is no data: a canary never steps up with
+  its median latency unseen.
 - `not measured`: this check cannot be judged and says why in its note: no shadow
-  distribution to compare the scores with, or too few requests for a quantile (fewer than 5
+  distribution to compare the scores with, or too few requests for a p95 or p99 (fewer than 5
   beyond it) or for a PSI (where a PSI above the limit would still be noise). Shown, and not
   blocking: it would otherwise pause every low-traffic canary.
 
@@ -267,8 +269,11 @@ def _latency_checks(policy: CanaryPolicy, window: CanaryWindow) -> list[_Judged]
         breaching = math.ceil(LATENCY_BREACH_TAIL / (1 - quantile) - 1e-9)
         fewest = min(canary.requests, production.requests)
         if fewest < measured:
+            # The median needs only a handful of requests: a window without them has no latency
+            # evidence and does not pass (a canary must never step up with its latency unseen).
+            # The tails need hundreds; at low traffic they are shown as not measured.
             outcome, note = (
-                NOT_MEASURED,
+                NO_DATA if name == "p50" else NOT_MEASURED,
                 f"too few requests for a {name}: {_count(fewest)} of {measured:,}",
             )
         elif ratio <= maximum or c_ms <= limits.floor_ms:
