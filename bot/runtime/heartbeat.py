@@ -140,16 +140,19 @@ class _Heartbeat:
         self._due: dict[Lease, tuple[float, float]] = {}  # open lease -> (next beat, every_s)
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._wake_at: float | None = None  # when the thread next looks; None: not before an add
 
     def add(self, lease: Lease, every_s: float) -> None:
         with self._changed:
-            self._due[lease] = (time.monotonic() + every_s, every_s)
+            when = time.monotonic() + every_s
+            self._due[lease] = (when, every_s)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="shipyard-heartbeat", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify()
+            if self._wake_at is None or when < self._wake_at:
+                self._changed.notify()  # only when it moves the next beat earlier
 
     def remove(self, lease: Lease) -> None:
         with self._changed:
@@ -161,9 +164,10 @@ class _Heartbeat:
                 now = time.monotonic()
                 due = [lease for lease, (when, _) in self._due.items() if when <= now]
                 if not due:
-                    soonest = min((when for when, _ in self._due.values()), default=None)
-                    self._changed.wait(None if soonest is None else soonest - now)
+                    self._wake_at = min((when for when, _ in self._due.values()), default=None)
+                    self._changed.wait(None if self._wake_at is None else self._wake_at - now)
                     continue
+                self._wake_at = now  # beating: an add need not wake the thread
             for lease in due:  # outside the lock: a slow store never blocks entering a lease
                 more = lease.beat()
                 with self._changed:
