@@ -5,12 +5,18 @@ While its worker is alive a background thread pushes `lease_until` forward; when
 process dies (or shuts down) the heartbeat stops, the lease lapses within `duration`, and
 another worker or replica takes the row over. A worker whose token no longer matches has
 lost the row: it must stop and must not write its outcome.
+
+One heartbeat thread per process renews every open lease when its beat is due. Most work
+(a webhook delivery) ends long before its first beat, so entering and leaving a lease costs
+no thread start and join — at hundreds of deliveries a second those, each a hand-over of the
+GIL, were most of a worker's time.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -57,7 +63,6 @@ class Lease:
         self._stopping = stopping or threading.Event()
         self._done = threading.Event()
         self._lost = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{pk}", daemon=True)
 
     @property
     def token(self) -> str:
@@ -68,7 +73,7 @@ class Lease:
         return self._lost.is_set()
 
     def __enter__(self) -> Lease:
-        self._thread.start()
+        _HEARTBEAT.add(self, self._every_s)
         return self
 
     def __exit__(
@@ -78,7 +83,7 @@ class Lease:
         tb: TracebackType | None,
     ) -> None:
         self._done.set()
-        self._thread.join(5)
+        _HEARTBEAT.remove(self)
 
     def check(self) -> None:
         """Raise LeaseLost when the row is no longer ours (asks the store, not only the flag)."""
@@ -112,17 +117,69 @@ class Lease:
         # taken over either (`check` still stops a worker that goes on).
         return False
 
-    def _beat(self) -> None:
-        while not self._done.wait(self._every_s):
-            if self._stopping.is_set():
-                return  # shutting down: let the lease lapse so another replica takes over
-            try:
-                if not self.renew():
-                    if self.lost and not self._done.is_set():
-                        log.warning("lost the lease on %s %s", self._model.__tablename__, self._pk)
-                    return
-            except Exception as exc:  # the store blinked; the lease still runs, try again
-                log.warning("could not renew lease: %s", type(exc).__name__)
+    def beat(self) -> bool:
+        """One heartbeat: renew unless the work ended; False when there is nothing more to do."""
+        if self._done.is_set():
+            return False
+        if self._stopping.is_set():
+            return False  # shutting down: let the lease lapse so another replica takes over
+        try:
+            if not self.renew():
+                if self.lost and not self._done.is_set():
+                    log.warning("lost the lease on %s %s", self._model.__tablename__, self._pk)
+                return False
+        except Exception as exc:  # the store blinked; the lease still runs, try again
+            log.warning("could not renew lease: %s", type(exc).__name__)
+        return not self._done.is_set()
+
+
+class _Heartbeat:
+    """The process's one heartbeat thread: renews each open lease every `every_s` seconds."""
+
+    def __init__(self) -> None:
+        self._due: dict[Lease, tuple[float, float]] = {}  # open lease -> (next beat, every_s)
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._wake_at: float | None = None  # when the thread next looks; None: not before an add
+
+    def add(self, lease: Lease, every_s: float) -> None:
+        with self._changed:
+            when = time.monotonic() + every_s
+            self._due[lease] = (when, every_s)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="shipyard-heartbeat", daemon=True
+                )
+                self._thread.start()
+            if self._wake_at is None or when < self._wake_at:
+                self._changed.notify()  # only when it moves the next beat earlier
+
+    def remove(self, lease: Lease) -> None:
+        with self._changed:
+            self._due.pop(lease, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                due = [lease for lease, (when, _) in self._due.items() if when <= now]
+                if not due:
+                    self._wake_at = min((when for when, _ in self._due.values()), default=None)
+                    self._changed.wait(None if self._wake_at is None else self._wake_at - now)
+                    continue
+                self._wake_at = now  # beating: an add need not wake the thread
+            for lease in due:  # outside the lock: a slow store never blocks entering a lease
+                more = lease.beat()
+                with self._changed:
+                    if lease in self._due:
+                        every_s = self._due[lease][1]
+                        if more:
+                            self._due[lease] = (time.monotonic() + every_s, every_s)
+                        else:
+                            del self._due[lease]
+
+
+_HEARTBEAT = _Heartbeat()
 
 
 def lease_of(ctx: BotContext, *, model: Any, pk: int, token: str, active_status: str) -> Lease:

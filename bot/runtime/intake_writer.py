@@ -31,13 +31,23 @@ class _Waiting:
     loop: asyncio.AbstractEventLoop
 
 
-def _settle(future: asyncio.Future[bool], outcome: bool | BaseException) -> None:
-    if future.done():  # the client went away; nothing to tell
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+def _settle(outcomes: list[tuple[asyncio.Future[bool], bool | BaseException]]) -> None:
+    for future, outcome in outcomes:
+        if future.done():  # the client went away; nothing to tell
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+def _tell(batch: list[_Waiting], outcomes: list[bool | BaseException]) -> None:
+    """Hand the outcomes to each event loop in one call (one wake-up per loop, not per request)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], Any]]] = {}
+    for waiting, outcome in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(waiting.loop, []).append((waiting.future, outcome))
+    for loop, settled in by_loop.items():
+        loop.call_soon_threadsafe(_settle, settled)
 
 
 class IntakeWriter:
@@ -102,11 +112,11 @@ class IntakeWriter:
                 )
         except Exception as exc:  # the store is down: these requests fail, none is acknowledged
             log.warning("could not store %d deliveries: %s", len(batch), type(exc).__name__)
-            for waiting in batch:
-                waiting.loop.call_soon_threadsafe(_settle, waiting.future, exc)
+            _tell(batch, [exc] * len(batch))
             return
+        outcomes: list[bool | BaseException] = []
         for waiting in batch:
             delivery_id = waiting.values["delivery_id"]
-            new = delivery_id in stored
+            outcomes.append(delivery_id in stored)
             stored.discard(delivery_id)  # the same id twice in one batch: the second is a repeat
-            waiting.loop.call_soon_threadsafe(_settle, waiting.future, new)
+        _tell(batch, outcomes)

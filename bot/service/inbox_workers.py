@@ -53,10 +53,11 @@ def handle_one(ctx: BotContext) -> bool:
 def handle_batch(ctx: BotContext, *, limit: int = BATCH) -> bool:
     """Claim up to `limit` deliveries and handle them in order; False when nothing was due."""
     started = ctx.clock.now()
-    for gone in take_exhausted(ctx.store, now=started):
-        report_exhausted(ctx, gone)
     lease = timedelta(seconds=ctx.settings.lease_s)
     rows = claim_batch(ctx.store, now=started, limit=limit, lease=lease)
+    if len(rows) < limit:  # not saturated: also look for rows that used every attempt
+        for gone in take_exhausted(ctx.store, now=started):
+            report_exhausted(ctx, gone)
     if not rows:
         return False
     token = rows[0].claim_token

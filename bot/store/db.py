@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -28,7 +29,38 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_size=5, max_overflow=5)
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_S = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it sat idle for a while.
+
+    `pool_pre_ping` pings on every checkout: a round trip before each transaction, which on the
+    webhook path was a fifth of the work. A connection idle for longer than IDLE_PING_S is the
+    one a restart or a firewall may have cut; a busy one that breaks fails its statement, and
+    SQLAlchemy then discards every connection of the pool made before the failure.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_conn, record):  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(conn, record, _proxy):  # type: ignore[no-untyped-def]
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < IDLE_PING_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(conn)
+        except Exception as error:
+            raise exc.DisconnectionError() from error  # the pool retries with a new connection
+        if not alive:
+            raise exc.DisconnectionError()
 
 
 def migrate(engine: Engine) -> None:
