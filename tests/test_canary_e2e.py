@@ -7,7 +7,8 @@ each rollout takes a few of them. Traffic is sent the whole time by a background
 the waits poll what a person would look at: the check run, the deployment's statuses, the
 routing table, the revert PR, the Slack message and the PagerDuty incidents.
 
-- a healthy canary (candidate_better, ONNX like production) reaches 100% and is promoted;
+- a healthy canary (candidate_better, ONNX like production) steps 25% → 50% → 100% and is
+  promoted;
 - a slow canary (candidate_skops: scikit-learn inside the gateway, milliseconds per row against
   production's microseconds) is rolled back at its first analysis: traffic back at once, the
   deployment `failure`, a revert PR, the Slack message, exactly one incident;
@@ -44,15 +45,17 @@ from tests.world_fixtures import FIXTURES
 CANARY = "Shipyard / canary (churn)"
 PRODUCTION_VERSION = "v41"
 ROUTING_KEY = "R0UT1NGKEY0123456789ABCDEFGHIJKL"  # 32 characters, like PagerDuty's
-# Seconds, not hours: each step holds 3 s, each analysis looks at the last 6 s.
+# Seconds, not hours: each step holds 3 s, each analysis looks at the last 9 s. The first step
+# is a quarter of the traffic so that even on a loaded machine (fewer requests sent) a window
+# holds enough canary requests for its median latency.
 QUICK_CANARY = {
-    "steps": [10, 50, 100],
+    "steps": [25, 50, 100],
     "hold_minutes": 0.05,
-    "analysis_interval_minutes": 0.1,
+    "analysis_interval_minutes": 0.15,
     "min_requests": 20,
     "min_events": 0,
     "bake_minutes": 0.05,
-    "max_hold_minutes": 2,
+    "max_hold_minutes": 3,
     "failure_limit": 2,
 }
 # A loaded two-core CI machine's scheduling noise is milliseconds: a healthy canary's latency
@@ -291,7 +294,7 @@ def test_a_healthy_canary_steps_up_to_100_percent_and_is_promoted(production: Pr
         ending="Promoted: answers all production traffic"
     )
     assert descriptions == [
-        "Canary answers 10% of production traffic",
+        "Canary answers 25% of production traffic",
         "Canary answers 50% of production traffic",
         "Canary answers 100% of production traffic",
         "Promoted: answers all production traffic",
@@ -314,7 +317,7 @@ def test_a_slow_canary_is_rolled_back_with_a_revert_pr_slack_and_one_page(
     run = production.finished(number)
 
     assert run.conclusion == "failure", run.output
-    assert "rolled back at 10%" in run.output["title"]
+    assert "rolled back at 25%" in run.output["title"]
     assert "latency p" in run.output["summary"]  # the metric table that triggered it
     # Traffic is back on the previous version at once, and stays there.
     route = production.route()
@@ -344,10 +347,10 @@ def test_a_slow_canary_is_rolled_back_with_a_revert_pr_slack_and_one_page(
     assert len(incidents) == 1
     summary = incidents[0]["summary"]
     assert summary.startswith(f"Rolled back churn pr{number}-"), summary
-    assert f"→{PRODUCTION_VERSION} at 10%: p" in summary
+    assert f"→{PRODUCTION_VERSION} at 25%: p" in summary
     assert incidents[0]["status"] == "triggered"
     message = production.rig.the_message(containing="rolled back")
-    assert "rolled back at 10%" in str(message.blocks)
+    assert "rolled back at 25%" in str(message.blocks)
     # The report comment shows the metric table that triggered it.
     report = wait_until(
         lambda: next(
@@ -402,7 +405,7 @@ def test_a_canary_without_traffic_holds_then_pauses_and_pages(production: Produc
     assert held.status == "in_progress" and held.conclusion is None
     assert production.route().canary is not None  # holding, not promoted, not rolled back
 
-    production.world.pass_time(timedelta(minutes=3))  # past max_hold_minutes (2)
+    production.world.pass_time(timedelta(minutes=4))  # past max_hold_minutes (3)
     paused = wait_until(
         lambda: (
             (run := production.canary(number)) is not None
@@ -427,7 +430,7 @@ def test_the_bot_killed_mid_rollout_resumes_without_doubling_anything(
     wait_until(
         lambda: (
             (run := production.canary(number)) is not None
-            and "from 10% to 50%" in run.output["title"]
+            and "from 25% to 50%" in run.output["title"]
         ),
         timeout_s=120,
         what="the second step",
@@ -440,7 +443,7 @@ def test_the_bot_killed_mid_rollout_resumes_without_doubling_anything(
     assert production.deployment_descriptions(
         ending="Promoted: answers all production traffic"
     ) == [
-        "Canary answers 10% of production traffic",
+        "Canary answers 25% of production traffic",
         "Canary answers 50% of production traffic",
         "Canary answers 100% of production traffic",
         "Promoted: answers all production traffic",
@@ -454,7 +457,7 @@ def test_rollback_from_slack_rolls_the_canary_back(production: Production) -> No
     production.traffic.start()
     number = production.merge("candidate_better")
     wait_until(
-        lambda: (run := production.canary(number)) is not None and "10%" in run.output["title"],
+        lambda: (run := production.canary(number)) is not None and "25%" in run.output["title"],
         timeout_s=120,
         what="the canary to start",
     )
