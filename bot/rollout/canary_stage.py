@@ -23,7 +23,6 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import select
 
 from bot.github.api import InstallationClient
@@ -38,7 +37,11 @@ from bot.rollout import canary_outcome, canary_readings
 from bot.rollout.canary_requests import CanaryAction
 from bot.rollout.canary_route import Intent, wanted_route
 from bot.rollout.metrics.factory import PrometheusConfig, make_metrics_source
-from bot.rollout.metrics.prediction_log import PredictionLogSource, read_prediction_log
+from bot.rollout.metrics.prediction_log import (
+    PredictionLogSource,
+    read_prediction_log,
+    score_counts,
+)
 from bot.rollout.metrics.source import MetricsSource
 from bot.rollout.routers.factory import GatewayRouterConfig, make_router
 from bot.rollout.routers.router import TrafficRouter
@@ -56,7 +59,6 @@ from evaluators.policy import Policy
 from evaluators.report import Decision
 from evaluators.statistics.canary_evidence import CanaryProgress
 from gateway import names
-from gateway.metrics import SCORE_BUCKETS
 from gateway.routing import Deployed
 from gateway.store import ArtifactStore, StoreError
 
@@ -330,9 +332,7 @@ def _shadow_scores(ctx: BotContext, row: CanaryRollout) -> list[float] | None:
     scores = logged[logged[names.LOG_VERSION] == version][names.LOG_SCORE].dropna()
     if scores.empty:
         return None
-    index = np.searchsorted(np.asarray(SCORE_BUCKETS), scores.to_numpy(dtype=float), side="left")
-    counts = np.bincount(np.minimum(index, len(SCORE_BUCKETS) - 1), minlength=len(SCORE_BUCKETS))
-    return [float(c) for c in counts]
+    return list(score_counts(scores.to_numpy(dtype=float)))
 
 
 def _intent(row: CanaryRollout, policy: Policy) -> Intent | None:

@@ -50,6 +50,14 @@ def read_prediction_log(
     return frame[times >= pd.Timestamp(since)].reset_index(drop=True)
 
 
+def score_counts(scores: np.ndarray) -> tuple[float, ...]:
+    """Counts per SCORE_BUCKETS bucket, as the gateway's histogram counts them (upper bounds
+    inclusive, like Prometheus' `le`; anything above the last bound in the last bucket)."""
+    index = np.searchsorted(np.asarray(SCORE_BUCKETS), scores, side="left")
+    counts = np.bincount(np.minimum(index, len(SCORE_BUCKETS) - 1), minlength=len(SCORE_BUCKETS))
+    return tuple(float(c) for c in counts)
+
+
 class PredictionLogSource:
     def __init__(self, store: ArtifactStore) -> None:
         self._store = store
@@ -108,12 +116,7 @@ class PredictionLogSource:
 
     def score_histogram(self, series: Series, window: Window) -> tuple[float, ...]:
         """Counts per SCORE_BUCKETS bucket (upper bounds inclusive, as Prometheus' `le`)."""
-        scores = self._scores(series, window).to_numpy(dtype=float)
-        index = np.searchsorted(np.asarray(SCORE_BUCKETS), scores, side="left")
-        counts = np.bincount(
-            np.minimum(index, len(SCORE_BUCKETS) - 1), minlength=len(SCORE_BUCKETS)
-        )
-        return tuple(float(c) for c in counts)
+        return score_counts(self._scores(series, window).to_numpy(dtype=float))
 
     def business_value(self, query_template: str, series: Series, window: Window) -> float:
         raise MetricsUnavailable("business metrics are PromQL: configure Prometheus")
