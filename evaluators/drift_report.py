@@ -41,6 +41,10 @@ MAX_ALERTS = 20
 MAX_WORST = 24  # distributions drawn
 MAX_BINS = 20  # numeric bins or named categories per distribution ("other" and missing extra)
 MAX_HISTORY = 24 * 14  # two weeks of hourly windows
+# The stored JSON's ceiling. 200 features with ASCII names and two weeks of history take about
+# 160 KB; names in a script of 3-byte characters could pass it, so findings, then table rows,
+# then old history points are left out until the report fits.
+MAX_REPORT_BYTES = 190_000
 # Six significant digits: enough for any reader, and a stored number stays short.
 _DIGITS = 6
 
@@ -179,7 +183,10 @@ class DriftReport(_Model):
     alerts: dict[str, str] = Field(default_factory=dict, max_length=MAX_ALERTS)
     severity_counts: dict[SeverityName, int] = Field(default_factory=dict)
     features: list[FeatureRow] = Field(default_factory=list, max_length=MAX_TABLE_ROWS)
-    features_hidden: int = Field(default=0, ge=0)  # rows beyond MAX_TABLE_ROWS, least severe
+    features_hidden: int = Field(default=0, ge=0)  # rows left out of the table, least severe
+    # Rows from this index on have their finding texts left out to fit MAX_REPORT_BYTES (their
+    # numbers and severity stay); None: every row has its findings.
+    findings_from: int | None = None
     predictions: list[PredictionRow] = Field(default_factory=list, max_length=MAX_PREDICTION_ROWS)
     quality: list[QualityFinding] = Field(default_factory=list, max_length=MAX_QUALITY_FINDINGS)
     quality_hidden: int = Field(default=0, ge=0)
@@ -200,7 +207,8 @@ class DriftReport(_Model):
 
 
 def _findings(texts: Sequence[str]) -> list[str]:
-    return [truncate(text, max_length=MAX_TEXT) for text in texts[:MAX_FEATURE_FINDINGS]]
+    # Findings quote feature names: the same cleaning as the names themselves.
+    return [shown_name(text, max_length=MAX_TEXT) for text in texts[:MAX_FEATURE_FINDINGS]]
 
 
 def _feature_row(
@@ -298,6 +306,9 @@ def _numeric_values(column: pd.Series[Any] | None, n: int) -> FloatArray | None:
 
 
 def _edge(value: float) -> str:
+    """Short bin edges for a chart's axis: `24.89`, `11,550`, `3.2e+09`."""
+    if 1e4 <= abs(value) < 1e7:
+        return f"{value:,.0f}"
     return f"{value:.4g}"
 
 
@@ -444,7 +455,7 @@ def build_drift_report(
             distributions.append(distribution(tests.feature, spec, sample, severity=row.severity))
     quality = [
         QualityFinding(
-            severity=_SEVERITY_NAMES[f.severity], text=truncate(f.text, max_length=MAX_TEXT)
+            severity=_SEVERITY_NAMES[f.severity], text=shown_name(f.text, max_length=MAX_TEXT)
         )
         for f in judgement.quality
     ]
@@ -453,30 +464,65 @@ def build_drift_report(
         column = _column(sample, prediction_column)
         if column is not None:
             current = prediction_point(window_end, column.to_numpy())
-    return DriftReport(
-        repository=shown_name(repository, max_length=200),
-        model=shown_name(model, max_length=200),
-        version=shown_name(version, max_length=200),
-        window_start=window_start,
-        window_end=window_end,
-        rows=measurements.quality.volume.rows,
-        min_rows=min_rows,
-        severity=_SEVERITY_NAMES[judgement.severity],
-        alerts=_alerts(alerts),
-        severity_counts=counts,
-        features=[row for _, row in ranked[:MAX_TABLE_ROWS]],
-        features_hidden=max(0, len(ranked) - MAX_TABLE_ROWS),
-        predictions=_prediction_rows(measurements, judgement),
-        quality=quality[:MAX_QUALITY_FINDINGS],
-        quality_hidden=max(0, len(quality) - MAX_QUALITY_FINDINGS),
-        distributions=distributions,
-        prediction=current,
-        history=_history(history, current),
+    return _fit(
+        DriftReport(
+            repository=shown_name(repository, max_length=200),
+            model=shown_name(model, max_length=200),
+            version=shown_name(version, max_length=200),
+            window_start=window_start,
+            window_end=window_end,
+            rows=measurements.quality.volume.rows,
+            min_rows=min_rows,
+            severity=_SEVERITY_NAMES[judgement.severity],
+            alerts=_alerts(alerts),
+            severity_counts=counts,
+            features=[row for _, row in ranked[:MAX_TABLE_ROWS]],
+            features_hidden=max(0, len(ranked) - MAX_TABLE_ROWS),
+            predictions=_prediction_rows(measurements, judgement),
+            quality=quality[:MAX_QUALITY_FINDINGS],
+            quality_hidden=max(0, len(quality) - MAX_QUALITY_FINDINGS),
+            distributions=distributions,
+            prediction=current,
+            history=_history(history, current),
+        )
     )
+
+
+def _size(report: DriftReport) -> int:
+    return len(report.to_json().encode())
+
+
+def _fit(report: DriftReport) -> DriftReport:
+    """The report within MAX_REPORT_BYTES: findings of the least severe rows go first, then
+    those rows themselves, then the oldest history points."""
+    if _size(report) <= MAX_REPORT_BYTES:
+        return report
+    rows = report.features
+    for keep in (100, 50, 20, 0):
+        if keep >= len(rows):
+            continue
+        cut = [*rows[:keep], *(row.model_copy(update={"findings": []}) for row in rows[keep:])]
+        report = report.model_copy(update={"features": cut, "findings_from": keep})
+        if _size(report) <= MAX_REPORT_BYTES:
+            return report
+    for keep in (200, 100, 50, 20):
+        shown = report.features
+        if keep >= len(shown):
+            continue
+        hidden = report.features_hidden + len(shown) - keep
+        report = report.model_copy(update={"features": shown[:keep], "features_hidden": hidden})
+        if _size(report) <= MAX_REPORT_BYTES:
+            return report
+    for keep in (24 * 7, 24, 0):
+        report = report.model_copy(update={"history": report.history[-keep:] if keep else []})
+        if _size(report) <= MAX_REPORT_BYTES:
+            return report
+    return report
 
 
 __all__ = [
     "MAX_HISTORY",
+    "MAX_REPORT_BYTES",
     "Distribution",
     "DriftReport",
     "FeatureRow",
