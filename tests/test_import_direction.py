@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("evaluators.metrics",),
     ("evaluators.policy",),
     ("evaluators.artifacts", "evaluators.statistics"),
-    ("evaluators.judgement",),
+    ("evaluators.judgement", "evaluators.drift_report"),
     ("evaluators.rendering",),
     ("evaluators.evaluate",),
     # the gateway serves models with the evaluators' safe loaders; it never imports the bot
@@ -68,6 +68,7 @@ PURE = (
     "evaluators.judgement.shadow",
     "evaluators.judgement.canary",
     "evaluators.judgement.monitoring",
+    "evaluators.drift_report",
     "bot.paging.events",
 )
 IO_MODULES = (
