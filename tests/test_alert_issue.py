@@ -186,8 +186,9 @@ def test_an_outage_leaves_it_pending_and_a_later_try_opens_exactly_one(world: Wo
 
 
 def test_an_issue_a_process_opened_before_it_died_is_found_by_its_marker_not_a_copy(
-    world: World,
+    sqlite_world: World,
 ) -> None:
+    world = sqlite_world
     marker = alert_issue.issue_marker(KEY)
     # A person pasted the marker into an issue of their own: not ours.
     copied = world.state.create_issue(
@@ -204,7 +205,8 @@ def test_an_issue_a_process_opened_before_it_died_is_found_by_its_marker_not_a_c
     assert world.state.issue(REPO, copied.number).title == "me too"
 
 
-def test_without_the_apps_login_only_a_bots_issue_counts_as_ours(world: World) -> None:
+def test_without_the_apps_login_only_a_bots_issue_counts_as_ours(sqlite_world: World) -> None:
+    world = sqlite_world
     marker = alert_issue.issue_marker(KEY)
     world.state.create_issue(REPO, title="x", body=marker, labels=[LABEL], author_login="alice")
     local = outbox.Local(
@@ -277,8 +279,9 @@ def test_closed_closes_as_completed_and_a_later_open_reopens_the_same_issue(worl
 
 
 def test_an_edit_answered_502_after_it_was_made_is_applied_once_more_harmlessly(
-    world: World,
+    sqlite_world: World,
 ) -> None:
+    world = sqlite_world
     world.show()
     world.proxy.fail_after("PATCH", r"/issues/\d+$")
     world.show(title="worse", closed=True)
@@ -288,13 +291,17 @@ def test_an_edit_answered_502_after_it_was_made_is_applied_once_more_harmlessly(
     assert world.effect().done and world.writes("POST") == 1
 
 
-def test_an_alert_over_before_its_issue_was_opened_gets_one_closed_issue(world: World) -> None:
+def test_an_alert_over_before_its_issue_was_opened_gets_one_closed_issue(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
     state = world.show(closed=True)
     issue = world.only_issue()
     assert state.done and (issue["state"], issue["state_reason"]) == ("closed", "completed")
 
 
-def test_each_key_has_its_own_issue(world: World) -> None:
+def test_each_key_has_its_own_issue(sqlite_world: World) -> None:
+    world = sqlite_world
     first = alert_issue.issue_number(world.show())
     second = alert_issue.issue_number(world.show(key="drift:churn:v7:episode-2"))
     assert first != second and len(world.issues()) == 2
