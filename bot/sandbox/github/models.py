@@ -94,6 +94,33 @@ class Pull:
 
 
 @dataclass
+class Label:
+    """A repository label (GitHub creates one when an issue names an unknown label)."""
+
+    id: int
+    name: str
+    color: str = "ededed"
+
+
+@dataclass
+class Issue:
+    """An issue that is not a pull request (pull requests share its numbers)."""
+
+    number: int
+    id: int
+    title: str
+    body: str
+    author_login: str
+    created_at: datetime
+    updated_at: datetime
+    labels: list[str] = field(default_factory=list)  # label names, in the order given
+    state: str = "open"
+    state_reason: str | None = None  # completed | not_planned | duplicate | reopened
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+
+
+@dataclass
 class Reaction:
     """A reaction on an issue comment."""
 
@@ -197,6 +224,9 @@ class Repo:
     objects: ObjectStore = field(default_factory=ObjectStore)
     branches: dict[str, str] = field(default_factory=dict)
     pulls: dict[int, Pull] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)
+    labels: dict[str, Label] = field(default_factory=dict)  # by lower-cased name
+    has_issues: bool = True  # False: the issue routes answer 410, as GitHub does
     comments: dict[int, IssueComment] = field(default_factory=dict)
     reviews: dict[int, Review] = field(default_factory=dict)
     check_runs: dict[int, CheckRun] = field(default_factory=dict)

@@ -7,12 +7,14 @@ import copy
 from datetime import datetime
 from functools import cache
 from typing import Any
+from urllib.parse import quote
 
 from bot.sandbox.github.git_objects import Commit
 from bot.sandbox.github.models import (
     CheckRun,
     Deployment,
     DeploymentStatus,
+    Issue,
     IssueComment,
     Permission,
     Pull,
@@ -590,11 +592,82 @@ class Renderer:
             created_at=iso(comment.created_at),
             updated_at=iso(comment.updated_at),
             url=f"{api}/issues/comments/{comment.id}",
-            html_url=f"{self.base}/{repo.full_name}/pull/{comment.issue_number}#issuecomment-{comment.id}",
+            html_url=f"{self._issue_html(repo, comment.issue_number)}#issuecomment-{comment.id}",
             issue_url=f"{api}/issues/{comment.issue_number}",
             author_association="NONE" if user.type == "Bot" else "MEMBER",
         )
         return body
+
+    def _issue_html(self, repo: Repo, number: int) -> str:
+        kind = "pull" if number in repo.pulls else "issues"
+        return f"{self.base}/{repo.full_name}/{kind}/{number}"
+
+    def issue(self, repo: Repo, item: Issue | Pull) -> dict[str, Any]:
+        """An ``issue``; a pull request's carries the ``pull_request`` block, as on GitHub."""
+        body = self.template("post", "/repos/{owner}/{repo}/issues", 201)
+        api = f"{self.base}/repos/{repo.full_name}"
+        url = f"{api}/issues/{item.number}"
+        closed_by = item.closed_by if isinstance(item, Issue) else item.merged_by
+        author = self.state.user(item.author_login)
+        body.update(
+            id=item.id,
+            node_id=f"I_{item.id}",
+            url=url,
+            repository_url=api,
+            labels_url=f"{url}/labels{{/name}}",
+            comments_url=f"{url}/comments",
+            events_url=f"{url}/events",
+            html_url=self._issue_html(repo, item.number),
+            number=item.number,
+            state=item.state,
+            state_reason=item.state_reason if isinstance(item, Issue) else None,
+            title=item.title,
+            body=item.body,
+            user=self.user(author),
+            labels=[self.label(repo, name) for name in self._label_names(item)],
+            assignee=None,
+            assignees=[],
+            milestone=None,
+            locked=False,
+            active_lock_reason=None,
+            comments=sum(1 for c in repo.comments.values() if c.issue_number == item.number),
+            closed_at=iso(item.closed_at),
+            closed_by=None if closed_by is None else self.login(closed_by),
+            created_at=iso(item.created_at),
+            updated_at=iso(item.updated_at),
+            author_association="NONE" if author.type == "Bot" else "MEMBER",
+        )
+        if isinstance(item, Pull):
+            html = f"{self.base}/{repo.full_name}/pull/{item.number}"
+            body["pull_request"] = {
+                "url": f"{api}/pulls/{item.number}",
+                "html_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "merged_at": iso(item.merged_at),
+            }
+            body["draft"] = item.draft
+        else:
+            body.pop("pull_request", None)
+            body.pop("draft", None)
+        return body
+
+    @staticmethod
+    def _label_names(item: Issue | Pull) -> list[str]:
+        return item.labels if isinstance(item, Issue) else []
+
+    def label(self, repo: Repo, name: str) -> dict[str, Any]:
+        """A ``label`` of an issue."""
+        label = repo.labels[name.lower()]
+        return {
+            "id": label.id,
+            "node_id": f"LA_{label.id}",
+            "url": f"{self.base}/repos/{repo.full_name}/labels/{quote(label.name)}",
+            "name": label.name,
+            "description": None,
+            "color": label.color,
+            "default": False,
+        }
 
     def reaction(self, reaction: Reaction) -> dict[str, Any]:
         """A ``reaction``."""

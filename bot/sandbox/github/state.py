@@ -19,7 +19,9 @@ from bot.sandbox.github.models import (
     CheckRun,
     InjectedFailure,
     Installation,
+    Issue,
     IssueComment,
+    Label,
     LfsObject,
     Permission,
     Pull,
@@ -37,6 +39,9 @@ TOKEN_LIFETIME = timedelta(hours=1)
 DEFAULT_EMAIL_DOMAIN = "users.noreply.sandbox.invalid"
 MAX_PULL_TITLE = 256  # GitHub's limits on a pull request's title and body
 MAX_PULL_BODY = 65536
+MAX_ISSUE_TITLE = 256  # ... and on an issue's
+MAX_ISSUE_BODY = 65536
+ISSUE_SORTS = ("created", "updated", "comments")
 BLOB_MODES = ("100644", "100755", "120000")
 # What git check-ref-format refuses in a branch name (the parts the sandbox needs to know).
 _BAD_REF = re.compile(
@@ -96,6 +101,39 @@ def _tree_entry(store: ObjectStore, raw: Mapping[str, Any]) -> tuple[str, TreeEn
     if sha not in (store.trees if kind == "tree" else store.blobs):
         raise SandboxError(422, f"tree.sha {sha[:40]} is not a valid {kind}")
     return path, TreeEntry(parts[-1], TREE_MODE if kind == "tree" else str(mode), sha)
+
+
+def _issue_error(field: str, code: str = "invalid", message: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"resource": "Issue", "code": code, "field": field}
+    if message is not None:
+        error["message"] = message
+    return error
+
+
+def _check_issue_text(title: str, body: str) -> None:
+    """GitHub's 422s for an issue's title and body."""
+    if not title.strip():
+        blank = _issue_error("title", "missing_field")
+        raise SandboxError(422, "Validation Failed", errors=[blank])
+    for field, text, limit in (("title", title, MAX_ISSUE_TITLE), ("body", body, MAX_ISSUE_BODY)):
+        if len(text) > limit:
+            message = f"{field} is too long (maximum is {limit} characters)"
+            raise SandboxError(
+                422, "Validation Failed", errors=[_issue_error(field, "custom", message)]
+            )
+
+
+def _issues_enabled(repo: Repo) -> None:
+    if not repo.has_issues:
+        raise SandboxError(410, "Issues are disabled for this repo")
+
+
+def _plain_issue(repo: Repo, number: int) -> Issue:
+    _issues_enabled(repo)
+    issue = repo.issues.get(number)
+    if issue is None:
+        raise SandboxError(404, "Not Found")
+    return issue
 
 
 def lfs_pointer(oid: str, size: int) -> bytes:
@@ -596,7 +634,7 @@ class SandboxState:
         return pull
 
     def _next_issue_number(self, repo: Repo) -> int:
-        used = [*repo.pulls, *(c.issue_number for c in repo.comments.values())]
+        used = [*repo.pulls, *repo.issues, *(c.issue_number for c in repo.comments.values())]
         return max(used, default=0) + 1
 
     def pull(self, full_name: str, number: int) -> Pull:
@@ -760,7 +798,7 @@ class SandboxState:
         with self.lock:
             repo = self.repo(full_name)
             if issue_number not in repo.pulls:
-                raise SandboxError(404, "Not Found")
+                _plain_issue(repo, issue_number)  # 404 / 410 when there is none to comment on
             now = self.now()
             comment = IssueComment(self.new_id(), issue_number, body, author_login, now, now)
             repo.comments[comment.id] = comment
@@ -810,6 +848,8 @@ class SandboxState:
     ) -> None:
         if comment.user_login == self.app.bot_login and not self.deliver_bot_comment_events:
             return
+        if comment.issue_number not in repo.pulls:
+            return  # the sandbox sends no webhooks for plain issues
         self.queue_event(
             "issue_comment",
             action,
@@ -843,6 +883,160 @@ class SandboxState:
                 (c for c in repo.comments.values() if c.issue_number == issue_number),
                 key=lambda c: c.id,
             )
+
+    # -- issues ---------------------------------------------------------------------------------
+
+    def create_issue(
+        self,
+        full_name: str,
+        *,
+        title: str,
+        body: str = "",
+        labels: list[str] | tuple[str, ...] = (),
+        author_login: str | None = None,
+    ) -> Issue:
+        """POST issues: refused with GitHub's 422 and 410; unknown labels are created."""
+        with self.lock:
+            repo = self.repo(full_name)
+            _issues_enabled(repo)
+            _check_issue_text(title, body)
+            login = author_login or self.app.bot_login
+            now = self.now()
+            issue = Issue(
+                number=self._next_issue_number(repo),
+                id=self.new_id(),
+                title=title,
+                body=body,
+                author_login=login,
+                created_at=now,
+                updated_at=now,
+                labels=self._labels(repo, labels),
+            )
+            repo.issues[issue.number] = issue
+            self.user(login)
+            return issue
+
+    def issue(self, full_name: str, number: int) -> Issue:
+        """A plain issue (KeyError when unknown or a pull request)."""
+        return self.repo(full_name).issues[number]
+
+    def issue_or_pull(self, full_name: str, number: int) -> Issue | Pull:
+        """What ``/issues/{number}`` names: a plain issue or a pull request (404, 410)."""
+        with self.lock:
+            repo = self.repo(full_name)
+            pull = repo.pulls.get(number)
+            return pull if pull is not None else _plain_issue(repo, number)
+
+    def update_issue(
+        self,
+        full_name: str,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        state: str | None = None,
+        state_reason: str | None = None,
+        labels: list[str] | None = None,
+        actor: str | None = None,
+    ) -> Issue | Pull:
+        """PATCH an issue (a pull request's title, body and state too), as GitHub does."""
+        with self.lock:
+            repo = self.repo(full_name)
+            found = self.issue_or_pull(full_name, number)
+            _check_issue_text(found.title if title is None else title, body or "")
+            wanted = state or found.state
+            if isinstance(found, Pull):
+                if labels is not None or state_reason is not None:
+                    raise SandboxError(422, "the sandbox keeps no labels or state_reason on pulls")
+                if state is not None and state != found.state and found.merged:
+                    raise _invalid("state")  # a merged pull request stays closed
+            elif (state_reason == "reopened") == (wanted == "closed") and state_reason is not None:
+                # reopened is the reason of an open issue; the others, of a closed one
+                raise SandboxError(422, "Validation Failed", errors=[_issue_error("state_reason")])
+            now = self.now()
+            if title is not None:
+                found.title = title
+            if body is not None:
+                found.body = body
+            if isinstance(found, Issue):
+                if labels is not None:
+                    found.labels = self._labels(repo, labels)
+                self._move_issue(found, wanted, state_reason, actor or self.app.bot_login, now)
+            elif wanted != found.state:
+                found.state = wanted
+                found.closed_at = now if wanted == "closed" else None
+            found.updated_at = now
+            return found
+
+    def _move_issue(
+        self, issue: Issue, wanted: str, reason: str | None, actor: str, now: datetime
+    ) -> None:
+        # Closing without a reason means completed; reopening sets reopened (GitHub's rules).
+        if wanted == "closed":
+            if issue.state != "closed":
+                issue.closed_at, issue.closed_by = now, actor
+                self.user(actor)
+            issue.state_reason = reason or (
+                issue.state_reason if issue.state == "closed" else "completed"
+            )
+        elif issue.state == "closed":
+            issue.state_reason, issue.closed_at = "reopened", None
+        issue.state = wanted
+
+    def issues_listed(
+        self,
+        full_name: str,
+        *,
+        state: str = "open",
+        labels: list[str] | None = None,
+        creator: str | None = None,
+        sort: str = "created",
+        direction: str = "desc",
+        since: datetime | None = None,
+    ) -> list[Issue | Pull]:
+        """``GET issues``: plain issues and pull requests matching every filter, in order."""
+        if state not in ("open", "closed", "all") or sort not in ISSUE_SORTS:
+            raise SandboxError(422, "Validation Failed", errors=[_issue_error("state/sort")])
+        if direction not in ("asc", "desc"):
+            raise SandboxError(422, "Validation Failed", errors=[_issue_error("direction")])
+        with self.lock:
+            repo = self.repo(full_name)
+            _issues_enabled(repo)
+            wanted = {name.lower() for name in labels or []}
+            counts: dict[int, int] = {}
+            for comment in repo.comments.values():
+                counts[comment.issue_number] = counts.get(comment.issue_number, 0) + 1
+            everything: list[Issue | Pull] = [*repo.issues.values(), *repo.pulls.values()]
+            found = [
+                item
+                for item in everything
+                if state in ("all", item.state)
+                and wanted <= {n.lower() for n in (item.labels if isinstance(item, Issue) else [])}
+                and (creator is None or item.author_login.lower() == creator.lower())
+                and (since is None or item.updated_at >= since)
+            ]
+
+            def order(item: Issue | Pull) -> tuple[Any, int]:
+                if sort == "updated":
+                    return item.updated_at, item.number
+                if sort == "comments":
+                    return counts.get(item.number, 0), item.number
+                return item.created_at, item.number
+
+            return sorted(found, key=order, reverse=direction == "desc")
+
+    def _labels(self, repo: Repo, names: list[str] | tuple[str, ...]) -> list[str]:
+        """The issue's label names, creating unknown labels on the repository."""
+        kept: list[str] = []
+        for name in names:
+            if not name.strip():
+                raise SandboxError(422, "Validation Failed", errors=[_issue_error("labels")])
+            label = repo.labels.get(name.lower())
+            if label is None:
+                label = repo.labels[name.lower()] = Label(self.new_id(), name)
+            if label.name not in kept:
+                kept.append(label.name)
+        return kept
 
     # -- check runs -----------------------------------------------------------------------------
 

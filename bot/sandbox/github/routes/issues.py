@@ -1,7 +1,12 @@
-"""Issue comment routes: list, create, edit, and react, as the App's bot user."""
+"""Issue routes: issues (open, read, edit, list) and their comments, as the App's bot user.
+
+Issues and pull requests share one series of numbers; `/issues/{n}` names either, and the
+issue list holds pull requests too, marked by a `pull_request` block, as on GitHub.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request
@@ -40,16 +45,120 @@ def _actor(state: SandboxState) -> str:
     return state.app.bot_login
 
 
+def _text(value: Any) -> str | None:
+    # GitHub takes a title as a string or a number.
+    return None if value is None else str(value)
+
+
+def _label_names(raw: Any) -> list[str] | None:
+    if raw is None:
+        return None
+    return [str(item.get("name") or "") if isinstance(item, dict) else str(item) for item in raw]
+
+
+@router.get("/repos/{owner}/{repo}/issues")
+async def list_issues(
+    request: Request, owner: str, repo: str, authorization: Authorization = None
+) -> JSONResponse:
+    """Issues and pull requests by ``state``, ``labels``, ``creator``, ``since``; sorted, paged."""
+    state = sandbox_of(request)
+    found = require_repo(state, authorization, owner, repo)
+    query = request.query_params
+    unsupported = sorted(
+        set(query) & {"milestone", "assignee", "mentioned", "type", "issue_field_values"}
+    )
+    if unsupported:  # loudly, rather than answering as if the filter held
+        raise SandboxError(422, f"the sandbox does not filter issues by {unsupported[0]}")
+    labels = [name for name in query.get("labels", "").split(",") if name.strip()]
+    try:
+        since = datetime.fromisoformat(query["since"]) if "since" in query else None
+    except ValueError as exc:
+        raise SandboxError(422, "Invalid request.\n\nsince must be a timestamp") from exc
+    with state.lock:
+        items = state.issues_listed(
+            found.full_name,
+            state=query.get("state", "open"),
+            labels=labels,
+            creator=query.get("creator"),
+            sort=query.get("sort", "created"),
+            direction=query.get("direction", "desc"),
+            since=since,
+        )
+        page, headers = paginate(request, items)
+        render = renderer_of(request)
+        return respond(request, [render.issue(found, item) for item in page], headers=headers)
+
+
+@router.post("/repos/{owner}/{repo}/issues")
+async def create_issue(
+    request: Request,
+    owner: str,
+    repo: str,
+    body: Annotated[Any, Depends(json_body)],
+    authorization: Authorization = None,
+) -> JSONResponse:
+    """Open an issue as the App's bot user; unknown labels are created."""
+    state = sandbox_of(request)
+    found = require_repo(state, authorization, owner, repo)
+    with state.lock:
+        issue = state.create_issue(
+            found.full_name,
+            title=_text(body.get("title")) or "",
+            body=str(body.get("body") or ""),
+            labels=_label_names(body.get("labels")) or [],
+            author_login=_actor(state),
+        )
+        payload = renderer_of(request).issue(found, issue)
+    return respond(request, payload, status=201, headers={"Location": payload["url"]})
+
+
+@router.get("/repos/{owner}/{repo}/issues/{issue_number}")
+async def get_issue(
+    request: Request, owner: str, repo: str, issue_number: int, authorization: Authorization = None
+) -> JSONResponse:
+    """One issue, or a pull request seen as an issue."""
+    state = sandbox_of(request)
+    found = require_repo(state, authorization, owner, repo)
+    with state.lock:
+        item = state.issue_or_pull(found.full_name, issue_number)
+        return respond(request, renderer_of(request).issue(found, item))
+
+
+@router.patch("/repos/{owner}/{repo}/issues/{issue_number}")
+async def update_issue(
+    request: Request,
+    owner: str,
+    repo: str,
+    issue_number: int,
+    body: Annotated[Any, Depends(json_body)],
+    authorization: Authorization = None,
+) -> JSONResponse:
+    """Edit title, body, labels; close (with a reason) or reopen."""
+    state = sandbox_of(request)
+    found = require_repo(state, authorization, owner, repo)
+    with state.lock:
+        item = state.update_issue(
+            found.full_name,
+            issue_number,
+            title=_text(body.get("title")),
+            body=body.get("body"),
+            state=body.get("state"),
+            state_reason=body.get("state_reason"),
+            labels=_label_names(body.get("labels")),
+            actor=_actor(state),
+        )
+        return respond(request, renderer_of(request).issue(found, item))
+
+
 @router.get("/repos/{owner}/{repo}/issues/{issue_number}/comments")
 async def list_comments(
     request: Request, owner: str, repo: str, issue_number: int, authorization: Authorization = None
 ) -> JSONResponse:
-    """Comments of a pull request's conversation, oldest first, paginated."""
+    """Comments of an issue's or a pull request's conversation, oldest first, paginated."""
     state = sandbox_of(request)
     found = require_repo(state, authorization, owner, repo)
     with state.lock:
-        if issue_number not in found.pulls:
-            raise SandboxError(404, "Not Found")
+        state.issue_or_pull(found.full_name, issue_number)  # 404 / 410 as on GitHub
         page, headers = paginate(request, state.comments_on(found.full_name, issue_number))
         render = renderer_of(request)
         return respond(request, [render.comment(found, c) for c in page], headers=headers)
