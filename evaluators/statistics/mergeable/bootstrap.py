@@ -14,6 +14,7 @@ rows plus groups x replicates, instead of rows x replicates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -73,10 +74,18 @@ class HashedPoisson:
         return poisson_one(hashed(self.seed, keys, replicate))
 
     def group_weights(self) -> IntArray:
-        """(replicates, groups) weights of every group."""
+        """(replicates, groups) weights of every group (the same for every partition)."""
         assert self.groups is not None
-        groups = np.arange(self.groups, dtype=np.int64)
-        return np.stack([self.weights(groups, r) for r in range(self.replicates)])
+        return _group_weights(self.seed, self.replicates, self.groups)
+
+
+@lru_cache(maxsize=8)
+def _group_weights(seed: int, replicates: int, groups: int) -> IntArray:
+    design = HashedPoisson(seed, replicates)
+    keys = np.arange(groups, dtype=np.int64)
+    out = np.stack([design.weights(keys, r) for r in range(replicates)])
+    out.flags.writeable = False  # shared by every caller
+    return out
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,14 @@ def _small(codes: IntArray, n_segments: int) -> AnyArray:
     return codes.astype(np.int16) if n_segments <= 2**15 else codes
 
 
-def grouped_order(score: FloatArray, codes: IntArray | None, n_segments: int) -> IntArray:
+def grouped_order(
+    score: AnyArray, codes: IntArray | None, n_segments: int, order: IntArray | None = None
+) -> IntArray:
     """Row order by (segment, score). Order within tied scores is irrelevant to every count,
-    so the scores use numpy's fast unstable sort and only the segment pass is stable."""
-    order = np.argsort(score).astype(np.int64, copy=False)
+    so the scores use numpy's fast unstable sort and only the segment pass is stable.
+    `order` (rows by ascending score) saves the score sort when several columns share it."""
+    if order is None:
+        order = np.argsort(score).astype(np.int64, copy=False)
     if codes is None or n_segments == 1:
         return order
     by_segment = np.argsort(_small(codes, n_segments)[order], kind="stable")
@@ -110,12 +114,18 @@ def checked_rows(score: AnyArray, label: AnyArray) -> tuple[FloatArray, IntArray
 
 
 def count_table(
-    *, score: AnyArray, label: AnyArray, codes: AnyArray | None = None, n_segments: int = 1
+    *,
+    score: AnyArray,
+    label: AnyArray,
+    codes: AnyArray | None = None,
+    n_segments: int = 1,
+    order: IntArray | None = None,
 ) -> CountTable:
-    """One partition's table for one model (and one segment column, if `codes` is given)."""
+    """One partition's table for one model (and one segment column, if `codes` is given).
+    `order`: the rows by ascending score, when the caller has it already."""
     values, labels = checked_rows(score, label)
     checked = _checked_codes(codes, values.shape[0], n_segments)
-    order = grouped_order(values, checked, n_segments)
+    order = grouped_order(values, checked, n_segments, order)
     segment = np.zeros(order.shape[0], dtype=np.int64) if checked is None else checked[order]
     pos = labels[order]
     return _collapse(segment, values[order], pos, 1 - pos, n_segments)

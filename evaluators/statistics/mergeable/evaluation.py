@@ -10,6 +10,8 @@ merge is an addition, so the result does not depend on partitioning or order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import add
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ from evaluators.statistics.mergeable.counts import (
     RankCounts,
     checked_rows,
     count_table,
+    merge_tables,
     rank_counts,
 )
 from evaluators.statistics.mergeable.placements import (
@@ -77,18 +80,27 @@ class Rows:
 
 @dataclass(frozen=True)
 class FirstPass:
+    """One partition's pass-1 results (or several partitions', added up)."""
+
     tables: dict[tuple[str, int], CountTable]  # (column, model 0 candidate / 1 baseline)
     losses: dict[str, LossSums]
     calibration: CalibrationBins
     bootstrap: dict[str, BootstrapSums]
 
     def __add__(self, other: FirstPass) -> FirstPass:
-        return FirstPass(
-            tables={key: table + other.tables[key] for key, table in self.tables.items()},
-            losses={key: value + other.losses[key] for key, value in self.losses.items()},
-            calibration=self.calibration + other.calibration,
-            bootstrap={key: value + other.bootstrap[key] for key, value in self.bootstrap.items()},
-        )
+        return merge_first([self, other])
+
+
+def merge_first(parts: list[FirstPass]) -> FirstPass:
+    """Pass-1 parts added up; tables merge all at once (pairwise merges re-sort the growing
+    table once per part)."""
+    head = parts[0]
+    return FirstPass(
+        tables={key: merge_tables(p.tables[key] for p in parts) for key in head.tables},
+        losses={key: reduce(add, (p.losses[key] for p in parts)) for key in head.losses},
+        calibration=reduce(add, (p.calibration for p in parts)),
+        bootstrap={key: reduce(add, (p.bootstrap[key] for p in parts)) for key in head.bootstrap},
+    )
 
 
 def first_pass(rows: Rows, layout: Layout) -> FirstPass:
@@ -103,11 +115,13 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
         if layout.bootstrap is not None
         else None
     )
+    # One score sort per model, shared by every segment column.
+    orders = (np.argsort(cand), np.argsort(base))
     for column, k in layout.segments().items():
         codes = rows.codes_of(column)
         for model, scores in enumerate((cand, base)):
             tables[(column, model)] = count_table(
-                score=scores, label=label, codes=codes, n_segments=k
+                score=scores, label=label, codes=codes, n_segments=k, order=orders[model]
             )
         losses[column] = loss_sums(
             label=label, candidate=cand, baseline=base, codes=codes, n_segments=k
@@ -144,7 +158,7 @@ def prepare(merged: FirstPass) -> Prepared:
 
 @dataclass(frozen=True)
 class SecondPass:
-    moments: dict[str, DelongMoments]
+    moments: dict[str, DelongMoments]  # per segment column
 
     def __add__(self, other: SecondPass) -> SecondPass:
         return SecondPass({key: m + other.moments[key] for key, m in self.moments.items()})
@@ -154,7 +168,8 @@ def second_pass(rows: Rows, prepared: Prepared, layout: Layout) -> SecondPass:
     """Pass 2 on one partition: each model's score ranks once, then moments per column."""
     cand, label = checked_rows(rows.candidate, rows.label)
     base, _ = checked_rows(rows.baseline, rows.label)
-    ranks = (prepared.index[0].ranks(cand), prepared.index[1].ranks(base))
+    orders = (np.argsort(cand), np.argsort(base))
+    ranks = (prepared.index[0].ranks(cand, orders[0]), prepared.index[1].ranks(base, orders[1]))
     return SecondPass(
         {
             column: partition_moments(
@@ -166,6 +181,8 @@ def second_pass(rows: Rows, prepared: Prepared, layout: Layout) -> SecondPass:
                 baseline_table=prepared.tables[(column, 1)],
                 candidate_ranks=ranks[0],
                 baseline_ranks=ranks[1],
+                candidate_order=orders[0],
+                baseline_order=orders[1],
             )
             for column in layout.segments()
         }

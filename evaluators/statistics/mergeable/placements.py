@@ -23,6 +23,7 @@ import numpy.typing as npt
 from evaluators.statistics.mergeable.counts import (
     CountTable,
     checked_rows,
+    grouped_order,
     negatives_below,
     positives_below,
 )
@@ -53,9 +54,11 @@ class ScoreIndex:
             raise ValueError("the score index comes from the unsegmented table")
         return cls(overall.score)
 
-    def ranks(self, score: FloatArray) -> IntArray:
-        """Each score's position in the index; a score the index lacks is an error."""
-        order = np.argsort(score)
+    def ranks(self, score: FloatArray, order: IntArray | None = None) -> IntArray:
+        """Each score's position in the index; a score the index lacks is an error.
+        `order`: the rows by ascending score, when the caller has it already."""
+        if order is None:
+            order = np.argsort(score)
         # Sorted queries make searchsorted walk the index once instead of jumping around it.
         found = np.searchsorted(self.scores, score[order])
         inside = np.minimum(found, max(self.scores.shape[0] - 1, 0))
@@ -107,11 +110,20 @@ def placement_table(table: CountTable, index: ScoreIndex) -> PlacementTable:
 
 
 def row_placements(
-    table: PlacementTable, *, ranks: IntArray, label: IntArray, codes: IntArray | None
+    table: PlacementTable,
+    *,
+    ranks: IntArray,
+    label: IntArray,
+    codes: IntArray | None,
+    order: IntArray | None = None,
 ) -> IntArray:
-    """Each row's placement numerator (row order) in a merged table of all the rows."""
+    """Each row's placement numerator (row order) in a merged table of all the rows.
+    `order` (rows by ascending score) saves a sort when several columns share it."""
     key = ranks if codes is None else codes * table.width + ranks
-    order = np.argsort(key)
+    if order is None:
+        order = np.argsort(key)
+    else:
+        order = grouped_order(ranks, codes, table.n_segments, order)
     wanted = key[order]
     entry = np.searchsorted(table.key, wanted)
     if wanted.shape[0] and (
@@ -238,25 +250,28 @@ def partition_moments(
     baseline_ranks: IntArray | None = None,
     candidate_index: ScoreIndex | None = None,
     baseline_index: ScoreIndex | None = None,
+    candidate_order: IntArray | None = None,
+    baseline_order: IntArray | None = None,
 ) -> DelongMoments:
     """Pass 2 for one partition and one segment column (codes None: overall).
 
     Give each model's `ranks` (ScoreIndex.ranks of its scores) to share them across columns,
-    or its `index` to compute them here.
+    or its `index` to compute them here; each model's `order` (rows by ascending score)
+    saves a sort per column.
     """
     cand, labels = checked_rows(candidate, label)
     base, _ = checked_rows(baseline, label)
     checked = None if codes is None else np.asarray(codes, dtype=np.int64)
     placed = []
-    for table, scores, ranks, index in (
-        (candidate_table, cand, candidate_ranks, candidate_index),
-        (baseline_table, base, baseline_ranks, baseline_index),
+    for table, scores, ranks, index, order in (
+        (candidate_table, cand, candidate_ranks, candidate_index, candidate_order),
+        (baseline_table, base, baseline_ranks, baseline_index, baseline_order),
     ):
         if ranks is None:
             if index is None:
                 raise ValueError("give each model's ranks or its score index")
-            ranks = index.ranks(scores)
-        placed.append(row_placements(table, ranks=ranks, label=labels, codes=checked))
+            ranks = index.ranks(scores, order)
+        placed.append(row_placements(table, ranks=ranks, label=labels, codes=checked, order=order))
     return delong_moments(
         label=labels,
         codes=checked,
