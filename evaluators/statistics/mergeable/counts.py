@@ -1,0 +1,214 @@
+"""Count tables: positives and negatives per distinct (segment, score) of one model.
+
+A partition's table is exact and small to merge: merging adds the counts of equal keys. The
+merged table holds every distinct score of the whole benchmark with its label counts, which is
+all an exact ROC AUC needs (ties count one half), per segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+AnyArray = npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class CountTable:
+    """Label counts per distinct (segment, score), sorted by segment then score.
+
+    An unsegmented table has `n_segments` 1 and every segment 0. Segment codes must mean the
+    same value in every partition (the caller fixes the vocabulary).
+    """
+
+    segment: IntArray
+    score: FloatArray
+    pos: IntArray
+    neg: IntArray
+    n_segments: int
+
+    def __add__(self, other: CountTable) -> CountTable:
+        return merge_tables([self, other])
+
+
+def _segment_sum(segment: IntArray, values: IntArray, n_segments: int) -> IntArray:
+    out = np.zeros(n_segments, dtype=np.int64)
+    np.add.at(out, segment, values)
+    return out
+
+
+def _small(codes: IntArray, n_segments: int) -> AnyArray:
+    """Codes as int16 when they fit: numpy's stable sort of 16-bit integers is a radix sort."""
+    return codes.astype(np.int16) if n_segments <= 2**15 else codes
+
+
+def grouped_order(
+    score: AnyArray, codes: IntArray | None, n_segments: int, order: IntArray | None = None
+) -> IntArray:
+    """Row order by (segment, score). Order within tied scores is irrelevant to every count,
+    so the scores use numpy's fast unstable sort and only the segment pass is stable.
+    `order` (rows by ascending score) saves the score sort when several columns share it."""
+    if order is None:
+        order = np.argsort(score).astype(np.int64, copy=False)
+    if codes is None or n_segments == 1:
+        return order
+    by_segment = np.argsort(_small(codes, n_segments)[order], kind="stable")
+    return order[by_segment]
+
+
+def _collapse(
+    segment: IntArray, score: FloatArray, pos: IntArray, neg: IntArray, n_segments: int
+) -> CountTable:
+    """Sum the counts of equal adjacent keys in (segment, score)-sorted arrays."""
+    n = score.shape[0]
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return CountTable(empty, np.zeros(0), empty, empty.copy(), n_segments)
+    boundary = np.ones(n, dtype=bool)
+    boundary[1:] = (score[1:] != score[:-1]) | (segment[1:] != segment[:-1])
+    starts = np.flatnonzero(boundary)
+    if starts.shape[0] == n:
+        return CountTable(segment, score, pos, neg, n_segments)
+    return CountTable(
+        segment[starts],
+        score[starts],
+        np.add.reduceat(pos, starts),
+        np.add.reduceat(neg, starts),
+        n_segments,
+    )
+
+
+def _checked_codes(codes: AnyArray | None, n_rows: int, n_segments: int) -> IntArray | None:
+    if codes is None:
+        if n_segments != 1:
+            raise ValueError("segment codes are needed for more than one segment")
+        return None
+    out = np.asarray(codes, dtype=np.int64)
+    if out.shape != (n_rows,):
+        raise ValueError("segment codes must have one entry per row")
+    if n_rows and (out.min() < 0 or out.max() >= n_segments):
+        raise ValueError(f"segment codes must lie in 0..{n_segments - 1}")
+    return out
+
+
+def checked_rows(score: AnyArray, label: AnyArray) -> tuple[FloatArray, IntArray]:
+    """Finite float64 scores (-0.0 read as 0.0) and 0/1 int64 labels of equal length."""
+    values = np.asarray(score, dtype=np.float64) + 0.0
+    labels = np.asarray(label)
+    if values.ndim != 1 or labels.shape != values.shape:
+        raise ValueError("scores and labels must be 1-d arrays of equal length")
+    if not np.isfinite(values).all():
+        raise ValueError("scores contain NaN or infinite values")
+    as_int = labels.astype(np.int64)
+    if not np.array_equal(as_int, labels) or (
+        as_int.size and (as_int.min() < 0 or as_int.max() > 1)
+    ):
+        raise ValueError("labels must be 0 or 1")
+    return values, as_int
+
+
+def count_table(
+    *,
+    score: AnyArray,
+    label: AnyArray,
+    codes: AnyArray | None = None,
+    n_segments: int = 1,
+    order: IntArray | None = None,
+) -> CountTable:
+    """One partition's table for one model (and one segment column, if `codes` is given).
+    `order`: the rows by ascending score, when the caller has it already."""
+    values, labels = checked_rows(score, label)
+    checked = _checked_codes(codes, values.shape[0], n_segments)
+    order = grouped_order(values, checked, n_segments, order)
+    segment = np.zeros(order.shape[0], dtype=np.int64) if checked is None else checked[order]
+    pos = labels[order]
+    return _collapse(segment, values[order], pos, 1 - pos, n_segments)
+
+
+def merge_tables(tables: Iterable[CountTable]) -> CountTable:
+    """The table of all the tables' rows: counts of equal (segment, score) keys add up."""
+    parts = list(tables)
+    if not parts:
+        raise ValueError("no tables to merge")
+    n_segments = parts[0].n_segments
+    if any(part.n_segments != n_segments for part in parts):
+        raise ValueError("tables of different segment columns cannot be merged")
+    if len(parts) == 1:
+        return parts[0]
+    segment = np.concatenate([part.segment for part in parts])
+    score = np.concatenate([part.score for part in parts])
+    order = grouped_order(score, segment, n_segments)
+    return _collapse(
+        segment[order],
+        score[order],
+        np.concatenate([part.pos for part in parts])[order],
+        np.concatenate([part.neg for part in parts])[order],
+        n_segments,
+    )
+
+
+def negatives_below(table: CountTable) -> IntArray:
+    """Per entry, the negatives of its segment with a lower score."""
+    return _before(table.segment, table.neg)
+
+
+def positives_below(table: CountTable) -> IntArray:
+    """Per entry, the positives of its segment with a lower score."""
+    return _before(table.segment, table.pos)
+
+
+def _before(segment: IntArray, counts: IntArray) -> IntArray:
+    running = np.cumsum(counts) - counts
+    if running.shape[0] == 0:
+        return running
+    first = np.ones(segment.shape[0], dtype=bool)
+    first[1:] = segment[1:] != segment[:-1]
+    starts = np.flatnonzero(first)
+    return running - np.repeat(running[starts], np.diff(np.append(starts, segment.shape[0])))
+
+
+@dataclass(frozen=True)
+class RankCounts:
+    """Exact ROC AUC per segment as integers: AUC = concordant2 / (2 * positives * negatives)."""
+
+    positives: IntArray
+    negatives: IntArray
+    concordant2: IntArray  # twice the (positive, negative) pairs ranked right, ties counting 1
+
+    @property
+    def defined(self) -> npt.NDArray[np.bool_]:
+        """AUC exists only where a segment has both classes."""
+        return (self.positives > 0) & (self.negatives > 0)
+
+    @property
+    def auc(self) -> FloatArray:
+        """AUC per segment; NaN exactly where `defined` is False."""
+        pairs = 2.0 * self.positives.astype(np.float64) * self.negatives.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = self.concordant2.astype(np.float64) / pairs
+        return np.asarray(np.where(self.defined, value, np.nan), dtype=np.float64)
+
+    def auc_of(self, segment: int = 0) -> float | None:
+        """One segment's AUC, or None when it is undefined (a class is missing)."""
+        if not self.defined[segment]:
+            return None
+        return float(self.auc[segment])
+
+
+def rank_counts(table: CountTable) -> RankCounts:
+    """Exact AUC counts of a (merged) table."""
+    k = table.n_segments
+    concordant2 = _segment_sum(
+        table.segment, table.pos * (2 * negatives_below(table) + table.neg), k
+    )
+    return RankCounts(
+        positives=_segment_sum(table.segment, table.pos, k),
+        negatives=_segment_sum(table.segment, table.neg, k),
+        concordant2=concordant2,
+    )

@@ -1,0 +1,222 @@
+"""One partition's part of a paired evaluation, in two passes, and the merge of the parts.
+
+Pass 1 (`first_pass`) per partition: count tables per model and segment column, loss sums,
+calibration bins, bootstrap replicate sums. Merge the parts by addition, `prepare` them once,
+then pass 2 (`second_pass`) per partition: DeLong moments per segment column. Merge, `finish`.
+A distributed engine runs the passes on its workers and the merges wherever it likes: every
+merge is an addition, so the result does not depend on partitioning or order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import reduce
+from operator import add
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from evaluators.statistics.intervals import bootstrap_se
+from evaluators.statistics.mergeable.bootstrap import BootstrapSums, HashedPoisson, bootstrap_sums
+from evaluators.statistics.mergeable.counts import (
+    CountTable,
+    RankCounts,
+    checked_rows,
+    count_table,
+    merge_tables,
+    rank_counts,
+)
+from evaluators.statistics.mergeable.placements import (
+    DelongMoments,
+    DelongResult,
+    PlacementTable,
+    ScoreIndex,
+    delong,
+    partition_moments,
+    placement_table,
+)
+from evaluators.statistics.mergeable.sums import (
+    CalibrationBins,
+    LossSums,
+    calibration_bins,
+    loss_sums,
+    loss_terms,
+)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+AnyArray = npt.NDArray[Any]
+
+OVERALL = ""  # the column name of "all rows, one segment"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What every partition computes: segment columns (name -> number of codes), calibration
+    bins, and the bootstrap of the loss sums (None: no bootstrap)."""
+
+    columns: dict[str, int] = field(default_factory=dict)
+    calibration_bins: int = 10
+    bootstrap: HashedPoisson | None = None
+
+    def segments(self) -> dict[str, int]:
+        return {OVERALL: 1, **self.columns}
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One partition: global row ids, 0/1 labels, both models' probabilities, segment codes."""
+
+    row_id: IntArray
+    label: IntArray
+    candidate: FloatArray
+    baseline: FloatArray
+    codes: dict[str, IntArray] = field(default_factory=dict)
+
+    def codes_of(self, column: str) -> IntArray | None:
+        return None if column == OVERALL else self.codes[column]
+
+
+@dataclass(frozen=True)
+class FirstPass:
+    """One partition's pass-1 results (or several partitions', added up)."""
+
+    tables: dict[tuple[str, int], CountTable]  # (column, model 0 candidate / 1 baseline)
+    losses: dict[str, LossSums]
+    calibration: CalibrationBins
+    bootstrap: dict[str, BootstrapSums]
+
+    def __add__(self, other: FirstPass) -> FirstPass:
+        return merge_first([self, other])
+
+
+def merge_first(parts: list[FirstPass]) -> FirstPass:
+    """Pass-1 parts added up; tables merge all at once (pairwise merges re-sort the growing
+    table once per part)."""
+    head = parts[0]
+    return FirstPass(
+        tables={key: merge_tables(p.tables[key] for p in parts) for key in head.tables},
+        losses={key: reduce(add, (p.losses[key] for p in parts)) for key in head.losses},
+        calibration=reduce(add, (p.calibration for p in parts)),
+        bootstrap={key: reduce(add, (p.bootstrap[key] for p in parts)) for key in head.bootstrap},
+    )
+
+
+def first_pass(rows: Rows, layout: Layout) -> FirstPass:
+    """Pass 1 on one partition."""
+    cand, label = checked_rows(rows.candidate, rows.label)
+    base, _ = checked_rows(rows.baseline, rows.label)
+    tables, losses, boot = {}, {}, {}
+    terms = (
+        np.concatenate(
+            [loss_terms(label=label, score=cand), loss_terms(label=label, score=base)], 1
+        )
+        if layout.bootstrap is not None
+        else None
+    )
+    # One score sort per model, shared by every segment column.
+    orders = (np.argsort(cand), np.argsort(base))
+    for column, k in layout.segments().items():
+        codes = rows.codes_of(column)
+        for model, scores in enumerate((cand, base)):
+            tables[(column, model)] = count_table(
+                score=scores, label=label, codes=codes, n_segments=k, order=orders[model]
+            )
+        losses[column] = loss_sums(
+            label=label, candidate=cand, baseline=base, codes=codes, n_segments=k
+        )
+        if layout.bootstrap is not None and terms is not None:
+            boot[column] = bootstrap_sums(
+                layout.bootstrap, row_id=rows.row_id, terms=terms, codes=codes, n_segments=k
+            )
+    return FirstPass(
+        tables=tables,
+        losses=losses,
+        calibration=calibration_bins(
+            label=label, candidate=cand, baseline=base, bins=layout.calibration_bins
+        ),
+        bootstrap=boot,
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The merged pass-1 tables, as pass 2 needs them (sent to every partition)."""
+
+    index: tuple[ScoreIndex, ScoreIndex]
+    tables: dict[tuple[str, int], PlacementTable]
+
+
+def prepare(merged: FirstPass) -> Prepared:
+    index = (ScoreIndex.of(merged.tables[(OVERALL, 0)]), ScoreIndex.of(merged.tables[(OVERALL, 1)]))
+    return Prepared(
+        index=index,
+        tables={key: placement_table(table, index[key[1]]) for key, table in merged.tables.items()},
+    )
+
+
+@dataclass(frozen=True)
+class SecondPass:
+    moments: dict[str, DelongMoments]  # per segment column
+
+    def __add__(self, other: SecondPass) -> SecondPass:
+        return SecondPass({key: m + other.moments[key] for key, m in self.moments.items()})
+
+
+def second_pass(rows: Rows, prepared: Prepared, layout: Layout) -> SecondPass:
+    """Pass 2 on one partition: each model's score ranks once, then moments per column."""
+    cand, label = checked_rows(rows.candidate, rows.label)
+    base, _ = checked_rows(rows.baseline, rows.label)
+    orders = (np.argsort(cand), np.argsort(base))
+    ranks = (prepared.index[0].ranks(cand, orders[0]), prepared.index[1].ranks(base, orders[1]))
+    return SecondPass(
+        {
+            column: partition_moments(
+                label=label,
+                candidate=cand,
+                baseline=base,
+                codes=rows.codes_of(column),
+                candidate_table=prepared.tables[(column, 0)],
+                baseline_table=prepared.tables[(column, 1)],
+                candidate_ranks=ranks[0],
+                baseline_ranks=ranks[1],
+                candidate_order=orders[0],
+                baseline_order=orders[1],
+            )
+            for column in layout.segments()
+        }
+    )
+
+
+@dataclass(frozen=True)
+class ColumnResult:
+    """Everything about one segment column (OVERALL: one segment)."""
+
+    auc: tuple[RankCounts, RankCounts]  # exact AUC counts, candidate and baseline
+    delong: DelongResult
+    losses: LossSums
+    loss_se: FloatArray | None  # (k, 2 terms) bootstrap SE of candidate - baseline
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    columns: dict[str, ColumnResult]
+    calibration: CalibrationBins
+
+
+def finish(first: FirstPass, second: SecondPass, layout: Layout) -> Evaluation:
+    columns = {}
+    for column in layout.segments():
+        boot = first.bootstrap.get(column)
+        se = None
+        if boot is not None:
+            means = boot.means  # (replicates, k, [cand brier, cand log, base brier, base log])
+            se = bootstrap_se(means[:, :, :2] - means[:, :, 2:])
+        columns[column] = ColumnResult(
+            auc=(rank_counts(first.tables[(column, 0)]), rank_counts(first.tables[(column, 1)])),
+            delong=delong(second.moments[column]),
+            losses=first.losses[column],
+            loss_se=se,
+        )
+    return Evaluation(columns=columns, calibration=first.calibration)

@@ -1,0 +1,129 @@
+"""Brier, log loss and calibration bins as sums that merge by addition.
+
+Per-row terms come from the metrics' own functions (evaluators/metrics/sums.py), so the clipping
+of log loss is the one every other path uses; calibration uses calibration.py's equal-width bin
+rule. Counts are int64 and exact; float sums differ from a single pass only by rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from evaluators.metrics.sums import binary_log_loss_terms, brier_terms
+from evaluators.statistics.mergeable.counts import checked_rows
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+AnyArray = npt.NDArray[Any]
+
+MODELS = ("candidate", "baseline")
+
+
+def loss_terms(*, label: AnyArray, score: AnyArray) -> FloatArray:
+    """(n, 2) per-row [squared error, log loss] of one model's probabilities."""
+    brier = brier_terms(y_true=label, y_score=score, threshold=0.5).terms
+    loss = binary_log_loss_terms(y_true=label, y_score=score, threshold=0.5).terms
+    assert brier is not None and loss is not None
+    squared, logs = brier[1], loss[1]
+    assert squared is not None and logs is not None
+    return np.stack([squared, logs], axis=1)
+
+
+@dataclass(frozen=True)
+class LossSums:
+    """Per segment: rows, positives, and per model (candidate, baseline) the sums of squared
+    error and log loss."""
+
+    rows: IntArray  # (k,)
+    positives: IntArray  # (k,)
+    sums: FloatArray  # (k, 2 models, 2 terms)
+
+    def __add__(self, other: LossSums) -> LossSums:
+        return LossSums(
+            self.rows + other.rows, self.positives + other.positives, self.sums + other.sums
+        )
+
+    def _mean(self, term: int) -> FloatArray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = self.sums[:, :, term] / self.rows[:, None]
+        return np.asarray(np.where(self.rows[:, None] > 0, value, np.nan), dtype=np.float64)
+
+    @property
+    def brier(self) -> FloatArray:
+        """(k, 2) mean squared error per segment and model; NaN for an empty segment."""
+        return self._mean(0)
+
+    @property
+    def log_loss(self) -> FloatArray:
+        """(k, 2) mean log loss per segment and model; NaN for an empty segment."""
+        return self._mean(1)
+
+
+def loss_sums(
+    *,
+    label: AnyArray,
+    candidate: AnyArray,
+    baseline: AnyArray,
+    codes: AnyArray | None = None,
+    n_segments: int = 1,
+) -> LossSums:
+    """One partition's loss sums (codes None: one segment, all rows)."""
+    cand, labels = checked_rows(candidate, label)
+    base, _ = checked_rows(baseline, label)
+    key = np.zeros(labels.shape[0], np.int64) if codes is None else np.asarray(codes, np.int64)
+    sums = np.empty((n_segments, 2, 2))
+    for model, scores in enumerate((cand, base)):
+        terms = loss_terms(label=labels, score=scores)
+        for term in range(2):
+            sums[:, model, term] = np.bincount(key, weights=terms[:, term], minlength=n_segments)
+    return LossSums(
+        rows=np.bincount(key, minlength=n_segments).astype(np.int64),
+        positives=np.bincount(key, weights=labels, minlength=n_segments).astype(np.int64),
+        sums=sums,
+    )
+
+
+@dataclass(frozen=True)
+class CalibrationBins:
+    """Equal-width reliability bins over [0, 1] per model (candidate, baseline)."""
+
+    count: IntArray  # (2, bins)
+    positives: IntArray  # (2, bins)
+    predicted: FloatArray  # (2, bins) sums of the probabilities
+
+    def __add__(self, other: CalibrationBins) -> CalibrationBins:
+        return CalibrationBins(
+            self.count + other.count,
+            self.positives + other.positives,
+            self.predicted + other.predicted,
+        )
+
+    @property
+    def ece_equal_width(self) -> FloatArray:
+        """(2,) expected calibration error: Σ_bins |Σp - Σy| / rows (NaN with no rows)."""
+        total = self.count.sum(axis=1).astype(np.float64)
+        gap = np.abs(self.predicted - self.positives).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(np.where(total > 0, gap / total, np.nan), dtype=np.float64)
+
+
+def calibration_bins(
+    *, label: AnyArray, candidate: AnyArray, baseline: AnyArray, bins: int
+) -> CalibrationBins:
+    """One partition's bins; bin b holds scores in [b/bins, (b+1)/bins) as calibration.py."""
+    cand, labels = checked_rows(candidate, label)
+    base, _ = checked_rows(baseline, label)
+    count = np.empty((2, bins), np.int64)
+    positives = np.empty((2, bins), np.int64)
+    predicted = np.empty((2, bins))
+    for model, p in enumerate((cand, base)):
+        width_bin = np.multiply(p, bins).astype(np.int64)
+        np.clip(width_bin, 0, bins - 1, out=width_bin)
+        count[model] = np.bincount(width_bin, minlength=bins)
+        positives[model] = np.bincount(width_bin, weights=labels, minlength=bins)
+        predicted[model] = np.bincount(width_bin, weights=p, minlength=bins)
+    return CalibrationBins(count, positives, predicted)

@@ -1,0 +1,359 @@
+"""Mergeable statistics: a partitioned benchmark gives the answers of the whole one."""
+
+from __future__ import annotations
+
+import itertools
+from functools import reduce
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from evaluators.candidate import Task
+from evaluators.metrics.ranking import placements, tie_runs
+from evaluators.metrics.registry import get_metric
+from evaluators.statistics.calibration import calibration_stats
+from evaluators.statistics.compare_engine import PairedData, estimate
+from evaluators.statistics.intervals import make_poisson_bootstrap
+from evaluators.statistics.mergeable.bootstrap import HashedPoisson, bootstrap_sums
+from evaluators.statistics.mergeable.counts import count_table, merge_tables, rank_counts
+from evaluators.statistics.mergeable.evaluation import (
+    OVERALL,
+    Layout,
+    Rows,
+    finish,
+    first_pass,
+    prepare,
+    second_pass,
+)
+from evaluators.statistics.mergeable.sums import calibration_bins, loss_sums, loss_terms
+
+AnyArray = npt.NDArray[Any]
+
+
+def simulate(n: int, seed: int, *, k: int = 4) -> Rows:
+    """Two correlated probability models; the baseline rounded to 3 decimals (many ties)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    z1 = rng.standard_normal(n)
+    z2 = 0.8 * z1 + 0.6 * rng.standard_normal(n)
+    cand = 1 / (1 + np.exp(-(z1 + 1.2 * y - 1)))
+    base = np.round(1 / (1 + np.exp(-(z2 + 1.0 * y - 1))), 3)
+    return Rows(
+        row_id=np.arange(n, dtype=np.int64) * 7 + 1_000_003,
+        label=y,
+        candidate=cand,
+        baseline=base,
+        codes={"region": rng.integers(0, k, n), "tier": rng.integers(0, 3, n)},
+    )
+
+
+def split(rows: Rows, parts: int, seed: int) -> list[Rows]:
+    """Random boundaries, then the partitions in shuffled order."""
+    rng = np.random.default_rng(seed)
+    n = rows.label.shape[0]
+    cuts = np.sort(rng.choice(np.arange(1, n), size=parts - 1, replace=False))
+    bounds = [0, *cuts.tolist(), n]
+    out = [
+        Rows(
+            row_id=rows.row_id[a:b],
+            label=rows.label[a:b],
+            candidate=rows.candidate[a:b],
+            baseline=rows.baseline[a:b],
+            codes={name: codes[a:b] for name, codes in rows.codes.items()},
+        )
+        for a, b in itertools.pairwise(bounds)
+    ]
+    return [out[i] for i in rng.permutation(parts)]
+
+
+def evaluate(parts: list[Rows], layout: Layout) -> Any:
+    first = reduce(lambda a, b: a + b, [first_pass(p, layout) for p in parts])
+    prepared = prepare(first)
+    second = reduce(lambda a, b: a + b, [second_pass(p, prepared, layout) for p in parts])
+    return finish(first, second, layout)
+
+
+# --- exact AUC from count tables -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "label", "score"),
+    [
+        ("distinct scores", [0, 1, 0, 1, 1, 0, 0], [0.1, 0.9, 0.3, 0.2, 0.7, 0.4, 0.8]),
+        ("ties across classes", [0, 1, 0, 1, 1, 0], [0.5, 0.5, 0.2, 0.9, 0.5, 0.9]),
+        ("every score tied", [0, 1, 1, 0, 1], [0.3] * 5),
+        ("negative zero equals zero", [0, 1, 0, 1], [-0.0, 0.0, 0.0, -0.0]),
+    ],
+)
+def test_auc_from_merged_tables_equals_scikit_learn(
+    case: str, label: list[int], score: list[float]
+) -> None:
+    y, s = np.array(label), np.array(score)
+    tables = [count_table(score=s[i : i + 2], label=y[i : i + 2]) for i in range(0, len(y), 2)]
+    counts = rank_counts(merge_tables(tables))
+    assert counts.auc_of(0) == pytest.approx(roc_auc_score(y, s), abs=1e-12), case
+
+
+def test_auc_per_segment_on_many_tied_rows_equals_scikit_learn() -> None:
+    rows = simulate(60_000, seed=1)
+    codes = rows.codes["region"]
+    parts = split(rows, 7, seed=2)
+    merged = merge_tables(
+        count_table(score=p.baseline, label=p.label, codes=p.codes["region"], n_segments=4)
+        for p in parts
+    )
+    auc = rank_counts(merged).auc
+    for s in range(4):
+        mask = codes == s
+        assert abs(auc[s] - roc_auc_score(rows.label[mask], rows.baseline[mask])) < 1e-9
+
+
+def test_a_segment_missing_a_class_has_an_undefined_auc_not_a_number() -> None:
+    label = np.array([1, 1, 0, 1, 0])
+    codes = np.array([0, 0, 1, 1, 2])  # segment 0: positives only; 2: one negative
+    counts = rank_counts(
+        count_table(
+            score=np.array([0.2, 0.4, 0.3, 0.9, 0.1]), label=label, codes=codes, n_segments=4
+        )
+    )
+    assert counts.auc_of(0) is None and counts.auc_of(2) is None and counts.auc_of(3) is None
+    assert counts.auc_of(1) == 1.0
+    assert counts.defined.tolist() == [False, True, False, False]
+    assert counts.positives.tolist() == [2, 1, 0, 0] and counts.negatives.tolist() == [0, 1, 1, 0]
+
+
+def test_tables_refuse_bad_rows() -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        count_table(score=np.array([0.1, np.nan]), label=np.array([0, 1]))
+    with pytest.raises(ValueError, match="0 or 1"):
+        count_table(score=np.array([0.1, 0.2]), label=np.array([0, 2]))
+    with pytest.raises(ValueError, match=r"0\.\.1"):
+        count_table(score=np.array([0.1]), label=np.array([0]), codes=np.array([2]), n_segments=2)
+
+
+def test_merging_tables_is_associative_and_commutative_to_the_bit() -> None:
+    rows = simulate(9_000, seed=3)
+    a, b, c = (
+        count_table(score=p.baseline, label=p.label, codes=p.codes["tier"], n_segments=3)
+        for p in split(rows, 3, seed=4)
+    )
+    for left, right in [((a + b) + c, a + (b + c)), (a + b + c, c + a + b)]:
+        for field in ("segment", "score", "pos", "neg"):
+            assert np.array_equal(getattr(left, field), getattr(right, field))
+
+
+# --- paired DeLong from placements ----------------------------------------------------------
+
+
+def reference_delong(y: AnyArray, cand: AnyArray, base: AnyArray) -> tuple[float, float, float]:
+    """Per-model DeLong SEs and their covariance from the repository's own placements."""
+    placed = []
+    for score in (cand, base):
+        order = np.argsort(score, kind="stable")
+        runs = tie_runs(score_sorted=score[order], label_sorted=y[order])
+        row = np.empty(y.shape[0])
+        row[order] = placements(runs, label_sorted=y[order])
+        placed.append(row)
+    pos, neg = y == 1, y == 0
+    cov_pos = np.cov(placed[0][pos], placed[1][pos]) / pos.sum()
+    cov_neg = np.cov(placed[0][neg], placed[1][neg]) / neg.sum()
+    total = cov_pos + cov_neg
+    return float(np.sqrt(total[0, 0])), float(np.sqrt(total[1, 1])), float(total[0, 1])
+
+
+def test_delong_from_partitions_equals_the_local_engine() -> None:
+    rows = simulate(300_000, seed=5)
+    layout = Layout(columns={"region": 4, "tier": 3})
+    result = evaluate(split(rows, 7, seed=6), layout)
+    metric = get_metric("roc_auc", task=Task.BINARY)
+    data = PairedData(rows.label, rows.candidate, rows.baseline, Task.BINARY, 0.5)
+    for column, k in layout.segments().items():
+        codes = None if column == OVERALL else rows.codes[column]
+        local = estimate(
+            data=data,
+            codes=codes,
+            n_segments=k,
+            metrics=[metric],
+            delong={"roc_auc"},
+            bootstrap=None,
+        )["roc_auc"]
+        found = result.columns[column]
+        assert np.allclose(found.delong.se_delta, local.se, rtol=1e-12, atol=0)
+        assert np.allclose(found.auc[0].auc, local.candidate, rtol=0, atol=1e-12)
+        assert np.allclose(found.auc[1].auc, local.baseline, rtol=0, atol=1e-12)
+        assert np.allclose(found.delong.auc_candidate, local.candidate, rtol=0, atol=1e-12)
+    # Per-model SEs and the covariance, overall and in one segment.
+    for column, s in ((OVERALL, 0), ("region", 2)):
+        mask = np.ones_like(rows.label, bool) if column == OVERALL else rows.codes[column] == s
+        se_c, se_b, cov = reference_delong(
+            rows.label[mask], rows.candidate[mask], rows.baseline[mask]
+        )
+        found = result.columns[column].delong
+        assert found.se_candidate[s] == pytest.approx(se_c, rel=1e-12)
+        assert found.se_baseline[s] == pytest.approx(se_b, rel=1e-12)
+        assert found.covariance[s] == pytest.approx(cov, rel=1e-12)
+
+
+def test_delong_moments_do_not_depend_on_partitioning_to_the_bit() -> None:
+    rows = simulate(20_000, seed=7)
+    layout = Layout(columns={"region": 4})
+    results = [evaluate(split(rows, parts, seed=parts), layout) for parts in (1, 3, 7)]
+    for other in results[1:]:
+        for column in layout.segments():
+            a, b = results[0].columns[column].delong, other.columns[column].delong
+            assert np.array_equal(a.se_delta, b.se_delta) and np.array_equal(
+                a.covariance, b.covariance
+            )
+
+
+def test_delong_is_undefined_for_a_segment_with_one_row_of_a_class() -> None:
+    rows = Rows(
+        row_id=np.arange(7),
+        label=np.array([1, 0, 0, 1, 0, 1, 0]),
+        candidate=np.array([0.9, 0.1, 0.2, 0.8, 0.7, 0.3, 0.4]),
+        baseline=np.array([0.6, 0.4, 0.5, 0.7, 0.2, 0.1, 0.3]),
+        codes={"g": np.array([0, 0, 0, 1, 1, 1, 1])},  # segment 0: one positive
+    )
+    result = evaluate([rows], Layout(columns={"g": 2})).columns["g"].delong
+    assert result.defined.tolist() == [False, True]
+    assert np.isnan(result.se_delta[0]) and np.isfinite(result.se_delta[1])
+    assert result.auc_candidate[0] == 1.0  # the AUC itself exists
+
+
+def test_pass_two_refuses_tables_of_other_rows() -> None:
+    rows = simulate(1_000, seed=8)
+    other = simulate(1_000, seed=9)
+    layout = Layout()
+    prepared = prepare(first_pass(rows, layout))
+    with pytest.raises(ValueError, match="missing from the merged table"):
+        second_pass(other, prepared, layout)
+
+
+# --- Brier, log loss, calibration -----------------------------------------------------------
+
+
+def test_loss_sums_equal_the_local_engine() -> None:
+    rows = simulate(50_000, seed=10)
+    rows.candidate[:5] = [0.0, 1.0, 1e-18, 1 - 1e-17, 0.5]  # the clipping matters here
+    parts = split(rows, 3, seed=11)
+    merged = reduce(
+        lambda a, b: a + b,
+        [
+            loss_sums(
+                label=p.label,
+                candidate=p.candidate,
+                baseline=p.baseline,
+                codes=p.codes["region"],
+                n_segments=4,
+            )
+            for p in parts
+        ],
+    )
+    data = PairedData(rows.label, rows.candidate, rows.baseline, Task.BINARY, 0.5)
+    boot = make_poisson_bootstrap(n_rows=50_000, resamples=2, seed=0)
+    for term, name in enumerate(("brier", "log_loss")):
+        metric = get_metric(name, task=Task.BINARY)
+        local = estimate(
+            data=data,
+            codes=rows.codes["region"],
+            n_segments=4,
+            metrics=[metric],
+            delong=set(),
+            bootstrap=boot,
+        )[name]
+        found = merged.brier if term == 0 else merged.log_loss
+        assert np.allclose(found[:, 0], local.candidate, rtol=1e-12, atol=0)
+        assert np.allclose(found[:, 1], local.baseline, rtol=1e-12, atol=0)
+
+
+def test_calibration_bins_equal_calibration_stats() -> None:
+    rows = simulate(40_000, seed=12)
+    parts = split(rows, 7, seed=13)
+    merged = reduce(
+        lambda a, b: a + b,
+        [
+            calibration_bins(label=p.label, candidate=p.candidate, baseline=p.baseline, bins=10)
+            for p in parts
+        ],
+    )
+    for model, scores in enumerate((rows.candidate, rows.baseline)):
+        local = calibration_stats(y_true=rows.label, probability=scores, bins=10)
+        assert merged.ece_equal_width[model] == pytest.approx(local.ece_equal_width, rel=1e-12)
+        filled = np.flatnonzero(merged.count[model])
+        assert [b.count for b in local.reliability] == merged.count[model][filled].tolist()
+        for b, reliability in zip(filled, local.reliability, strict=True):
+            count = merged.count[model][b]
+            assert merged.predicted[model][b] / count == pytest.approx(
+                reliability.mean_predicted, rel=1e-12
+            )
+            assert merged.positives[model][b] / count == pytest.approx(
+                reliability.observed_rate, rel=1e-12
+            )
+
+
+# --- hashed Poisson bootstrap ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("groups", [None, 64])
+def test_bootstrap_replicates_do_not_depend_on_partitioning(groups: int | None) -> None:
+    rows = simulate(12_000, seed=14)
+    design = HashedPoisson(seed=2024, replicates=40, groups=groups)
+    terms = np.concatenate(
+        [
+            loss_terms(label=rows.label, score=rows.candidate),
+            loss_terms(label=rows.label, score=rows.baseline),
+        ],
+        axis=1,
+    )
+    found = []
+    for parts in (1, 3, 7):
+        rng = np.random.default_rng(parts)
+        cuts = [
+            0,
+            *np.sort(rng.choice(np.arange(1, 12_000), parts - 1, replace=False)).tolist(),
+            12_000,
+        ]
+        pieces = [
+            bootstrap_sums(
+                design,
+                row_id=rows.row_id[a:b],
+                terms=terms[a:b],
+                codes=rows.codes["region"][a:b],
+                n_segments=4,
+            )
+            for a, b in itertools.pairwise(cuts)
+        ]
+        found.append(reduce(lambda a, b: a + b, [pieces[i] for i in rng.permutation(parts)]))
+    for other in found[1:]:
+        assert np.array_equal(other.rows, found[0].rows)  # integer weights: bit for bit
+        assert np.allclose(other.sums, found[0].sums, rtol=1e-12, atol=0)
+
+
+def test_hashed_poisson_weights_have_mean_and_variance_one() -> None:
+    weights = HashedPoisson(seed=1, replicates=1).weights(np.arange(400_000), replicate=3)
+    assert abs(weights.mean() - 1) < 0.01 and abs(weights.var() - 1) < 0.01
+    again = HashedPoisson(seed=1, replicates=1).weights(np.arange(400_000)[::-1], replicate=3)
+    assert np.array_equal(weights, again[::-1])  # a function of (row id, replicate)
+    other_seed = HashedPoisson(seed=2, replicates=1).weights(np.arange(400_000), replicate=3)
+    assert not np.array_equal(weights, other_seed)
+
+
+def test_bootstrap_se_of_the_loss_difference_is_close_to_the_local_engine() -> None:
+    rows = simulate(30_000, seed=15)
+    layout = Layout(bootstrap=HashedPoisson(seed=0, replicates=200, groups=256))
+    result = evaluate(split(rows, 3, seed=16), layout).columns[OVERALL]
+    data = PairedData(rows.label, rows.candidate, rows.baseline, Task.BINARY, 0.5)
+    local = estimate(
+        data=data,
+        codes=None,
+        n_segments=1,
+        metrics=[get_metric("brier", task=Task.BINARY)],
+        delong=set(),
+        bootstrap=make_poisson_bootstrap(n_rows=30_000, resamples=200, seed=0),
+    )["brier"]
+    # Different random groups, same estimator: within its Monte Carlo error (~10% at 200).
+    assert result.loss_se is not None
+    assert result.loss_se[0, 0] == pytest.approx(local.se[0], rel=0.3)
