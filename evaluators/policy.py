@@ -506,6 +506,14 @@ class MonitoringPolicy(_Strict):
         "for a model with less traffic.",
     )
     prediction_column: str = Field(default="score", min_length=1, max_length=200)
+    baseline_hours: float = Field(
+        default=7 * 24,
+        gt=0,
+        le=90 * 24,
+        description="Hours of production traffic, from the promotion, that later scores are "
+        "compared with (the model's first week); prediction drift against it is judged once "
+        "they have passed.",
+    )
     drift: MonitoringDriftPolicy = MonitoringDriftPolicy()
     prediction_drift: MonitoringDriftPolicy = MonitoringDriftPolicy()
     quality: MonitoringQualityPolicy = MonitoringQualityPolicy()

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
         description="How often a running canary is looked at (analyses run "
         "every canary.analysis_interval_minutes of the policy).",
     )
+    monitor_grace_s: float = Field(
+        default=120,
+        ge=0,
+        description="Seconds after a monitoring window ends before it is judged, so that every "
+        "gateway has written that window's prediction log.",
+    )
     # On-call: PagerDuty Events API v2. Without a routing key pages are not sent (and the
     # rollout says so where it reports).
     pagerduty_events_url: str = "https://events.pagerduty.com"
@@ -145,6 +151,11 @@ class Settings(BaseSettings):
     @property
     def canary_enabled(self) -> bool:
         return self.canary_artifact_store is not None and self.canary_routing_table is not None
+
+    @property
+    def monitoring_enabled(self) -> bool:
+        """Production monitoring reads the production gateways' prediction log."""
+        return self.canary_enabled
 
     @property
     def shadow_enabled(self) -> bool:

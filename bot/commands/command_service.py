@@ -14,6 +14,7 @@ from bot.commands.table import Stage, render_help, spec_for, validate
 from bot.github.api import InstallationClient
 from bot.github.objects import PullRequest
 from bot.github.registry_reader import Production, read_production
+from bot.monitoring.status import monitors_of_pull
 from bot.promotion import audit
 from bot.promotion.actor_facts import gather
 from bot.promotion.authorization import (
@@ -41,7 +42,7 @@ from bot.rollout.canary_requests import (
     rollouts_of,
 )
 from bot.runtime.context import BotContext
-from bot.store.models import Approval, Block, Candidate, CandidateState
+from bot.store.models import Approval, Block, Candidate, CandidateState, MonitorStatus
 from evaluators.escaping import code_span, markdown
 from evaluators.policy import Policy
 
@@ -427,6 +428,7 @@ def status_text(ctx: BotContext, *, repo: str, pull: PullRequest, policy: Policy
         state = state_of_pull(session, repo=repo, pull=pull, policy=policy)
         rows = audit.trail(session, repository=repo, pr_number=pull.number)
         canaries = rollouts_of(session, repository=repo, pr_number=pull.number)
+        monitors = monitors_of_pull(session, repository=repo, pr_number=pull.number)
     decision = decide_gate(state, now=ctx.clock.now())
     # Titles, reasons and audit lines carry block reasons, notes and command text: escaped.
     lines = [f"**Gate for `{pull.head.sha[:7]}`:** {markdown(decision.title, max_length=300)}"]
@@ -437,6 +439,11 @@ def status_text(ctx: BotContext, *, repo: str, pull: PullRequest, policy: Policy
     lines += [
         f"- Canary {_seen(c)}" + (f" — {markdown(c.title, max_length=300)}" if c.title else "")
         for c in canaries
+    ]
+    lines += [
+        f"- Production {markdown(m.summary(), max_length=500)}"
+        for m in monitors
+        if m.status == MonitorStatus.WATCHING.value
     ]
     if rows:
         lines += ["", "Recent audit trail:"]

@@ -8,7 +8,12 @@ from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.promotion.promotion_state import CANARY_CHECK, REVIEW_WINDOW, SHADOW_CHECK
+from bot.promotion.promotion_state import (
+    CANARY_CHECK,
+    MONITOR_CHECK,
+    REVIEW_WINDOW,
+    SHADOW_CHECK,
+)
 from bot.runtime.claims import claim_rows
 from bot.store.db import Store
 from bot.store.models import Deadline, DeadlineStatus
@@ -189,8 +194,9 @@ def cancel_for_pr(
 ) -> int:
     """Windows of older heads end when a new push arrives (or the PR closes)."""
     query = update(Deadline).where(
-        # Shadow stages are torn down by their own check; a canary outlives its merged PR.
-        Deadline.kind.not_in([SHADOW_CHECK, CANARY_CHECK]),
+        # Shadow stages are torn down by their own check; a canary and the monitoring of what
+        # it promoted outlive their merged PR.
+        Deadline.kind.not_in([SHADOW_CHECK, CANARY_CHECK, MONITOR_CHECK]),
         Deadline.repository == repository,
         Deadline.pr_number == pr_number,
         Deadline.status.in_([DeadlineStatus.PENDING.value, DeadlineStatus.CLAIMED.value]),

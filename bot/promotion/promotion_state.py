@@ -41,6 +41,7 @@ from evaluators.policy import Policy, ReviewPolicy
 REVIEW_WINDOW = "review_window"
 SHADOW_CHECK = "shadow_check"  # the next look at a head's shadow stages (bot/rollout)
 CANARY_CHECK = "canary_check"  # the next look at a merged head's canary rollouts (bot/rollout)
+MONITOR_CHECK = "monitor_check"  # the next window of the models a head promoted (bot/monitoring)
 
 
 def latest_evaluations(

@@ -32,7 +32,7 @@ from bot.github.registry_reader import materialise, read_model_dir, read_policy
 from bot.promotion import audit
 from bot.promotion.deadlines import again_at, arm_once, settle
 from bot.promotion.pr_refresh import get_pull, refresh_pr
-from bot.promotion.promotion_state import CANARY_CHECK, latest_evaluations
+from bot.promotion.promotion_state import CANARY_CHECK, MONITOR_CHECK, latest_evaluations
 from bot.rollout import canary_outcome, canary_readings
 from bot.rollout.canary_requests import CanaryAction
 from bot.rollout.canary_route import Intent, wanted_route
@@ -138,12 +138,37 @@ def advance(ctx: BotContext, deadline: Deadline) -> str:
         row = _rollout(ctx, deadline, pull, model)
         running += _visit(ctx, ports, client, pull, row, policy, base_sha)
     refresh_pr(ctx, client=client, repo=repo, pull=pull, policy=policy)
+    _arm_monitoring(ctx, deadline)
     if running:
         due = ctx.clock.now() + timedelta(seconds=ctx.settings.canary_check_interval_s)
         again_at(ctx.store, deadline_id=deadline.id, due_at=due)
         return "rolling out"
     settle(ctx.store, deadline_id=deadline.id, result="rolled out")
     return "rolled out"
+
+
+def _arm_monitoring(ctx: BotContext, deadline: Deadline) -> None:
+    """What this head promoted is watched in production from now on (bot/monitoring), armed
+    before the deadline settles so a crash in between arms it at the next visit."""
+    with ctx.store.session() as session:
+        promoted = session.scalar(
+            select(CanaryRollout.id).where(
+                CanaryRollout.repository == deadline.repository,
+                CanaryRollout.pr_number == deadline.pr_number,
+                CanaryRollout.head_sha == deadline.head_sha,
+                CanaryRollout.status == CanaryStatus.PROMOTED.value,
+            )
+        )
+        if promoted is not None and ctx.settings.monitoring_enabled:
+            arm_once(
+                session,
+                kind=MONITOR_CHECK,
+                repository=deadline.repository,
+                installation_id=deadline.installation_id,
+                pr_number=deadline.pr_number,
+                head_sha=deadline.head_sha,
+                due_at=ctx.clock.now(),
+            )
 
 
 def _rollout(ctx: BotContext, deadline: Deadline, pull: PullRequest, model: str) -> CanaryRollout:

@@ -25,6 +25,8 @@ class BotContext:
     wake_inbox: Wakeup = field(default_factory=lambda: Wakeup())
     # Called after every gate refresh with the new state (Slack notifications subscribe).
     promotion_listeners: list[PromotionListener] = field(default_factory=list)
+    # Called when a production monitoring alert is raised, changes or resolves (Slack).
+    alert_listeners: list[AlertListener] = field(default_factory=list)
     # Set at shutdown: heartbeats stop, so leases lapse and another replica takes the work.
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -50,6 +52,28 @@ class PromotionChange:
     report_urls: tuple[str, ...]
     policy: Policy
     shadow_lines: tuple[str, ...] = ()  # one per model in shadow: "<model>: <progress>"
+
+
+class AlertListener(Protocol):
+    def __call__(self, alert: MonitorAlert) -> None: ...
+
+
+@dataclass(frozen=True)
+class MonitorAlert:
+    """A production monitoring alert's latest state (one per model, check and episode: `key`
+    names it, so a listener edits what it posted for the same key)."""
+
+    key: str
+    repository: str
+    model: str
+    version: str
+    check: str  # "feature drift", "prediction drift", "data quality"
+    status: str  # warning | critical | resolved
+    title: str  # plain text
+    line: str  # the latest worst finding, plain text
+    report_url: str | None
+    issue_number: int | None
+    policy: Policy
 
 
 class Wakeup:

@@ -20,6 +20,7 @@ from bot.promotion.evaluation_worker import evaluation_workers
 from bot.runtime.context import BotContext
 from bot.runtime.intake_writer import IntakeWriter
 from bot.runtime.webhook_receiver import webhook_router
+from bot.service.drift_router import drift_router
 from bot.service.health import health_router
 from bot.service.inbox_workers import inbox_workers
 from bot.service.reports_router import reports_router
@@ -109,6 +110,9 @@ def create_app(
         reports_router(
             ctx.store, clock=ctx.clock, ttl=timedelta(days=settings.report_link_ttl_days)
         )
+    )
+    app.include_router(
+        drift_router(ctx.store, clock=ctx.clock, ttl=timedelta(days=settings.report_link_ttl_days))
     )
     if settings.slack_enabled:
         from bot.slack.setup import install_slack  # Slack is optional; only import when on

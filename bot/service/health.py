@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge
 from sqlalchemy import select, update
 
 from bot.base.observability import metrics_text
+from bot.monitoring.metrics import monitoring_gauges
 from bot.runtime.context import BotContext
 from bot.runtime.inbox import depth
 from bot.store.models import Delivery, ServiceHeartbeat
@@ -105,6 +106,7 @@ def health_router(ctx: BotContext) -> APIRouter:
             "Age of the oldest delivery waiting or being handled.",
             registry=registry,
         ).set(age)
+        monitoring_gauges(ctx.store, registry)
 
     @router.get("/metrics")
     def metrics() -> Response:

@@ -10,9 +10,15 @@ from datetime import timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.base.observability import log_context
+from bot.monitoring import monitor_check
 from bot.promotion.auto_merge import merge_when_due
 from bot.promotion.deadlines import claim_due, retry_later
-from bot.promotion.promotion_state import CANARY_CHECK, REVIEW_WINDOW, SHADOW_CHECK
+from bot.promotion.promotion_state import (
+    CANARY_CHECK,
+    MONITOR_CHECK,
+    REVIEW_WINDOW,
+    SHADOW_CHECK,
+)
 from bot.rollout import canary_stage, shadow_stage
 from bot.runtime.context import BotContext
 from bot.runtime.heartbeat import lease_of
@@ -58,6 +64,8 @@ def tick(ctx: BotContext) -> int:
                     _visit(ctx, deadline, shadow_stage.advance)
                 elif deadline.kind == CANARY_CHECK and ctx.settings.canary_enabled:
                     _visit(ctx, deadline, canary_stage.advance)
+                elif deadline.kind == MONITOR_CHECK and ctx.settings.monitoring_enabled:
+                    _visit(ctx, deadline, monitor_check.check)
             handled += 1
     return handled
 
@@ -65,8 +73,9 @@ def tick(ctx: BotContext) -> int:
 def _visit(
     ctx: BotContext, deadline: Deadline, visit: Callable[[BotContext, Deadline], str]
 ) -> None:
-    """A shadow or canary visit. When staging, production or GitHub fails, look again after a
-    back-off: the stage stays as its row says (never passed, promoted or lost by an error)."""
+    """A shadow, canary or monitoring visit. When staging, production or GitHub fails, look
+    again after a back-off: the stage stays as its row says (never passed, promoted or lost by
+    an error)."""
     try:
         visit(ctx, deadline)
     except Exception as exc:

@@ -133,7 +133,7 @@ _TRANSIENT = frozenset({"ratelimited", "internal_error", "fatal_error", "service
 
 
 @dataclass(frozen=True)
-class _Runtime:
+class SlackRuntime:
     """The outbox runtime of a Slack effect: the store and the clock; no GitHub."""
 
     store: Store
@@ -158,7 +158,7 @@ class Notifier:
         # slack_sdk repeats a request after a connection error by default; a repeated
         # chat.postMessage is a second message. The outbox decides about retries instead.
         self._client.retry_handlers = []
-        self._runtime = _Runtime(store=store, clock=clock)
+        self._runtime = SlackRuntime(store=store, clock=clock)
         outbox.register(SLACK_MESSAGE, self._run)
 
     def __call__(self, change: PromotionChange) -> None:

@@ -18,6 +18,7 @@ from bot.runtime.webhook_receiver import too_busy
 from bot.slack.commands import register_commands
 from bot.slack.dedupe import DropRepeats
 from bot.slack.interactions import register_interactions
+from bot.slack.monitor_alerts import MonitorAlerts
 from bot.slack.notifications import Notifier
 from bot.slack.signatures import ClockedRequestVerification
 
@@ -77,6 +78,7 @@ def install_slack(app: FastAPI, ctx: BotContext) -> None:
         base_url=_with_slash(settings.slack_api_url),
     )
     ctx.promotion_listeners.append(Notifier(client=client, store=ctx.store, clock=ctx.clock))
+    ctx.alert_listeners.append(MonitorAlerts(store=ctx.store, clock=ctx.clock))
 
 
 def _single_workspace(token: str) -> Callable[..., AuthorizeResult]:

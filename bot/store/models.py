@@ -451,3 +451,59 @@ class CanaryRollout(Base):
     revert_head_sha: Mapped[str | None] = mapped_column(String(64))
     paged: Mapped[bool] = mapped_column(Boolean, default=False)  # an incident is open
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))  # resolves the page
+
+
+class MonitorStatus(StrEnum):
+    WATCHING = "watching"  # production serves this version: its windows are judged
+    REPLACED = "replaced"  # a newer version of the model was promoted; its alerts resolved
+
+
+class ProductionMonitor(Base):
+    """A promoted model version watched in production (pipeline step 6), one per model and
+    version. A window's judgement, the per-check alert state and `window_end` are written in
+    one transaction, so a crash or a second replica re-judges no window and skips none; the
+    alerts (issue, page, Slack) are outbox effects derived from this row."""
+
+    __tablename__ = "production_monitors"
+    __table_args__ = (UniqueConstraint("repository", "model", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(300))
+    installation_id: Mapped[int] = mapped_column(BigInteger)
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(64))
+    pr_number: Mapped[int] = mapped_column(Integer)  # the PR that promoted it
+    head_sha: Mapped[str] = mapped_column(String(64))
+    merge_sha: Mapped[str] = mapped_column(String(64))
+    base_ref: Mapped[str] = mapped_column(String(255))  # where the policy is read
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    promoted_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    window_end: Mapped[datetime] = mapped_column(UtcDateTime())  # the next window starts here
+    # Per check (evaluators.judgement.monitoring.Check): the alert state and this episode's
+    # windows, as `bot.monitoring.check_state.CheckState` writes them.
+    checks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    volume_history: Mapped[list[int]] = mapped_column(JSON, default=list)
+    baseline_profile: Mapped[str | None] = mapped_column(Text)  # scores of the first week
+    shadow_profile: Mapped[str | None] = mapped_column(Text)  # scores of its shadow run
+    last_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_severity: Mapped[str | None] = mapped_column(String(20))
+    last_report_id: Mapped[str | None] = mapped_column(String(64))
+    lines: Mapped[list[str] | None] = mapped_column(JSON)  # the last window's findings
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # feature -> statistic -> value
+
+
+class DriftCheck(Base):
+    """One judged window of a monitored model: its drift report (JSON, rendered on request at
+    /drift/{id}; the id is unguessable) and its score summary for the over-time chart."""
+
+    __tablename__ = "drift_checks"
+    __table_args__ = (UniqueConstraint("monitor_id", "window_end"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(Integer, index=True)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    window_end: Mapped[datetime] = mapped_column(UtcDateTime())
+    severity: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    report_json: Mapped[str] = mapped_column(Text)
+    point: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -205,6 +205,50 @@ def judge_window(
     )
 
 
+class Check(StrEnum):
+    """What alerts separately: each has its own state machine, incident and issue."""
+
+    FEATURE_DRIFT = "feature_drift"
+    PREDICTION_DRIFT = "prediction_drift"
+    DATA_QUALITY = "data_quality"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+def check_severities(judgement: WindowJudgement) -> dict[Check, Severity]:
+    """Each check's severity in one window. A window too small to judge drift is NO_DATA for
+    the drift checks; data quality still sees its volume, so a traffic collapse alerts."""
+    quality = max((f.severity for f in judgement.quality), default=Severity.OK)
+    if judgement.severity is Severity.NO_DATA:
+        return {
+            Check.FEATURE_DRIFT: Severity.NO_DATA,
+            Check.PREDICTION_DRIFT: Severity.NO_DATA,
+            Check.DATA_QUALITY: quality if judgement.quality else Severity.NO_DATA,
+        }
+    predictions = [p.severity for p in judgement.predictions]
+    return {
+        # Without a reference (no training profile; the first week not over), nothing is known.
+        Check.FEATURE_DRIFT: max(
+            (f.severity for f in judgement.features), default=Severity.NO_DATA
+        ),
+        Check.PREDICTION_DRIFT: max(predictions) if predictions else Severity.NO_DATA,
+        Check.DATA_QUALITY: quality,
+    }
+
+
+def check_lines(judgement: WindowJudgement, check: Check) -> list[str]:
+    """The findings of one check, worst first."""
+    if check is Check.FEATURE_DRIFT:
+        found = [f for feature in judgement.features for f in feature.findings]
+    elif check is Check.PREDICTION_DRIFT:
+        found = [f for prediction in judgement.predictions for f in prediction.findings]
+    else:
+        found = list(judgement.quality)
+    return [f.text for f in sorted(found, key=lambda f: -f.severity)]
+
+
 class AlertStatus(StrEnum):
     OK = "ok"
     WARNING = "warning"
@@ -265,11 +309,14 @@ __all__ = [
     "AlertEvent",
     "AlertState",
     "AlertStatus",
+    "Check",
     "FeatureSeverity",
     "Finding",
     "Severity",
     "Transition",
     "WindowJudgement",
+    "check_lines",
+    "check_severities",
     "judge_feature",
     "judge_quality",
     "judge_window",

@@ -97,10 +97,12 @@ def schema_changes(
 ) -> SchemaChange:
     """Compare the window's columns (name → dtype) with the profiled features. `ignore` names
     columns that are not features (request id, time, score) so they are not "added"."""
-    expected = profile.features
+    # Names are compared as kept (cut to MAX_NAME), on both sides.
+    expected = {name[:MAX_NAME]: spec for name, spec in profile.features.items()}
     seen = {str(name)[:MAX_NAME]: dtype for name, dtype in columns.items()}
+    skip = {str(name)[:MAX_NAME] for name in ignore}
     missing = sorted(name for name in expected if name not in seen)
-    added = sorted(name for name in seen if name not in expected and name not in set(ignore))
+    added = sorted(name for name in seen if name not in expected and name not in skip)
     retyped = []
     for name, spec in expected.items():
         if name in seen and spec.kind == "numeric" and _kind_of(seen[name]) != "numeric":
@@ -161,13 +163,19 @@ def data_quality(
     min_history: int,
     keep: int,
     ignore: Sequence[str] = (),
+    rows: int | None = None,
+    columns: Mapping[str, Any] | None = None,
 ) -> DataQuality:
     """Everything data quality measures in one window; `drift` is `window_drift(profile,
-    window)` (computed once, shared)."""
+    window)` (computed once, shared). When `window` is a sample, `rows` is the window's real
+    row count and `columns` (name → dtype) the schema its requests arrived with."""
+    seen = dict(window.dtypes.items()) if columns is None else columns
     return DataQuality(
         columns=tuple(column_quality(profile, drift)),
-        schema=schema_changes(profile, dict(window.dtypes.items()), ignore=ignore),
-        volume=volume(len(window), history, min_history=min_history, keep=keep),
+        schema=schema_changes(profile, seen, ignore=ignore),
+        volume=volume(
+            len(window) if rows is None else rows, history, min_history=min_history, keep=keep
+        ),
     )
 
 

@@ -202,5 +202,42 @@ def sample_features(
     return frame
 
 
+SCHEMA_SAMPLE_ROWS = 200
+MAX_SCHEMA_COLUMNS = 1000
+
+
+def logged_schema(
+    features: pd.Series[Any], *, max_rows: int = SCHEMA_SAMPLE_ROWS
+) -> dict[str, str]:
+    """The columns requests arrived with (name → "float64" or "object"), read from up to
+    `max_rows` rows spread over the window: what `sample_features` cannot tell (it reads only
+    the profiled names, as the profile types them). A name is numeric when every non-null value
+    seen is a number."""
+    n = len(features)
+    if n == 0:
+        return {}
+    chosen = np.unique(np.linspace(0, n - 1, num=min(n, max_rows)).astype(np.int64))
+    kinds: dict[str, str] = {}
+    for text in features.iloc[chosen]:
+        try:
+            row = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            continue
+        if not isinstance(row, dict):
+            continue
+        for name, value in row.items():
+            key = str(name)[:MAX_SEGMENT_VALUE]
+            if key not in kinds and len(kinds) >= MAX_SCHEMA_COLUMNS:
+                continue
+            if value is None:
+                kinds.setdefault(key, "float64")
+                continue
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            kinds[key] = (
+                "float64" if numeric and kinds.get(key, "float64") == "float64" else "object"
+            )
+    return kinds
+
+
 def _offset_dtype(array: pa.Array) -> type[np.integer[Any]]:
     return np.int64 if pa.types.is_large_string(array.type) else np.int32

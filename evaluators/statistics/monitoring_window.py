@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,12 +33,15 @@ def measure_window(
     history: Sequence[int],
     score_references: Mapping[str, ReferenceProfile] | None = None,
     ignore: Sequence[str] = (),
+    rows: int | None = None,
+    columns: Mapping[str, Any] | None = None,
 ) -> WindowMeasurements:
     """Measure one window. `history` is the rows of past windows (oldest first) for the volume
     check; `score_references` maps a name ("the first week", "shadow") to a `score_profile`
     of the scores to compare with; `ignore` names the window's columns that are not features
     (request id, time), so they are not reported as added. The score column is never a
-    feature."""
+    feature. When `window` is a sample of the window's requests, `rows` is how many there were
+    and `columns` (name → dtype) the schema they arrived with (see `data_quality`)."""
     drift = window_drift(profile, window)
     predictions: dict[str, FeatureTests] = {}
     column = policy.prediction_column
@@ -55,6 +59,8 @@ def measure_window(
         min_history=policy.quality.volume_min_history,
         keep=policy.quality.volume_history,
         ignore=[*ignore, column],
+        rows=rows,
+        columns=columns,
     )
     return WindowMeasurements(tuple(drift), predictions, quality)
 
