@@ -1,9 +1,10 @@
 """Pipeline step 6 end to end: a model promoted by its canary is watched in production.
 
 The bot runs on SQLite and on PostgreSQL with the GitHub, Slack and PagerDuty doubles and the
-production gateway (uvicorn, the fixtures' models) on the bot's manual clock. Each monitoring
-window is ten minutes of that clock: requests are replayed through the gateway, the clock moves
-past the window's end, and the bot's scheduled check judges it from the prediction log.
+production gateway (uvicorn, the fixtures' models) on the bot's manual clock, with the demo's
+monitoring policy (bot/cli/demo_monitoring.py). Each window is ten minutes of that clock:
+requests are replayed through the gateway, the clock moves past the window's end, and the bot's
+scheduled check judges it from the prediction log.
 
 The story a team lives through: clean windows raise nothing; three features shifted by four
 standard deviations raise an alert after two windows in a row (policy `windows_to_alert`) — a
@@ -18,7 +19,6 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import httpx
 import numpy as np
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
 from bot.base.waiting import wait_until
 from bot.cli.demo_canary import (
@@ -36,41 +37,13 @@ from bot.cli.demo_canary import (
     roll_out,
     settings_for,
 )
+from bot.cli.demo_monitoring import DEMO_MONITORING, caught_up, monitor_of, one_window, shifted
+from bot.cli.main import app
 from bot.cli.registry_world import REGISTRY, RegistryWorld
-from bot.monitoring.status import MonitorSeen, monitors_of_model
+from bot.monitoring.status import MonitorSeen
 from bot.sandbox.pagerduty import PagerDutySandboxServer
 from tests.slack_world import CHANNEL, SlackRig, start_slack_world
 from tests.world_fixtures import FIXTURES
-
-WINDOW = timedelta(minutes=10)
-ROWS_PER_WINDOW = 240
-QUICK_MONITORING = {
-    "interval_minutes": 10,
-    "windows_to_alert": 2,
-    "windows_to_recover": 2,
-    "min_rows": 150,
-    # The first 15 minutes of production are "the first week": from the second window on,
-    # scores are also compared with the first window's.
-    "baseline_hours": 0.25,
-    # Replayed traffic is as steady as the test makes it; volume has its own tests.
-    "quality": {"volume_min_history": 1000},
-    # A few hundred rows a window: thresholds above their sampling noise (the shift below is
-    # four standard deviations, far above any of them).
-    "drift": {
-        "psi_warn": 0.3,
-        "psi_critical": 0.6,
-        "wasserstein_warn": 0.4,
-        "wasserstein_critical": 1.0,
-        "js_warn": 0.3,
-        "js_critical": 0.5,
-    },
-    "prediction_drift": {
-        "psi_warn": 0.3,
-        "psi_critical": 0.6,
-        "wasserstein_warn": 0.4,
-        "wasserstein_critical": 1.0,
-    },
-}
 
 
 @dataclass
@@ -84,39 +57,13 @@ class Watched:
     windows: int = 0
 
     def monitor(self) -> MonitorSeen | None:
-        assert self.world.app is not None
-        with self.world.app.state.ctx.store.session() as session:
-            seen = monitors_of_model(session, model="churn", repository=REGISTRY)
-        return seen[0] if seen else None
-
-    def caught_up(self) -> MonitorSeen:
-        """The monitor once every window that ended has been judged (the next one starts now)."""
-        now = self.world.clock.now()
-        seen: MonitorSeen = wait_until(
-            lambda: (m := self.monitor()) is not None and m.window_end == now and m,
-            timeout_s=60,
-            what="the monitor to judge every ended window",
-        )
-        return seen
+        return monitor_of(self.world)
 
     def window(self, *, drifted: bool) -> MonitorSeen:
-        """Ten minutes of production traffic, then the clock past the window's end; returns
-        the monitor once the bot has judged that window."""
-        first = self.caught_up()
-        rows = self.shifted if drifted else self.clean
-        self.gateway.x = rows[np.random.default_rng(self.windows).permutation(len(rows))]
-        self.gateway.replay(ROWS_PER_WINDOW, prefix=f"w{self.windows}")
+        """Ten minutes of production traffic; the monitor once the bot has judged them."""
         self.windows += 1
-        end = first.window_end + WINDOW
-        self.world.pass_time(WINDOW)
-        seen: MonitorSeen = wait_until(
-            lambda: (m := self.monitor()) is not None and m.window_end >= end and m,
-            timeout_s=60,
-            what=f"window {self.windows} to be judged",
-        )
-        # Its alerts handed over (issue, Slack, page) before the next window starts.
-        wait_until(self.world.idle, timeout_s=60, what="the bot to be idle")
-        return seen
+        rows = self.shifted if drifted else self.clean
+        return one_window(self.world, self.gateway, rows, seed=self.windows)
 
     def issues(self) -> list[Any]:
         with self.world.sandbox.lock:
@@ -143,7 +90,7 @@ def watched(database_url: str, tmp_path: Path) -> Iterator[Watched]:
         world = RegistryWorld(
             fixtures=FIXTURES,
             database_url=database_url,
-            settings_overrides={**settings_for(tmp_path, pd_server.url), "monitor_grace_s": 0},
+            settings_overrides=settings_for(tmp_path, pd_server.url),
         )
         try:
             with production_gateway(world, FIXTURES, tmp_path) as gateway:
@@ -151,13 +98,11 @@ def watched(database_url: str, tmp_path: Path) -> Iterator[Watched]:
                     world,
                     cache_dir=tmp_path / "cache",
                     canary=DEMO_CANARY,
-                    monitoring=QUICK_MONITORING,
+                    monitoring=DEMO_MONITORING,
                 )
                 try:
                     clean = gateway.x.copy()
-                    shifted = clean.copy()
-                    shifted[:, :3] += 4 * clean[:, :3].std(axis=0) + 1
-                    yield Watched(rig, world, gateway, pd_server, clean, shifted)
+                    yield Watched(rig, world, gateway, pd_server, clean, shifted(clean))
                     assert world.sandbox.violations == []
                 finally:
                     rig.close()
@@ -183,10 +128,8 @@ def _promote(watched: Watched) -> int:
     assert run.conclusion == "success"
     # The rollout's last traffic (sent before its promotion was seen) is the first window:
     # judged once a whole window has passed, and clean.
-    monitor = wait_until(watched.monitor, timeout_s=60, what="monitoring to start")
-    if monitor.window_end < world.clock.now():
-        world.pass_time(monitor.window_end + WINDOW - world.clock.now())
-    assert watched.caught_up().last_severity in (None, "ok")
+    wait_until(watched.monitor, timeout_s=60, what="monitoring to start")
+    assert caught_up(world).last_severity in (None, "ok")
     return number
 
 
@@ -227,6 +170,39 @@ def test_drift_alerts_once_per_episode_across_a_restart_and_resolves(watched: Wa
     page = httpx.get(f"{watched.world.bot.url}/drift/{report_ids[-1]}")
     assert page.status_code == 200
     assert page.text.index("monthly_spend") < page.text.index("logins_30d")  # worst first
+
+    # Where else people look: /status on the promoting PR, `shipyard monitor`, /metrics.
+    watched.world.sandbox.add_comment(REGISTRY, number, "/status", "reader")
+    reply = wait_until(
+        lambda: next(
+            (
+                c.body
+                for c in watched.world.sandbox.comments_on(REGISTRY, number)
+                if c.body.startswith("@reader")
+            ),
+            None,
+        ),
+        timeout_s=60,
+        what="the /status reply",
+    )
+    assert "Production churn" in reply and "feature drift critical since" in reply
+    printed = CliRunner().invoke(
+        app, ["monitor", "churn"], env={"SHIPYARD_DATABASE_URL": watched.world.database_url}
+    )
+    assert printed.exit_code == 0, printed.output
+    assert "feature drift     critical since" in printed.output
+    assert "Drift in monthly_spend" in printed.output
+    metrics = httpx.get(f"{watched.world.bot.url}/metrics").text
+    alert_lines = [
+        line for line in metrics.splitlines() if line.startswith("shipyard_monitor_alert{")
+    ]
+    assert any('check="feature_drift"' in line and line.endswith(" 2.0") for line in alert_lines)
+    assert any(
+        line.startswith("shipyard_monitor_drift{")
+        and 'feature="monthly_spend"' in line
+        and 'statistic="psi"' in line
+        for line in metrics.splitlines()
+    )
 
     # Killed mid-episode and started again: the next window updates, never doubles.
     watched.rig.restart_bot()

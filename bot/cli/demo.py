@@ -22,7 +22,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from bot.base.waiting import wait_until
-from bot.cli import demo_canary
+from bot.cli import demo_canary, demo_monitoring
 from bot.cli.registry_world import MAINTAINER, REGISTRY, RegistryWorld
 from bot.promotion import audit
 from bot.sandbox.pagerduty import PagerDutySandboxServer
@@ -169,6 +169,7 @@ def _story(
     with console.status("Starting the GitHub sandbox and the bot…"):
         policy = yaml.safe_load(demo_policy(fixtures))
         policy["canary"] = demo_canary.DEMO_CANARY
+        policy["monitoring"] = demo_monitoring.DEMO_MONITORING
         world.create_registry(policy_text=yaml.safe_dump(policy, sort_keys=False))
         # Two evaluation workers: the PRs are evaluated at once, as soon as they open
         # (each model runs in its own worker process, so they share both cores).
@@ -256,6 +257,11 @@ def _story(
     console.print("\n[bold]What on-call receives:[/]")
     demo_canary.on_call_view(console, world, incidents)
 
+    console.print(
+        f"\n[bold]Production monitoring: PR #{first}'s model, watched window by window[/]"
+    )
+    drift_alerted = demo_monitoring.drift_act(console, world, gateway, pagerduty, out_dir)
+
     merged = world.sandbox.pull(REGISTRY, first).merged
     blocked = not world.sandbox.pull(REGISTRY, second).merged
     ok = (
@@ -264,12 +270,14 @@ def _story(
         and promoted.conclusion == "success"
         and rolled_back.conclusion == "failure"
         and len(incidents) == 1
+        and drift_alerted
     )
     mark = "✅" if ok else "❌"
     console.print(
         f"[bold]{mark} PR #{first} merged by the bot and promoted in production: "
         f"{merged and promoted.conclusion == 'success'}; PR #{second} blocked and not "
         f"merged: {blocked}; PR #{third} rolled back in production and on-call paged once: "
-        f"{rolled_back.conclusion == 'failure' and len(incidents) == 1}[/]"
+        f"{rolled_back.conclusion == 'failure' and len(incidents) == 1}; drift on PR "
+        f"#{first}'s model reached the team and on-call once per check: {drift_alerted}[/]"
     )
     return 0 if ok else 1

@@ -107,6 +107,9 @@ def settings_for(root: Path, pagerduty_url: str) -> dict[str, Any]:
         "canary_routing_table": root / "routing.json",
         "canary_gateway_url": "http://gateway.production.example",
         "canary_check_interval_s": 60,
+        # Replays return once the gateway has logged every request: a window is complete
+        # when it ends (production gateways get SHIPYARD_MONITOR_GRACE_S to flush).
+        "monitor_grace_s": 0,
         "pagerduty_events_url": pagerduty_url,
         "pagerduty_routing_key": ROUTING_KEY,
     }

@@ -84,25 +84,29 @@ def monitor(
     model: str = typer.Argument(..., help="The model's name (its directory in the registry)."),
     repository: str | None = typer.Option(None, help="owner/name of the registry, if several."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    database_url: str = typer.Option(
+        ..., envvar="SHIPYARD_DATABASE_URL", help="The bot's store (SHIPYARD_DATABASE_URL)."
+    ),
+    public_url: str = typer.Option(
+        "http://localhost:8000",
+        envvar="SHIPYARD_PUBLIC_URL",
+        help="Where the bot serves drift reports (SHIPYARD_PUBLIC_URL).",
+    ),
 ) -> None:
     """Show how production monitoring sees MODEL: each check's alert and the last window."""
-    from bot.base.settings import SettingsError, load_settings
     from bot.cli.monitor_command import render_json, render_text
     from bot.monitoring.status import monitors_of_model
     from bot.store.db import open_store
 
     try:
-        settings = load_settings()
-        store = open_store(settings.database_url)
+        store = open_store(database_url)
         with store.session() as session:
             seen = monitors_of_model(session, model=model, repository=repository)
-    except SettingsError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        store.engine.dispose()
     except Exception as exc:  # a driver's message may hold the URL's password
         typer.echo(f"error: the store could not be read ({type(exc).__name__})", err=True)
         raise typer.Exit(2) from None
-    typer.echo(render_json(seen) if as_json else render_text(seen, public_url=settings.public_url))
+    typer.echo(render_json(seen) if as_json else render_text(seen, public_url=public_url))
 
 
 @app.command()

@@ -23,7 +23,8 @@ def render_text(seen: list[MonitorSeen], *, public_url: str) -> str:
             if check.status != "ok" and check.since:
                 line += f" since {check.since[:16].replace('T', ' ')} UTC"
             line += f"  ({check.bad_run} bad, {check.clean_run} clean in a row"
-            line += f"; {check.episode} alerts so far)" if check.episode else ")"
+            alerts = "alert" if check.episode == 1 else "alerts"
+            line += f"; {check.episode} {alerts} so far)" if check.episode else ")"
             out.append(line)
         if monitor.last_severity:
             out.append(

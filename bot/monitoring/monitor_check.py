@@ -45,6 +45,7 @@ from gateway.store import ArtifactStore
 log = logging.getLogger(__name__)
 
 MAX_WINDOWS_PER_VISIT = 24  # after a longer outage the oldest windows are skipped, and said so
+DISABLED_RECHECK = timedelta(hours=1)
 HISTORY_POINTS = 24 * 14  # earlier windows in a report's prediction-over-time chart
 NO_PROFILE = ReferenceProfile(rows=1, features={})
 BASELINE = "the first week"
@@ -78,8 +79,14 @@ def check(ctx: BotContext, deadline: Deadline) -> str:
     store = ArtifactStore(ctx.settings.canary_artifact_store)
     due: datetime | None = None
     for monitor in monitors:
-        if monitor.status == MonitorStatus.WATCHING.value and policy.monitoring.enabled:
-            next_due = _visit(ctx, store, monitor, policy)
+        if monitor.status == MonitorStatus.WATCHING.value:
+            # Switched off in the policy: look again later, in case it is switched back on
+            # (then up to MAX_WINDOWS_PER_VISIT windows are caught up on, the rest skipped).
+            next_due = (
+                _visit(ctx, store, monitor, policy)
+                if policy.monitoring.enabled
+                else ctx.clock.now() + DISABLED_RECHECK
+            )
             due = next_due if due is None else min(due, next_due)
         announce(ctx, _reload(ctx, monitor.id), policy)
     if due is None:
