@@ -21,7 +21,7 @@ from bot.base.local_server import LocalServer
 from bot.base.settings import Settings
 from bot.sandbox.slack.signing import signed_headers
 from bot.service.app import create_app
-from bot.store.models import AuditEvent, Delivery, Report
+from bot.store.models import AuditEvent, Delivery, DriftCheck, Report
 from bot.store.slack_models import SlackRequest
 from tests.bot_harness import post_delivery, wait_until
 from tests.conftest import WEBHOOK_SECRET
@@ -223,6 +223,18 @@ def test_handled_deliveries_and_slack_hashes_go_after_14_days_and_audit_rows_aft
                 at=bot.clock.now(), repository="acme/r", actor="lead-ml", kind="command"
             )
         )
+        # A monitoring window's drift report (its link works for report_link_ttl_days: 90).
+        session.add(
+            DriftCheck(
+                id="drift-report-1",
+                monitor_id=1,
+                window_start=bot.clock.now(),
+                window_end=bot.clock.now(),
+                severity="ok",
+                created_at=bot.clock.now(),
+                report_json="{}",
+            )
+        )
     wait_until(
         lambda: [d.status for d in bot.rows(Delivery)] == ["done"], what="the ping to be handled"
     )
@@ -232,8 +244,13 @@ def test_handled_deliveries_and_slack_hashes_go_after_14_days_and_audit_rows_aft
     wait_until(lambda: bot.rows(Delivery) == [], what="the handled delivery to be pruned")
     assert bot.rows(SlackRequest) == []
     assert len(bot.rows(AuditEvent)) == 1  # who did what is kept longer
+    assert len(bot.rows(DriftCheck)) == 1
 
-    bot.clock.advance(timedelta(days=400 - 14))
+    bot.clock.advance(timedelta(days=90 - 14))
+    wait_until(lambda: bot.rows(DriftCheck) == [], what="the expired drift report to be pruned")
+    assert len(bot.rows(AuditEvent)) == 1
+
+    bot.clock.advance(timedelta(days=400 - 90))
     wait_until(lambda: bot.rows(AuditEvent) == [], what="the old audit row to be pruned")
 
 

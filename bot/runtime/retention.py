@@ -2,19 +2,21 @@
 
 Handled deliveries (their payloads are whole webhook bodies) and Slack request hashes go after
 `delivery_retention_days`; audit rows, the record of who did what, after the longer
-`audit_retention_days`. Runs from the scheduler tick, at most hourly by the injected clock.
+`audit_retention_days`; monitoring's drift reports (one per model and window, the bulk of the
+store for a long-watched model) after `report_link_ttl_days`, when their links stop working
+anyway. Runs from the scheduler tick, at most hourly by the injected clock.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
 from bot.runtime.context import BotContext
-from bot.store.models import AuditEvent, Delivery, DeliveryStatus
+from bot.store.models import AuditEvent, Delivery, DeliveryStatus, DriftCheck
 from bot.store.slack_models import SlackRequest
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ class Pruned:
     deliveries: int
     slack_requests: int
     audit_events: int
+    drift_reports: int = 0
 
 
 def prune(ctx: BotContext, *, now: datetime) -> Pruned:
@@ -50,7 +53,11 @@ def prune(ctx: BotContext, *, now: datetime) -> Pruned:
         ).rowcount
         audit_cutoff = now - timedelta(days=settings.audit_retention_days)
         audit_events = conn.execute(delete(AuditEvent).where(AuditEvent.at < audit_cutoff)).rowcount
-    return Pruned(deliveries, slack_requests, audit_events)
+        reports_cutoff = now - timedelta(days=settings.report_link_ttl_days)
+        drift_reports = conn.execute(
+            delete(DriftCheck).where(DriftCheck.created_at < reports_cutoff)
+        ).rowcount
+    return Pruned(deliveries, slack_requests, audit_events, drift_reports)
 
 
 class RetentionJob:
@@ -70,6 +77,6 @@ class RetentionJob:
             log.exception("pruning old rows failed; next tick tries again")
             return None
         self._next = now + EVERY
-        if pruned.deliveries or pruned.slack_requests or pruned.audit_events:
+        if any(astuple(pruned)):
             log.info("retention: pruned %s", pruned)
         return pruned
