@@ -64,3 +64,27 @@ def test_no_reference_without_a_shadow_run_or_with_too_few_scores(tmp_path: Path
     _write(staging, names.VARIANT_SHADOW, "v", np.full(MIN_SCORES - 1, 0.5), T0)
     assert shadow_scores(str(staging), model="churn", version="v", since=T0, column="score") is None
     assert scores_profile(pd.Series(["x", None, float("nan")] * 100), "score") is None
+
+
+def test_a_profile_shipyard_built_for_a_wide_model_is_read_whatever_its_size(
+    tmp_path: Path,
+) -> None:
+    from bot.base.settings import Settings
+    from bot.monitoring.reference import MONITORING_DIR, training_profile
+    from evaluators.policy import parse_policy
+    from evaluators.statistics.drift import MAX_PROFILE_BYTES, MONITORING_CDF_POINTS, build_profile
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(2000, 300)), columns=[f"f{i}" for i in range(300)])
+    profile = build_profile(frame, columns=list(frame.columns), cdf_points=MONITORING_CDF_POINTS)
+    text = profile.model_dump_json()
+    assert len(text) > MAX_PROFILE_BYTES  # more than an author's reference_profile.json may be
+    store = ArtifactStore(str(tmp_path / "production"))
+    kept = store.path(MONITORING_DIR, "churn", "v2", "reference_profile.json")
+    store.fs.makedirs(store.path(MONITORING_DIR, "churn", "v2"), exist_ok=True)
+    with store.fs.open(kept, "w") as handle:
+        handle.write(text)
+    read = training_profile(
+        Settings.model_construct(), store, parse_policy(None), model="churn", version="v2"
+    )
+    assert read is not None and len(read.features) == 300

@@ -36,10 +36,18 @@ MONITORING_DIR = "monitoring"
 MIN_SCORES = 100  # fewer scores than this make no reference worth judging against
 
 
-def _read(store: ArtifactStore, path: str) -> ReferenceProfile | None:
+# The profile Shipyard built itself is not bounded like an author's file: at 257 CDF points a
+# numeric feature takes ~21 KB, so a model with 200+ features passes the 4 MB a shipped
+# profile may take.
+MAX_BUILT_PROFILE_BYTES = 256 * 1024 * 1024
+
+
+def _read(store: ArtifactStore, path: str, *, built: bool = False) -> ReferenceProfile | None:
     if not store.fs.exists(path):
         return None
     with store.fs.open(path, "rb") as handle:
+        if built:
+            return ReferenceProfile.model_validate_json(handle.read(MAX_BUILT_PROFILE_BYTES))
         return ReferenceProfile.from_json(handle.read(MAX_PROFILE_BYTES + 1))
 
 
@@ -53,7 +61,7 @@ def training_profile(
         if shipped is not None:
             return shipped
         kept = store.path(MONITORING_DIR, model, version, PROFILE_FILE)
-        built = _read(store, kept)
+        built = _read(store, kept, built=True)
         if built is not None or policy.benchmark is None:
             return built
         config_path = store.path(MODELS_DIR, model, version, "config.yaml")
