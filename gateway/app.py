@@ -184,10 +184,20 @@ def create_app(config: GatewayConfig) -> FastAPI:
             gateway.refused(name, variant, loaded.version)
             return _error(400, str(exc), headers)
         try:
+            context = parsed.context(len(x))  # logged with the rows, never fed to the model
+        except protocol.ProtocolError as exc:
+            return _error(400, str(exc), headers)
+        try:
             if loaded.config.format is ArtifactFormat.ONNX and len(x) <= INLINE_ROWS:
                 # Microseconds of onnxruntime: a thread hop would cost more than the model.
                 answer = gateway.answer(
-                    name, variant, loaded, request_id=request_id, x=x, active=active
+                    name,
+                    variant,
+                    loaded,
+                    request_id=request_id,
+                    x=x,
+                    active=active,
+                    context=context,
                 )
             else:
                 # A batch or a skops model (tens of ms) must not stall the event loop.
@@ -199,6 +209,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
                     request_id=request_id,
                     x=x,
                     active=active,
+                    context=context,
                 )
         except ModelFailed as exc:
             return _error(500, str(exc), headers)

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.metrics import GatewayMetrics
+from gateway.protocol import Context
 
 log = logging.getLogger("shipyard.gateway")
 
@@ -38,6 +39,7 @@ class MirrorJob:
     x: NDArray[np.float32]
     features: list[str]  # the columns of x, in order (the shadow may order them differently)
     at: datetime  # when the request arrived: its shadow row shares the production row's time
+    context: Context | None = None  # logged with the shadow's rows as with production's
 
 
 class Mirror:

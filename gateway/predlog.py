@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from gateway import names
 from gateway.clock import Clock
+from gateway.protocol import CONTEXT_PARAMETER, Context, Scalar
 
 log = logging.getLogger("shipyard.gateway")
 
@@ -48,7 +49,8 @@ assert tuple(SCHEMA.names) == names.LOG_COLUMNS
 class LogEntry:
     """One request as answered (or mirrored); expanded into one row per input row at flush
     time (`to_table`), so JSON encoding never happens on the request path. A request of N > 1
-    rows logs request ids `<id>#0` … `<id>#N-1`."""
+    rows logs request ids `<id>#0` … `<id>#N-1`. `context` (the request's `shipyard_context`:
+    one object for every row, or one per row) is appended to each row's features object."""
 
     request_id: str
     version: str
@@ -58,6 +60,7 @@ class LogEntry:
     scores: NDArray[np.float64] | None
     latency_ms: float
     error: str | None
+    context: Context | None = None
 
 
 def _json_numbers(values: NDArray[np.float64]) -> pa.Array:
@@ -66,14 +69,57 @@ def _json_numbers(values: NDArray[np.float64]) -> pa.Array:
     return pc.if_else(pc.is_finite(column), pc.cast(column, pa.string()), "null")
 
 
-def _json_objects(x: NDArray[np.float32], features: tuple[str, ...]) -> pa.Array:
-    """One JSON object (feature -> value) per row of x, formatted column-wise in Arrow."""
+def _json_objects(
+    x: NDArray[np.float32], features: tuple[str, ...], context: pa.Array | None = None
+) -> pa.Array:
+    """One JSON object (feature -> value) per row of x, formatted column-wise in Arrow; each
+    row's `context` text (`,"key":value…` or empty) goes before its closing brace."""
     parts: list[Any] = []
     for j, name in enumerate(features):
         parts.append(("{" if j == 0 else ",") + json.dumps(name) + ":")
         parts.append(_json_numbers(x[:, j].astype(np.float64)))
+    if context is not None:
+        parts.append(context)
     parts.append("}")
     return pc.binary_join_element_wise(*parts, "")
+
+
+# Values keep unicode as is (the segment reader's fast path reads it); keys are written as
+# json.dumps writes them, feature names included, which is how the reader looks them up.
+# Quotes, backslashes and control characters are escaped in both.
+_CONTEXT_VALUE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _context_text(context: dict[str, Scalar], skip: frozenset[str], marker: bool) -> str:
+    """`,"key":value…` for the context columns that are not model features, then the marker
+    `,"shipyard_context":["key",…]` that tells readers which of the row's keys are context."""
+    kept = [key for key in context if key not in skip]
+    if not kept:
+        return ""
+    value = _CONTEXT_VALUE.encode
+    text = "".join(f",{json.dumps(key)}:{value(context[key])}" for key in kept)
+    return text + (f",{json.dumps(CONTEXT_PARAMETER)}:{json.dumps(kept)}" if marker else "")
+
+
+def _context_column(
+    entries: list[LogEntry], counts: list[int], features: tuple[str, ...]
+) -> pa.Array | None:
+    """Each row's context text; None when no entry has any (the usual case costs nothing)."""
+    if all(entry.context is None for entry in entries):
+        return None
+    # A model feature wins a name clash; the marker's own name is never a context column.
+    skip = frozenset((*features, CONTEXT_PARAMETER))
+    marker = CONTEXT_PARAMETER not in features
+    texts: list[str] = []
+    for entry, n in zip(entries, counts, strict=True):
+        context = entry.context
+        if context is None:
+            texts.extend([""] * n)
+        elif isinstance(context, dict):
+            texts.extend([_context_text(context, skip, marker)] * n)
+        else:
+            texts.extend(_context_text(row, skip, marker) for row in context)
+    return pa.array(texts, pa.string())
 
 
 def _group_table(entries: list[LogEntry], features: tuple[str, ...]) -> pa.Table:
@@ -97,7 +143,7 @@ def _group_table(entries: list[LogEntry], features: tuple[str, ...]) -> pa.Table
         names.LOG_REQUEST_ID: pa.array(ids, pa.string()),
         names.LOG_VERSION: pa.array(np.repeat([e.version for e in entries], counts), pa.string()),
         names.LOG_TIME: pa.array(micros).cast(pa.timestamp("us", tz="UTC")),
-        names.LOG_FEATURES: _json_objects(x, features),
+        names.LOG_FEATURES: _json_objects(x, features, _context_column(entries, counts, features)),
         names.LOG_SCORE: pa.array(scores, mask=missing),
         names.LOG_OUTPUTS: outputs,
         names.LOG_LATENCY_MS: pa.array(np.repeat([e.latency_ms for e in entries], counts)),

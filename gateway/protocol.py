@@ -2,16 +2,30 @@
 
 Two shapes are accepted: one FP32/FP64 tensor [N, F] (features in config order), or one tensor
 per feature column, named like the feature, of shape [N] or [N, 1].
+
+The request's `parameters` may carry `shipyard_context` (CONTEXT_PARAMETER): columns that are
+logged with the request's rows but never fed to the model (segment columns such as region, for
+shadow's per-segment minimums). One object applies to every row; a list of N objects gives each
+of the N rows its own. Untrusted, so bounded: see `ContextColumns`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+)
 
 MAX_INPUTS = 512
 NUMERIC = ("FP32", "FP64", "INT32", "INT64", "INT16", "INT8", "UINT8", "BOOL")
@@ -21,9 +35,51 @@ BAD_REQUEST = "request is not a valid inference request"
 BAD_INPUTS = "inputs do not match the model's features"
 TOO_MANY_ROWS = "too many rows in one request"
 
+CONTEXT_PARAMETER = "shipyard_context"  # the reserved key of the request's `parameters`
+MAX_CONTEXT_KEYS = 32
+MAX_CONTEXT_KEY = 128
+MAX_CONTEXT_TEXT = 200
+
 
 class ProtocolError(ValueError):
     """The body does not describe the model's inputs; str() is a fixed text above."""
+
+
+def _utf8(text: str) -> str:
+    # A lone surrogate (`"\\ud800"`) parses but cannot be written as UTF-8 to the log.
+    text.encode("utf-8")
+    return text
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("not finite")
+    return value
+
+
+ContextKey = Annotated[str, Field(min_length=1, max_length=MAX_CONTEXT_KEY), AfterValidator(_utf8)]
+ContextValue = (
+    Annotated[str, Field(max_length=MAX_CONTEXT_TEXT), AfterValidator(_utf8)]
+    | StrictBool
+    | Annotated[StrictInt, Field(ge=-(2**63), le=2**63)]
+    | Annotated[StrictFloat, AfterValidator(_finite)]
+    | None
+)
+# What a valid context holds, as plain types: one object for every row, or one per row.
+Scalar = str | bool | int | float | None
+Context = dict[str, Scalar] | list[dict[str, Scalar]]
+# A row's context: column -> string, finite number, boolean or null.
+ContextColumns = Annotated[dict[ContextKey, ContextValue], Field(max_length=MAX_CONTEXT_KEYS)]
+
+
+class RequestParameters(BaseModel):
+    """The OIP request `parameters`; other keys are the caller's business and ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=False)
+    context: ContextColumns | list[ContextColumns] | None = Field(
+        default=None,
+        alias="shipyard_context",  # CONTEXT_PARAMETER (mypy wants a literal)
+    )
 
 
 class RequestInput(BaseModel):
@@ -37,7 +93,18 @@ class RequestInput(BaseModel):
 class InferRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     id: str | None = Field(default=None, max_length=256)
+    parameters: RequestParameters | None = None
     inputs: list[RequestInput] = Field(min_length=1, max_length=MAX_INPUTS)
+
+    def context(self, rows: int) -> Context | None:
+        """The context columns for `rows` rows (None without any); a per-row list must have one
+        object per row."""
+        found = self.parameters.context if self.parameters is not None else None
+        if isinstance(found, list):
+            if len(found) != rows:
+                raise ProtocolError(BAD_REQUEST)
+            return list(found) if any(found) else None
+        return dict(found) if found else None
 
 
 def parse_request(body: bytes) -> InferRequest:

@@ -20,6 +20,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.mirror import DROP_NOT_LOADED, Mirror, MirrorJob
 from gateway.models import LoadedModel, ModelCache
 from gateway.predlog import LogEntry, PredictionLog
+from gateway.protocol import Context
 from gateway.shadow_process import Pending, ShadowProcess
 from gateway.store import ArtifactStore
 
@@ -144,20 +145,31 @@ class Gateway:
         request_id: str,
         x: NDArray[np.float32],
         active: ActiveRoute,
+        context: Context | None = None,
     ) -> Answer:
         at = self.log.clock.now()  # the request's time, for its production and shadow rows
         scores, error, seconds = self._run(model, variant, loaded, x)
         if choice.mirrored(active.route, model=model, request_id=request_id):
             shadow = active.shadow
             job = MirrorJob(
-                model, request_id, shadow.sha256 if shadow else "", x, loaded.features, at
+                model, request_id, shadow.sha256 if shadow else "", x, loaded.features, at, context
             )
             if shadow is None:
                 self.mirror.drop(model, DROP_NOT_LOADED)
             elif self.mirror.offer(job):
                 self.metrics.mirrored.labels(model, shadow.version).inc()
         self._log(
-            model, variant, loaded, request_id, at, x, loaded.features, scores, seconds, error
+            model,
+            variant,
+            loaded,
+            request_id,
+            at,
+            x,
+            loaded.features,
+            scores,
+            seconds,
+            error,
+            context,
         )
         if scores is None:
             raise ModelFailed(MODEL_FAILED)
@@ -244,6 +256,7 @@ class Gateway:
                     None,
                     0.0,
                     SHADOW_INPUTS,
+                    job.context,
                 )
                 return None
             x = np.ascontiguousarray(x[:, [index[name] for name in shadow.features]])
@@ -279,6 +292,7 @@ class Gateway:
             scores,
             seconds,
             error,
+            job.context,
         )
 
     def _log(
@@ -293,6 +307,7 @@ class Gateway:
         scores: NDArray[np.float64] | None,
         seconds: float,
         error: str | None,
+        context: Context | None = None,
     ) -> None:
         if not choice.sampled(self.config.log_share, model=model, request_id=request_id):
             return
@@ -305,5 +320,6 @@ class Gateway:
             scores,
             seconds * 1000.0,
             error,
+            context,
         )
         self.log.add(model, variant, entry)

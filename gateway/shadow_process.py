@@ -136,6 +136,7 @@ class ShadowProcess:
                         p.job.at,
                         choice.sampled(self._log_share, model=model, request_id=p.job.request_id),
                         p.x,
+                        p.job.context,
                     )
                     for seq, p in zip(seqs, group, strict=True)
                 ]

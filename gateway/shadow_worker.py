@@ -3,13 +3,13 @@ lower CPU priority, so production's event loop and cores come first.
 
 It talks to its parent over one pipe in plain bytes (never pickle). A batch of jobs for one
 shadow bundle is a JSON header (`model`, `version`, `sha256`, `cols`, `jobs`: [[seq, rows,
-request id, time in µs, logged], …]) followed by all their float32 rows; its answer is one JSON
-object, `results`: [{`seq`, `scores` or null, `error` or null, `seconds`}, …] and `log_dropped`
-({reason: rows}). Each job is scored (and timed) on its own, so its latency is what a thread
-would have measured. The worker writes the shadow's prediction-log rows itself (the production
-row's request id and time), so formatting them never takes the gateway's GIL. It loads a shadow
-bundle the same way the gateway does: fetched from the artifact store, sha256 verified, opened
-only through `evaluators.artifacts`.
+request id, time in µs, logged, context or null], …]) followed by all their float32 rows; its
+answer is one JSON object, `results`: [{`seq`, `scores` or null, `error` or null, `seconds`},
+…] and `log_dropped` ({reason: rows}). Each job is scored (and timed) on its own, so its
+latency is what a thread would have measured. The worker writes the shadow's prediction-log
+rows itself (the production row's request id, time and context), so formatting them never
+takes the gateway's GIL. It loads a shadow bundle the same way the gateway does: fetched from
+the artifact store, sha256 verified, opened only through `evaluators.artifacts`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from gateway import names
 from gateway.clock import SystemClock
 from gateway.models import LoadedModel, ModelCache
 from gateway.predlog import LogEntry, PredictionLog
+from gateway.protocol import Context
 from gateway.routing import Deployed
 from gateway.store import ArtifactStore
 
@@ -49,6 +50,7 @@ class WorkerJob:
     at: datetime  # the production row's time: the shadow row shares it
     logged: bool  # sampled for the prediction log (decided by the gateway, by request id)
     x: np.ndarray[Any, Any]  # float32 rows in the shadow's feature order
+    context: Context | None = None  # the request's context columns, logged with its rows
 
 
 def encode_batch(
@@ -61,7 +63,7 @@ def encode_batch(
         "sha256": sha256,
         "cols": int(jobs[0].x.shape[1]),
         "jobs": [
-            [job.seq, int(job.x.shape[0]), job.request_id, _micros(job.at), job.logged]
+            [job.seq, int(job.x.shape[0]), job.request_id, _micros(job.at), job.logged, job.context]
             for job in jobs
         ],
     }
@@ -77,8 +79,8 @@ def _score(
     cache: ModelCache, plog: PredictionLog, header: dict[str, Any], data: bytes
 ) -> list[dict[str, Any]]:
     jobs = [
-        (int(seq), int(rows), str(request_id), int(micros), bool(logged))
-        for seq, rows, request_id, micros, logged in header["jobs"]
+        (int(seq), int(rows), str(request_id), int(micros), bool(logged), context)
+        for seq, rows, request_id, micros, logged, context in header["jobs"]
     ]
     model = str(header["model"])
     deployed = Deployed(version=str(header["version"]), sha256=str(header["sha256"]))
@@ -90,7 +92,7 @@ def _score(
     x = np.frombuffer(data, dtype=np.float32).reshape(-1, int(header["cols"]))
     results = []
     start = 0
-    for seq, rows, request_id, micros, logged in jobs:
+    for seq, rows, request_id, micros, logged, context in jobs:
         rows_x = x[start : start + rows]
         start += rows
         started = time.perf_counter()
@@ -111,6 +113,7 @@ def _score(
                 scores,
                 seconds * 1000,
                 error,
+                context,
             )
             plog.add(model, names.VARIANT_SHADOW, entry)
         out = None if scores is None else scores.tolist()

@@ -237,6 +237,7 @@ def _judge(
         score_references=references,
         rows=window.rows,
         columns=window.columns,
+        ignore=window.context,  # segment columns callers send as context are not new inputs
     )
     judgement = judge_window(
         watch, drift=measured.drift, quality=measured.quality, predictions=measured.predictions

@@ -16,7 +16,7 @@ import pandas as pd
 
 from bot.rollout.metrics.prediction_log import read_prediction_log
 from evaluators.statistics.drift import ReferenceProfile
-from evaluators.statistics.logged_features import logged_schema, sample_features
+from evaluators.statistics.logged_features import logged_context, logged_schema, sample_features
 from gateway import names
 from gateway.store import ArtifactStore
 
@@ -30,6 +30,7 @@ class ProductionWindow:
     rows: int
     sample: pd.DataFrame  # the profiled features of a sample of requests, and their scores
     columns: dict[str, str]  # the columns requests arrived with (name → dtype)
+    context: list[str]  # which of them are request context, not model inputs (never "added")
     scores: np.ndarray  # every scored request's score
 
 
@@ -61,6 +62,7 @@ def window_of(
         rows=len(rows),
         sample=sample.reset_index(drop=True),
         columns=logged_schema(rows[names.LOG_FEATURES]),
+        context=logged_context(rows[names.LOG_FEATURES]),
         scores=scores[np.isfinite(scores)],
     )
 

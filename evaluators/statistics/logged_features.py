@@ -204,6 +204,34 @@ def sample_features(
 
 SCHEMA_SAMPLE_ROWS = 200
 MAX_SCHEMA_COLUMNS = 1000
+# The gateway marks a row's context columns (a request's `shipyard_context`, logged but never
+# fed to the model) with this key: a list of their names (gateway/protocol.py CONTEXT_PARAMETER;
+# evaluators may not import the gateway, tests/test_gateway_context.py checks they agree).
+CONTEXT_MARKER = "shipyard_context"
+
+
+def _sampled_rows(features: pd.Series[Any], max_rows: int) -> list[dict[Any, Any]]:
+    """Up to `max_rows` rows spread over the window, parsed; rows that are not objects skipped."""
+    n = len(features)
+    if n == 0:
+        return []
+    chosen = np.unique(np.linspace(0, n - 1, num=min(n, max_rows)).astype(np.int64))
+    rows = []
+    for text in features.iloc[chosen]:
+        try:
+            row = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def _context_names(row: dict[Any, Any]) -> list[str]:
+    marker = row.get(CONTEXT_MARKER)
+    if not isinstance(marker, list):
+        return []  # absent, or a model feature that happens to bear the name
+    return [name for name in marker if isinstance(name, str) and name in row]
 
 
 def logged_schema(
@@ -212,20 +240,13 @@ def logged_schema(
     """The columns requests arrived with (name → "float64" or "object"), read from up to
     `max_rows` rows spread over the window: what `sample_features` cannot tell (it reads only
     the profiled names, as the profile types them). A name is numeric when every non-null value
-    seen is a number."""
-    n = len(features)
-    if n == 0:
-        return {}
-    chosen = np.unique(np.linspace(0, n - 1, num=min(n, max_rows)).astype(np.int64))
+    seen is a number. Context columns are included (see `logged_context`); their marker is not."""
     kinds: dict[str, str] = {}
-    for text in features.iloc[chosen]:
-        try:
-            row = json.loads(text) if isinstance(text, str) else None
-        except ValueError:
-            continue
-        if not isinstance(row, dict):
-            continue
+    for row in _sampled_rows(features, max_rows):
+        marked = bool(_context_names(row))
         for name, value in row.items():
+            if marked and name == CONTEXT_MARKER:
+                continue
             key = str(name)[:MAX_SEGMENT_VALUE]
             if key not in kinds and len(kinds) >= MAX_SCHEMA_COLUMNS:
                 continue
@@ -237,6 +258,17 @@ def logged_schema(
                 "float64" if numeric and kinds.get(key, "float64") == "float64" else "object"
             )
     return kinds
+
+
+def logged_context(features: pd.Series[Any], *, max_rows: int = SCHEMA_SAMPLE_ROWS) -> list[str]:
+    """The names the gateway logged as request context (not model features) in the same rows
+    `logged_schema` reads, sorted: monitoring does not count them as columns the model gained."""
+    names: set[str] = set()
+    for row in _sampled_rows(features, max_rows):
+        for name in _context_names(row):
+            if len(names) < MAX_SCHEMA_COLUMNS:
+                names.add(name[:MAX_SEGMENT_VALUE])
+    return sorted(names)
 
 
 def _offset_dtype(array: pa.Array) -> type[np.integer[Any]]:
