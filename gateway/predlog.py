@@ -110,15 +110,26 @@ def _context_column(
     # A model feature wins a name clash; the marker's own name is never a context column.
     skip = frozenset((*features, CONTEXT_PARAMETER))
     marker = CONTEXT_PARAMETER not in features
+    # Requests mostly repeat a few segment combinations: each distinct context is encoded once
+    # (the type is in the key: True == 1 == 1.0 but their JSON differs).
+    done: dict[tuple[tuple[str, type, Scalar], ...], str] = {}
+
+    def text(context: dict[str, Scalar]) -> str:
+        key = tuple((k, type(v), v) for k, v in context.items())
+        found = done.get(key)
+        if found is None:
+            found = done[key] = _context_text(context, skip, marker)
+        return found
+
     texts: list[str] = []
     for entry, n in zip(entries, counts, strict=True):
         context = entry.context
         if context is None:
             texts.extend([""] * n)
         elif isinstance(context, dict):
-            texts.extend([_context_text(context, skip, marker)] * n)
+            texts.extend([text(context)] * n)
         else:
-            texts.extend(_context_text(row, skip, marker) for row in context)
+            texts.extend(text(row) for row in context)
     return pa.array(texts, pa.string())
 
 

@@ -76,10 +76,11 @@ def test_context_is_logged_escaped_beside_the_features_and_read_back(tmp_path: P
         LogEntry("each", "1", AT, ["a", "b"], x, None, 1.0, None, [{"region": "APAC"}, {}]),
         LogEntry("none", "1", AT, ["a", "b"], x[:1], None, 1.0, None),
         LogEntry("null", "1", AT, ["a", "b"], x[:1], None, 1.0, None, {"region": None}),
+        LogEntry("one", "1", AT, ["a", "b"], x[:1], None, 1.0, None, {"t": 1}),  # 1 == True
     ]
     for entry in entries:
         plog.add("churn", "production", entry)
-    assert plog.flush() == 6
+    assert plog.flush() == 7
     frame = pd.read_parquet(tmp_path / names.PREDICTION_LOG_DIR).set_index("request_id")
     rows = {rid: json.loads(text) for rid, text in frame["features"].items()}
     # The model's feature wins a clash; the marker names the context columns actually logged.
@@ -94,11 +95,12 @@ def test_context_is_logged_escaped_beside_the_features_and_read_back(tmp_path: P
     assert rows["each#1"] == {"a": 3.0, "b": 4.0}
     assert rows["none"] == {"a": 1.0, "b": 2.0}
     assert rows["null"] == {"a": 1.0, "b": 2.0, "region": None, CONTEXT_MARKER: ["region"]}
+    assert rows["one"] == {"a": 1.0, "b": 2.0, "t": 1, CONTEXT_MARKER: ["t"]}
 
     found = _segments(frame["features"], ["region", odd, "t"])
-    assert found["region"].tolist() == ["EMEA", "EMEA", "APAC", None, None, None]
-    assert found[odd].tolist() == [odd, odd, None, None, None, None]
-    assert found["t"].tolist() == ["true", "true", None, None, None, None]
+    assert found["region"].tolist() == ["EMEA", "EMEA", "APAC", None, None, None, None]
+    assert found[odd].tolist() == [odd, odd, None, None, None, None, None]
+    assert found["t"].tolist() == ["true", "true", None, None, None, None, "1"]
     # Monitoring sees the context columns arrive, and knows they are context.
     schema = logged_schema(frame["features"])
     assert CONTEXT_MARKER not in schema and schema["region"] == "object"
