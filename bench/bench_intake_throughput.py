@@ -145,6 +145,8 @@ class Result:
     handled_per_s: float | None = None
     drain_s: float | None = None
     load: float = 0.0  # 1-minute load average when the server's load ended
+    cpu_ms_per_ack: float | None = None  # CPU of the process wrk drove, per acknowledgement
+    work_cpu_ms_per_ack: float | None = None  # CPU of pg-split's work process, per ack
     bare_acks_per_s: float | None = None  # the bare endpoint of the same round
 
     @property
@@ -261,8 +263,14 @@ def _measure_bot(
     else:
         procs.append(_start("bot", port, env))
     try:
+        before = [_cpu_s(p.pid) for p in procs]
         result = _result(name, _wrk(port, args=args, env=env))
         result.load = os.getloadavg()[0]
+        spent = [_cpu_s(p.pid) - b for p, b in zip(procs, before, strict=True)]
+        if result.acked:
+            result.cpu_ms_per_ack = 1000 * spent[0] / result.acked
+            if split:
+                result.work_cpu_ms_per_ack = 1000 * spent[1] / result.acked
         # Handling continues after wrk stops: wait for the inbox to drain (or give up).
         wrk_ended = time.monotonic()
         deadline = wrk_ended + args.drain_timeout
@@ -282,6 +290,15 @@ def _measure_bot(
         for proc in procs:
             proc.wait(30)
     return result
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -330,7 +347,7 @@ def _print(results: list[Result], args: argparse.Namespace, payload: bytes) -> N
     print(
         f"{'server':<11} {'acks/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
         f"{'handled/s':>9} {'stored':>7} {'done':>7} {'failed':>6} {'lost':>5} "
-        f"{'non2xx':>6} {'sockerr':>7} {'vs bare':>7} {'load':>5}"
+        f"{'non2xx':>6} {'sockerr':>7} {'vs bare':>7} {'load':>5} {'cpu ms/ack':>10}"
     )
     for r in results:
         ratio = f"{r.acks_per_s / r.bare_acks_per_s:.2f}" if r.bare_acks_per_s else "-"
@@ -338,8 +355,18 @@ def _print(results: list[Result], args: argparse.Namespace, payload: bytes) -> N
         print(
             f"{r.name:<11} {r.acks_per_s:8.0f} {r.p50_ms:7.1f} {r.p99_ms:7.1f} {r.max_ms:7.0f} "
             f"{handled:>9} {_n(r.stored):>7} {_n(r.handled):>7} {_n(r.failed):>6} "
-            f"{_n(r.lost):>5} {r.non_2xx:6d} {r.socket_errors:7d} {ratio:>7} {r.load:5.1f}"
+            f"{_n(r.lost):>5} {r.non_2xx:6d} {r.socket_errors:7d} {ratio:>7} {r.load:5.1f} "
+            f"{_cpu(r):>10}"
         )
+
+
+def _cpu(r: Result) -> str:
+    """CPU per ack of the serving process (+ the work process of pg-split)."""
+    if r.cpu_ms_per_ack is None:
+        return "-"
+    if r.work_cpu_ms_per_ack is None:
+        return f"{r.cpu_ms_per_ack:.2f}"
+    return f"{r.cpu_ms_per_ack:.2f}+{r.work_cpu_ms_per_ack:.2f}"
 
 
 def _print_medians(results: list[Result]) -> None:
@@ -347,7 +374,7 @@ def _print_medians(results: list[Result]) -> None:
     print(f"\nmedians of {len(results) // max(1, len(names))} rounds")
     print(
         f"{'server':<11} {'acks/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'handled/s':>9} "
-        f"{'lost':>5} {'vs bare':>7} {'load':>9}"
+        f"{'lost':>5} {'vs bare':>7} {'load':>9} {'cpu ms/ack':>10}"
     )
     for name in names:
         rows = [r for r in results if r.name == name]
@@ -360,8 +387,16 @@ def _print_medians(results: list[Result]) -> None:
             f"{median(r.p50_ms for r in rows):7.1f} {median(r.p99_ms for r in rows):7.1f} "
             f"{(f'{median(handled):.0f}' if handled else '-'):>9} {_n(lost):>5} "
             f"{(f'{median(ratios):.2f}' if ratios else '-'):>7} "
-            f"{min(loads):4.1f}-{max(loads):<4.1f}"
+            f"{min(loads):4.1f}-{max(loads):<4.1f} {_median_cpu(rows):>10}"
         )
+
+
+def _median_cpu(rows: list[Result]) -> str:
+    serving = [r.cpu_ms_per_ack for r in rows if r.cpu_ms_per_ack is not None]
+    work = [r.work_cpu_ms_per_ack for r in rows if r.work_cpu_ms_per_ack is not None]
+    if not serving:
+        return "-"
+    return f"{median(serving):.2f}" + (f"+{median(work):.2f}" if work else "")
 
 
 def _n(value: int | None) -> str:
@@ -375,8 +410,11 @@ def _measure(kind: str, args: argparse.Namespace, env: dict[str, str], tmp: str)
         port = free_port()
         proc = _start("bare", port, {**env, "BENCH_RUN": "bare"})
         try:
+            before = _cpu_s(proc.pid)
             result = _result("bare", _wrk(port, args=args, env=env))
             result.load = os.getloadavg()[0]
+            if result.acked:
+                result.cpu_ms_per_ack = 1000 * (_cpu_s(proc.pid) - before) / result.acked
             return result
         finally:
             proc.terminate()
