@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic_core import from_json
 from starlette.routing import Route
 
 from bot.base.capped_body import BodyBudget, BodyTooLarge, TooBusy, read_capped
@@ -35,6 +36,23 @@ def too_busy() -> JSONResponse:
     )
 
 
+_NOT_JSON = object()
+
+
+def _parse(body: bytes) -> object:
+    """The body's JSON value, or _NOT_JSON. pydantic-core's parser takes half of `json.loads`'s
+    time on a 22 KB payload; whatever it refuses (e.g. a lone surrogate escape) is tried again
+    with `json.loads`, so nothing that was accepted before is refused now."""
+    try:
+        return from_json(body)
+    except ValueError:
+        pass
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _NOT_JSON
+
+
 def webhook_router(
     *,
     writer: IntakeWriter,
@@ -54,9 +72,8 @@ def webhook_router(
         delivery_id = request.headers.get("x-github-delivery")
         if not event or not delivery_id or len(delivery_id) > 100 or len(event) > 100:
             return _answer(400, "X-GitHub-Event and X-GitHub-Delivery are required")
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        payload = _parse(body)
+        if payload is _NOT_JSON:
             return _answer(400, "body is not valid JSON")
         if not isinstance(payload, dict):
             return _answer(400, "body must be a JSON object")
