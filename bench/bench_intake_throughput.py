@@ -3,14 +3,20 @@
 In one run, on loopback, each server in its own uvicorn[standard] process (uvloop + httptools):
   * `bare`   — a FastAPI endpoint that only checks the HMAC and answers 202 (the ceiling);
   * `sqlite` — the real bot, inbox in SQLite (WAL);
-  * `postgresql` — the real bot, inbox in a fresh schema on SHIPYARD_TEST_POSTGRES_URL.
+  * `postgresql` — the real bot, inbox in a fresh schema on SHIPYARD_TEST_POSTGRES_URL;
+  * `pg-split` — the same database, but two processes: an intake-only `serve`
+    (SHIPYARD_RUN_WORKERS=false) that wrk drives, and a `shipyard work` process that handles.
 wrk drives each with signed 22 KB `pull_request` deliveries (action `locked`: routed, validated
 and handled, but no GitHub call) with a unique X-GitHub-Delivery per request. After wrk stops the
 script waits for the inbox to drain and reports acks/s, latency p50/p99, handled/s, and
 acknowledged deliveries that were not stored (lost).
 
     SHIPYARD_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test \\
-        python bench/bench_intake_throughput.py [--duration 20] [--connections 16]
+        python bench/bench_intake_throughput.py [--duration 20] [--connections 16] \\
+            [--only bare,postgresql,pg-split] [--rounds 3]
+
+With `--rounds N` the servers are measured in turn N times (A B C A B C …) and the medians
+are printed after the rounds, each round's ratio taken against that round's bare endpoint.
 
 Not part of the test suite. Needs `wrk` (apt-get install -y wrk).
 """
@@ -33,6 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import httpx
@@ -117,7 +124,8 @@ def serve(kind: str, port: int) -> None:
         from bot.service.app import create_app
 
         logging.basicConfig(level=logging.WARNING)
-        app = create_app(load_settings())
+        # `work` is `shipyard work`: the workers, and only /healthz, /readyz, /metrics.
+        app = create_app(load_settings(), intake=kind != "work")
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -136,6 +144,10 @@ class Result:
     failed: int | None = None
     handled_per_s: float | None = None
     drain_s: float | None = None
+    load: float = 0.0  # 1-minute load average when the server's load ended
+    cpu_ms_per_ack: float | None = None  # CPU of the process wrk drove, per acknowledgement
+    work_cpu_ms_per_ack: float | None = None  # CPU of pg-split's work process, per ack
+    bare_acks_per_s: float | None = None  # the bare endpoint of the same round
 
     @property
     def lost(self) -> int | None:
@@ -230,13 +242,35 @@ def _as_time(value: Any) -> float:
 
 
 def _measure_bot(
-    name: str, url: str, *, args: argparse.Namespace, env: dict[str, str], port: int
+    name: str,
+    url: str,
+    *,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    port: int,
+    split: bool = False,
 ) -> Result:
     run = uuid.uuid4().hex[:10]
     env = {**env, "SHIPYARD_DATABASE_URL": url, "BENCH_RUN": run}
-    proc = _start("bot", port, env)
+    procs: list[subprocess.Popen[bytes]] = []
+    if split:
+        # Intake first (it migrates the fresh schema), then the handling process beside it.
+        procs.append(_start("bot", port, {**env, "SHIPYARD_RUN_WORKERS": "false"}))
+        work_env = {**env, "SHIPYARD_WORKER_THREADS": str(args.work_threads)}
+        from bot.base.local_server import free_port
+
+        procs.append(_start("work", free_port(), work_env))
+    else:
+        procs.append(_start("bot", port, env))
     try:
+        before = [_cpu_s(p.pid) for p in procs]
         result = _result(name, _wrk(port, args=args, env=env))
+        result.load = os.getloadavg()[0]
+        spent = [_cpu_s(p.pid) - b for p, b in zip(procs, before, strict=True)]
+        if result.acked:
+            result.cpu_ms_per_ack = 1000 * spent[0] / result.acked
+            if split:
+                result.work_cpu_ms_per_ack = 1000 * spent[1] / result.acked
         # Handling continues after wrk stops: wait for the inbox to drain (or give up).
         wrk_ended = time.monotonic()
         deadline = wrk_ended + args.drain_timeout
@@ -251,9 +285,20 @@ def _measure_bot(
             result.handled_per_s = done / span if span > 0 else None
             result.drain_s = max(0.0, _as_time(last_done) - _as_time(last_in))
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
     return result
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -299,24 +344,95 @@ def _print(results: list[Result], args: argparse.Namespace, payload: bytes) -> N
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
         f"{len(payload):,}-byte signed pull_request deliveries, {os.cpu_count()} CPUs, loopback"
     )
-    bare = next((r for r in results if r.name == "bare"), None)
     print(
         f"{'server':<11} {'acks/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
         f"{'handled/s':>9} {'stored':>7} {'done':>7} {'failed':>6} {'lost':>5} "
-        f"{'non2xx':>6} {'sockerr':>7} {'vs bare':>7}"
+        f"{'non2xx':>6} {'sockerr':>7} {'vs bare':>7} {'load':>5} {'cpu ms/ack':>10}"
     )
     for r in results:
-        ratio = f"{r.acks_per_s / bare.acks_per_s:.2f}" if bare and bare.acks_per_s else "-"
+        ratio = f"{r.acks_per_s / r.bare_acks_per_s:.2f}" if r.bare_acks_per_s else "-"
         handled = f"{r.handled_per_s:.0f}" if r.handled_per_s is not None else "-"
         print(
             f"{r.name:<11} {r.acks_per_s:8.0f} {r.p50_ms:7.1f} {r.p99_ms:7.1f} {r.max_ms:7.0f} "
             f"{handled:>9} {_n(r.stored):>7} {_n(r.handled):>7} {_n(r.failed):>6} "
-            f"{_n(r.lost):>5} {r.non_2xx:6d} {r.socket_errors:7d} {ratio:>7}"
+            f"{_n(r.lost):>5} {r.non_2xx:6d} {r.socket_errors:7d} {ratio:>7} {r.load:5.1f} "
+            f"{_cpu(r):>10}"
         )
+
+
+def _cpu(r: Result) -> str:
+    """CPU per ack of the serving process (+ the work process of pg-split)."""
+    if r.cpu_ms_per_ack is None:
+        return "-"
+    if r.work_cpu_ms_per_ack is None:
+        return f"{r.cpu_ms_per_ack:.2f}"
+    return f"{r.cpu_ms_per_ack:.2f}+{r.work_cpu_ms_per_ack:.2f}"
+
+
+def _print_medians(results: list[Result]) -> None:
+    names = list(dict.fromkeys(r.name for r in results))
+    print(f"\nmedians of {len(results) // max(1, len(names))} rounds")
+    print(
+        f"{'server':<11} {'acks/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'handled/s':>9} "
+        f"{'lost':>5} {'vs bare':>7} {'load':>9} {'cpu ms/ack':>10}"
+    )
+    for name in names:
+        rows = [r for r in results if r.name == name]
+        handled = [r.handled_per_s for r in rows if r.handled_per_s is not None]
+        ratios = [r.acks_per_s / r.bare_acks_per_s for r in rows if r.bare_acks_per_s]
+        lost = sum(r.lost or 0 for r in rows) if rows[0].stored is not None else None
+        loads = [r.load for r in rows]
+        print(
+            f"{name:<11} {median(r.acks_per_s for r in rows):8.0f} "
+            f"{median(r.p50_ms for r in rows):7.1f} {median(r.p99_ms for r in rows):7.1f} "
+            f"{(f'{median(handled):.0f}' if handled else '-'):>9} {_n(lost):>5} "
+            f"{(f'{median(ratios):.2f}' if ratios else '-'):>7} "
+            f"{min(loads):4.1f}-{max(loads):<4.1f} {_median_cpu(rows):>10}"
+        )
+
+
+def _median_cpu(rows: list[Result]) -> str:
+    serving = [r.cpu_ms_per_ack for r in rows if r.cpu_ms_per_ack is not None]
+    work = [r.work_cpu_ms_per_ack for r in rows if r.work_cpu_ms_per_ack is not None]
+    if not serving:
+        return "-"
+    return f"{median(serving):.2f}" + (f"+{median(work):.2f}" if work else "")
 
 
 def _n(value: int | None) -> str:
     return "-" if value is None else str(value)
+
+
+def _measure(kind: str, args: argparse.Namespace, env: dict[str, str], tmp: str) -> Result | None:
+    from bot.base.local_server import free_port
+
+    if kind == "bare":
+        port = free_port()
+        proc = _start("bare", port, {**env, "BENCH_RUN": "bare"})
+        try:
+            before = _cpu_s(proc.pid)
+            result = _result("bare", _wrk(port, args=args, env=env))
+            result.load = os.getloadavg()[0]
+            if result.acked:
+                result.cpu_ms_per_ack = 1000 * (_cpu_s(proc.pid) - before) / result.acked
+            return result
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp}/bench-{uuid.uuid4().hex[:8]}.db"
+        return _measure_bot("sqlite", url, args=args, env=env, port=free_port())
+    base = os.environ.get(POSTGRES_ENV)
+    if base is None:
+        print(f"{kind} skipped: {POSTGRES_ENV} is not set", file=sys.stderr)
+        return None
+    with _postgres_schema(base) as url:
+        return _measure_bot(
+            kind, url, args=args, env=env, port=free_port(), split=kind == "pg-split"
+        )
+
+
+KINDS = ("bare", "sqlite", "postgresql", "pg-split")
 
 
 def main() -> None:
@@ -326,7 +442,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--drain-timeout", type=float, default=120)
     parser.add_argument(
-        "--only", default="bare,sqlite,postgresql", help="comma-separated subset to run"
+        "--only",
+        default="bare,sqlite,postgresql",
+        help=f"comma-separated servers to run, in this order ({', '.join(KINDS)})",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="measure every server N times")
+    parser.add_argument(
+        "--work-threads", type=int, default=2, help="inbox worker threads of pg-split's work"
     )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -337,10 +459,11 @@ def main() -> None:
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install -y wrk)")
+    only = [k for k in args.only.split(",") if k]
+    unknown = set(only) - set(KINDS)
+    if unknown:
+        sys.exit(f"unknown server(s): {', '.join(sorted(unknown))}")
 
-    from bot.base.local_server import free_port
-
-    only = set(args.only.split(","))
     payload = _payload()
     signature = "sha256=" + hmac.new(SECRET.encode(), payload, hashlib.sha256).hexdigest()
     results: list[Result] = []
@@ -363,27 +486,24 @@ def main() -> None:
                 "SHIPYARD_LOG_LEVEL": "WARNING",
             }
         )
-        if "bare" in only:
-            port = free_port()
-            proc = _start("bare", port, {**env, "BENCH_RUN": "bare"})
-            try:
-                results.append(_result("bare", _wrk(port, args=args, env=env)))
-            finally:
-                proc.terminate()
-                proc.wait(30)
-        if "sqlite" in only:
-            url = f"sqlite:///{tmp}/bench.db"
-            results.append(_measure_bot("sqlite", url, args=args, env=env, port=free_port()))
-        if "postgresql" in only:
-            base = os.environ.get(POSTGRES_ENV)
-            if base is None:
-                print(f"postgresql skipped: {POSTGRES_ENV} is not set", file=sys.stderr)
-            else:
-                with _postgres_schema(base) as url:
-                    results.append(
-                        _measure_bot("postgresql", url, args=args, env=env, port=free_port())
-                    )
+        for _ in range(args.rounds):
+            bare: Result | None = None
+            for kind in only:
+                result = _measure(kind, args, env, tmp)
+                if result is None:
+                    continue
+                if kind == "bare":
+                    bare = result
+                result.bare_acks_per_s = bare.acks_per_s if bare else None
+                results.append(result)
+                print(
+                    f"{result.name}: {result.acks_per_s:.0f} acks/s, p99 {result.p99_ms:.1f} ms",
+                    file=sys.stderr,
+                    flush=True,
+                )
     _print(results, args, payload)
+    if args.rounds > 1:
+        _print_medians(results)
 
 
 if __name__ == "__main__":

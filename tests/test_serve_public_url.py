@@ -1,4 +1,4 @@
-"""`shipyard serve` refuses to start until SHIPYARD_PUBLIC_URL is set explicitly."""
+"""`shipyard serve` and `work` refuse to start until SHIPYARD_PUBLIC_URL is set explicitly."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ def _environment(monkeypatch: pytest.MonkeyPatch, key: str, tmp_path: Path) -> N
     monkeypatch.setenv("SHIPYARD_DATABASE_URL", f"sqlite:///{tmp_path / 'never.db'}")
 
 
+@pytest.mark.parametrize("command", ["serve", "work"])  # `work` posts the links too
 def test_serve_without_a_public_url_exits_2_and_says_what_to_set(
-    app_private_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    app_private_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
 ) -> None:
     _environment(monkeypatch, app_private_key, tmp_path)
-    result = CliRunner().invoke(app, ["serve", "--port", "1"])
+    result = CliRunner().invoke(app, [command, "--port", "1"])
     assert result.exit_code == 2
     assert "SHIPYARD_PUBLIC_URL is not set" in result.stderr
     assert "https://shipyard.example.com" in result.stderr

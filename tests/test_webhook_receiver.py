@@ -92,6 +92,20 @@ def test_malformed_json_is_a_400_and_stores_nothing(bot: LocalServer) -> None:
     assert _stored(bot) == []
 
 
+def test_a_json_array_is_a_400_and_stores_nothing(bot: LocalServer) -> None:
+    response = post_delivery(bot.url, secret=WEBHOOK_SECRET, event="ping", payload=b"[1, 2]")
+    assert response.status_code == 400
+    assert _stored(bot) == []
+
+
+def test_json_only_the_stdlib_parser_reads_is_still_stored_as_received(bot: LocalServer) -> None:
+    # A lone surrogate escape: the fast parser refuses it, json.loads (as before) accepts it.
+    body = b'{"zen": "half a pair \\ud800", "hook_id": 1}'
+    response = post_delivery(bot.url, secret=WEBHOOK_SECRET, event="ping", payload=body)
+    assert response.status_code == 202
+    assert [r.payload for r in _stored(bot)] == [body.decode()]
+
+
 def test_a_body_over_25_mib_is_refused_with_413_before_parsing(bot: LocalServer) -> None:
     body = b"{" + b" " * (25 * 1024 * 1024) + b"}"
     response = httpx.post(

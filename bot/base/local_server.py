@@ -38,6 +38,10 @@ class LocalServer:
             time.sleep(0.01)  # polling a condition with a deadline, not waiting for luck
         return self
 
+    @property
+    def started(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(30)

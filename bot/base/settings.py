@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./shipyard.db"
     public_url: str = "http://localhost:8000"
     worker_threads: int = Field(default=2, ge=1, le=32)
+    run_workers: bool = Field(
+        default=True,
+        description="Handle stored deliveries, evaluations and deadlines in this process; "
+        "false makes `serve` intake-only (run `shipyard work` beside it on the same database).",
+    )
     evaluation_workers: int = Field(default=1, ge=0, le=16)
     benchmark_dir: Path = Field(
         default=Path("."), description="Where relative benchmark URIs in policies resolve."

@@ -80,6 +80,37 @@ def serve(
 
 
 @app.command()
+def work(
+    host: str = typer.Option("0.0.0.0", help="Interface for /healthz, /readyz, /metrics."),  # noqa: S104
+    port: int = typer.Option(8001, help="Port for /healthz, /readyz and /metrics."),
+) -> None:
+    """Handle what intake stored, without serving webhooks: inbox, evaluations, deadlines.
+
+    Run it beside `serve` processes started with SHIPYARD_RUN_WORKERS=false on the same
+    PostgreSQL, so that acknowledging deliveries and handling them use different cores. It
+    serves only /healthz, /readyz and /metrics.
+    """
+    import uvicorn
+
+    from bot.base.observability import configure_logging
+    from bot.base.settings import SettingsError, load_settings
+    from bot.service.app import create_app
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    problem = public_url_problem(settings)  # links in the comments it posts point there
+    if problem:
+        typer.echo(problem, err=True)
+        raise typer.Exit(2)
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    app = create_app(settings, run_workers=True, intake=False)
+    uvicorn.run(app, host=host, port=port)
+
+
+@app.command()
 def monitor(
     model: str = typer.Argument(..., help="The model's name (its directory in the registry)."),
     repository: str | None = typer.Option(None, help="owner/name of the registry, if several."),

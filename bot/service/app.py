@@ -47,9 +47,21 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> BotConte
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, run_workers: bool = True
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    run_workers: bool | None = None,
+    intake: bool = True,
 ) -> FastAPI:
-    """The bot: webhook endpoint, health, and inbox workers started with the app."""
+    """The bot: webhook endpoint, health, and inbox workers started with the app.
+
+    `run_workers` (default: the `run_workers` setting) starts the inbox and evaluation workers
+    and the scheduler. `intake=False` is `shipyard work`: the workers without the public routes
+    (only /healthz, /readyz and /metrics), so handling runs in its own process, on its own
+    core, beside intake-only `serve` processes on the same database.
+    """
+    if run_workers is None:
+        run_workers = settings.run_workers
     install_record_context()
     ctx = build_context(settings, clock=clock)
     workers = inbox_workers(ctx, threads=settings.worker_threads)
@@ -58,7 +70,7 @@ def create_app(
     ctx.wake_inbox.subscribe(workers.wake)
 
     scheduler = DeadlineScheduler(ctx, interval_s=settings.scheduler_tick_s)
-    intake = IntakeWriter(ctx.store)
+    intake_writer = IntakeWriter(ctx.store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -76,7 +88,7 @@ def create_app(
         ctx.stopping.set()  # heartbeats stop: what is still running lapses to another replica
         if run_workers:
             scheduler.shutdown(settings.shutdown_grace_s)
-        intake.stop()
+        intake_writer.stop()
         workers.stop(settings.shutdown_grace_s)
         evaluations.stop(settings.shutdown_grace_s)
         ctx.store.engine.dispose()  # give connections back (replicas share one PostgreSQL)
@@ -96,28 +108,23 @@ def create_app(
     app.state.evaluations = evaluations
     app.state.scheduler = scheduler
     app.state.body_budget = BodyBudget(settings.max_body_bytes_in_flight)
-    app.include_router(
-        webhook_router(
-            writer=intake,
-            secrets=settings.webhook_secrets(),
-            clock=ctx.clock,
-            on_stored=workers.wake,
-            budget=app.state.body_budget,
+    if intake:
+        app.include_router(
+            webhook_router(
+                writer=intake_writer,
+                secrets=settings.webhook_secrets(),
+                clock=ctx.clock,
+                on_stored=workers.wake,
+                budget=app.state.body_budget,
+            )
         )
-    )
-
-    app.include_router(
-        reports_router(
-            ctx.store, clock=ctx.clock, ttl=timedelta(days=settings.report_link_ttl_days)
-        )
-    )
-    app.include_router(
-        drift_router(ctx.store, clock=ctx.clock, ttl=timedelta(days=settings.report_link_ttl_days))
-    )
+        ttl = timedelta(days=settings.report_link_ttl_days)
+        app.include_router(reports_router(ctx.store, clock=ctx.clock, ttl=ttl))
+        app.include_router(drift_router(ctx.store, clock=ctx.clock, ttl=ttl))
     if settings.slack_enabled:
         from bot.slack.setup import install_slack  # Slack is optional; only import when on
 
-        install_slack(app, ctx)
+        install_slack(app, ctx, events=intake)
 
     app.include_router(health_router(ctx))
     return app

@@ -50,10 +50,28 @@ def build_bolt_app(ctx: BotContext) -> App:
     return bolt
 
 
-def install_slack(app: FastAPI, ctx: BotContext) -> None:
-    """Slash commands and interactivity at one endpoint, and notifications after gate refreshes."""
+def install_slack(app: FastAPI, ctx: BotContext, *, events: bool = True) -> None:
+    """Slash commands and interactivity at one endpoint, and notifications after gate refreshes.
+
+    `events=False` (a `shipyard work` process, which serves no public route) installs only the
+    notifications: the promotions it handles still reach Slack.
+    """
     import bot.store.slack_models  # noqa: F401 - the tables' mappings, before any session uses them
 
+    if events:
+        _install_events(app, ctx)
+    settings = ctx.settings
+    assert settings.slack_bot_token is not None
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=_with_slash(settings.slack_api_url),
+    )
+    ctx.promotion_listeners.append(Notifier(client=client, store=ctx.store, clock=ctx.clock))
+    ctx.alert_listeners.append(MonitorAlerts(store=ctx.store, clock=ctx.clock))
+
+
+def _install_events(app: FastAPI, ctx: BotContext) -> None:
+    """`POST /slack/events`: Bolt answers slash commands and interactivity."""
     bolt = build_bolt_app(ctx)
 
     budget: BodyBudget = app.state.body_budget
@@ -70,15 +88,6 @@ def install_slack(app: FastAPI, ctx: BotContext) -> None:
         except TooBusy:
             return too_busy()
         return to_starlette_response(bolt_response)
-
-    settings = ctx.settings
-    assert settings.slack_bot_token is not None
-    client = WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=_with_slash(settings.slack_api_url),
-    )
-    ctx.promotion_listeners.append(Notifier(client=client, store=ctx.store, clock=ctx.clock))
-    ctx.alert_listeners.append(MonitorAlerts(store=ctx.store, clock=ctx.clock))
 
 
 def _single_workspace(token: str) -> Callable[..., AuthorizeResult]:
