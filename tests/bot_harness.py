@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from bot.base.tls import shared_tls
 from bot.base.waiting import wait_until
 from bot.github.webhook_signature import sign
 
@@ -32,4 +33,10 @@ def post_delivery(
         "X-Hub-Signature-256": sign(secret.encode(), body),
     }
     headers.update(extra_headers or {})
-    return httpx.post(f"{bot_url}/github/webhooks", content=body, headers=headers, timeout=30)
+    return httpx.post(
+        f"{bot_url}/github/webhooks",
+        content=body,
+        headers=headers,
+        timeout=30,
+        verify=shared_tls(),  # not a CA bundle load per delivery
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from bot.base.local_server import free_port
+from bot.base.tls import shared_tls
 from bot.base.waiting import wait_until
 from tests.traffic_world import require
 
@@ -42,7 +43,7 @@ def running_prometheus(
         if process.poll() is not None:
             raise RuntimeError("prometheus exited at start")
         try:
-            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
+            return httpx.get(f"{url}/-/ready", timeout=1, verify=shared_tls()).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -40,7 +40,7 @@ from tests.gateway_harness import RunningGateway, benchmark_rows, fixture_dir, r
 from tests.prometheus_server import running_prometheus
 from tests.slack_world import ALICE, SlackRig, start_slack_world
 from tests.traffic_world import require
-from tests.world_fixtures import FIXTURES
+from tests.world_fixtures import FIXTURES, shared_app_keypair
 
 CANARY = "Shipyard / canary (churn)"
 PRODUCTION_VERSION = "v41"
@@ -238,6 +238,7 @@ def production(
     ):
         world = RegistryWorld(
             fixtures=FIXTURES,
+            app_keypair=shared_app_keypair(),
             database_url=postgres_url,
             clock=clock,
             settings_overrides={

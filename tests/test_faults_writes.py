@@ -22,7 +22,7 @@ from bot.sandbox.slack import SlackSandboxServer, SlackState
 from tests.bot_harness import wait_until
 from tests.fault_proxy import FaultProxy
 from tests.policies import policy_text
-from tests.world_fixtures import FIXTURES
+from tests.world_fixtures import FIXTURES, shared_app_keypair
 
 GATE = "Shipyard / promotion-gate"
 REPORT_MARKER = "<!-- shipyard:pr-report -->"
@@ -39,6 +39,7 @@ def _world(database_url: str, tmp_path: Path, slack_channel: str | None = None) 
     sha = hashlib.sha256(bench.read_bytes()).hexdigest()
     world = RegistryWorld(
         fixtures=FIXTURES,
+        app_keypair=shared_app_keypair(),
         database_url=database_url,
         settings_overrides={"benchmark_roots": [str(tmp_path)]},  # where the slice lives
     )

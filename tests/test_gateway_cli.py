@@ -16,6 +16,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from bot.base.tls import shared_tls
 from bot.base.waiting import wait_until
 from gateway import names
 from tests.gateway_harness import BENCHMARK, ROOT, fixture_dir
@@ -78,7 +79,8 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
     def ready() -> bool:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         try:
-            return httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200
+            answer = httpx.get(f"{url}/v2/health/ready", timeout=2, verify=shared_tls())
+            return answer.status_code == 200
         except httpx.HTTPError:
             return False
 

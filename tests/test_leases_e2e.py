@@ -18,7 +18,7 @@ from bot.cli.registry_world import REGISTRY, RegistryWorld
 from bot.store.models import Delivery, Evaluation, EvaluationStatus, Report
 from tests.bot_harness import wait_until
 from tests.policies import policy_text
-from tests.world_fixtures import FIXTURES
+from tests.world_fixtures import FIXTURES, shared_app_keypair
 
 EVALUATION = "Shipyard / evaluation (churn)"
 CANDIDATE = "Shipyard / candidate (churn)"
@@ -34,6 +34,7 @@ def quick_world(database_url: str, tmp_path: Path) -> Iterator[RegistryWorld]:
     sha = hashlib.sha256(bench.read_bytes()).hexdigest()
     world = RegistryWorld(
         fixtures=FIXTURES,
+        app_keypair=shared_app_keypair(),
         database_url=database_url,
         settings_overrides={
             "cache_dir": tmp_path / "cache",
@@ -254,7 +255,10 @@ def test_database_connections_cut_repeatedly_during_an_evaluation_are_survived(
     bench = tmp_path / "bench.parquet"
     pd.read_parquet(FIXTURES / "benchmark/churn_benchmark.parquet").head(2000).to_parquet(bench)
     world = RegistryWorld(
-        fixtures=FIXTURES, database_url=url, settings_overrides={"benchmark_roots": [str(tmp_path)]}
+        fixtures=FIXTURES,
+        app_keypair=shared_app_keypair(),
+        database_url=url,
+        settings_overrides={"benchmark_roots": [str(tmp_path)]},
     )
     try:
         world.create_registry(

@@ -15,7 +15,7 @@ import pytest
 from bot.cli.registry_world import REGISTRY, RegistryWorld
 from tests.bot_harness import wait_until
 from tests.policies import policy_text
-from tests.world_fixtures import FIXTURES
+from tests.world_fixtures import FIXTURES, shared_app_keypair
 
 # 50 PRs show the exactly-once claim under contention; 100 took 15 min on a loaded machine.
 PRS = 50
@@ -36,6 +36,7 @@ def small_world(postgres_url: str, tmp_path: Path) -> Iterator[RegistryWorld]:
     sha = hashlib.sha256(bench.read_bytes()).hexdigest()
     world = RegistryWorld(
         fixtures=FIXTURES,
+        app_keypair=shared_app_keypair(),
         database_url=postgres_url,
         settings_overrides={"benchmark_roots": [str(tmp_path)]},  # where the slice lives
     )

@@ -31,7 +31,7 @@ from tests.gateway_harness import benchmark_rows, running_gateway
 from tests.policies import policy_text
 from tests.prometheus_server import running_prometheus
 from tests.traffic_world import require
-from tests.world_fixtures import FIXTURES
+from tests.world_fixtures import FIXTURES, shared_app_keypair
 
 GATE = "Shipyard / promotion-gate"
 SHADOW = "Shipyard / shadow (churn)"
@@ -107,6 +107,7 @@ def staging(database_url: str, tmp_path: Path) -> Iterator[Staging]:
     store, table = tmp_path / "artifacts", tmp_path / "routing.json"
     world = RegistryWorld(
         fixtures=FIXTURES,
+        app_keypair=shared_app_keypair(),
         database_url=database_url,
         settings_overrides={
             "shadow_artifact_store": str(store),
@@ -334,6 +335,7 @@ def test_shadow_latency_is_read_from_prometheus_when_one_is_configured(
     port = free_port()
     world = RegistryWorld(
         fixtures=FIXTURES,
+        app_keypair=shared_app_keypair(),
         database_url=database_url,
         settings_overrides={
             "shadow_artifact_store": str(tmp_path / "artifacts"),

@@ -208,10 +208,10 @@ class Settings(BaseSettings):
                     f"cannot read SHIPYARD_GITHUB_PRIVATE_KEY_PATH ({exc.strerror})"
                 ) from None
         pem = pem.replace("\\n", "\n").strip() + "\n"
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+        from bot.base.private_keys import parsed_private_key
 
         try:
-            load_pem_private_key(pem.encode(), password=None)
+            parsed_private_key(pem)
         except (ValueError, TypeError):
             raise SettingsError("the GitHub App private key is not a valid PEM key") from None
         return pem

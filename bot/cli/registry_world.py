@@ -46,6 +46,9 @@ class RegistryWorld:
     clock: ManualClock = field(default_factory=ManualClock)
     settings_overrides: dict[str, Any] = field(default_factory=dict)
     sandbox_port: int | None = None  # None: any free port
+    # The App's (private, public) PEM pair; None: a fresh one. Tests share one pair across
+    # their many worlds, since generating an RSA key is a tenth of a second each time.
+    app_keypair: tuple[str, str] | None = None
     sandbox: SandboxState = field(init=False)
     sandbox_server: SandboxServer = field(init=False)
     settings: Settings = field(init=False)
@@ -55,7 +58,7 @@ class RegistryWorld:
     installation_id: int = field(init=False)
 
     def __post_init__(self) -> None:
-        private_pem, public_pem = generate_app_keypair()
+        private_pem, public_pem = self.app_keypair or generate_app_keypair()
         self.sandbox = SandboxState(
             app_id=APP_ID, app_public_key_pem=public_pem, clock=self.clock.now
         )

@@ -9,13 +9,13 @@ from typing import Any, TypeVar
 
 import httpx
 import jwt
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from githubkit import GitHub, TokenAuthStrategy
 from githubkit.exception import RequestError, RequestFailed
 from pydantic import BaseModel
 
 from bot.base.clock import Clock
 from bot.base.observability import record_github_call
+from bot.base.private_keys import parsed_private_key
 from bot.base.retry_policy import retry_delay
 
 T = TypeVar("T", bound=BaseModel)
@@ -53,7 +53,7 @@ class AppCredentials:
     def __init__(self, *, app_id: int, private_key: str, api_url: str, clock: Clock) -> None:
         self._app_id = app_id
         # Parsed once: loading the PEM for every JWT was most of a worker's time under load.
-        self._private_key = load_pem_private_key(private_key.encode(), password=None)
+        self._private_key = parsed_private_key(private_key)
         self._api_url = api_url
         self._clock = clock
         self._tokens: dict[int, _Token] = {}

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from bot.base.tls import shared_tls
 from bot.sandbox.github.fixture_files import github_fixture
 from bot.sandbox.github.models import IssueComment, Pull, Repo, Review
 from bot.sandbox.github.render import Renderer, iso
@@ -243,6 +244,7 @@ class WebhookSender:
                 content=delivery.body,
                 headers=delivery.headers,
                 timeout=DELIVERY_TIMEOUT_S,
+                verify=shared_tls(),  # a fresh connection per delivery, not a new CA load
             )
         except httpx.HTTPError as exc:
             delivery.status_code, delivery.error = None, type(exc).__name__

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from bot.base.local_server import LocalServer
+from bot.base.tls import shared_tls
 from bot.sandbox.pagerduty.app import ConnectionDropped, PagerDutyState, create_app
 
 
@@ -48,17 +49,21 @@ class PagerDutySandboxServer:
     # -- the test hooks, over HTTP as a test (or the demo) would use them ---------------------
 
     def incidents(self) -> list[dict[str, Any]]:
-        answer = httpx.get(f"{self.url}/_sandbox/incidents", timeout=10).json()
+        answer = httpx.get(f"{self.url}/_sandbox/incidents", timeout=10, verify=shared_tls()).json()
         return list(answer["incidents"])
 
     def received(self) -> int:
-        return int(httpx.get(f"{self.url}/_sandbox/incidents", timeout=10).json()["received"])
+        answer = httpx.get(f"{self.url}/_sandbox/incidents", timeout=10, verify=shared_tls())
+        return int(answer.json()["received"])
 
     def arm(self, fault: str, times: int = 1) -> None:
         response = httpx.post(
-            f"{self.url}/_sandbox/faults", json={"fault": fault, "times": times}, timeout=10
+            f"{self.url}/_sandbox/faults",
+            json={"fault": fault, "times": times},
+            timeout=10,
+            verify=shared_tls(),
         )
         response.raise_for_status()
 
     def reset(self) -> None:
-        httpx.post(f"{self.url}/_sandbox/reset", timeout=10).raise_for_status()
+        httpx.post(f"{self.url}/_sandbox/reset", timeout=10, verify=shared_tls()).raise_for_status()

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from bot.base.tls import shared_tls
 from bot.sandbox.slack.signing import signed_headers
 from bot.sandbox.slack.state import Message, SlackState
 
@@ -46,7 +47,12 @@ class SlackPeople:
         """Send `body` signed now (by the workspace clock) or at `timestamp`."""
         when = str(timestamp if timestamp is not None else int(self.state.clock().timestamp()))
         sent = signed_headers(self.signing_secret, timestamp=when, body=body)
-        return httpx.post(self.events_url, content=body, headers={**sent, **(headers or {})})
+        return httpx.post(
+            self.events_url,
+            content=body,
+            headers={**sent, **(headers or {})},
+            verify=shared_tls(),
+        )
 
     def slash_body(
         self, user: SlackUser, command: str, text: str, *, channel: str = "C0PROMO"
