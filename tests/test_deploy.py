@@ -42,6 +42,12 @@ def test_compose_runs_postgres_two_bot_replicas_and_prometheus(compose: dict[str
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
     assert "healthcheck" in services["prometheus"]
     assert "gateway" in COMPOSE.read_text()  # the planned gateway's placeholder
+    # The split layout: intake-only replicas (SHIPYARD_RUN_WORKERS=false) and one `work`.
+    work = services["bot-work"]
+    assert work["profiles"] == ["split"] and work["command"] == ["shipyard", "work"]
+    assert work["environment"]["SHIPYARD_DATABASE_URL"].startswith("postgresql://")
+    assert "8001/healthz" in " ".join(work["healthcheck"]["test"])
+    assert services["bot-1"]["environment"]["SHIPYARD_RUN_WORKERS"].startswith("${")
 
 
 def test_compose_holds_no_secret_values(compose: dict[str, Any]) -> None:
