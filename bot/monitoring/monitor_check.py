@@ -30,7 +30,6 @@ from bot.runtime.context import BotContext
 from bot.store.models import Deadline, DriftCheck, MonitorStatus, ProductionMonitor
 from evaluators.drift_report import PredictionPoint, build_drift_report, prediction_point
 from evaluators.judgement.monitoring import (
-    Check,
     WindowJudgement,
     check_lines,
     check_severities,
@@ -142,6 +141,10 @@ def _visit(
         logged = window_reader.read_since(
             store, model=monitor.model, version=monitor.version, since=plan.windows[0][0]
         )
+        week = ReferenceProfile.from_json(baseline) if baseline is not None else None
+        shadow = (
+            ReferenceProfile.from_json(monitor.shadow_profile) if monitor.shadow_profile else None
+        )
         for start, end in plan.windows:
             window = window_reader.window_of(
                 logged,
@@ -151,10 +154,10 @@ def _visit(
                 score_column=watch.prediction_column,
             )
             references = {}
-            if baseline is not None and start >= _baseline_end(monitor, policy):
-                references[BASELINE] = ReferenceProfile.from_json(baseline)
-            if monitor.shadow_profile:
-                references[SHADOW] = ReferenceProfile.from_json(monitor.shadow_profile)
+            if week is not None and start >= _baseline_end(monitor, policy):
+                references[BASELINE] = week
+            if shadow is not None:
+                references[SHADOW] = shadow
             _judge(ctx, _reload(ctx, monitor.id), window, profile, references, policy)
     current = _reload(ctx, monitor.id)
     return current.window_end + length + grace
@@ -242,19 +245,20 @@ def _judge(
     judgement = judge_window(
         watch, drift=measured.drift, quality=measured.quality, predictions=measured.predictions
     )
-    severities = check_severities(judgement)
-    # What the alerts will be after this window (the report shows them).
-    alerts = {
-        c.label: step(
+    report_id = secrets.token_urlsafe(24)
+    # Each check after this window: shown in the report, stored below unless the row moved.
+    stepped = {}
+    for c, severity in check_severities(judgement).items():
+        lines = check_lines(judgement, c)
+        stepped[c] = step(
             CheckState.from_json((monitor.checks or {}).get(c.value)),
-            severities[c],
-            line="",
+            severity,
+            line=lines[0] if lines else "",
             end=window.end,
-            report_id=None,
+            report_id=report_id,
             policy=watch,
-        )[0].status.value
-        for c in Check
-    }
+        )
+    alerts = {c.label: new.status.value for c, (new, _) in stepped.items()}
     report = build_drift_report(
         repository=monitor.repository,
         model=monitor.model,
@@ -270,24 +274,18 @@ def _judge(
         prediction_column=watch.prediction_column,
         min_rows=watch.min_rows,
     )
-    report_id = secrets.token_urlsafe(24)
     now = ctx.clock.now()
     with ctx.store.session() as session:
         live = session.get(ProductionMonitor, monitor.id, with_for_update=True)
         assert live is not None
-        if live.window_end != window.start or live.status != MonitorStatus.WATCHING.value:
-            return  # judged meanwhile (a stale visitor), or replaced
+        if (
+            live.window_end != window.start
+            or live.status != MonitorStatus.WATCHING.value
+            or live.checks != monitor.checks
+        ):
+            return  # judged meanwhile (a stale visitor), replaced, or its alerts handed over
         checks = dict(live.checks or {})
-        for c, severity in severities.items():
-            lines = check_lines(judgement, c)
-            new, event = step(
-                CheckState.from_json(checks.get(c.value)),
-                severity,
-                line=lines[0] if lines else "",
-                end=window.end,
-                report_id=report_id,
-                policy=watch,
-            )
+        for c, (new, event) in stepped.items():
             checks[c.value] = new.to_json()
             if event is not None:
                 audit.record(

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bot.base.clock import Clock
+from bot.service.reports_router import REPORT_HEADERS
 from bot.store.db import Store
 from bot.store.models import DriftCheck
 from evaluators.drift_report import DriftReport
@@ -21,11 +22,6 @@ EXPIRED = (
     "This drift report link has expired. `shipyard monitor <model>` and the monitoring issue "
     "link the newest window's report."
 )
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
-    "X-Robots-Tag": "noindex",
-    "Referrer-Policy": "no-referrer",
-}
 
 
 @lru_cache(maxsize=32)
@@ -59,7 +55,7 @@ def drift_router(store: Store, *, clock: Clock, ttl: timedelta) -> APIRouter:
         if isinstance(found, Response):
             return found
         html = await run_in_threadpool(_html, found.id, found.report_json)
-        return HTMLResponse(html, headers=HEADERS)
+        return HTMLResponse(html, headers=REPORT_HEADERS)
 
     @router.get("/drift/{report_id}/json")
     async def show_drift_json(report_id: str) -> Response:

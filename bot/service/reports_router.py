@@ -32,6 +32,14 @@ EXPIRED = (
 )
 
 
+# A report page runs no script and loads nothing; its bearer link is never indexed or leaked.
+REPORT_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+    "X-Robots-Tag": "noindex",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 class _Expired(Exception):
     pass
 
@@ -64,15 +72,7 @@ def reports_router(store: Store, *, clock: Clock, ttl: timedelta) -> APIRouter:
         if isinstance(report, Response):
             return report
         html = await run_in_threadpool(_html, report.id, report.report_json)
-        return HTMLResponse(
-            html,
-            headers={
-                "Content-Security-Policy": "default-src 'none'; img-src data:; "
-                "style-src 'unsafe-inline'",
-                "X-Robots-Tag": "noindex",
-                "Referrer-Policy": "no-referrer",
-            },
-        )
+        return HTMLResponse(html, headers=REPORT_HEADERS)
 
     @router.get("/reports/{report_id}/json")
     async def show_report_json(report_id: str) -> Response:
