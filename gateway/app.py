@@ -22,6 +22,7 @@ from evaluators.candidate import ArtifactFormat, InputKind
 from gateway import choice, protocol
 from gateway.config import GatewayConfig
 from gateway.live import ActiveRoute
+from gateway.mirror import DROP_NOT_LOADED
 from gateway.models import LoadedModel
 from gateway.routing import NAME_PATTERN
 from gateway.serving import Gateway, ModelFailed
@@ -168,8 +169,16 @@ def create_app(config: GatewayConfig) -> FastAPI:
         if "x-request-id" not in request.headers and parsed.id is not None:
             request_id = choice.request_id(parsed.id)
             headers["x-request-id"] = request_id
-        variant, loaded = gateway.answering(active, model=name, request_id=request_id)
+        variant, loaded = gateway.answering(
+            active,
+            model=name,
+            request_id=request_id,
+            routed=request.headers.get("x-shipyard-variant"),
+        )
         headers["x-shipyard-variant"] = variant
+        if loaded is None:  # a mirror for a shadow this process does not hold: counted, refused
+            gateway.mirror.drop(name, DROP_NOT_LOADED)
+            return _error(503, NOT_READY, headers)
         headers["x-shipyard-version"] = loaded.version
         try:
             x = protocol.feature_matrix(

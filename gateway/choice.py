@@ -34,6 +34,11 @@ def answering_variant(route: ModelRoute, *, model: str, request_id: str, canary_
     return names.VARIANT_PRODUCTION
 
 
+def routed_variant(header: str | None) -> str:
+    """The slot a traffic router in front named (`X-Shipyard-Variant`); production otherwise."""
+    return header if header in names.VARIANTS else names.VARIANT_PRODUCTION
+
+
 def mirrored(route: ModelRoute, *, model: str, request_id: str) -> bool:
     shadow = route.shadow
     return shadow is not None and unit("mirror", model, request_id) < shadow.mirror_share

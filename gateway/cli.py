@@ -111,6 +111,13 @@ def serve(
     max_rows: Annotated[int, typer.Option(help="Most rows in one request.")] = 1024,
     reload_every: Annotated[float, typer.Option(help="Seconds between routing polls.")] = 0.5,
     cache_dir: Annotated[Path | None, typer.Option(help="Local bundle cache.")] = None,
+    behind_router: Annotated[
+        bool,
+        typer.Option(
+            help="Behind nginx (Shipyard's nginx router): answer from the slot its "
+            "X-Shipyard-Variant header names, never split or mirror here."
+        ),
+    ] = False,
 ) -> None:
     """Serve the routed models over the Open Inference Protocol v2 (one process)."""
     import uvicorn
@@ -135,6 +142,7 @@ def serve(
         max_rows=max_rows,
         reload_every_s=reload_every,
         cache_dir=cache_dir,
+        behind_router=behind_router,
     )
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False)
 

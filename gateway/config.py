@@ -34,6 +34,10 @@ class GatewayConfig:
     log_flush_s: float = 5.0
     reload_every_s: float = 0.5
     retry_failed_s: float = 10.0  # how often versions that failed to load are tried again
+    # Behind a traffic router (nginx): the router splits and mirrors, and names the slot in
+    # `X-Shipyard-Variant`; this process answers from that slot's version and never mirrors.
+    # Only for gateways no client reaches except through the router, which sets the header.
+    behind_router: bool = False
     clock: Clock = field(default_factory=SystemClock)
     # Runs in the mirror worker thread (in this process, in either mode) before each shadow
     # call: operators' tracing, tests' slow shadow.

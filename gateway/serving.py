@@ -70,7 +70,7 @@ class Gateway:
             linger_s=PROCESS_LINGER_S if config.mirror_mode == "process" else 0.0,
         )
         self.shadow_process: ShadowProcess | None = None
-        if config.mirror_mode == "process":
+        if config.mirror_mode == "process" and not config.behind_router:
             self.shadow_process = ShadowProcess(
                 store_url=config.store_url,
                 cache_dir=cache_dir / "shadow-worker",
@@ -127,11 +127,24 @@ class Gateway:
         return self.watcher.table.routes.get(model)
 
     def answering(
-        self, active: ActiveRoute, *, model: str, request_id: str
-    ) -> tuple[str, LoadedModel]:
-        variant = choice.answering_variant(
-            active.route, model=model, request_id=request_id, canary_ok=active.canary is not None
-        )
+        self, active: ActiveRoute, *, model: str, request_id: str, routed: str | None = None
+    ) -> tuple[str, LoadedModel | None]:
+        """The variant that answers and its model. Behind a router, `routed` (its
+        `X-Shipyard-Variant`) names the slot; the model is None only for a shadow this process
+        has not loaded (yet, or any more: routing moved on)."""
+        if self.config.behind_router:
+            variant = choice.routed_variant(routed)
+            if variant == names.VARIANT_SHADOW:
+                return variant, active.shadow
+            if variant == names.VARIANT_CANARY and active.canary is None:
+                variant = names.VARIANT_PRODUCTION  # the canary is still loading: as without one
+        else:
+            variant = choice.answering_variant(
+                active.route,
+                model=model,
+                request_id=request_id,
+                canary_ok=active.canary is not None,
+            )
         loaded = active.canary if variant == names.VARIANT_CANARY else active.production
         assert loaded is not None  # callers check readiness first
         return variant, loaded
@@ -149,7 +162,10 @@ class Gateway:
     ) -> Answer:
         at = self.log.clock.now()  # the request's time, for its production and shadow rows
         scores, error, seconds = self._run(model, variant, loaded, x)
-        if choice.mirrored(active.route, model=model, request_id=request_id):
+        mirror = not self.config.behind_router  # behind a router, the router mirrors
+        if not mirror and variant == names.VARIANT_SHADOW:
+            self.metrics.mirrored.labels(model, loaded.version).inc()
+        if mirror and choice.mirrored(active.route, model=model, request_id=request_id):
             shadow = active.shadow
             job = MirrorJob(
                 model, request_id, shadow.sha256 if shadow else "", x, loaded.features, at, context

@@ -131,11 +131,12 @@ class RunningGateway:
 
 
 @contextmanager
-def running_gateway(config: GatewayConfig) -> Iterator[RunningGateway]:
-    """A real gateway on a free loopback port; stopped (mirror drained, log flushed) on exit."""
+def running_gateway(config: GatewayConfig, *, port: int = 0) -> Iterator[RunningGateway]:
+    """A real gateway on a loopback port (free unless given); stopped (mirror drained, log
+    flushed) on exit."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(create_app(config), log_level="warning", access_log=False)

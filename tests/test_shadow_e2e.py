@@ -17,12 +17,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
 from bot.base.local_server import free_port
 from bot.base.waiting import wait_until
 from bot.cli.registry_world import REGISTRY, RegistryWorld
+from bot.rollout.routers.factory import stage_router
+from bot.rollout.routers.nginx import NginxRouter
 from evaluators.statistics.drift import build_profile
 from gateway import names
 from gateway.config import GatewayConfig
@@ -30,7 +33,7 @@ from gateway.routing import load_routing
 from tests.gateway_harness import benchmark_rows, running_gateway
 from tests.policies import policy_text
 from tests.prometheus_server import running_prometheus
-from tests.traffic_world import require
+from tests.traffic_world import RunningNginx, require
 from tests.world_fixtures import FIXTURES, shared_app_keypair
 
 GATE = "Shipyard / promotion-gate"
@@ -50,6 +53,10 @@ class Staging:
     world: RegistryWorld
     store: Path
     table: Path
+    # With nginx in front (SHIPYARD_SHADOW_NGINX): its URL, and the port of the gateway pool
+    # behind it that every version's upstream names.
+    nginx_url: str | None = None
+    gateway_port: int = 0
 
     def gate(self, number: int) -> Any:
         return self.world.check_run(number, GATE)
@@ -84,22 +91,44 @@ class Staging:
     def replay(self, rows: int, *, shift_first_feature_by_sd: float = 0.0) -> None:
         """Production traffic through the staging gateway; every request mirrored and logged."""
         config = GatewayConfig(
-            store_url=str(self.store), routing_path=self.table, clock=self.world.clock
+            store_url=str(self.store),
+            routing_path=self.table,
+            clock=self.world.clock,
+            behind_router=self.nginx_url is not None,
         )
         _, x = benchmark_rows(rows)
         x = x.copy()  # the benchmark's array is read-only
         x[:, 0] += shift_first_feature_by_sd * x[:, 0].std()
-        with running_gateway(config) as gateway:
+        with running_gateway(config, port=self.gateway_port) as gateway:
             wait_until(
-                lambda: gateway.client.get("/v2/models/churn/ready").status_code == 200,
+                lambda: 'variant="shadow"' in gateway.client.get("/metrics").text,
                 timeout_s=60,
                 what="the gateway to load production and the shadow",
             )
+            front = gateway if self.nginx_url is None else _Through(self.nginx_url)
             for i in range(rows):
-                answer = gateway.infer(x[i : i + 1], request_id=f"req-{i}")
+                answer = front.infer(x[i : i + 1], request_id=f"req-{i}")
                 assert answer.status_code == 200
                 assert answer.headers["x-shipyard-variant"] == "production"
+            if self.nginx_url is not None:  # nginx mirrors beside the answer: let it finish
+                wait_until(
+                    lambda: gateway.metric("shipyard_gateway_mirrored_total") >= rows,
+                    timeout_s=60,
+                    what="nginx to deliver every mirror",
+                )
         # Leaving the context drained the mirror queue and flushed the prediction log.
+
+
+class _Through:
+    """Requests sent to nginx instead of the gateway (nginx gives each its own id)."""
+
+    def __init__(self, url: str) -> None:
+        self.client = httpx.Client(base_url=url, timeout=30)
+
+    def infer(self, x: Any, *, request_id: str) -> httpx.Response:
+        tensor = {"name": "features", "shape": list(x.shape), "datatype": "FP32"}
+        body = {"inputs": [{**tensor, "data": x.reshape(-1).tolist()}]}
+        return self.client.post("/v2/models/churn/infer", json=body)
 
 
 @pytest.fixture
@@ -123,6 +152,78 @@ def staging(database_url: str, tmp_path: Path) -> Iterator[Staging]:
         assert world.sandbox.violations == []
     finally:
         world.close()
+
+
+@pytest.fixture
+def staging_behind_nginx(database_url: str, tmp_path: Path) -> Iterator[Staging]:
+    """The staging gateways behind a real nginx that the bot drives from its nginx file."""
+    store, table = tmp_path / "artifacts", tmp_path / "routing.json"
+    gateway_port, nginx_dir = free_port(), tmp_path / "nginx"
+    router_file = tmp_path / "nginx-router.yaml"
+    router_file.write_text(
+        f"directory: {nginx_dir}\nlisten_port: {free_port()}\nnginx: {require('nginx')}\n"
+        f"upstreams: {{'*': {{'*': '127.0.0.1:{gateway_port}'}}}}\n",
+        encoding="utf-8",
+    )
+    router = stage_router(table, router_file)
+    assert isinstance(router, NginxRouter)
+    nginx = RunningNginx(router.directory, router.install())
+    world = RegistryWorld(
+        fixtures=FIXTURES,
+        app_keypair=shared_app_keypair(),
+        database_url=database_url,
+        settings_overrides={
+            "shadow_artifact_store": str(store),
+            "shadow_routing_table": table,
+            "shadow_nginx": router_file,
+            "shadow_gateway_url": "http://gateway.staging.test",
+            "shadow_check_interval_s": 3600,
+        },
+    )
+    try:
+        world.create_registry(policy_text=policy_text(shadow=SHADOW_POLICY))
+        world.start_bot()
+        yield Staging(world, store, table, f"http://127.0.0.1:{router.port}", gateway_port)
+        assert world.sandbox.violations == []
+    finally:
+        world.close()
+        nginx.stop()
+
+
+def test_behind_nginx_the_candidate_gets_its_mirrored_traffic_and_passes(
+    staging_behind_nginx: Staging,
+) -> None:
+    staging = staging_behind_nginx
+    world = staging.world
+    number = world.open_candidate_pr("candidate_better")
+    wait_until(
+        lambda: staging.deployment_states() == ["in_progress"],
+        timeout_s=120,
+        what="the shadow stage to start",
+    )
+    assert staging.nginx_url is not None
+    config = (Path(staging.table).parent / "nginx" / "nginx.conf").read_text(encoding="utf-8")
+    assert f"shadow pr{number}-" in config and "mirror /_shipyard/mirror/0;" in config
+    assert load_routing(staging.table).models["churn"].shadow is not None
+
+    staging.replay(400)
+    world.pass_time(timedelta(hours=25))
+    assert wait_until(
+        lambda: world.sandbox.pull(REGISTRY, number).merged,
+        timeout_s=120,
+        what="the bot to merge after shadow passed",
+    )
+    shadow = staging.shadow(number)
+    assert shadow.conclusion == "success", shadow.output
+    assert "400 of" in shadow.output["title"]
+    # The merge ends the stage in nginx and in the gateways' table alike.
+    wait_until(
+        lambda: load_routing(staging.table).models["churn"].shadow is None,
+        timeout_s=60,
+        what="the shadow slot to be removed",
+    )
+    config = (Path(staging.table).parent / "nginx" / "nginx.conf").read_text(encoding="utf-8")
+    assert "mirror /_shipyard/mirror/0;" not in config
 
 
 def test_a_better_candidate_is_merged_only_after_its_shadow_passed(staging: Staging) -> None:

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     shadow_routing_table: Path | None = Field(
         default=None, description="The routing table file the staging gateways poll."
     )
+    shadow_nginx: Path | None = Field(
+        default=None,
+        description="An nginx router file (YAML: directory, listen_port, upstreams; see "
+        "docs/routing.md): nginx splits and mirrors in front of the staging gateways, which "
+        "run with --behind-router. Read at every stage visit.",
+    )
     shadow_gateway_url: str | None = Field(
         default=None, description="The staging gateway's public URL, linked from deployments."
     )
@@ -127,6 +133,10 @@ class Settings(BaseSettings):
     )
     canary_routing_table: Path | None = Field(
         default=None, description="The routing table file the production gateways poll."
+    )
+    canary_nginx: Path | None = Field(
+        default=None,
+        description="As SHIPYARD_SHADOW_NGINX, for nginx in front of the production gateways.",
     )
     canary_gateway_url: str | None = Field(
         default=None, description="The production gateway's public URL, linked from deployments."

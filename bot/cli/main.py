@@ -140,6 +140,30 @@ def monitor(
     typer.echo(render_json(seen) if as_json else render_text(seen, public_url=public_url))
 
 
+@app.command("nginx-config")
+def nginx_config(
+    nginx_file: Path = typer.Argument(..., help="The nginx router file (SHIPYARD_*_NGINX)."),
+    table: Path = typer.Option(
+        ..., help="The routing table its gateways poll (SHIPYARD_*_ROUTING_TABLE)."
+    ),
+) -> None:
+    """Write the nginx.conf to start nginx with (checked with `nginx -t`; the routes in effect,
+    none at first), and print the command that starts it. The bot changes it from then on."""
+    from bot.rollout.routers.factory import stage_router
+    from bot.rollout.routers.nginx import NginxRouter
+    from bot.rollout.routers.router import RouterError
+
+    try:
+        router = stage_router(table, nginx_file)
+        assert isinstance(router, NginxRouter)
+        written = router.install()
+    except RouterError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {written}")
+    typer.echo(f"start nginx with: nginx -p {router.directory} -c {written}")
+
+
 @app.command()
 def migrate(
     database_url: str = typer.Option(

@@ -43,7 +43,7 @@ from bot.rollout.metrics.prediction_log import (
     score_counts,
 )
 from bot.rollout.metrics.source import MetricsSource
-from bot.rollout.routers.factory import GatewayRouterConfig, make_router
+from bot.rollout.routers.factory import stage_router
 from bot.rollout.routers.router import TrafficRouter
 from bot.rollout.shadow_stage import candidate_version
 from bot.runtime.context import BotContext
@@ -97,7 +97,7 @@ def _ports(ctx: BotContext) -> tuple[ArtifactStore, TrafficRouter, MetricsSource
         if settings.canary_prometheus_url
         else PredictionLogSource(store)
     )
-    return store, make_router(GatewayRouterConfig(table=settings.canary_routing_table)), source
+    return store, stage_router(settings.canary_routing_table, settings.canary_nginx), source
 
 
 def advance(ctx: BotContext, deadline: Deadline) -> str:

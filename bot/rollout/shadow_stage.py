@@ -39,7 +39,7 @@ from bot.rollout.metrics.factory import PrometheusConfig, make_metrics_source
 from bot.rollout.metrics.prediction_log import read_prediction_log
 from bot.rollout.metrics.source import MetricsError, Series, Window
 from bot.rollout.metrics.source import NoData as NoMetrics
-from bot.rollout.routers.factory import GatewayRouterConfig, make_router
+from bot.rollout.routers.factory import stage_router
 from bot.rollout.routers.router import RouterError, Slot, TrafficRouter
 from bot.runtime import outbox
 from bot.runtime.context import BotContext
@@ -113,7 +113,7 @@ def _staging(ctx: BotContext) -> _Staging:
     assert settings.shadow_artifact_store and settings.shadow_routing_table
     return _Staging(
         store=ArtifactStore(settings.shadow_artifact_store),
-        router=make_router(GatewayRouterConfig(table=settings.shadow_routing_table)),
+        router=stage_router(settings.shadow_routing_table, settings.shadow_nginx),
         prometheus_url=settings.shadow_prometheus_url,
     )
 

@@ -30,7 +30,7 @@ from bot.rollout.routers.nginx_config import (
     table_of,
 )
 from bot.rollout.routers.router import RouterError, Slot, without_slot
-from gateway.routing import ModelRoute, Routing
+from gateway.routing import ModelRoute, Routing, load_routing, save_routing
 
 CONFIG_NAME = "nginx.conf"
 REVISION_PATH = "/_shipyard/routing-revision"
@@ -55,6 +55,7 @@ class NginxRouter:
         user: str | None = None,
         reload_timeout_s: float = 15.0,
         lock_timeout_s: float = 30.0,
+        table: Path | None = None,
     ) -> None:
         # Everything below lands in nginx.conf: only values that cannot change its meaning.
         if not _HOST.match(listen_host) or not 0 < listen_port < 65536:
@@ -79,6 +80,9 @@ class NginxRouter:
         self._reload_timeout_s = reload_timeout_s
         self._lock = self.directory / (CONFIG_NAME + ".lock")
         self._lock_timeout_s = lock_timeout_s
+        # The routing table the gateways behind nginx poll (`shipyard gateway serve
+        # --behind-router`), kept equal to nginx's: it tells them which versions to load.
+        self._table = table
 
     # -- the port -------------------------------------------------------------------------
 
@@ -113,6 +117,8 @@ class NginxRouter:
     def _change(self, model: str, route: ModelRoute) -> None:
         installed = self._installed()
         if installed.models.get(model) == route:
+            # Also what finishes a change a crash interrupted: the table, then the reload.
+            self._sync_table(installed)
             if self._running_revision() != installed.revision:
                 self._reload_and_confirm(installed.revision)
             return
@@ -123,7 +129,15 @@ class NginxRouter:
         except ValidationError as exc:
             raise RouterError("the route is not valid", detail=str(exc)[:300]) from None
         previous = self.config.read_text(encoding="utf-8") if self.config.exists() else None
-        self._install_checked(self._render(changed))
+        text = self._render(changed)
+        # The gateways start loading a new version before nginx sends it traffic; until they
+        # have, they answer a canary's share from production and refuse its mirrors (counted).
+        self._sync_table(changed)
+        try:
+            self._install_checked(text)
+        except RouterError:
+            self._sync_table(installed)
+            raise
         try:
             self._reload_and_confirm(changed.revision)
         except RouterError:
@@ -133,7 +147,21 @@ class NginxRouter:
                 self.config.unlink(missing_ok=True)
             else:
                 self._put_back(previous)
+            self._sync_table(installed)
             raise
+
+    def _sync_table(self, routing: Routing) -> None:
+        """Make the gateways' routing table say what nginx's configuration says."""
+        if self._table is None:
+            return
+        try:
+            if load_routing(self._table) == routing:
+                return
+            save_routing(self._table, routing)
+        except (OSError, ValidationError) as exc:
+            raise RouterError(
+                "the gateways' routing table could not be written", detail=str(exc)[:300]
+            ) from None
 
     def _render(self, routing: Routing) -> str:
         try:

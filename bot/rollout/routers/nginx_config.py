@@ -26,8 +26,9 @@ TABLE_MARK = "# shipyard-routing: "
 ADDRESS = re.compile(
     r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}$|^unix:/[\w./-]{1,200}$"
 )
-# An upstream is a model's version: model name -> version -> address.
+# An upstream is a model's version: model name -> version -> address; `*` stands for any.
 Upstreams = Mapping[str, Mapping[str, str]]
+ANY = "*"
 
 
 class ConfigError(ValueError):
@@ -111,7 +112,16 @@ def _model_view(name: str, route: ModelRoute, upstreams: Upstreams) -> dict[str,
 
 
 def _address(upstreams: Upstreams, model: str, version: str) -> str:
-    address = upstreams.get(model, {}).get(version)
+    """The model's version's own address, else the model's `*`, else the `*` model's: a pool of
+    gateways that load every version the routing table names serves versions nobody listed."""
+    address = next(
+        (
+            found
+            for m, v in ((model, version), (model, ANY), (ANY, version), (ANY, ANY))
+            if (found := upstreams.get(m, {}).get(v)) is not None
+        ),
+        None,
+    )
     if address is None:
         raise ConfigError(f"no upstream is configured for {model} version {version}")
     if not ADDRESS.match(address):
