@@ -29,7 +29,9 @@ def unit(purpose: str, model: str, request_id: str) -> float:
 def answering_variant(route: ModelRoute, *, model: str, request_id: str, canary_ok: bool) -> str:
     """Production, or the canary for its weight's share of request ids."""
     canary = route.canary
-    if canary is not None and canary_ok and unit("canary", model, request_id) < canary.weight:
+    if canary is None or not canary_ok or canary.weight <= 0:
+        return names.VARIANT_PRODUCTION
+    if canary.weight >= 1 or unit("canary", model, request_id) < canary.weight:
         return names.VARIANT_CANARY
     return names.VARIANT_PRODUCTION
 
@@ -41,7 +43,10 @@ def routed_variant(header: str | None) -> str:
 
 def mirrored(route: ModelRoute, *, model: str, request_id: str) -> bool:
     shadow = route.shadow
-    return shadow is not None and unit("mirror", model, request_id) < shadow.mirror_share
+    if shadow is None or shadow.mirror_share <= 0:
+        return False
+    # A share of 1 needs no hash: a sha256 per request is a visible part of mirroring's cost.
+    return shadow.mirror_share >= 1 or unit("mirror", model, request_id) < shadow.mirror_share
 
 
 def sampled(share: float, *, model: str, request_id: str) -> bool:

@@ -7,6 +7,8 @@ in one server, so prometheus-client's multiprocess mode is not needed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from gateway import names
@@ -29,6 +31,14 @@ LATENCY_BUCKETS = (
     2.5,
 )
 SCORE_BUCKETS = tuple(round(i / 20, 2) for i in range(1, 21))
+
+
+@dataclass(frozen=True)
+class Series:
+    ok: Counter
+    error: Counter
+    latency: Histogram
+    score: Histogram
 
 
 class GatewayMetrics:
@@ -74,12 +84,27 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self._series: dict[tuple[str, str, str], Series] = {}
         self.log_dropped = Counter(
             names.PREDICTION_LOG_DROPPED,
             "Prediction log rows lost (buffer full while the store is slow, or a failed write).",
             ["reason"],
             registry=self.registry,
         )
+
+    def series(self, model: str, variant: str, version: str) -> Series:
+        """The children of one (model, variant, version), looked up once: `labels()` takes a
+        lock and builds a key on every call, on every request's path."""
+        key = (model, variant, version)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = Series(
+                ok=self.requests.labels(*key, names.OUTCOME_OK),
+                error=self.requests.labels(*key, names.OUTCOME_ERROR),
+                latency=self.latency.labels(*key),
+                score=self.score.labels(*key),
+            )
+        return found
 
     def announce(self, model: str, variant: str, version: str) -> None:
         """Create a served version's series at zero before its first request.

@@ -8,6 +8,7 @@ second rather than once per request — each wake-up competes with the event loo
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -73,15 +74,18 @@ class Mirror:
         if self._closed:
             self.drop(job.model, DROP_SHUTDOWN)
             return False
-        depth = self._metrics.queue_depth.labels(job.model)
-        depth.inc()  # before the put: a worker may take the job (and dec) at once
         try:
             self._queue.put_nowait(job)
         except queue.Full:
-            depth.dec()
             self.drop(job.model, DROP_QUEUE_FULL)
             return False
         return True
+
+    def depth_by_model(self) -> dict[str, int]:
+        """Jobs waiting, by model: counted when scraped, not on every request's path."""
+        with self._queue.mutex:
+            waiting = list(self._queue.queue)
+        return dict(collections.Counter(job.model for job in waiting if job is not None))
 
     def drop(self, model: str, reason: str) -> None:
         self._metrics.dropped.labels(model, reason).inc()
@@ -98,8 +102,6 @@ class Mirror:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 break
-        for taken in jobs:
-            self._metrics.queue_depth.labels(taken.model).dec()
         return jobs, job is None
 
     def _run(self) -> None:
@@ -131,5 +133,4 @@ class Mirror:
             except queue.Empty:
                 return
             if job is not None:
-                self._metrics.queue_depth.labels(job.model).dec()
                 self.drop(job.model, DROP_SHUTDOWN)

@@ -113,6 +113,9 @@ class Gateway:
 
     def render_metrics(self) -> bytes:
         """The /metrics text, with every loaded version's series present (at zero if unused)."""
+        depth = self.mirror.depth_by_model()
+        for model in set(depth) | set(self.watcher.table.routes):
+            self.metrics.queue_depth.labels(model).set(depth.get(model, 0))
         for model, active in self.watcher.table.routes.items():
             for variant, loaded in (
                 (names.VARIANT_PRODUCTION, active.production),
@@ -217,15 +220,14 @@ class Gateway:
         scores: NDArray[np.float64] | None,
         seconds: float,
     ) -> None:
-        labels = (model, variant, version)
+        series = self.metrics.series(model, variant, version)
         if scores is None:
-            self.metrics.requests.labels(*labels, names.OUTCOME_ERROR).inc()
+            series.error.inc()
             return
-        self.metrics.latency.labels(*labels).observe(seconds)
-        histogram = self.metrics.score.labels(*labels)
+        series.latency.observe(seconds)
         for value in scores.tolist():
-            histogram.observe(value)
-        self.metrics.requests.labels(*labels, names.OUTCOME_OK).inc()
+            series.score.observe(value)
+        series.ok.inc()
 
     def _shadow(self, jobs: list[MirrorJob]) -> None:
         """The mirror worker's batch: scored here (thread mode) or sent to the worker process."""
