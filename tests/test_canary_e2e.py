@@ -22,16 +22,21 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bot.base.clock import ManualClock
+from bot.base.local_server import free_port
 from bot.base.waiting import wait_until
 from bot.cli.registry_world import REGISTRY, RegistryWorld
+from bot.rollout.routers.factory import stage_router
+from bot.rollout.routers.nginx import NginxRouter
 from bot.sandbox.pagerduty import PagerDutySandboxServer, PagerDutyState
 from gateway.config import GatewayConfig
 from gateway.routing import Deployed, ModelRoute, Routing, load_routing, save_routing
@@ -39,7 +44,7 @@ from gateway.store import ArtifactStore
 from tests.gateway_harness import RunningGateway, benchmark_rows, fixture_dir, running_gateway
 from tests.prometheus_server import running_prometheus
 from tests.slack_world import ALICE, SlackRig, start_slack_world
-from tests.traffic_world import require
+from tests.traffic_world import RunningNginx, require
 from tests.world_fixtures import FIXTURES, shared_app_keypair
 
 CANARY = "Shipyard / canary (churn)"
@@ -227,14 +232,21 @@ def production(
         ),
     )
     clock = WallClock()
+    behind_nginx = request.node.get_closest_marker("behind_nginx") is not None
     config = GatewayConfig(
-        store_url=str(store), routing_path=table, reload_every_s=0.1, log_share=0.0, clock=clock
+        store_url=str(store),
+        routing_path=table,
+        reload_every_s=0.1,
+        log_share=0.0,
+        clock=clock,
+        behind_router=behind_nginx,
     )
     (tmp_path / "prometheus").mkdir()
     with (
         PagerDutySandboxServer(PagerDutyState(routing_key=ROUTING_KEY)) as pagerduty,
         running_gateway(config) as gateway,
         running_prometheus(tmp_path / "prometheus", _scrape_config(gateway.url)) as prometheus,
+        _nginx_in_front(tmp_path, table, gateway, enabled=behind_nginx) as (front, nginx_file),
     ):
         world = RegistryWorld(
             fixtures=FIXTURES,
@@ -247,11 +259,12 @@ def production(
                 "canary_gateway_url": "http://gateway.production.test",
                 "canary_prometheus_url": prometheus,
                 "canary_check_interval_s": 1,
+                "canary_nginx": nginx_file,
                 "pagerduty_events_url": pagerduty.url,
                 "pagerduty_routing_key": ROUTING_KEY,
             },
         )
-        traffic = Traffic(gateway)
+        traffic = Traffic(front)
         rig = start_slack_world(
             world,
             cache_dir=tmp_path / "cache",
@@ -270,6 +283,48 @@ def production(
             rig.close()
             world.close()
             clock.close()
+
+
+@contextmanager
+def _nginx_in_front(
+    tmp_path: Path, table: Path, gateway: RunningGateway, *, enabled: bool
+) -> Iterator[tuple[Any, Path | None]]:
+    """nginx in front of the gateway, started from the configuration `shipyard nginx-config`
+    writes (production as the gateway's table has it), when the test asks for it."""
+    if not enabled:
+        yield gateway, None
+        return
+    nginx_file = tmp_path / "nginx-router.yaml"
+    nginx_file.write_text(
+        f"directory: {tmp_path / 'nginx'}\nlisten_port: {free_port()}\n"
+        f"nginx: {require('nginx')}\n"
+        f"upstreams: {{'*': {{'*': '{gateway.url.removeprefix('http://')}'}}}}\n",
+        encoding="utf-8",
+    )
+    router = stage_router(table, nginx_file)
+    assert isinstance(router, NginxRouter)
+    nginx = RunningNginx(router.directory, router.install())
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{router.port}", timeout=30) as client:
+            yield RunningGateway(f"http://127.0.0.1:{router.port}", client), nginx_file
+    finally:
+        nginx.stop()
+
+
+@pytest.mark.behind_nginx
+def test_behind_nginx_a_healthy_canary_steps_up_and_is_promoted(production: Production) -> None:
+    production.traffic.start()
+    number = production.merge("candidate_better")
+    run = production.finished(number)
+
+    assert run.conclusion == "success", run.output
+    route = production.route()  # the gateways' table, kept equal to nginx's
+    assert route.production.version.startswith(f"pr{number}-") and route.canary is None
+    config = (production.table.parent / "nginx" / "nginx.conf").read_text(encoding="utf-8")
+    assert f"production {route.production.version}" in config and "split_clients" not in config
+    # nginx split the traffic: the canary answered live requests before it was promoted.
+    assert production.traffic.by_variant.get("canary", 0) > 0
+    assert production.pagerduty.incidents() == []
 
 
 def test_a_healthy_canary_steps_up_to_100_percent_and_is_promoted(production: Production) -> None:

@@ -105,12 +105,23 @@ class NginxRouter:
     # -- first start -----------------------------------------------------------------------
 
     def install(self) -> Path:
-        """Write a checked configuration for the table in effect (empty at first), without
-        reloading: what an operator starts nginx with (`nginx -p <dir> -c <dir>/nginx.conf`)."""
+        """Write a checked configuration for the routes in effect, without reloading: what an
+        operator starts nginx with (`nginx -p <dir> -c <dir>/nginx.conf`). At first those are
+        the gateways' table's (production as the gateways already serve it), else none."""
         with exclusive(self._lock, timeout_s=self._lock_timeout_s):
-            routing = self._installed() if self.config.exists() else Routing()
+            routing = self._installed() if self.config.exists() else self._table_routing()
             self._install_checked(self._render(routing))
         return self.config
+
+    def _table_routing(self) -> Routing:
+        if self._table is None:
+            return Routing()
+        try:
+            return load_routing(self._table)
+        except (OSError, ValidationError) as exc:
+            raise RouterError(
+                "the gateways' routing table could not be read", detail=str(exc)[:300]
+            ) from None
 
     # -- the steps --------------------------------------------------------------------------
 
