@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
 
 from evaluators.artifacts.inference import Runner, open_runner
 from evaluators.artifacts.loading import ArtifactError
 from evaluators.bounded import DocumentError
-from evaluators.candidate import ModelConfig, Task, parse_model_config
+from evaluators.candidate import ArtifactFormat, ModelConfig, Task, parse_model_config
 from gateway.routing import Deployed
 from gateway.store import ArtifactStore, DigestMismatch, StoreError
 
@@ -36,10 +37,28 @@ class LoadedModel:
 
     def scores(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
         """The positive-class score per row (binary), or the predicted value (regression)."""
+        if self.config.format is not ArtifactFormat.ONNX:
+            _one_openmp_thread()
         out = self.runner.predict(x)
         if out.ndim != 1:
             raise ValueError("the gateway serves binary classifiers and regressors only")
         return out
+
+
+_THREAD = threading.local()
+
+
+def _one_openmp_thread() -> None:
+    """Score scikit-learn models on one OpenMP thread in each thread that serves requests.
+
+    The gateway answers requests in parallel threads, each a row or a few: an OpenMP team per
+    call (HistGradientBoosting's predict opens one on every core) only oversubscribes the
+    cores, and its spin-waiting made single-row answers 10-20x slower on two busy cores
+    (a skops canary judged on latency that was the gateway's, not the model's). The limit is
+    OpenMP's per-thread setting, so it is set once per thread and nothing else is changed."""
+    if not getattr(_THREAD, "one_openmp_thread", False):
+        threadpool_limits(limits=1, user_api="openmp")
+        _THREAD.one_openmp_thread = True
 
 
 def load_model(

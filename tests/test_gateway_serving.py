@@ -82,6 +82,36 @@ def test_a_skops_model_answers_as_the_evaluators_do(tmp_path: Path) -> None:
         np.testing.assert_allclose(scores, evaluator_scores("candidate_skops", x), atol=1e-9)
 
 
+def test_a_skops_model_is_scored_on_one_openmp_thread_per_serving_thread(tmp_path: Path) -> None:
+    # HistGradientBoosting opens an OpenMP team on every core for each call; from the gateway's
+    # parallel request threads that oversubscribed two cores and made single-row answers 10-20x
+    # slower, so a skops canary was judged on the gateway's latency rather than the model's.
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from gateway.models import load_model
+
+    store = tmp_path / "store"
+    shas = publish_fixtures(store)
+    deployed = Deployed(version="1.2.0", sha256=shas["1.2.0"])
+    loaded = load_model(
+        ArtifactStore(str(store)), model="churn", deployed=deployed, cache_dir=tmp_path / "cache"
+    )
+    _, x = benchmark_rows(4)
+    seen: dict[str, object] = {}
+
+    def serve() -> None:
+        seen["scores"] = loaded.scores(x)
+        seen["threads"] = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"}
+
+    worker = threading.Thread(target=serve)
+    worker.start()
+    worker.join()
+    np.testing.assert_allclose(seen["scores"], evaluator_scores("candidate_skops", x), atol=1e-9)  # type: ignore[arg-type]
+    assert seen["threads"] == {1}
+
+
 def test_health_readiness_and_metadata_speak_the_protocol(
     world: tuple[GatewayConfig, dict[str, str]],
 ) -> None:
