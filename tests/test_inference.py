@@ -162,3 +162,37 @@ def test_a_wrong_input_name_in_config_is_explained(tmp_path: Path) -> None:
     )
     assert result.status is RunStatus.ERROR
     assert "'input' is not a model input" in result.message and "x" in result.message
+
+
+def test_a_model_that_fails_to_score_is_explained_without_an_exception_or_a_path(
+    tmp_path: Path,
+) -> None:
+    # The graph takes three columns; the config names two: onnxruntime refuses every batch.
+    model_dir, config = _softmax_model(tmp_path)
+    short = config.model_copy(update={"features": ["f1", "f2"]})
+    frame = pd.DataFrame({"f1": [1.0], "f2": [2.0]})
+    result = predict_proba(
+        model_dir=model_dir, config=short, frame=frame, timeout_s=120, memory_mb=4096
+    )
+    assert result.status is RunStatus.ERROR
+    assert result.message.startswith("the model failed: "), result.message
+    assert "invalid dimensions" in result.message.lower()  # onnxruntime's own reason
+    assert "Traceback" not in result.message and "InvalidArgument:" not in result.message
+    assert "/tmp" not in result.message and str(tmp_path) not in result.message
+
+
+def test_plain_reasons_drop_the_exception_class_paths_and_control_characters() -> None:
+    from evaluators.artifacts.worker_process import plain_reason
+
+    log = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/evaluators/artifacts/model_worker.py", line 10, in main\n'
+        "onnxruntime.capi.onnxruntime_pybind11_state.Fail: [ONNXRuntimeError] : 1 : FAIL : "
+        "Load model from /tmp/shipyard-worker-x/m.onnx failed\x1b[31m\n"
+    )
+    assert plain_reason(log, last=True) == (
+        "[ONNXRuntimeError] : 1 : FAIL : Load model from <path> failed [31m"
+    )
+    assert plain_reason("ValueError: bad input\nmore") == "bad input"
+    assert plain_reason("") == ""
+    assert len(plain_reason("x" * 5000)) == 300

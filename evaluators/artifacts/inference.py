@@ -24,10 +24,10 @@ from numpy.typing import NDArray
 from evaluators.artifacts.loading import load_skops, open_onnx_session
 from evaluators.artifacts.worker_process import (
     _describe_exit,
-    _is_memory_failure,
     _limit_memory,
     _log_tail,
     _worker_env,
+    describe_failure,
 )
 from evaluators.candidate import ArtifactFormat, InputKind, ModelConfig, Task
 from evaluators.report import RunStatus
@@ -308,13 +308,8 @@ def _run_job(job_dir: Path) -> dict[str, str]:
         x = np.load(job_dir / "features.npy", mmap_mode="r", allow_pickle=False)
         out = predict_batched(runner, x, batch_size=int(job["batch_size"]))
         np.save(job_dir / "output.npy", np.asarray(out, dtype=np.float64), allow_pickle=False)
-    except MemoryError:
-        return {"status": "error", "message": f"exceeded the memory limit of {job['memory_mb']} MB"}
-    except Exception as exc:
-        text = str(exc)
-        if _is_memory_failure(text):
-            text = f"exceeded the memory limit of {job['memory_mb']} MB ({text[:200]})"
-        return {"status": "error", "message": f"{type(exc).__name__}: {text}"}
+    except Exception as exc:  # MemoryError included: described, never raised to the caller
+        return {"status": "error", "message": describe_failure(exc, int(job["memory_mb"]))}
     return {"status": "ok", "message": ""}
 
 

@@ -32,10 +32,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 from evaluators.artifacts.worker_process import (
     _describe_exit,
-    _is_memory_failure,
     _limit_memory,
     _log_tail,
     _worker_env,
+    describe_failure,
 )
 
 # Only the standard library at import: the CLI starts the worker before its own slow imports.
@@ -337,12 +337,7 @@ def models_of(
 
 
 def _error(exc: BaseException, memory_mb: int) -> dict[str, Any]:
-    if isinstance(exc, MemoryError):
-        return {"status": "error", "message": f"exceeded the memory limit of {memory_mb} MB"}
-    text = str(exc)
-    if _is_memory_failure(text):
-        text = f"exceeded the memory limit of {memory_mb} MB ({text[:200]})"
-    return {"status": "error", "message": f"{type(exc).__name__}: {text}"}
+    return {"status": "error", "message": describe_failure(exc, memory_mb)}
 
 
 def _load(

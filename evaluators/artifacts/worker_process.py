@@ -4,6 +4,7 @@ caller can start one before importing anything heavy)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -37,6 +38,34 @@ def _is_memory_failure(text: str) -> bool:
     return any(sign in lowered for sign in signs)
 
 
+# "onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument: ..." -> "..."
+_EXCEPTION_PREFIX = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*\s*:\s+")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.+@-]+/)+[\w.+@-]*")
+_REASON_CHARS = 300
+
+
+def plain_reason(text: str, *, last: bool = False) -> str:
+    """A failing library's reason as a reviewer may read it: one line (the first, or the last
+    of a log), without the Python exception's class, file paths or control characters, bounded.
+    The author of the model may have chosen its words: the report escapes it where shown."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = _EXCEPTION_PREFIX.sub("", lines[-1] if last else lines[0])
+    line = _ABSOLUTE_PATH.sub("<path>", line)
+    line = "".join(c if c.isprintable() else " " for c in line)
+    return line[:_REASON_CHARS]
+
+
+def describe_failure(exc: BaseException, memory_mb: int) -> str:
+    """What a model's failure inside the worker tells the PR: never a traceback or a path."""
+    text = str(exc)
+    if isinstance(exc, MemoryError) or _is_memory_failure(text):
+        return f"exceeded the memory limit of {memory_mb} MB"
+    reason = plain_reason(text)
+    return f"the model failed: {reason}" if reason else "the model failed"
+
+
 def _describe_exit(returncode: int, memory_mb: int, log: str) -> str:
     if returncode < 0:
         name = signal.Signals(-returncode).name
@@ -44,7 +73,7 @@ def _describe_exit(returncode: int, memory_mb: int, log: str) -> str:
         return f"inference worker was killed by {name}{hint}; memory limit {memory_mb} MB"
     if "MemoryError" in log or _is_memory_failure(log):
         return f"inference worker exceeded its memory limit of {memory_mb} MB"
-    last = log.splitlines()[-1] if log else "no output"
+    last = plain_reason(log, last=True) or "no output"
     return f"inference worker exited with code {returncode}: {last}"
 
 
