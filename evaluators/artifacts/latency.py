@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 _WARMUP_SINGLE = 5
 _WARMUP_BATCH = 2
 _CANDIDATE, _BASELINE = 0, 1
-_LARGE_BATCHES = 3  # pairs of large batches per round: the median shrugs off one hiccup
+_LARGE_BATCHES = 1  # a pair of large batches per round: the bounds over rounds shrug off a hiccup
 
 
 @dataclass(frozen=True)
