@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot.base.tls import shared_tls
+
 LFS_MEDIA_TYPE = "application/vnd.git-lfs+json"
 POINTER_MAX_BYTES = 1024  # the spec requires pointer files to be smaller than this
 _POINTER = re.compile(
@@ -72,7 +74,7 @@ def fetch_objects(
         "hash_algo": "sha256",
     }
     out: dict[str, bytes] = {}
-    with httpx.Client(timeout=timeout_s) as http:
+    with httpx.Client(timeout=timeout_s, verify=shared_tls()) as http:
         response = http.post(f"{endpoint}/objects/batch", json=request, headers=headers)
         if response.status_code != 200:
             raise LfsError(f"LFS batch request failed with HTTP {response.status_code}")

@@ -22,6 +22,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.base.settings import Settings
+from bot.base.tls import shared_tls
 
 ENQUEUE_PATH = "/v2/enqueue"
 DEFAULT_TIMEOUT_S = 10.0
@@ -84,7 +85,10 @@ class PagerDutyEvents:
         body = json.dumps({**event, "routing_key": key}, ensure_ascii=False).encode()
         try:
             with httpx.Client(
-                timeout=self._timeout, transport=self._transport, follow_redirects=False
+                timeout=self._timeout,
+                transport=self._transport,
+                follow_redirects=False,
+                verify=shared_tls(),
             ) as client:
                 response = client.post(
                     self.url,

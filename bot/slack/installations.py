@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from bot.base.tls import shared_tls
 from bot.github.api import GitHubApp, GitHubError
 
 
@@ -18,6 +19,7 @@ def installation_for(github: GitHubApp, repo: str) -> int | None:
             "X-GitHub-Api-Version": "2022-11-28",
         },
         timeout=30,
+        verify=shared_tls(),
     )
     if response.status_code == 404:
         return None

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bot.base.tls import shared_tls
 from bot.rollout.metrics import queries
 from bot.rollout.metrics.source import (
     MetricsUnavailable,
@@ -41,7 +42,7 @@ class PrometheusSource:
         self._url = base_url.rstrip("/") + "/api/v1/query"
         self._timeout_s = timeout_s
         self._max_bytes = max_response_bytes
-        self._client = httpx.Client(timeout=timeout_s)
+        self._client = httpx.Client(timeout=timeout_s, verify=shared_tls())
 
     def close(self) -> None:
         self._client.close()

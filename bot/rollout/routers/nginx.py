@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 from pydantic import ValidationError
 
+from bot.base.tls import shared_tls
 from bot.rollout.routers.file_lock import exclusive
 from bot.rollout.routers.nginx_config import (
     ConfigError,
@@ -229,7 +230,9 @@ class NginxRouter:
     def _running_revision(self) -> int | None:
         url = f"http://127.0.0.1:{self.port}{REVISION_PATH}"
         try:
-            answer = httpx.get(url, timeout=1.0, headers={"Connection": "close"})
+            answer = httpx.get(
+                url, timeout=1.0, headers={"Connection": "close"}, verify=shared_tls()
+            )
             return int(answer.text.strip()) if answer.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             return None
