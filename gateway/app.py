@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evaluators.candidate import ArtifactFormat, InputKind
-from gateway import choice, protocol
+from gateway import choice, protocol, router_token
 from gateway.config import GatewayConfig
 from gateway.live import ActiveRoute
 from gateway.mirror import DROP_NOT_LOADED
@@ -169,11 +169,14 @@ def create_app(config: GatewayConfig) -> FastAPI:
         if "x-request-id" not in request.headers and parsed.id is not None:
             request_id = choice.request_id(parsed.id)
             headers["x-request-id"] = request_id
+        routed = None
+        token = config.router_token
+        if token is not None and router_token.carries(
+            request.headers.get(router_token.HEADER), token
+        ):
+            routed = request.headers.get("x-shipyard-variant")  # the router's, not a client's
         variant, loaded = gateway.answering(
-            active,
-            model=name,
-            request_id=request_id,
-            routed=request.headers.get("x-shipyard-variant"),
+            active, model=name, request_id=request_id, routed=routed
         )
         headers["x-shipyard-variant"] = variant
         if loaded is None:  # a mirror for a shadow this process does not hold: counted, refused

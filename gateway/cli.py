@@ -118,6 +118,10 @@ def serve(
             "X-Shipyard-Variant header names, never split or mirror here."
         ),
     ] = False,
+    router_token_file: Annotated[
+        Path | None,
+        typer.Option(help="The token the router sends (required with --behind-router)."),
+    ] = None,
 ) -> None:
     """Serve the routed models over the Open Inference Protocol v2 (one process)."""
     import uvicorn
@@ -130,6 +134,16 @@ def serve(
         raise _fail("mirror mode must be process or thread")
     if not 0 <= shadow_niceness <= 19:
         raise _fail("shadow niceness must be between 0 and 19")
+    token = None
+    if behind_router:
+        from gateway.router_token import read_router_token
+
+        if router_token_file is None:
+            raise _fail("--behind-router needs --router-token-file (the token nginx sends)")
+        try:
+            token = read_router_token(router_token_file)
+        except (OSError, ValueError) as exc:
+            raise _fail(f"the router token cannot be read: {exc}") from None
     config = GatewayConfig(
         store_url=store,
         routing_path=routing,
@@ -143,6 +157,7 @@ def serve(
         reload_every_s=reload_every,
         cache_dir=cache_dir,
         behind_router=behind_router,
+        router_token=token,
     )
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False)
 

@@ -38,6 +38,7 @@ class GatewayConfig:
     # `X-Shipyard-Variant`; this process answers from that slot's version and never mirrors.
     # Only for gateways no client reaches except through the router, which sets the header.
     behind_router: bool = False
+    router_token: str | None = None  # required behind a router (gateway/router_token.py)
     clock: Clock = field(default_factory=SystemClock)
     # Runs in the mirror worker thread (in this process, in either mode) before each shadow
     # call: operators' tracing, tests' slow shadow.

@@ -46,6 +46,8 @@ class Answer:
 
 class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
+        if config.behind_router and config.router_token is None:
+            raise ValueError("a gateway behind a router needs the router's token")
         self.config = config
         self.store = ArtifactStore(config.store_url)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None

@@ -48,6 +48,7 @@ from tests.traffic_world import RunningNginx, require
 from tests.world_fixtures import FIXTURES, shared_app_keypair
 
 CANARY = "Shipyard / canary (churn)"
+ROUTER_TOKEN_FOR_NGINX = "production-router-token-0123456789"
 PRODUCTION_VERSION = "v41"
 ROUTING_KEY = "R0UT1NGKEY0123456789ABCDEFGHIJKL"  # 32 characters, like PagerDuty's
 # Seconds, not hours: each step holds 3 s, each analysis looks at the last 9 s. The first step
@@ -240,6 +241,7 @@ def production(
         log_share=0.0,
         clock=clock,
         behind_router=behind_nginx,
+        router_token=ROUTER_TOKEN_FOR_NGINX if behind_nginx else None,
     )
     (tmp_path / "prometheus").mkdir()
     with (
@@ -295,9 +297,10 @@ def _nginx_in_front(
         yield gateway, None
         return
     nginx_file = tmp_path / "nginx-router.yaml"
+    (tmp_path / "router-token").write_text(ROUTER_TOKEN_FOR_NGINX, encoding="utf-8")
     nginx_file.write_text(
         f"directory: {tmp_path / 'nginx'}\nlisten_port: {free_port()}\n"
-        f"nginx: {require('nginx')}\n"
+        f"nginx: {require('nginx')}\nrouter_token_file: {tmp_path / 'router-token'}\n"
         f"upstreams: {{'*': {{'*': '{gateway.url.removeprefix('http://')}'}}}}\n",
         encoding="utf-8",
     )

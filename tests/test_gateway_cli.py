@@ -140,3 +140,17 @@ def test_a_pickle_is_refused_at_publish(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("not published: weights/model.onnx is a Python pickle")
     assert not (tmp_path / "store" / "models").exists()
+
+
+def test_behind_a_router_the_gateway_refuses_to_start_without_the_routers_token(
+    tmp_path: Path,
+) -> None:
+    common = ["serve", "--store", str(tmp_path / "store"), "--routing", str(tmp_path / "r.json")]
+    done = _cli(*common, "--behind-router")
+    assert done.returncode == 1
+    assert "--behind-router needs --router-token-file" in done.stderr
+    (tmp_path / "token").write_text("short\n", encoding="utf-8")
+    done = _cli(*common, "--behind-router", "--router-token-file", str(tmp_path / "token"))
+    assert done.returncode == 1
+    assert "token must hold 16-128 letters, digits, - or _" in done.stderr
+    assert "Traceback" not in done.stderr

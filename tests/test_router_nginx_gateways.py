@@ -62,11 +62,17 @@ class Front:
         return read_prediction_log(ArtifactStore(str(self.store)), "churn", variant, since=AT)
 
 
+TOKEN = "router-token-0123456789abcdef"
+
+
 def nginx_file(path: Path, directory: Path, upstreams: str) -> Path:
+    token_file = path.with_name("router-token")
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
     path.write_text(
         f"directory: {directory}\n"
         f"listen_port: {free_port()}\n"
         f"nginx: {require('nginx')}\n"
+        f"router_token_file: {token_file}\n"
         f"upstreams:\n{upstreams}",
         encoding="utf-8",
     )
@@ -82,6 +88,7 @@ def front(tmp_path: Path) -> Iterator[Front]:
         routing_path=table,
         clock=FixedClock(AT),
         behind_router=True,
+        router_token=TOKEN,
         reload_every_s=0.1,
         log_flush_s=0.2,
     )
@@ -162,6 +169,41 @@ def test_nginx_splits_and_mirrors_and_the_gateways_behind_it_answer_and_log_each
     assert front.gateway.metric("shipyard_gateway_mirrored_total", version="1.2.0") == n
 
 
+def test_a_client_that_reaches_a_gateway_directly_cannot_pose_as_nginx(front: Front) -> None:
+    front.router.apply("churn", route(front.shas, weight=0.5, share=1.0))
+    wait_until(
+        lambda: front.loaded("canary") and front.loaded("shadow"),
+        timeout_s=60,
+        what="the gateway to load the canary and the shadow",
+    )
+    _, x = benchmark_rows(1)
+    tensor = {"name": "features", "shape": [1, x.shape[1]], "datatype": "FP32"}
+    body = {"inputs": [{**tensor, "data": x.reshape(-1).tolist()}]}
+    for token in (None, "not-the-router-token-000"):
+        for variant in ("shadow", "canary"):
+            headers = {"x-shipyard-variant": variant, "x-request-id": f"forged-{variant}"}
+            if token is not None:
+                headers["x-shipyard-router-token"] = token
+            answer = front.gateway.client.post("/v2/models/churn/infer", json=body, headers=headers)
+            assert answer.status_code == 200
+            assert answer.headers["x-shipyard-variant"] == "production"
+            assert answer.json()["model_version"] == "1.0.0"
+    wait_until(
+        lambda: len(front.logged(names.VARIANT_PRODUCTION)) == 4,
+        timeout_s=30,
+        what="the answers to be logged",
+    )
+    assert front.logged(names.VARIANT_SHADOW).empty  # nothing forged reached the shadow's log
+    # nginx's own requests carry the token: through nginx the shadow gets its mirror.
+    with httpx.Client(timeout=30) as client:
+        assert front.infer(client, x).status_code == 200
+    wait_until(
+        lambda: len(front.logged(names.VARIANT_SHADOW)) == 1,
+        timeout_s=30,
+        what="the mirror through nginx to be logged",
+    )
+
+
 def test_taking_a_slot_away_stops_its_traffic_in_nginx_and_in_the_gateways_table(
     front: Front,
 ) -> None:
@@ -210,6 +252,7 @@ def test_a_change_nginx_refuses_leaves_the_gateways_table_as_it_was(tmp_path: Pa
         ("- a list\n", "nginx.yaml is not usable: not a mapping"),
         ("directory: /x\nlisten_port: 0\nupstreams: {}\n", "listen_port"),
         ("directory: /x\nlisten_port: 80\nupstreams: {}\nextra: 1\n", "extra"),
+        ("directory: /x\nlisten_port: 80\nupstreams: {}\n", "router_token_file is required"),
     ],
 )
 def test_an_unusable_nginx_file_is_a_clear_router_error(

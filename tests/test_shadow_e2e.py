@@ -37,6 +37,7 @@ from tests.traffic_world import RunningNginx, require
 from tests.world_fixtures import FIXTURES, shared_app_keypair
 
 GATE = "Shipyard / promotion-gate"
+ROUTER_TOKEN = "staging-router-token-0123456789"
 SHADOW = "Shipyard / shadow (churn)"
 SHADOW_POLICY = {
     "required": True,
@@ -95,6 +96,7 @@ class Staging:
             routing_path=self.table,
             clock=self.world.clock,
             behind_router=self.nginx_url is not None,
+            router_token=ROUTER_TOKEN if self.nginx_url is not None else None,
         )
         _, x = benchmark_rows(rows)
         x = x.copy()  # the benchmark's array is read-only
@@ -160,8 +162,10 @@ def staging_behind_nginx(database_url: str, tmp_path: Path) -> Iterator[Staging]
     store, table = tmp_path / "artifacts", tmp_path / "routing.json"
     gateway_port, nginx_dir = free_port(), tmp_path / "nginx"
     router_file = tmp_path / "nginx-router.yaml"
+    (tmp_path / "router-token").write_text(ROUTER_TOKEN, encoding="utf-8")
     router_file.write_text(
         f"directory: {nginx_dir}\nlisten_port: {free_port()}\nnginx: {require('nginx')}\n"
+        f"router_token_file: {tmp_path / 'router-token'}\n"
         f"upstreams: {{'*': {{'*': '127.0.0.1:{gateway_port}'}}}}\n",
         encoding="utf-8",
     )

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot.rollout.routers.gateway import GatewayRouter
 from bot.rollout.routers.nginx import NginxRouter
 from bot.rollout.routers.router import RouterError, TrafficRouter
+from gateway.router_token import read_router_token
 
 MAX_CONFIG_BYTES = 256 * 1024
 
@@ -44,6 +45,12 @@ class NginxRouterConfig(_Config):
     mirror_connect_timeout: str = "200ms"
     mirror_timeout: str = "1s"
     nginx: str = "/usr/sbin/nginx"
+    router_token_file: Path | None = Field(
+        default=None,
+        description="A file holding the token nginx sends the gateways (X-Shipyard-Router-"
+        "Token); the gateways' --router-token-file holds the same. Required for nginx in front "
+        "of Shipyard's gateways.",
+    )
     table: Path | None = Field(
         default=None, description="The routing table the gateways behind nginx poll."
     )
@@ -65,6 +72,9 @@ def make_router(config: GatewayRouterConfig | NginxRouterConfig) -> TrafficRoute
             mirror_timeout=config.mirror_timeout,
             nginx=config.nginx,
             table=config.table,
+            router_token=read_router_token(config.router_token_file)
+            if config.router_token_file is not None
+            else None,
         )
     return GatewayRouter(config.table)
 
@@ -85,6 +95,9 @@ def stage_router(table: Path, nginx_file: Path | None) -> TrafficRouter:
         if not isinstance(fields, dict):
             raise ValueError("not a mapping of settings")
         config = NginxRouterConfig.model_validate({**fields, "table": table})
+        if config.router_token_file is None:
+            # Without it the gateways would take nginx's mirrors for production requests.
+            raise ValueError("router_token_file is required (the gateways check its token)")
         return make_router(config)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         detail = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)[:300]

@@ -31,6 +31,7 @@ from bot.rollout.routers.nginx_config import (
     table_of,
 )
 from bot.rollout.routers.router import RouterError, Slot, without_slot
+from gateway.router_token import PATTERN as router_token_pattern
 from gateway.routing import ModelRoute, Routing, load_routing, save_routing
 
 CONFIG_NAME = "nginx.conf"
@@ -57,6 +58,7 @@ class NginxRouter:
         reload_timeout_s: float = 15.0,
         lock_timeout_s: float = 30.0,
         table: Path | None = None,
+        router_token: str | None = None,
     ) -> None:
         # Everything below lands in nginx.conf: only values that cannot change its meaning.
         if not _HOST.match(listen_host) or not 0 < listen_port < 65536:
@@ -65,6 +67,8 @@ class NginxRouter:
             raise ValueError("mirror timeouts are nginx durations such as 200ms or 1s")
         if user is not None and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user):
             raise ValueError("user must be a system user name")
+        if router_token is not None and not router_token_pattern.fullmatch(router_token):
+            raise ValueError("the router token must be 16-128 letters, digits, - or _")
         self.directory = directory.resolve()
         self.config = self.directory / CONFIG_NAME
         self.port = listen_port
@@ -77,6 +81,7 @@ class NginxRouter:
             mirror_connect_timeout=mirror_connect_timeout,
             mirror_timeout=mirror_timeout,
             user=user,
+            router_token=router_token,
         )
         self._reload_timeout_s = reload_timeout_s
         self._lock = self.directory / (CONFIG_NAME + ".lock")

@@ -45,6 +45,9 @@ class Options:
     mirror_connect_timeout: str = "200ms"
     mirror_timeout: str = "1s"
     user: str | None = None
+    # Sent with every proxied request: gateways behind nginx honour X-Shipyard-Variant only
+    # with it, so a client that reaches a gateway directly cannot pose as nginx.
+    router_token: str | None = None
 
 
 def rounded(route: ModelRoute) -> ModelRoute:
