@@ -32,11 +32,8 @@ import httpx
 import pytest
 
 from bot.base.clock import ManualClock
-from bot.base.local_server import free_port
 from bot.base.waiting import wait_until
 from bot.cli.registry_world import REGISTRY, RegistryWorld
-from bot.rollout.routers.factory import stage_router
-from bot.rollout.routers.nginx import NginxRouter
 from bot.sandbox.pagerduty import PagerDutySandboxServer, PagerDutyState
 from gateway.config import GatewayConfig
 from gateway.routing import Deployed, ModelRoute, Routing, load_routing, save_routing
@@ -44,7 +41,7 @@ from gateway.store import ArtifactStore
 from tests.gateway_harness import RunningGateway, benchmark_rows, fixture_dir, running_gateway
 from tests.prometheus_server import running_prometheus
 from tests.slack_world import ALICE, SlackRig, start_slack_world
-from tests.traffic_world import RunningNginx, require
+from tests.traffic_world import nginx_router_file, nginx_started, require
 from tests.world_fixtures import FIXTURES, shared_app_keypair
 
 CANARY = "Shipyard / canary (churn)"
@@ -296,22 +293,13 @@ def _nginx_in_front(
     if not enabled:
         yield gateway, None
         return
-    nginx_file = tmp_path / "nginx-router.yaml"
-    (tmp_path / "router-token").write_text(ROUTER_TOKEN_FOR_NGINX, encoding="utf-8")
-    nginx_file.write_text(
-        f"directory: {tmp_path / 'nginx'}\nlisten_port: {free_port()}\n"
-        f"nginx: {require('nginx')}\nrouter_token_file: {tmp_path / 'router-token'}\n"
-        f"upstreams: {{'*': {{'*': '{gateway.url.removeprefix('http://')}'}}}}\n",
-        encoding="utf-8",
-    )
-    router = stage_router(table, nginx_file)
-    assert isinstance(router, NginxRouter)
-    nginx = RunningNginx(router.directory, router.install())
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{router.port}", timeout=30) as client:
-            yield RunningGateway(f"http://127.0.0.1:{router.port}", client), nginx_file
-    finally:
-        nginx.stop()
+    pool = f"{{'*': {{'*': '{gateway.url.removeprefix('http://')}'}}}}"
+    nginx_file = nginx_router_file(tmp_path, upstreams=pool, token=ROUTER_TOKEN_FOR_NGINX)
+    with (
+        nginx_started(table, nginx_file) as router,
+        httpx.Client(base_url=f"http://127.0.0.1:{router.port}", timeout=30) as client,
+    ):
+        yield RunningGateway(f"http://127.0.0.1:{router.port}", client), nginx_file
 
 
 @pytest.mark.behind_nginx

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.base.local_server import free_port
 from bot.base.waiting import wait_until
 from bot.rollout.metrics.prediction_log import read_prediction_log
 from bot.rollout.routers.factory import stage_router
@@ -35,7 +34,7 @@ from tests.gateway_harness import (
     publish_fixtures,
     running_gateway,
 )
-from tests.traffic_world import RunningNginx, require
+from tests.traffic_world import nginx_router_file, nginx_started
 
 AT = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -65,18 +64,8 @@ class Front:
 TOKEN = "router-token-0123456789abcdef"
 
 
-def nginx_file(path: Path, directory: Path, upstreams: str) -> Path:
-    token_file = path.with_name("router-token")
-    token_file.write_text(TOKEN + "\n", encoding="utf-8")
-    path.write_text(
-        f"directory: {directory}\n"
-        f"listen_port: {free_port()}\n"
-        f"nginx: {require('nginx')}\n"
-        f"router_token_file: {token_file}\n"
-        f"upstreams:\n{upstreams}",
-        encoding="utf-8",
-    )
-    return path
+def nginx_file(folder: Path, upstreams: str) -> Path:
+    return nginx_router_file(folder, upstreams=upstreams, token=TOKEN)
 
 
 @pytest.fixture
@@ -94,16 +83,9 @@ def front(tmp_path: Path) -> Iterator[Front]:
     )
     with running_gateway(config) as gateway:
         pool = gateway.url.removeprefix("http://")
-        settings = nginx_file(
-            tmp_path / "nginx.yaml", tmp_path / "nginx", f"  '*': {{'*': '{pool}'}}\n"
-        )
-        router = stage_router(table, settings)
-        assert isinstance(router, NginxRouter)
-        running = RunningNginx(router.directory, router.install())
-        try:
+        settings = nginx_file(tmp_path, f"{{'*': {{'*': '{pool}'}}}}")
+        with nginx_started(table, settings) as router:
             yield Front(router, f"http://127.0.0.1:{router.port}", gateway, store, table, shas)
-        finally:
-            running.stop()
 
 
 def route(shas: dict[str, str], *, weight: float = 0.0, share: float = 0.0) -> ModelRoute:
@@ -226,9 +208,9 @@ def test_a_change_nginx_refuses_leaves_the_gateways_table_as_it_was(tmp_path: Pa
     table = tmp_path / "routing.json"
     shas = {v: c * 64 for v, c in (("1.0.0", "a"), ("1.1.0", "b"), ("1.2.0", "c"))}
     upstreams = (
-        "  churn:\n    '1.0.0': 127.0.0.1:9\n    '1.2.0': shipyard-no-such-upstream.invalid:8080\n"
+        "{churn: {'1.0.0': '127.0.0.1:9', '1.2.0': 'shipyard-no-such-upstream.invalid:8080'}}"
     )
-    router = stage_router(table, nginx_file(tmp_path / "nginx.yaml", tmp_path / "nginx", upstreams))
+    router = stage_router(table, nginx_file(tmp_path, upstreams))
 
     # A version nobody gave an upstream: refused before anything is written.
     with pytest.raises(RouterError, match=r"no upstream is configured for churn version 1\.1\.0"):
@@ -270,9 +252,7 @@ def test_the_operator_writes_nginx_first_configuration_with_one_command(tmp_path
 
     from bot.cli.main import app
 
-    settings = nginx_file(
-        tmp_path / "nginx.yaml", tmp_path / "nginx", "  '*': {'*': '127.0.0.1:9'}\n"
-    )
+    settings = nginx_file(tmp_path, "{'*': {'*': '127.0.0.1:9'}}")
     table = str(tmp_path / "routing.json")
     result = CliRunner().invoke(app, ["nginx-config", str(settings), "--table", table])
     assert result.exit_code == 0, result.output

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,8 +25,6 @@ import pytest
 from bot.base.local_server import free_port
 from bot.base.waiting import wait_until
 from bot.cli.registry_world import REGISTRY, RegistryWorld
-from bot.rollout.routers.factory import stage_router
-from bot.rollout.routers.nginx import NginxRouter
 from evaluators.statistics.drift import build_profile
 from gateway import names
 from gateway.config import GatewayConfig
@@ -33,7 +32,7 @@ from gateway.routing import load_routing
 from tests.gateway_harness import benchmark_rows, running_gateway
 from tests.policies import policy_text
 from tests.prometheus_server import running_prometheus
-from tests.traffic_world import RunningNginx, require
+from tests.traffic_world import nginx_router_file, nginx_started, require
 from tests.world_fixtures import FIXTURES, shared_app_keypair
 
 GATE = "Shipyard / promotion-gate"
@@ -133,8 +132,8 @@ class _Through:
         return self.client.post("/v2/models/churn/infer", json=body)
 
 
-@pytest.fixture
-def staging(database_url: str, tmp_path: Path) -> Iterator[Staging]:
+@contextmanager
+def _staging(database_url: str, tmp_path: Path, **settings: Any) -> Iterator[Staging]:
     store, table = tmp_path / "artifacts", tmp_path / "routing.json"
     world = RegistryWorld(
         fixtures=FIXTURES,
@@ -145,6 +144,7 @@ def staging(database_url: str, tmp_path: Path) -> Iterator[Staging]:
             "shadow_routing_table": table,
             "shadow_gateway_url": "http://gateway.staging.test",
             "shadow_check_interval_s": 3600,
+            **settings,
         },
     )
     try:
@@ -157,41 +157,24 @@ def staging(database_url: str, tmp_path: Path) -> Iterator[Staging]:
 
 
 @pytest.fixture
+def staging(database_url: str, tmp_path: Path) -> Iterator[Staging]:
+    with _staging(database_url, tmp_path) as staging:
+        yield staging
+
+
+@pytest.fixture
 def staging_behind_nginx(database_url: str, tmp_path: Path) -> Iterator[Staging]:
     """The staging gateways behind a real nginx that the bot drives from its nginx file."""
-    store, table = tmp_path / "artifacts", tmp_path / "routing.json"
-    gateway_port, nginx_dir = free_port(), tmp_path / "nginx"
-    router_file = tmp_path / "nginx-router.yaml"
-    (tmp_path / "router-token").write_text(ROUTER_TOKEN, encoding="utf-8")
-    router_file.write_text(
-        f"directory: {nginx_dir}\nlisten_port: {free_port()}\nnginx: {require('nginx')}\n"
-        f"router_token_file: {tmp_path / 'router-token'}\n"
-        f"upstreams: {{'*': {{'*': '127.0.0.1:{gateway_port}'}}}}\n",
-        encoding="utf-8",
-    )
-    router = stage_router(table, router_file)
-    assert isinstance(router, NginxRouter)
-    nginx = RunningNginx(router.directory, router.install())
-    world = RegistryWorld(
-        fixtures=FIXTURES,
-        app_keypair=shared_app_keypair(),
-        database_url=database_url,
-        settings_overrides={
-            "shadow_artifact_store": str(store),
-            "shadow_routing_table": table,
-            "shadow_nginx": router_file,
-            "shadow_gateway_url": "http://gateway.staging.test",
-            "shadow_check_interval_s": 3600,
-        },
-    )
-    try:
-        world.create_registry(policy_text=policy_text(shadow=SHADOW_POLICY))
-        world.start_bot()
-        yield Staging(world, store, table, f"http://127.0.0.1:{router.port}", gateway_port)
-        assert world.sandbox.violations == []
-    finally:
-        world.close()
-        nginx.stop()
+    gateway_port = free_port()
+    pool = f"{{'*': {{'*': '127.0.0.1:{gateway_port}'}}}}"
+    router_file = nginx_router_file(tmp_path, upstreams=pool, token=ROUTER_TOKEN)
+    with (
+        nginx_started(tmp_path / "routing.json", router_file) as router,
+        _staging(database_url, tmp_path, shadow_nginx=router_file) as staging,
+    ):
+        staging.nginx_url = f"http://127.0.0.1:{router.port}"
+        staging.gateway_port = gateway_port
+        yield staging
 
 
 def test_behind_nginx_the_candidate_gets_its_mirrored_traffic_and_passes(

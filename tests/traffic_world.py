@@ -12,9 +12,11 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -173,3 +175,37 @@ def upstreams(*versions: str) -> Iterator[dict[str, Upstream]]:
     finally:
         for server in servers.values():
             server.stop()
+
+
+def nginx_router_file(folder: Path, *, upstreams: str, token: str) -> Path:
+    """The operator's nginx router file (`SHIPYARD_*_NGINX`) and its token file, in `folder`;
+    nginx's own files go to `folder/nginx`. `upstreams` is the YAML mapping, one line."""
+    from bot.base.local_server import free_port
+
+    (folder / "router-token").write_text(token + "\n", encoding="utf-8")
+    path = folder / "nginx-router.yaml"
+    path.write_text(
+        f"directory: {folder / 'nginx'}\n"
+        f"listen_port: {free_port()}\n"
+        f"nginx: {require('nginx')}\n"
+        f"router_token_file: {folder / 'router-token'}\n"
+        f"upstreams: {upstreams}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@contextmanager
+def nginx_started(table: Path, router_file: Path) -> Iterator[Any]:
+    """The bot's nginx router for `router_file`, and a real nginx started from the first
+    configuration it writes (what `shipyard nginx-config` does)."""
+    from bot.rollout.routers.factory import stage_router
+    from bot.rollout.routers.nginx import NginxRouter
+
+    router = stage_router(table, router_file)
+    assert isinstance(router, NginxRouter)
+    running = RunningNginx(router.directory, router.install())
+    try:
+        yield router
+    finally:
+        running.stop()
