@@ -1,0 +1,102 @@
+"""The two passes over a partitioned benchmark on a Dask cluster, and their tree-reduced merges.
+
+Scoring, pass 1 and pass 2 run where the partition lives; merges run on workers too, `fan_in`
+parts at a time, so no process ever holds more than a few merged parts. The coordinator only
+receives the finished (small) result. A lost worker's tasks are recomputed by Dask from their
+inputs (scoring included); every merge is an addition, so the result does not change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evaluators.distributed import partition_tasks as tasks
+from evaluators.statistics.mergeable.evaluation import Evaluation, Layout, finish, prepare
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+FAN_IN = 8
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What the coordinator receives: the statistics and the side sums."""
+
+    evaluation: Evaluation
+    above: np.ndarray  # (thresholds, 3) counts: candidate >= t, baseline >= t, crossing
+    leaked: tuple[str, ...]
+
+
+def _finish(first: tasks.FirstPart, second: Any, layout: Layout) -> Merged:
+    return Merged(finish(first.first, second, layout), first.above, first.leaked)
+
+
+def _prepare(first: tasks.FirstPart) -> Any:
+    return prepare(first.first)
+
+
+def tree_reduce(
+    client: Client,
+    parts: Sequence[Future[Any]],
+    merge: Callable[[list[Any]], Any],
+    *,
+    name: str,
+    fan_in: int = FAN_IN,
+) -> Future[Any]:
+    """Merge futures `fan_in` at a time on the workers until one is left."""
+    level = list(parts)
+    depth = 0
+    while len(level) > 1:
+        level = [
+            client.submit(
+                lambda *xs: merge(list(xs)),
+                *level[i : i + fan_in],
+                key=f"{name}-merge-{depth}-{i}",
+            )
+            for i in range(0, len(level), fan_in)
+        ]
+        depth += 1
+    return level[0]
+
+
+def evaluate_partitions(
+    client: Client,
+    specs: Sequence[tasks.PartitionSpec],
+    job: tasks.Job,
+    layout: Layout,
+    *,
+    fan_in: int = FAN_IN,
+) -> Merged:
+    """Score every partition and run both passes; raises what a task raised."""
+    run = uuid.uuid4().hex[:12]  # task keys unique per evaluation: no reuse across runs
+    [shared] = client.scatter([job], broadcast=True, hash=False)  # type: ignore[no-untyped-call]
+    scored = [
+        client.submit(tasks.score_partition, spec, shared, key=f"score-{run}-{spec.index}")
+        for spec in specs
+    ]
+    firsts = [
+        client.submit(tasks.first_part, s, layout, key=f"first-{run}-{i}")
+        for i, s in enumerate(scored)
+    ]
+    first = tree_reduce(client, firsts, tasks.merge_first_parts, name=f"first-{run}", fan_in=fan_in)
+    prepared = client.submit(_prepare, first, key=f"prepare-{run}")
+    seconds = [
+        client.submit(tasks.second_part, s, prepared, layout, key=f"second-{run}-{i}")
+        for i, s in enumerate(scored)
+    ]
+    second = tree_reduce(
+        client, seconds, tasks.merge_second_parts, name=f"second-{run}", fan_in=fan_in
+    )
+    done = client.submit(_finish, first, second, layout, key=f"finish-{run}")
+    try:
+        result: Merged = done.result()
+    finally:
+        everything = [*scored, *firsts, first, prepared, *seconds, second, done, shared]
+        client.cancel(everything)  # type: ignore[no-untyped-call]
+    return result
