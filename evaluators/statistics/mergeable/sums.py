@@ -2,7 +2,8 @@
 
 Per-row terms come from the metrics' own functions (evaluators/metrics/sums.py), so the clipping
 of log loss is the one every other path uses; calibration uses calibration.py's equal-width bin
-rule. Counts are int64 and exact; float sums differ from a single pass only by rounding.
+rule. Counts are int64 and exact; loss terms are summed in fixed point (`exact.py`), so their
+totals are identical whatever the partitioning. Calibration's Σp per bin is a float sum.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy.typing as npt
 
 from evaluators.metrics.sums import binary_log_loss_terms, brier_terms
 from evaluators.statistics.mergeable.counts import checked_rows
+from evaluators.statistics.mergeable.exact import fixed_point, fixed_to_float, grouped_fixed_sum
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -36,16 +38,21 @@ def loss_terms(*, label: AnyArray, score: AnyArray) -> FloatArray:
 @dataclass(frozen=True)
 class LossSums:
     """Per segment: rows, positives, and per model (candidate, baseline) the sums of squared
-    error and log loss."""
+    error and log loss (exact fixed-point limbs)."""
 
     rows: IntArray  # (k,)
     positives: IntArray  # (k,)
-    sums: FloatArray  # (k, 2 models, 2 terms)
+    limbs: IntArray  # (k, 2 models, 2 terms, FIXED_LIMBS)
 
     def __add__(self, other: LossSums) -> LossSums:
         return LossSums(
-            self.rows + other.rows, self.positives + other.positives, self.sums + other.sums
+            self.rows + other.rows, self.positives + other.positives, self.limbs + other.limbs
         )
+
+    @property
+    def sums(self) -> FloatArray:
+        """(k, 2 models, 2 terms) the sums as floats."""
+        return fixed_to_float(self.limbs)
 
     def _mean(self, term: int) -> FloatArray:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -75,15 +82,15 @@ def loss_sums(
     cand, labels = checked_rows(candidate, label)
     base, _ = checked_rows(baseline, label)
     key = np.zeros(labels.shape[0], np.int64) if codes is None else np.asarray(codes, np.int64)
-    sums = np.empty((n_segments, 2, 2))
+    limbs = np.empty((n_segments, 2, 2, 3), np.int64)
     for model, scores in enumerate((cand, base)):
         terms = loss_terms(label=labels, score=scores)
         for term in range(2):
-            sums[:, model, term] = np.bincount(key, weights=terms[:, term], minlength=n_segments)
+            limbs[:, model, term] = grouped_fixed_sum(key, fixed_point(terms[:, term]), n_segments)
     return LossSums(
         rows=np.bincount(key, minlength=n_segments).astype(np.int64),
         positives=np.bincount(key, weights=labels, minlength=n_segments).astype(np.int64),
-        sums=sums,
+        limbs=limbs,
     )
 
 
