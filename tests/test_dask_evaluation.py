@@ -7,6 +7,7 @@ fixture models score a partitioned copy of the fixture benchmark on its workers.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import signal
 import socket
@@ -66,7 +67,7 @@ def benchmarks(frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) ->
         bounds = [0, *cuts.tolist(), len(frame)]
         directory = root / f"parts-{parts}"
         sha = write_partitioned(
-            (frame.iloc[a:b] for a, b in zip(bounds, bounds[1:], strict=False)),
+            (frame.iloc[a:b] for a, b in itertools.pairwise(bounds)),
             directory,
             row_id_column="row_id",
             segment_columns=SEGMENTS,
