@@ -278,6 +278,19 @@ def test_the_command_line_takes_the_scheduler_from_its_option(
     assert comparisons(report)[("", "roc_auc")].se == comparisons(on_dask[3])[("", "roc_auc")].se
 
 
+def test_a_cluster_without_workers_fails_after_the_policys_timeout(
+    benchmarks: dict[Any, Any],
+) -> None:
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as empty:
+        report = evaluate(
+            policy(*benchmarks[1], limits={"timeout_seconds": 0.5, "memory_mb": 4096}),
+            empty.scheduler_address,
+        )
+    assert report.status is RunStatus.ERROR
+    assert report.error is not None
+    assert "did not finish within 0.5 s (limits.timeout_seconds)" in report.error
+
+
 class _KillOnce(SchedulerPlugin):
     """Kills the worker holding the first pass-1 result, once: its scored partitions are lost."""
 

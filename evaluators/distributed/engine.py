@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evaluators.distributed import partition_tasks as tasks
+from evaluators.distributed.errors import DistributedError
 from evaluators.statistics.mergeable.evaluation import Evaluation, Layout, finish, prepare
 
 if TYPE_CHECKING:
@@ -35,6 +36,10 @@ class Merged:
 
 def _finish(first: tasks.FirstPart, second: Any, layout: Layout) -> Merged:
     return Merged(finish(first.first, second, layout), first.above, first.leaked)
+
+
+def _job(job: tasks.Job) -> tasks.Job:
+    return job
 
 
 def _prepare(first: tasks.FirstPart) -> Any:
@@ -72,10 +77,14 @@ def evaluate_partitions(
     layout: Layout,
     *,
     fan_in: int = FAN_IN,
+    timeout_s: float | None = None,
 ) -> Merged:
-    """Score every partition and run both passes; raises what a task raised."""
+    """Score every partition and run both passes; raises what a task raised, or
+    DistributedError when the result is not there within `timeout_s`."""
     run = uuid.uuid4().hex[:12]  # task keys unique per evaluation: no reuse across runs
-    [shared] = client.scatter([job], broadcast=True, hash=False)  # type: ignore[no-untyped-call]
+    # One task holds the job (the models' bytes); every partition's task depends on it, so
+    # Dask copies it once per worker. (scatter would wait for workers outside our timeout.)
+    shared = client.submit(_job, job, key=f"job-{run}")
     scored = [
         client.submit(tasks.score_partition, spec, shared, key=f"score-{run}-{spec.index}")
         for spec in specs
@@ -95,8 +104,12 @@ def evaluate_partitions(
     )
     done = client.submit(_finish, first, second, layout, key=f"finish-{run}")
     try:
-        result: Merged = done.result()
-    finally:
-        everything = [*scored, *firsts, first, prepared, *seconds, second, done, shared]
-        client.cancel(everything)  # type: ignore[no-untyped-call]
+        result: Merged = done.result(timeout=timeout_s)
+    except TimeoutError:
+        raise DistributedError(
+            f"the evaluation on the Dask cluster did not finish within {timeout_s:g} s "
+            "(limits.timeout_seconds); are there workers?"
+        ) from None
+    # The futures are released when they go out of scope (and the caller closes the client):
+    # an explicit cancel raced the scheduler's own release (an AssertionError in its log).
     return result

@@ -160,7 +160,7 @@ def evaluate_on_dask(
     say("scoring and comparing on the cluster")
     client = connect(address)
     try:
-        merged = evaluate_partitions(client, specs, job, layout)
+        merged = evaluate_partitions(client, specs, job, layout, timeout_s=job.timeout_s)
     except DistributedError:
         raise
     except ValueError as exc:  # the statistics' own checks (NaN scores, labels, …)
