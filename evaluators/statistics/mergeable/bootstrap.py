@@ -135,16 +135,20 @@ def bootstrap_sums(
     design: HashedPoisson,
     *,
     row_id: AnyArray,
-    terms: FloatArray,
+    terms: FloatArray | None = None,
     codes: AnyArray | None = None,
     n_segments: int = 1,
+    fixed: IntArray | None = None,
 ) -> BootstrapSums:
-    """One partition's exact replicate sums of `terms` (n, width, each in [0, 1024)) per segment.
+    """One partition's exact replicate sums of `terms` (n, width, each in [0, 64)) per segment
+    (or of `fixed`, the same terms already in fixed point).
 
     Row ids must identify rows across the whole benchmark (not positions in a partition).
     """
     ids = np.asarray(row_id, dtype=np.int64)
-    fixed = fixed_point(np.asarray(terms, dtype=np.float64))
+    if fixed is None:
+        assert terms is not None
+        fixed = fixed_point(np.asarray(terms, dtype=np.float64))
     n, width = fixed.shape
     key = np.zeros(n, np.int64) if codes is None else np.asarray(codes, dtype=np.int64)
     if design.groups is not None:

@@ -40,8 +40,8 @@ from evaluators.statistics.mergeable.sums import (
     CalibrationBins,
     LossSums,
     calibration_bins,
+    fixed_terms,
     loss_sums,
-    loss_terms,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -108,13 +108,7 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
     cand, label = checked_rows(rows.candidate, rows.label)
     base, _ = checked_rows(rows.baseline, rows.label)
     tables, losses, boot = {}, {}, {}
-    terms = (
-        np.concatenate(
-            [loss_terms(label=label, score=cand), loss_terms(label=label, score=base)], 1
-        )
-        if layout.bootstrap is not None
-        else None
-    )
+    fixed = fixed_terms(label=label, candidate=cand, baseline=base)  # shared by every column
     # One score sort per model, shared by every segment column.
     orders = (np.argsort(cand), np.argsort(base))
     for column, k in layout.segments().items():
@@ -124,11 +118,11 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
                 score=scores, label=label, codes=codes, n_segments=k, order=orders[model]
             )
         losses[column] = loss_sums(
-            label=label, candidate=cand, baseline=base, codes=codes, n_segments=k
+            label=label, candidate=cand, baseline=base, codes=codes, n_segments=k, fixed=fixed
         )
-        if layout.bootstrap is not None and terms is not None:
+        if layout.bootstrap is not None:
             boot[column] = bootstrap_sums(
-                layout.bootstrap, row_id=rows.row_id, terms=terms, codes=codes, n_segments=k
+                layout.bootstrap, row_id=rows.row_id, fixed=fixed, codes=codes, n_segments=k
             )
     return FirstPass(
         tables=tables,

@@ -16,7 +16,12 @@ import numpy.typing as npt
 
 from evaluators.metrics.sums import binary_log_loss_terms, brier_terms
 from evaluators.statistics.mergeable.counts import checked_rows
-from evaluators.statistics.mergeable.exact import fixed_point, fixed_to_float, grouped_fixed_sum
+from evaluators.statistics.mergeable.exact import (
+    FIXED_LIMBS,
+    fixed_point,
+    fixed_to_float,
+    grouped_fixed_sum,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -70,6 +75,19 @@ class LossSums:
         return self._mean(1)
 
 
+def fixed_terms(*, label: AnyArray, candidate: AnyArray, baseline: AnyArray) -> IntArray:
+    """(n, 4) fixed-point row terms: candidate [squared, log], baseline [squared, log]; column
+    by column in memory (each column is summed on its own, once per segment column)."""
+    return np.asfortranarray(
+        fixed_point(
+            np.concatenate(
+                [loss_terms(label=label, score=candidate), loss_terms(label=label, score=baseline)],
+                axis=1,
+            )
+        )
+    )
+
+
 def loss_sums(
     *,
     label: AnyArray,
@@ -77,16 +95,19 @@ def loss_sums(
     baseline: AnyArray,
     codes: AnyArray | None = None,
     n_segments: int = 1,
+    fixed: IntArray | None = None,
 ) -> LossSums:
-    """One partition's loss sums (codes None: one segment, all rows)."""
+    """One partition's loss sums (codes None: one segment, all rows). `fixed`: the rows'
+    fixed-point terms [candidate's 2, baseline's 2] when the caller has them already."""
     cand, labels = checked_rows(candidate, label)
     base, _ = checked_rows(baseline, label)
     key = np.zeros(labels.shape[0], np.int64) if codes is None else np.asarray(codes, np.int64)
-    limbs = np.empty((n_segments, 2, 2, 3), np.int64)
-    for model, scores in enumerate((cand, base)):
-        terms = loss_terms(label=labels, score=scores)
+    if fixed is None:
+        fixed = fixed_terms(label=labels, candidate=cand, baseline=base)
+    limbs = np.empty((n_segments, 2, 2, FIXED_LIMBS), np.int64)
+    for model in range(2):
         for term in range(2):
-            limbs[:, model, term] = grouped_fixed_sum(key, fixed_point(terms[:, term]), n_segments)
+            limbs[:, model, term] = grouped_fixed_sum(key, fixed[:, 2 * model + term], n_segments)
     return LossSums(
         rows=np.bincount(key, minlength=n_segments).astype(np.int64),
         positives=np.bincount(key, weights=labels, minlength=n_segments).astype(np.int64),
