@@ -1,9 +1,10 @@
 """The two passes over a partitioned benchmark on a Dask cluster, and their tree-reduced merges.
 
 Scoring, pass 1 and pass 2 run where the partition lives; merges run on workers too, `fan_in`
-parts at a time, so no process ever holds more than a few merged parts. The coordinator only
-receives the finished (small) result. A lost worker's tasks are recomputed by Dask from their
-inputs (scoring included); every merge is an addition, so the result does not change.
+parts at a time; the coordinator only receives the finished (small) result, and holds no other
+future, so each intermediate result is released once the tasks that need it have run. A lost
+worker's tasks are recomputed by Dask from their inputs (scoring included); every merge is an
+exact addition, so the result does not change.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import numpy as np
 
 from evaluators.distributed import partition_tasks as tasks
 from evaluators.distributed.errors import DistributedError
-from evaluators.statistics.mergeable.evaluation import Evaluation, Layout, finish, prepare
+from evaluators.statistics.mergeable.evaluation import (
+    Evaluation,
+    FirstSummary,
+    Layout,
+    finish,
+    prepare,
+    summarise,
+)
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -34,8 +42,21 @@ class Merged:
     leaked: tuple[str, ...]
 
 
-def _finish(first: tasks.FirstPart, second: Any, layout: Layout) -> Merged:
-    return Merged(finish(first.first, second, layout), first.above, first.leaked)
+@dataclass(frozen=True)
+class _Summary:
+    """The merged pass 1 without its tables (AUC counts instead), and the side sums."""
+
+    first: FirstSummary
+    above: np.ndarray
+    leaked: tuple[str, ...]
+
+
+def _summarise(first: tasks.FirstPart) -> _Summary:
+    return _Summary(summarise(first.first), first.above, first.leaked)
+
+
+def _finish(summary: _Summary, second: Any, layout: Layout) -> Merged:
+    return Merged(finish(summary.first, second, layout), summary.above, summary.leaked)
 
 
 def _job(job: tasks.Job) -> tasks.Job:
@@ -70,17 +91,16 @@ def tree_reduce(
     return level[0]
 
 
-def evaluate_partitions(
+def _graph(
     client: Client,
     specs: Sequence[tasks.PartitionSpec],
     job: tasks.Job,
     layout: Layout,
-    *,
-    fan_in: int = FAN_IN,
-    timeout_s: float | None = None,
-) -> Merged:
-    """Score every partition and run both passes; raises what a task raised, or
-    DistributedError when the result is not there within `timeout_s`."""
+    fan_in: int,
+) -> Future[Any]:
+    """Submit every task; only the last one's future is returned, so the scheduler releases
+    each intermediate result (scored partitions, pass-1 parts, merged tables) as soon as the
+    tasks that need it have run."""
     run = uuid.uuid4().hex[:12]  # task keys unique per evaluation: no reuse across runs
     # One task holds the job (the models' bytes); every partition's task depends on it, so
     # Dask copies it once per worker. (scatter would wait for workers outside our timeout.)
@@ -95,6 +115,7 @@ def evaluate_partitions(
     ]
     first = tree_reduce(client, firsts, tasks.merge_first_parts, name=f"first-{run}", fan_in=fan_in)
     prepared = client.submit(_prepare, first, key=f"prepare-{run}")
+    summary = client.submit(_summarise, first, key=f"summary-{run}")
     seconds = [
         client.submit(tasks.second_part, s, prepared, layout, key=f"second-{run}-{i}")
         for i, s in enumerate(scored)
@@ -102,7 +123,21 @@ def evaluate_partitions(
     second = tree_reduce(
         client, seconds, tasks.merge_second_parts, name=f"second-{run}", fan_in=fan_in
     )
-    done = client.submit(_finish, first, second, layout, key=f"finish-{run}")
+    return client.submit(_finish, summary, second, layout, key=f"finish-{run}")
+
+
+def evaluate_partitions(
+    client: Client,
+    specs: Sequence[tasks.PartitionSpec],
+    job: tasks.Job,
+    layout: Layout,
+    *,
+    fan_in: int = FAN_IN,
+    timeout_s: float | None = None,
+) -> Merged:
+    """Score every partition and run both passes; raises what a task raised, or
+    DistributedError when the result is not there within `timeout_s`."""
+    done = _graph(client, specs, job, layout, fan_in)
     try:
         result: Merged = done.result(timeout=timeout_s)
     except TimeoutError:
@@ -110,6 +145,4 @@ def evaluate_partitions(
             f"the evaluation on the Dask cluster did not finish within {timeout_s:g} s "
             "(limits.timeout_seconds); are there workers?"
         ) from None
-    # The futures are released when they go out of scope (and the caller closes the client):
-    # an explicit cancel raced the scheduler's own release (an AssertionError in its log).
     return result

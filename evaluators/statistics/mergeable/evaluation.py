@@ -199,18 +199,39 @@ class Evaluation:
     calibration: CalibrationBins
 
 
-def finish(first: FirstPass, second: SecondPass, layout: Layout) -> Evaluation:
+@dataclass(frozen=True)
+class FirstSummary:
+    """What `finish` needs of the merged pass 1: the tables' exact AUC counts, not the tables
+    (so a distributed engine can drop the tables once pass 2 has them)."""
+
+    auc: dict[tuple[str, int], RankCounts]
+    losses: dict[str, LossSums]
+    calibration: CalibrationBins
+    bootstrap: dict[str, BootstrapSums]
+
+
+def summarise(first: FirstPass) -> FirstSummary:
+    return FirstSummary(
+        auc={key: rank_counts(table) for key, table in first.tables.items()},
+        losses=first.losses,
+        calibration=first.calibration,
+        bootstrap=first.bootstrap,
+    )
+
+
+def finish(first: FirstPass | FirstSummary, second: SecondPass, layout: Layout) -> Evaluation:
+    summary = first if isinstance(first, FirstSummary) else summarise(first)
     columns = {}
     for column in layout.segments():
-        boot = first.bootstrap.get(column)
+        boot = summary.bootstrap.get(column)
         se = None
         if boot is not None:
             means = boot.means  # (replicates, k, [cand brier, cand log, base brier, base log])
             se = bootstrap_se(means[:, :, :2] - means[:, :, 2:])
         columns[column] = ColumnResult(
-            auc=(rank_counts(first.tables[(column, 0)]), rank_counts(first.tables[(column, 1)])),
+            auc=(summary.auc[(column, 0)], summary.auc[(column, 1)]),
             delong=delong(second.moments[column]),
-            losses=first.losses[column],
+            losses=summary.losses[column],
             loss_se=se,
         )
-    return Evaluation(columns=columns, calibration=first.calibration)
+    return Evaluation(columns=columns, calibration=summary.calibration)
