@@ -160,11 +160,12 @@ def test_the_rest_of_the_report_matches_the_local_engine(
     assert report.benchmark is not None and report.benchmark.rows == 40_000
 
 
-def test_bootstrap_intervals_are_the_same_with_1_3_and_7_partitions(
+def test_bootstrap_intervals_and_calibration_are_the_same_with_1_3_and_7_partitions(
     on_dask: dict[int, EvaluationReport],
 ) -> None:
     first = comparisons(on_dask[1])
     for parts in (3, 7):
+        assert on_dask[parts].calibration == on_dask[1].calibration
         found = comparisons(on_dask[parts])
         for key, want in first.items():
             got = found[key]

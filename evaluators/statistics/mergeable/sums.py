@@ -3,7 +3,7 @@
 Per-row terms come from the metrics' own functions (evaluators/metrics/sums.py), so the clipping
 of log loss is the one every other path uses; calibration uses calibration.py's equal-width bin
 rule. Counts are int64 and exact; loss terms are summed in fixed point (`exact.py`), so their
-totals are identical whatever the partitioning. Calibration's Σp per bin is a float sum.
+totals are identical whatever the partitioning; so are calibration's Σp per bin.
 """
 
 from __future__ import annotations
@@ -121,14 +121,19 @@ class CalibrationBins:
 
     count: IntArray  # (2, bins)
     positives: IntArray  # (2, bins)
-    predicted: FloatArray  # (2, bins) sums of the probabilities
+    predicted_limbs: IntArray  # (2, bins, FIXED_LIMBS) exact sums of the probabilities
 
     def __add__(self, other: CalibrationBins) -> CalibrationBins:
         return CalibrationBins(
             self.count + other.count,
             self.positives + other.positives,
-            self.predicted + other.predicted,
+            self.predicted_limbs + other.predicted_limbs,
         )
+
+    @property
+    def predicted(self) -> FloatArray:
+        """(2, bins) sums of the probabilities."""
+        return fixed_to_float(self.predicted_limbs)
 
     @property
     def ece_equal_width(self) -> FloatArray:
@@ -147,11 +152,11 @@ def calibration_bins(
     base, _ = checked_rows(baseline, label)
     count = np.empty((2, bins), np.int64)
     positives = np.empty((2, bins), np.int64)
-    predicted = np.empty((2, bins))
+    predicted = np.empty((2, bins, FIXED_LIMBS), np.int64)
     for model, p in enumerate((cand, base)):
         width_bin = np.multiply(p, bins).astype(np.int64)
         np.clip(width_bin, 0, bins - 1, out=width_bin)
         count[model] = np.bincount(width_bin, minlength=bins)
         positives[model] = np.bincount(width_bin, weights=labels, minlength=bins)
-        predicted[model] = np.bincount(width_bin, weights=p, minlength=bins)
+        predicted[model] = grouped_fixed_sum(width_bin, fixed_point(p), bins)
     return CalibrationBins(count, positives, predicted)
