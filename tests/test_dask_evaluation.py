@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import shutil
 import signal
 import socket
 from collections.abc import Iterator
@@ -229,6 +230,25 @@ def test_a_metric_the_mergeable_statistics_cannot_compute_exactly_is_refused(
     assert report.status is RunStatus.ERROR
     assert report.error is not None
     assert "pr_auc are not supported on the dask engine" in report.error
+
+
+def test_a_weights_symlink_leaving_the_model_is_refused_before_it_is_sent(
+    benchmarks: dict[Any, Any], tmp_path: Path
+) -> None:
+    model = tmp_path / "churn"
+    shutil.copytree(CANDIDATE, model)
+    weights = model / "weights/model.onnx"
+    outside = tmp_path / "elsewhere.onnx"
+    weights.rename(outside)
+    weights.symlink_to(outside)
+    report = run_evaluation(
+        candidate_dir=model,
+        baseline_dir=PRODUCTION,
+        policy=policy(*benchmarks[3]),
+        dask_scheduler="tcp://127.0.0.1:9",  # never contacted
+    )
+    assert report.status is RunStatus.ERROR
+    assert report.error == "weights/model.onnx points outside the model directory"
 
 
 def _closed_port() -> int:

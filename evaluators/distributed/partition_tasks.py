@@ -116,9 +116,11 @@ def _model_worker(job: Job) -> ModelWorker:
             config = ModelConfig.model_validate(model.config)
             model_dir = directory / role
             weights = model_dir / config.weights
-            weights.parent.mkdir(parents=True, exist_ok=True)
+            # Checked before anything is created: the path comes from the repository.
             if not weights.resolve().is_relative_to(model_dir.resolve()):
-                raise DistributedError(f"{role} model: the weights path leaves the model")
+                shutil.rmtree(directory, ignore_errors=True)
+                raise DistributedError(f"{_name(role)} model: the weights path leaves the model")
+            weights.parent.mkdir(parents=True, exist_ok=True)
             weights.write_bytes(model.weights)
             models[role] = (model_dir, config)
         worker = ModelWorker(timeout_s=job.timeout_s)

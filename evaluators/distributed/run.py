@@ -97,6 +97,9 @@ def locate(uri: str, sha256: str, *, base_dir: Path | None, roots: Sequence[str]
 
 def _model(model_dir: Path, config: ModelConfig) -> ModelBytes:
     path = model_dir / config.weights
+    # As the local loader: a weights file must not lead (by symlink) out of its model.
+    if not path.resolve().is_relative_to(model_dir.resolve()):
+        raise DistributedError(f"{config.weights} points outside the model directory")
     if path.stat().st_size > MAX_WEIGHTS_BYTES:
         raise DistributedError(f"{model_dir.name}: the weights file is too large to send")
     data = path.read_bytes()
