@@ -313,6 +313,18 @@ def test_a_cluster_without_workers_fails_after_the_policys_timeout(
     assert "did not finish within 0.5 s (limits.timeout_seconds)" in report.error
 
 
+def test_a_worker_with_several_threads_scores_its_partitions_one_at_a_time(
+    benchmarks: dict[Any, Any], on_dask: dict[int, EvaluationReport]
+) -> None:
+    """Its tasks share one model process, which scores the matrix it was sent last."""
+    with LocalCluster(
+        n_workers=1, threads_per_worker=3, processes=False, dashboard_address=":0"
+    ) as threaded:
+        report = evaluate(policy(*benchmarks[7]), threaded.scheduler_address)
+    assert report.status is RunStatus.COMPLETED, report.error
+    assert comparisons(report) == comparisons(on_dask[7])
+
+
 class _KillOnce(SchedulerPlugin):
     """Kills the worker holding the first pass-1 result, once: its scored partitions are lost."""
 

@@ -11,11 +11,14 @@ shared filesystem for them.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import io
 import shutil
 import tempfile
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,59 +92,92 @@ class Scored:
 
 # -- the model process of this Dask worker ---------------------------------------------------
 
+
+@dataclass
+class _Models:
+    """A model process of this Dask worker: used by one task at a time (`lock`: it scores the
+    matrix last sent, so two threads must not interleave), evicted only when no task uses it."""
+
+    worker: ModelWorker
+    directory: Path
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+    used: float = 0.0
+
+    def close(self) -> None:
+        self.worker.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 _LOCK = threading.Lock()
-_WORKERS: dict[tuple[str, ...], tuple[ModelWorker, Path]] = {}
+_MODELS: dict[tuple[str, ...], _Models] = {}
+MAX_MODEL_SETS = 2  # evaluations sharing a Dask worker keep their models loaded
 
 
 def _close_all() -> None:
-    for worker, directory in _WORKERS.values():
-        worker.close()
-        shutil.rmtree(directory, ignore_errors=True)
-    _WORKERS.clear()
+    with _LOCK:
+        for models in _MODELS.values():
+            models.close()
+        _MODELS.clear()
 
 
 atexit.register(_close_all)
 
 
-def _model_worker(job: Job) -> ModelWorker:
-    """This Dask worker's model process for `job`'s models, started and loaded once."""
+@contextlib.contextmanager
+def _using(job: Job) -> Iterator[ModelWorker]:
+    """This Dask worker's model process for `job`'s models (started and loaded once), held
+    for one task."""
     with _LOCK:
-        found = _WORKERS.get(job.key)
-        if found is not None:
-            return found[0]
-        _close_all()  # one evaluation's models at a time per Dask worker
-        directory = Path(tempfile.mkdtemp(prefix="shipyard-dask-models-"))
-        models = {}
-        for role, model in job.models.items():
-            config = ModelConfig.model_validate(model.config)
-            model_dir = directory / role
-            weights = model_dir / config.weights
-            # Checked before anything is created: the path comes from the repository.
-            if not weights.resolve().is_relative_to(model_dir.resolve()):
-                shutil.rmtree(directory, ignore_errors=True)
-                raise DistributedError(f"{_name(role)} model: the weights path leaves the model")
-            weights.parent.mkdir(parents=True, exist_ok=True)
-            weights.write_bytes(model.weights)
-            models[role] = (model_dir, config)
-        worker = ModelWorker(timeout_s=job.timeout_s)
-        worker.load(models, memory_mb=job.memory_mb, timeout_s=job.timeout_s)
-        for role, model in job.models.items():
-            loaded = worker.loaded(role)
-            problem = (
-                str(loaded.artifact_error)
-                if loaded.artifact_error is not None
-                else loaded.failure.message
-                if loaded.failure is not None
-                else None
-            )
-            if problem is None and loaded.sha256 != model.sha256:
-                problem = "the weights changed on their way to the worker"
-            if problem is not None:
-                worker.close()
-                shutil.rmtree(directory, ignore_errors=True)
-                raise DistributedError(f"{_name(role)} model: {problem}")
-        _WORKERS[job.key] = (worker, directory)
-        return worker
+        models = _MODELS.get(job.key)
+        if models is None:
+            idle = sorted((m.used, key) for key, m in _MODELS.items() if m.users == 0)
+            for _, key in idle[: max(0, len(_MODELS) - MAX_MODEL_SETS + 1)]:
+                _MODELS.pop(key).close()
+            models = _MODELS[job.key] = _Models(*_start(job))
+        models.users += 1
+    try:
+        with models.lock:
+            yield models.worker
+    finally:
+        with _LOCK:
+            models.users -= 1
+            models.used = time.monotonic()
+
+
+def _start(job: Job) -> tuple[ModelWorker, Path]:
+    """Write the models into a private directory; start, load and check their process."""
+    directory = Path(tempfile.mkdtemp(prefix="shipyard-dask-models-"))
+    models = {}
+    for role, model in job.models.items():
+        config = ModelConfig.model_validate(model.config)
+        model_dir = directory / role
+        weights = model_dir / config.weights
+        # Checked before anything is created: the path comes from the repository.
+        if not weights.resolve().is_relative_to(model_dir.resolve()):
+            shutil.rmtree(directory, ignore_errors=True)
+            raise DistributedError(f"{_name(role)} model: the weights path leaves the model")
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        weights.write_bytes(model.weights)
+        models[role] = (model_dir, config)
+    worker = ModelWorker(timeout_s=job.timeout_s)
+    worker.load(models, memory_mb=job.memory_mb, timeout_s=job.timeout_s)
+    for role, model in job.models.items():
+        loaded = worker.loaded(role)
+        problem = (
+            str(loaded.artifact_error)
+            if loaded.artifact_error is not None
+            else loaded.failure.message
+            if loaded.failure is not None
+            else None
+        )
+        if problem is None and loaded.sha256 != model.sha256:
+            problem = "the weights changed on their way to the worker"
+        if problem is not None:
+            worker.close()
+            shutil.rmtree(directory, ignore_errors=True)
+            raise DistributedError(f"{_name(role)} model: {problem}")
+    return worker, directory
 
 
 def _name(role: str) -> str:
@@ -216,22 +252,25 @@ def score_partition(spec: PartitionSpec, job: Job) -> Scored:
         )
     label = (frame[job.label_column].astype(str) == job.positive_class).to_numpy(np.int64)
     codes = {c: _codes(frame, c, values, spec.index) for c, values in job.segments.items()}
-    worker = _model_worker(job)
     scores = {}
+    matrices = {}
     for role in (CANDIDATE, BASELINE):
         config = ModelConfig.model_validate(job.models[role].config)
         try:
-            worker.send_features(role, feature_matrix(frame, config.features))
+            matrices[role] = feature_matrix(frame, config.features)
         except InferenceInputError as exc:
             raise DistributedError(f"partition {spec.index}: {exc}"[:500]) from None
-        result = worker.predict(role)
-        if not result.ok or result.proba is None:
-            raise DistributedError(
-                f"{_name(role)} model on partition {spec.index}: {result.message}"
-            )
-        scores[role] = np.asarray(result.proba, dtype=np.float64)
-        if scores[role].shape != (len(frame),):
-            raise DistributedError(f"{_name(role)} model: not one probability per row")
+    with _using(job) as worker:
+        for role in (CANDIDATE, BASELINE):
+            worker.send_features(role, matrices.pop(role))
+            result = worker.predict(role)
+            if not result.ok or result.proba is None:
+                raise DistributedError(
+                    f"{_name(role)} model on partition {spec.index}: {result.message}"
+                )
+            scores[role] = np.asarray(result.proba, dtype=np.float64)
+            if scores[role].shape != (len(frame),):
+                raise DistributedError(f"{_name(role)} model: not one probability per row")
     leaked: tuple[str, ...] = ()
     if job.id_column and job.leakage_ids:
         ids = frame[job.id_column].astype("string").dropna()
