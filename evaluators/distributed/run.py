@@ -119,6 +119,8 @@ def evaluate_on_dask(
     leakage_ids: frozenset[str] = frozenset(),
     say: Callable[[str], None] = lambda _: None,
 ) -> DaskOutcome:
+    """The comparison of candidate and production on the partitioned benchmark, computed on
+    the cluster at `scheduler`; raises DistributedError (or BenchmarkError) with the reason."""
     address = require_scheduler(scheduler)
     overall_metrics, segment_metrics = metrics_of(policy, config.task)
     if baseline_dir is None or baseline_config is None:
