@@ -18,14 +18,15 @@ import numpy as np
 
 from evaluators.distributed import partition_tasks as tasks
 from evaluators.distributed.errors import DistributedError
+from evaluators.statistics.mergeable.counts import RankCounts, rank_counts
 from evaluators.statistics.mergeable.evaluation import (
+    OVERALL,
     Evaluation,
     FirstSummary,
     Layout,
     finish,
-    prepare,
-    summarise,
 )
+from evaluators.statistics.mergeable.placements import ScoreIndex, placement_table
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -51,8 +52,13 @@ class _Summary:
     leaked: tuple[str, ...]
 
 
-def _summarise(first: tasks.FirstPart) -> _Summary:
-    return _Summary(summarise(first.first), first.above, first.leaked)
+def _summarise(rest: tasks.FirstPart, auc: dict[tuple[str, int], RankCounts]) -> _Summary:
+    first = rest.first
+    return _Summary(
+        FirstSummary(auc, first.losses, first.calibration, first.bootstrap),
+        rest.above,
+        rest.leaked,
+    )
 
 
 def _finish(summary: _Summary, second: Any, layout: Layout) -> Merged:
@@ -61,10 +67,6 @@ def _finish(summary: _Summary, second: Any, layout: Layout) -> Merged:
 
 def _job(job: tasks.Job) -> tasks.Job:
     return job
-
-
-def _prepare(first: tasks.FirstPart) -> Any:
-    return prepare(first.first)
 
 
 def tree_reduce(
@@ -113,11 +115,43 @@ def _graph(
         client.submit(tasks.first_part, s, layout, key=f"first-{run}-{i}")
         for i, s in enumerate(scored)
     ]
-    first = tree_reduce(client, firsts, tasks.merge_first_parts, name=f"first-{run}", fan_in=fan_in)
-    prepared = client.submit(_prepare, first, key=f"prepare-{run}")
-    summary = client.submit(_summarise, first, key=f"summary-{run}")
+    # Each count table is merged on its own (no task holds all of them), the rest of pass 1
+    # (small sums) apart.
+    rest = tree_reduce(
+        client,
+        [
+            client.submit(tasks.without_tables, f, key=f"rest-{run}-{i}")
+            for i, f in enumerate(firsts)
+        ],
+        tasks.merge_first_parts,
+        name=f"rest-{run}",
+        fan_in=fan_in,
+    )
+    keys = [(column, model) for column in layout.segments() for model in (0, 1)]
+    tables = {}
+    for n, key in enumerate(keys):
+        parts = [
+            client.submit(tasks.table_of, f, key, key=f"table-{run}-{n}-{i}")
+            for i, f in enumerate(firsts)
+        ]
+        tables[key] = tree_reduce(
+            client, parts, tasks.merge_table_parts, name=f"table-{run}-{n}", fan_in=fan_in
+        )
+    index = [
+        client.submit(ScoreIndex.of, tables[(OVERALL, model)], key=f"index-{run}-{model}")
+        for model in (0, 1)
+    ]
+    placements = {
+        key: client.submit(placement_table, tables[key], index[key[1]], key=f"placement-{run}-{n}")
+        for n, key in enumerate(keys)
+    }
+    auc = {
+        key: client.submit(rank_counts, tables[key], key=f"auc-{run}-{n}")
+        for n, key in enumerate(keys)
+    }
+    summary = client.submit(_summarise, rest, auc, key=f"summary-{run}")
     seconds = [
-        client.submit(tasks.second_part, s, prepared, layout, key=f"second-{run}-{i}")
+        client.submit(tasks.second_part, s, index, placements, layout, key=f"second-{run}-{i}")
         for i, s in enumerate(scored)
     ]
     second = tree_reduce(

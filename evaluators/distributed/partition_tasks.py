@@ -32,6 +32,7 @@ from evaluators.artifacts.model_worker import BASELINE, CANDIDATE, ModelWorker
 from evaluators.candidate import ModelConfig
 from evaluators.distributed.errors import DistributedError
 from evaluators.distributed.manifest import SegmentValues
+from evaluators.statistics.mergeable.counts import CountTable, merge_tables
 from evaluators.statistics.mergeable.evaluation import (
     FirstPass,
     Layout,
@@ -41,6 +42,7 @@ from evaluators.statistics.mergeable.evaluation import (
     first_pass,
     second_pass,
 )
+from evaluators.statistics.mergeable.placements import PlacementTable, ScoreIndex
 
 
 @dataclass(frozen=True)
@@ -316,8 +318,30 @@ def merge_first_parts(parts: list[FirstPart]) -> FirstPart:
     )
 
 
-def second_part(scored: Scored, prepared: Prepared, layout: Layout) -> SecondPass:
-    return second_pass(scored.rows, prepared, layout)
+def without_tables(part: FirstPart) -> FirstPart:
+    """The pass-1 part minus its count tables (merged on their own, table by table)."""
+    first = part.first
+    return FirstPart(
+        FirstPass({}, first.losses, first.calibration, first.bootstrap), part.above, part.leaked
+    )
+
+
+def table_of(part: FirstPart, key: tuple[str, int]) -> CountTable:
+    return part.first.tables[key]
+
+
+def merge_table_parts(parts: list[CountTable]) -> CountTable:
+    return merge_tables(parts)
+
+
+def second_part(
+    scored: Scored,
+    index: list[ScoreIndex],
+    tables: dict[tuple[str, int], PlacementTable],
+    layout: Layout,
+) -> SecondPass:
+    """Pass 2 on one partition, given the merged tables' score indexes and placements."""
+    return second_pass(scored.rows, Prepared(index=(index[0], index[1]), tables=tables), layout)
 
 
 def merge_second_parts(parts: list[SecondPass]) -> SecondPass:
