@@ -1,7 +1,8 @@
 """The two passes over a partitioned benchmark on a Dask cluster, and their tree-reduced merges.
 
 Scoring, pass 1 and pass 2 run where the partition lives; merges run on workers too, `fan_in`
-parts at a time; the coordinator only receives the finished (small) result, and holds no other
+parts at a time, each count table on its own tree (no task holds all merged tables); the
+coordinator only receives the finished (small) result, and holds no other
 future, so each intermediate result is released once the tasks that need it have run. A lost
 worker's tasks are recomputed by Dask from their inputs (scoring included); every merge is an
 exact addition, so the result does not change.
