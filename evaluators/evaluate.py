@@ -30,6 +30,7 @@ from evaluators.candidate import (
     parse_data_manifest,
     parse_model_config,
 )
+from evaluators.distributed.errors import DistributedError
 from evaluators.errors import DocumentError
 from evaluators.judgement.fingerprint import make_fingerprint
 from evaluators.judgement.trust import check_claims, check_leakage
@@ -38,6 +39,8 @@ from evaluators.policy import Policy
 from evaluators.report import (
     BenchmarkInfo,
     EvaluationReport,
+    LatencySection,
+    LeakageCheck,
     ModelIdentity,
     RunStatus,
 )
@@ -116,6 +119,7 @@ def run_evaluation(
     parallel_inference: bool = False,
     worker: ModelWorker | None = None,
     on_compared: Callable[[Comparison], None] | None = None,
+    dask_scheduler: str | None = None,
 ) -> EvaluationReport:
     """Evaluate; failures of the inputs become a report with status error, never a crash.
 
@@ -127,6 +131,8 @@ def run_evaluation(
     closed when the evaluation ends; the caller may have sent it the models already.
     `on_compared` is handed the comparison as soon as it exists, before latency is awaited
     (the command line draws the HTML report's figures meanwhile); it must return quickly.
+    `dask_scheduler` (the operator's, never the repository's) serves policies with
+    `statistics.engine: dask`; without it they fail, they never run locally.
     """
     say = progress or (lambda _: None)
     started = datetime.now(UTC)
@@ -152,8 +158,15 @@ def run_evaluation(
             parallel_inference,
             worker,
             on_compared=on_compared,
+            dask_scheduler=dask_scheduler,
         )
-    except (DocumentError, EvaluationInputError, BenchmarkError, ArtifactError) as exc:
+    except (
+        DocumentError,
+        EvaluationInputError,
+        BenchmarkError,
+        ArtifactError,
+        DistributedError,
+    ) as exc:
         return _error_report(config.name, config.task.value, started, policy, str(exc))
     finally:
         if worker is not None:
@@ -175,6 +188,7 @@ def _evaluate(
     worker: ModelWorker | None = None,
     *,
     on_compared: Callable[[Comparison], None] | None = None,
+    dask_scheduler: str | None = None,
 ) -> EvaluationReport:
     if policy.benchmark is None:
         raise EvaluationInputError(".shipyard.yml names no benchmark (benchmark.uri, sha256)")
@@ -190,6 +204,25 @@ def _evaluate(
     if baseline_dir is not None and baseline_config is not None:
         baseline_weights = _weights(baseline_dir, baseline_config)
         models[BASELINE] = (baseline_dir, baseline_config)
+    if policy.statistics.engine == "dask":
+        if worker is not None:
+            worker.close()  # the models load on the cluster's workers
+        return _evaluate_on_dask(
+            config,
+            candidate_dir,
+            baseline_dir,
+            baseline_config,
+            weights,
+            baseline_weights,
+            policy,
+            benchmark_base_dir,
+            benchmark_roots,
+            say,
+            started,
+            durations,
+            dask_scheduler,
+            on_compared,
+        )
     if worker is None:
         worker = ModelWorker()
     if not worker.roles:  # not yet told by a caller who started it early
@@ -342,6 +375,126 @@ def _evaluate_with(
             latency = None  # the verdict then says latency was not measured
         durations["latency_s"] = time.perf_counter() - t0
 
+    leakage = check_leakage(
+        manifest_entries=_manifest_entries(candidate_dir),
+        benchmark_ids=frame[policy.benchmark.id_column] if policy.benchmark.id_column else [],
+        id_column=policy.benchmark.id_column,
+    )
+    return _completed(
+        config,
+        candidate_dir,
+        baseline_dir,
+        weights,
+        baseline_weights,
+        policy,
+        started,
+        durations,
+        comparison,
+        latency,
+        leakage,
+        BenchmarkInfo(
+            uri=bench.uri,
+            sha256=bench.sha256,
+            rows=bench.rows,
+            label_column=policy.benchmark.label_column,
+            segment_columns=list(policy.benchmark.segment_columns),
+        ),
+    )
+
+
+def _evaluate_on_dask(
+    config: ModelConfig,
+    candidate_dir: Path,
+    baseline_dir: Path | None,
+    baseline_config: ModelConfig | None,
+    weights: Path,
+    baseline_weights: Path | None,
+    policy: Policy,
+    benchmark_base_dir: Path | None,
+    benchmark_roots: Sequence[str] | None,
+    say: Progress,
+    started: datetime,
+    durations: dict[str, float],
+    scheduler: str | None,
+    on_compared: Callable[[Comparison], None] | None,
+) -> EvaluationReport:
+    """Scoring and statistics on the operator's Dask cluster (a partitioned benchmark).
+
+    Latency is not measured here: the cluster's workers are not the serving hardware.
+    """
+    from evaluators.distributed.run import evaluate_on_dask
+
+    assert policy.benchmark is not None
+    entries = _manifest_entries(candidate_dir)
+    id_column = policy.benchmark.id_column
+    wanted = frozenset(e.strip() for e in entries if e.strip()) if id_column else frozenset()
+    t0 = time.perf_counter()
+    outcome = evaluate_on_dask(
+        scheduler=scheduler,
+        policy=policy,
+        config=config,
+        candidate_dir=candidate_dir,
+        baseline_dir=baseline_dir,
+        baseline_config=baseline_config,
+        benchmark_base_dir=benchmark_base_dir,
+        benchmark_roots=benchmark_roots,
+        leakage_ids=wanted,
+        say=say,
+    )
+    durations["distributed_s"] = time.perf_counter() - t0
+    if on_compared is not None:
+        on_compared(outcome.comparison)
+    # The workers return the benchmark ids that are also manifest entries: the same overlap.
+    leakage = check_leakage(
+        manifest_entries=entries, benchmark_ids=list(outcome.leaked), id_column=id_column
+    )
+    return _completed(
+        config,
+        candidate_dir,
+        baseline_dir,
+        weights,
+        baseline_weights,
+        policy,
+        started,
+        durations,
+        outcome.comparison,
+        None,
+        leakage,
+        BenchmarkInfo(
+            uri=outcome.uri,
+            sha256=outcome.sha256,
+            rows=outcome.rows,
+            label_column=policy.benchmark.label_column,
+            segment_columns=list(policy.benchmark.segment_columns),
+        ),
+    )
+
+
+def _manifest_entries(candidate_dir: Path) -> list[str]:
+    """The candidate's data_manifest.txt entries (training ids), bounded; none without one."""
+    manifest = candidate_dir / "data_manifest.txt"
+    if not manifest.is_file():
+        return []
+    return parse_data_manifest(
+        read_text(manifest.read_bytes(), source=manifest.name, max_bytes=MAX_MANIFEST_BYTES)
+    )
+
+
+def _completed(
+    config: ModelConfig,
+    candidate_dir: Path,
+    baseline_dir: Path | None,
+    weights: Path,
+    baseline_weights: Path | None,
+    policy: Policy,
+    started: datetime,
+    durations: dict[str, float],
+    comparison: Comparison,
+    latency: LatencySection | None,
+    leakage: LeakageCheck,
+    benchmark: BenchmarkInfo,
+) -> EvaluationReport:
+    """The finished report and its verdict (both engines)."""
     claimed = _claimed(candidate_dir)
     claims = (
         check_claims(
@@ -355,22 +508,12 @@ def _evaluate_with(
         if claimed is not None
         else []
     )
-    manifest = candidate_dir / "data_manifest.txt"
-    leakage = check_leakage(
-        manifest_entries=parse_data_manifest(
-            read_text(manifest.read_bytes(), source=manifest.name, max_bytes=MAX_MANIFEST_BYTES)
-        )
-        if manifest.is_file()
-        else [],
-        benchmark_ids=frame[policy.benchmark.id_column] if policy.benchmark.id_column else [],
-        id_column=policy.benchmark.id_column,
-    )
     fingerprint = make_fingerprint(
         candidate_dir=candidate_dir,
         candidate_weights=weights,
         baseline_dir=baseline_dir,
         baseline_weights=baseline_weights,
-        benchmark_sha256=bench.sha256,
+        benchmark_sha256=benchmark.sha256,
         policy=policy,
         evaluator_version=__version__,
     )
@@ -379,13 +522,7 @@ def _evaluate_with(
         task=config.task.value,
         status=RunStatus.COMPLETED,
         created_at=started,
-        benchmark=BenchmarkInfo(
-            uri=bench.uri,
-            sha256=bench.sha256,
-            rows=bench.rows,
-            label_column=policy.benchmark.label_column,
-            segment_columns=list(policy.benchmark.segment_columns),
-        ),
+        benchmark=benchmark,
         statistics=comparison.statistics,
         primary_metric=policy.primary_metric,
         baseline_label="production" if baseline_dir is not None else NO_PRODUCTION_LABEL,

@@ -143,6 +143,12 @@ class StatisticsPolicy(_Strict):
     method: Literal["auto", "bootstrap", "delong"] = "auto"
     bootstrap_resamples: int = Field(default=1000, ge=100, le=100_000)
     seed: int = 0
+    engine: Literal["local", "dask"] = Field(
+        default="local",
+        description="Where the evaluation runs: this process, or the operator's Dask cluster "
+        "(a partitioned benchmark; docs/distributed-evaluation.md). The scheduler address "
+        "comes from the operator, never from the repository.",
+    )
 
 
 class TrustPolicy(_Strict):

@@ -63,7 +63,9 @@ class ReliabilityBin(_Model):
 
 class CalibrationStats(_Model):
     ece_equal_width: float
-    ece_equal_mass: float
+    ece_equal_mass: float | None = Field(
+        default=None, description="None from the dask engine (not mergeable exactly)."
+    )
     brier: float
     reliability: list[ReliabilityBin]
 

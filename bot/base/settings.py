@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="Where benchmarks may be read from: local directories, https://host/path/, "
         "s3://bucket/prefix/. Empty means benchmark_dir only.",
     )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="host:port (tcp://) of the Dask scheduler for policies with "
+        "statistics.engine: dask; unset, such evaluations fail.",
+    )
     cache_dir: Path | None = Field(
         default=None, description="Model outputs reused across identical evaluations."
     )

@@ -112,6 +112,7 @@ class EvaluateRequest:
     report_format: ReportFormat | None = None
     output: Path | None = None
     files: dict[ReportFormat, Path] = field(default_factory=dict)
+    dask_scheduler: str | None = None  # the operator's, for statistics.engine: dask
 
 
 def exit_code(report: EvaluationReport, *, strict: bool) -> int:
@@ -275,6 +276,7 @@ def _evaluate(request: EvaluateRequest, console: Console, out: TextIO, worker: M
                 parallel_inference=True,  # one evaluation at a time: use both cores
                 worker=worker,
                 on_compared=compared,
+                dask_scheduler=request.dask_scheduler,
             )
         except Exception as exc:  # a bug, not bad input: say what, without a traceback
             console.print(f"[red]error:[/] the evaluation crashed: {escape(repr(exc))[:500]}")

@@ -236,6 +236,11 @@ def evaluate(
     html: Path | None = typer.Option(None, help="Also write the HTML report here."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the JSON report here."),
     markdown: Path | None = typer.Option(None, help="Also write the Markdown report here."),
+    dask_scheduler: str | None = typer.Option(
+        None,
+        envvar="SHIPYARD_DASK_SCHEDULER",
+        help="Dask scheduler (tcp://host:port) for a policy with statistics.engine: dask.",
+    ),
 ) -> None:
     """Evaluate a candidate against production exactly as the bot does."""
     from evaluators.artifacts.model_worker import ModelWorker
@@ -268,6 +273,7 @@ def evaluate(
         report_format=report_format,
         output=output,
         files=files,
+        dask_scheduler=dask_scheduler,
     )
     raise typer.Exit(run_evaluate_command(request, worker=worker))
 

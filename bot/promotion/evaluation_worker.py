@@ -83,6 +83,7 @@ def evaluate_one(ctx: BotContext, job: Evaluation, lease: Lease) -> None:
             benchmark_base_dir=ctx.settings.benchmark_dir,
             cache_dir=ctx.settings.cache_dir,
             benchmark_roots=ctx.settings.allowed_benchmark_roots(),
+            dask_scheduler=ctx.settings.dask_scheduler,
         )
     lease.check()
     if is_cancelled(ctx.store, job.id):

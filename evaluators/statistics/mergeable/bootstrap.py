@@ -8,7 +8,8 @@ order give the same replicates.
 Weights: splitmix64 of (seed, row id, replicate) gives 53 uniform bits, turned into a
 Poisson(1) count by inverse CDF. With `groups`, rows fall into hashed groups that share a
 weight (as intervals.PoissonBootstrap does with random groups): the cost is one pass over the
-rows plus groups x replicates, instead of rows x replicates.
+rows plus groups x replicates, instead of rows x replicates. Term sums are exact fixed-point
+integers (`exact.py`), so the replicates are identical, bit for bit, whatever the partitioning.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from scipy import special
+
+from evaluators.statistics.mergeable.exact import (
+    FIXED_LIMBS,
+    fixed_point,
+    fixed_to_float,
+    grouped_fixed_sum,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -90,59 +98,73 @@ def _group_weights(seed: int, replicates: int, groups: int) -> IntArray:
 
 @dataclass(frozen=True)
 class BootstrapSums:
-    """Per replicate and segment: weighted rows (exact) and weighted sums of row terms."""
+    """Exact partial sums for the replicates, per segment.
 
-    rows: IntArray  # (replicates, k)
-    sums: FloatArray  # (replicates, k, width)
+    With groups: per (segment, group) the rows and the fixed-point limbs of the term sums; the
+    replicates reweigh the merged groups once, at the end. Without: per (replicate, segment)
+    the weighted rows and weighted limbs. Either way the merged state is integers, identical
+    whatever the partitioning, and so are the replicates computed from it.
+    """
+
+    design: HashedPoisson
+    rows: IntArray  # (k, groups) or (replicates, k)
+    limbs: IntArray  # (k, groups, width, FIXED_LIMBS) or (replicates, k, width, FIXED_LIMBS)
 
     def __add__(self, other: BootstrapSums) -> BootstrapSums:
-        return BootstrapSums(self.rows + other.rows, self.sums + other.sums)
+        return BootstrapSums(self.design, self.rows + other.rows, self.limbs + other.limbs)
+
+    def replicates(self) -> tuple[IntArray, FloatArray]:
+        """(replicates, k) weighted rows and (replicates, k, width) weighted term sums."""
+        if self.design.groups is None:
+            return self.rows, fixed_to_float(self.limbs)
+        weights = self.design.group_weights()  # (replicates, groups)
+        rows = np.asarray(weights @ self.rows.T, dtype=np.int64)
+        sums = np.einsum("rg,kgw->rkw", weights.astype(np.float64), fixed_to_float(self.limbs))
+        return rows, np.asarray(sums, dtype=np.float64)
 
     @property
     def means(self) -> FloatArray:
         """(replicates, k, width) weighted means; NaN where a replicate weighs no row."""
+        rows, sums = self.replicates()
         with np.errstate(invalid="ignore", divide="ignore"):
-            value = self.sums / self.rows[:, :, None]
-        return np.asarray(np.where(self.rows[:, :, None] > 0, value, np.nan), dtype=np.float64)
+            value = sums / rows[:, :, None]
+        return np.asarray(np.where(rows[:, :, None] > 0, value, np.nan), dtype=np.float64)
 
 
 def bootstrap_sums(
     design: HashedPoisson,
     *,
     row_id: AnyArray,
-    terms: FloatArray,
+    terms: FloatArray | None = None,
     codes: AnyArray | None = None,
     n_segments: int = 1,
+    fixed: IntArray | None = None,
 ) -> BootstrapSums:
-    """One partition's replicate sums of `terms` (n, width) per segment.
+    """One partition's exact replicate sums of `terms` (n, width, each in [0, 64)) per segment
+    (or of `fixed`, the same terms already in fixed point).
 
     Row ids must identify rows across the whole benchmark (not positions in a partition).
     """
     ids = np.asarray(row_id, dtype=np.int64)
-    values = np.asarray(terms, dtype=np.float64)
-    n, width = values.shape
+    if fixed is None:
+        assert terms is not None
+        fixed = fixed_point(np.asarray(terms, dtype=np.float64))
+    n, width = fixed.shape
     key = np.zeros(n, np.int64) if codes is None else np.asarray(codes, dtype=np.int64)
     if design.groups is not None:
-        # Sums per (segment, group), then each replicate reweighs the groups.
+        # Sums per (segment, group); the replicates reweigh the merged groups (`replicates`).
         cell = key * design.groups + design.row_group(ids)
         cells = n_segments * design.groups
         rows = np.bincount(cell, minlength=cells).astype(np.int64).reshape(n_segments, -1)
-        sums = np.stack(
-            [np.bincount(cell, weights=values[:, j], minlength=cells) for j in range(width)],
-            axis=-1,
-        ).reshape(n_segments, design.groups, width)
-        weights = design.group_weights()  # (replicates, groups)
-        return BootstrapSums(
-            rows=weights @ rows.T,
-            sums=np.einsum("rg,kgw->rkw", weights.astype(np.float64), sums),
-        )
+        limbs = np.stack(
+            [grouped_fixed_sum(cell, fixed[:, j], cells) for j in range(width)], axis=1
+        ).reshape(n_segments, design.groups, width, FIXED_LIMBS)
+        return BootstrapSums(design, rows, limbs)
     out_rows = np.empty((design.replicates, n_segments), np.int64)
-    out_sums = np.empty((design.replicates, n_segments, width))
+    out_limbs = np.empty((design.replicates, n_segments, width, FIXED_LIMBS), np.int64)
     for replicate in range(design.replicates):  # vectorised over rows within a replicate
         weight = design.weights(ids, replicate)
         out_rows[replicate] = np.bincount(key, weights=weight, minlength=n_segments)
         for j in range(width):
-            out_sums[replicate, :, j] = np.bincount(
-                key, weights=values[:, j] * weight, minlength=n_segments
-            )
-    return BootstrapSums(out_rows, out_sums)
+            out_limbs[replicate, :, j] = grouped_fixed_sum(key, fixed[:, j], n_segments, weight)
+    return BootstrapSums(design, out_rows, out_limbs)

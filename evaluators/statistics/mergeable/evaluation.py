@@ -40,8 +40,8 @@ from evaluators.statistics.mergeable.sums import (
     CalibrationBins,
     LossSums,
     calibration_bins,
+    fixed_terms,
     loss_sums,
-    loss_terms,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -108,13 +108,7 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
     cand, label = checked_rows(rows.candidate, rows.label)
     base, _ = checked_rows(rows.baseline, rows.label)
     tables, losses, boot = {}, {}, {}
-    terms = (
-        np.concatenate(
-            [loss_terms(label=label, score=cand), loss_terms(label=label, score=base)], 1
-        )
-        if layout.bootstrap is not None
-        else None
-    )
+    fixed = fixed_terms(label=label, candidate=cand, baseline=base)  # shared by every column
     # One score sort per model, shared by every segment column.
     orders = (np.argsort(cand), np.argsort(base))
     for column, k in layout.segments().items():
@@ -124,11 +118,11 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
                 score=scores, label=label, codes=codes, n_segments=k, order=orders[model]
             )
         losses[column] = loss_sums(
-            label=label, candidate=cand, baseline=base, codes=codes, n_segments=k
+            label=label, candidate=cand, baseline=base, codes=codes, n_segments=k, fixed=fixed
         )
-        if layout.bootstrap is not None and terms is not None:
+        if layout.bootstrap is not None:
             boot[column] = bootstrap_sums(
-                layout.bootstrap, row_id=rows.row_id, terms=terms, codes=codes, n_segments=k
+                layout.bootstrap, row_id=rows.row_id, fixed=fixed, codes=codes, n_segments=k
             )
     return FirstPass(
         tables=tables,
@@ -205,18 +199,39 @@ class Evaluation:
     calibration: CalibrationBins
 
 
-def finish(first: FirstPass, second: SecondPass, layout: Layout) -> Evaluation:
+@dataclass(frozen=True)
+class FirstSummary:
+    """What `finish` needs of the merged pass 1: the tables' exact AUC counts, not the tables
+    (so a distributed engine can drop the tables once pass 2 has them)."""
+
+    auc: dict[tuple[str, int], RankCounts]
+    losses: dict[str, LossSums]
+    calibration: CalibrationBins
+    bootstrap: dict[str, BootstrapSums]
+
+
+def summarise(first: FirstPass) -> FirstSummary:
+    return FirstSummary(
+        auc={key: rank_counts(table) for key, table in first.tables.items()},
+        losses=first.losses,
+        calibration=first.calibration,
+        bootstrap=first.bootstrap,
+    )
+
+
+def finish(first: FirstPass | FirstSummary, second: SecondPass, layout: Layout) -> Evaluation:
+    summary = first if isinstance(first, FirstSummary) else summarise(first)
     columns = {}
     for column in layout.segments():
-        boot = first.bootstrap.get(column)
+        boot = summary.bootstrap.get(column)
         se = None
         if boot is not None:
             means = boot.means  # (replicates, k, [cand brier, cand log, base brier, base log])
             se = bootstrap_se(means[:, :, :2] - means[:, :, 2:])
         columns[column] = ColumnResult(
-            auc=(rank_counts(first.tables[(column, 0)]), rank_counts(first.tables[(column, 1)])),
+            auc=(summary.auc[(column, 0)], summary.auc[(column, 1)]),
             delong=delong(second.moments[column]),
-            losses=first.losses[column],
+            losses=summary.losses[column],
             loss_se=se,
         )
-    return Evaluation(columns=columns, calibration=first.calibration)
+    return Evaluation(columns=columns, calibration=summary.calibration)

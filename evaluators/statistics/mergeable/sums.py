@@ -2,7 +2,8 @@
 
 Per-row terms come from the metrics' own functions (evaluators/metrics/sums.py), so the clipping
 of log loss is the one every other path uses; calibration uses calibration.py's equal-width bin
-rule. Counts are int64 and exact; float sums differ from a single pass only by rounding.
+rule. Counts are int64 and exact; loss terms are summed in fixed point (`exact.py`), so their
+totals are identical whatever the partitioning; so are calibration's Σp per bin.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ import numpy.typing as npt
 
 from evaluators.metrics.sums import binary_log_loss_terms, brier_terms
 from evaluators.statistics.mergeable.counts import checked_rows
+from evaluators.statistics.mergeable.exact import (
+    FIXED_LIMBS,
+    fixed_point,
+    fixed_to_float,
+    grouped_fixed_sum,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -36,16 +43,21 @@ def loss_terms(*, label: AnyArray, score: AnyArray) -> FloatArray:
 @dataclass(frozen=True)
 class LossSums:
     """Per segment: rows, positives, and per model (candidate, baseline) the sums of squared
-    error and log loss."""
+    error and log loss (exact fixed-point limbs)."""
 
     rows: IntArray  # (k,)
     positives: IntArray  # (k,)
-    sums: FloatArray  # (k, 2 models, 2 terms)
+    limbs: IntArray  # (k, 2 models, 2 terms, FIXED_LIMBS)
 
     def __add__(self, other: LossSums) -> LossSums:
         return LossSums(
-            self.rows + other.rows, self.positives + other.positives, self.sums + other.sums
+            self.rows + other.rows, self.positives + other.positives, self.limbs + other.limbs
         )
+
+    @property
+    def sums(self) -> FloatArray:
+        """(k, 2 models, 2 terms) the sums as floats."""
+        return fixed_to_float(self.limbs)
 
     def _mean(self, term: int) -> FloatArray:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -63,6 +75,19 @@ class LossSums:
         return self._mean(1)
 
 
+def fixed_terms(*, label: AnyArray, candidate: AnyArray, baseline: AnyArray) -> IntArray:
+    """(n, 4) fixed-point row terms: candidate [squared, log], baseline [squared, log]; column
+    by column in memory (each column is summed on its own, once per segment column)."""
+    return np.asfortranarray(
+        fixed_point(
+            np.concatenate(
+                [loss_terms(label=label, score=candidate), loss_terms(label=label, score=baseline)],
+                axis=1,
+            )
+        )
+    )
+
+
 def loss_sums(
     *,
     label: AnyArray,
@@ -70,20 +95,23 @@ def loss_sums(
     baseline: AnyArray,
     codes: AnyArray | None = None,
     n_segments: int = 1,
+    fixed: IntArray | None = None,
 ) -> LossSums:
-    """One partition's loss sums (codes None: one segment, all rows)."""
+    """One partition's loss sums (codes None: one segment, all rows). `fixed`: the rows'
+    fixed-point terms [candidate's 2, baseline's 2] when the caller has them already."""
     cand, labels = checked_rows(candidate, label)
     base, _ = checked_rows(baseline, label)
     key = np.zeros(labels.shape[0], np.int64) if codes is None else np.asarray(codes, np.int64)
-    sums = np.empty((n_segments, 2, 2))
-    for model, scores in enumerate((cand, base)):
-        terms = loss_terms(label=labels, score=scores)
+    if fixed is None:
+        fixed = fixed_terms(label=labels, candidate=cand, baseline=base)
+    limbs = np.empty((n_segments, 2, 2, FIXED_LIMBS), np.int64)
+    for model in range(2):
         for term in range(2):
-            sums[:, model, term] = np.bincount(key, weights=terms[:, term], minlength=n_segments)
+            limbs[:, model, term] = grouped_fixed_sum(key, fixed[:, 2 * model + term], n_segments)
     return LossSums(
         rows=np.bincount(key, minlength=n_segments).astype(np.int64),
         positives=np.bincount(key, weights=labels, minlength=n_segments).astype(np.int64),
-        sums=sums,
+        limbs=limbs,
     )
 
 
@@ -93,14 +121,19 @@ class CalibrationBins:
 
     count: IntArray  # (2, bins)
     positives: IntArray  # (2, bins)
-    predicted: FloatArray  # (2, bins) sums of the probabilities
+    predicted_limbs: IntArray  # (2, bins, FIXED_LIMBS) exact sums of the probabilities
 
     def __add__(self, other: CalibrationBins) -> CalibrationBins:
         return CalibrationBins(
             self.count + other.count,
             self.positives + other.positives,
-            self.predicted + other.predicted,
+            self.predicted_limbs + other.predicted_limbs,
         )
+
+    @property
+    def predicted(self) -> FloatArray:
+        """(2, bins) sums of the probabilities."""
+        return fixed_to_float(self.predicted_limbs)
 
     @property
     def ece_equal_width(self) -> FloatArray:
@@ -119,11 +152,11 @@ def calibration_bins(
     base, _ = checked_rows(baseline, label)
     count = np.empty((2, bins), np.int64)
     positives = np.empty((2, bins), np.int64)
-    predicted = np.empty((2, bins))
+    predicted = np.empty((2, bins, FIXED_LIMBS), np.int64)
     for model, p in enumerate((cand, base)):
         width_bin = np.multiply(p, bins).astype(np.int64)
         np.clip(width_bin, 0, bins - 1, out=width_bin)
         count[model] = np.bincount(width_bin, minlength=bins)
         positives[model] = np.bincount(width_bin, weights=labels, minlength=bins)
-        predicted[model] = np.bincount(width_bin, weights=p, minlength=bins)
+        predicted[model] = grouped_fixed_sum(width_bin, fixed_point(p), bins)
     return CalibrationBins(count, positives, predicted)

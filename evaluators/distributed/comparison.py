@@ -1,0 +1,206 @@
+"""Merged mergeable statistics -> the same report sections `compare` fills for the local engine.
+
+Only what the mergeable core computes exactly is offered: binary ROC AUC with DeLong intervals,
+Brier and log loss with the hashed Poisson bootstrap, equal-width calibration and threshold
+shifts. Anything else is refused before the cluster does any work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evaluators.candidate import Task
+from evaluators.distributed.errors import DistributedError
+from evaluators.metrics.registry import Metric, get_metric
+from evaluators.policy import CalibrationPolicy, Policy
+from evaluators.report import (
+    CalibrationSection,
+    CalibrationStats,
+    ReliabilityBin,
+    StatisticsInfo,
+    ThresholdShift,
+)
+from evaluators.statistics.compare import Comparison, _overall, _SegmentRows, _segments, _unique
+from evaluators.statistics.compare_engine import Estimates
+from evaluators.statistics.intervals import DEFAULT_GROUPS
+from evaluators.statistics.mergeable.bootstrap import HashedPoisson
+from evaluators.statistics.mergeable.evaluation import OVERALL, ColumnResult, Layout
+from evaluators.statistics.mergeable.sums import CalibrationBins
+from evaluators.statistics.segments import Partition, eligible
+
+SUPPORTED = ("roc_auc", "brier", "log_loss")
+_LOSS_TERM = {"brier": 0, "log_loss": 1}
+
+DELONG_TEXT = (
+    "DeLong paired (analytic): variance of the paired difference of placement values, normal "
+    "interval and p-value; exact, from count tables merged across partitions"
+)
+
+
+def metrics_of(policy: Policy, task: Task) -> tuple[list[Metric], list[Metric]]:
+    """Overall and per-segment metrics; refuses what the dask engine cannot compute exactly."""
+    if task is not Task.BINARY:
+        raise DistributedError(
+            f"{task.value} is not supported on the dask engine (binary classification only)"
+        )
+    overall = _unique([policy.primary_metric, *(t.name for t in policy.metrics)])
+    segment = _unique(policy.segments.metrics or [policy.primary_metric])
+    names = _unique([*overall, *segment])
+    unsupported = [n for n in names if n not in SUPPORTED]
+    if unsupported:
+        raise DistributedError(
+            f"metric(s) {', '.join(unsupported)} are not supported on the dask engine "
+            f"(supported exactly: {', '.join(SUPPORTED)}); use statistics.engine: local"
+        )
+    if "roc_auc" in names and policy.statistics.method == "bootstrap":
+        raise DistributedError(
+            "roc_auc with statistics.method: bootstrap is not supported on the dask engine "
+            "(its interval is DeLong's); use method auto or delong, or engine local"
+        )
+    return (
+        [get_metric(n, task=task) for n in overall],
+        [get_metric(n, task=task) for n in segment],
+    )
+
+
+def layout_of(policy: Policy, columns: dict[str, int], metrics: list[Metric]) -> Layout:
+    needs_boot = any(m.name in _LOSS_TERM for m in metrics)
+    return Layout(
+        columns=columns,
+        calibration_bins=policy.calibration.bins,
+        bootstrap=HashedPoisson(
+            seed=policy.statistics.seed,
+            replicates=policy.statistics.bootstrap_resamples,
+            groups=DEFAULT_GROUPS,
+        )
+        if needs_boot
+        else None,
+    )
+
+
+def _estimates(result: ColumnResult, metrics: list[Metric]) -> dict[str, Estimates]:
+    out = {}
+    for metric in metrics:
+        if metric.name == "roc_auc":
+            out[metric.name] = Estimates(
+                candidate=result.auc[0].auc,
+                baseline=result.auc[1].auc,
+                se=result.delong.se_delta,
+                interval="delong",
+            )
+            continue
+        term = _LOSS_TERM[metric.name]
+        values = result.losses.brier if term == 0 else result.losses.log_loss
+        assert result.loss_se is not None
+        out[metric.name] = Estimates(
+            candidate=values[:, 0],
+            baseline=values[:, 1],
+            se=result.loss_se[:, term],
+            interval="bootstrap",
+        )
+    return out
+
+
+def _stats(bins: CalibrationBins, model: int, ece: float, brier: float) -> CalibrationStats:
+    n = bins.count.shape[1]
+    count, positives, predicted = bins.count[model], bins.positives[model], bins.predicted[model]
+    return CalibrationStats(
+        ece_equal_width=ece,
+        ece_equal_mass=None,  # needs row order within ties: not mergeable (see the docs)
+        brier=brier,
+        reliability=[
+            ReliabilityBin(
+                lower=b / n,
+                upper=(b + 1) / n,
+                count=int(count[b]),
+                mean_predicted=float(predicted[b] / count[b]),
+                observed_rate=float(positives[b] / count[b]),
+            )
+            for b in np.flatnonzero(count)
+        ],
+    )
+
+
+def calibration_of(
+    bins: CalibrationBins, overall: ColumnResult, above: np.ndarray, policy: CalibrationPolicy
+) -> CalibrationSection:
+    ece = bins.ece_equal_width
+    brier = overall.losses.brier[0]
+    rows = float(overall.losses.rows[0])
+    shifts = [
+        ThresholdShift(
+            threshold=t,
+            share_above_candidate=float(above[i, 0] / rows),
+            share_above_baseline=float(above[i, 1] / rows),
+            share_crossing=float(above[i, 2] / rows),
+        )
+        for i, t in enumerate(policy.thresholds)
+    ]
+    delta = float(ece[0] - ece[1])
+    within = delta <= policy.max_ece_increase and all(
+        s.share_crossing <= policy.max_threshold_shift for s in shifts
+    )
+    return CalibrationSection(
+        bins=policy.bins,
+        candidate=_stats(bins, 0, float(ece[0]), float(brier[0])),
+        baseline=_stats(bins, 1, float(ece[1]), float(brier[1])),
+        ece_delta=delta,
+        threshold_shifts=shifts,
+        within_tolerance=bool(within),
+    )
+
+
+def comparison_of(
+    *,
+    columns: dict[str, ColumnResult],
+    calibration: CalibrationSection,
+    labels: dict[str, list[str]],
+    policy: Policy,
+    overall_metrics: list[Metric],
+    segment_metrics: list[Metric],
+    layout: Layout,
+) -> Comparison:
+    overall = _overall(overall_metrics, _estimates(columns[OVERALL], overall_metrics), policy)
+    found = []
+    for column, values in labels.items():
+        result = columns[column]
+        found.append(
+            _SegmentRows(
+                partition=Partition(column=column, codes=np.empty(0, np.int64), values=values),
+                rows=result.losses.rows,
+                positives=result.losses.positives,
+                judged=eligible(
+                    rows=result.losses.rows,
+                    positives=result.losses.positives,
+                    min_size=policy.segments.min_size,
+                    min_positives=policy.segments.min_positives,
+                ),
+                estimates=_estimates(result, segment_metrics),
+            )
+        )
+    segments, correction = _segments(found, segment_metrics, policy)
+    boot = layout.bootstrap
+    described = {}
+    for metric in {m.name: m for m in [*overall_metrics, *segment_metrics]}.values():
+        if metric.name == "roc_auc":
+            described[metric.name] = DELONG_TEXT
+        elif boot is not None:
+            described[metric.name] = (
+                f"paired Poisson bootstrap on sufficient statistics, {boot.replicates} "
+                f"resamples, seed {boot.seed}: Poisson(1) weights per hashed row-group "
+                f"({boot.groups} groups, keyed by row id, so the same whatever the "
+                "partitioning) reweight per-group sums; normal interval and p-value from the "
+                "bootstrap SE"
+            )
+    return Comparison(
+        overall=overall,
+        segments=segments,
+        calibration=calibration,
+        statistics=StatisticsInfo(
+            confidence=policy.statistics.confidence,
+            interval_methods=described,
+            correction=correction,
+            bootstrap_resamples=policy.statistics.bootstrap_resamples,
+            seed=policy.statistics.seed,
+        ),
+    )

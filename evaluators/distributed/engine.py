@@ -1,0 +1,183 @@
+"""The two passes over a partitioned benchmark on a Dask cluster, and their tree-reduced merges.
+
+Scoring, pass 1 and pass 2 run where the partition lives; merges run on workers too, `fan_in`
+parts at a time, each count table on its own tree (no task holds all merged tables); the
+coordinator only receives the finished (small) result, and holds no other
+future, so each intermediate result is released once the tasks that need it have run. A lost
+worker's tasks are recomputed by Dask from their inputs (scoring included); every merge is an
+exact addition, so the result does not change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evaluators.distributed import partition_tasks as tasks
+from evaluators.distributed.errors import DistributedError
+from evaluators.statistics.mergeable.counts import RankCounts, rank_counts
+from evaluators.statistics.mergeable.evaluation import (
+    OVERALL,
+    Evaluation,
+    FirstSummary,
+    Layout,
+    finish,
+)
+from evaluators.statistics.mergeable.placements import ScoreIndex, placement_table
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+FAN_IN = 8
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What the coordinator receives: the statistics and the side sums."""
+
+    evaluation: Evaluation
+    above: np.ndarray  # (thresholds, 3) counts: candidate >= t, baseline >= t, crossing
+    leaked: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """The merged pass 1 without its tables (AUC counts instead), and the side sums."""
+
+    first: FirstSummary
+    above: np.ndarray
+    leaked: tuple[str, ...]
+
+
+def _summarise(rest: tasks.FirstPart, auc: dict[tuple[str, int], RankCounts]) -> _Summary:
+    first = rest.first
+    return _Summary(
+        FirstSummary(auc, first.losses, first.calibration, first.bootstrap),
+        rest.above,
+        rest.leaked,
+    )
+
+
+def _finish(summary: _Summary, second: Any, layout: Layout) -> Merged:
+    return Merged(finish(summary.first, second, layout), summary.above, summary.leaked)
+
+
+def _job(job: tasks.Job) -> tasks.Job:
+    return job
+
+
+def tree_reduce(
+    client: Client,
+    parts: Sequence[Future[Any]],
+    merge: Callable[[list[Any]], Any],
+    *,
+    name: str,
+    fan_in: int = FAN_IN,
+) -> Future[Any]:
+    """Merge futures `fan_in` at a time on the workers until one is left."""
+    level = list(parts)
+    depth = 0
+    while len(level) > 1:
+        level = [
+            client.submit(
+                lambda *xs: merge(list(xs)),
+                *level[i : i + fan_in],
+                key=f"{name}-merge-{depth}-{i}",
+            )
+            for i in range(0, len(level), fan_in)
+        ]
+        depth += 1
+    return level[0]
+
+
+def _graph(
+    client: Client,
+    specs: Sequence[tasks.PartitionSpec],
+    job: tasks.Job,
+    layout: Layout,
+    fan_in: int,
+) -> Future[Any]:
+    """Submit every task; only the last one's future is returned, so the scheduler releases
+    each intermediate result (scored partitions, pass-1 parts, merged tables) as soon as the
+    tasks that need it have run."""
+    run = uuid.uuid4().hex[:12]  # task keys unique per evaluation: no reuse across runs
+    # One task holds the job (the models' bytes); every partition's task depends on it, so
+    # Dask copies it once per worker. (scatter would wait for workers outside our timeout.)
+    shared = client.submit(_job, job, key=f"job-{run}")
+    scored = [
+        client.submit(tasks.score_partition, spec, shared, key=f"score-{run}-{spec.index}")
+        for spec in specs
+    ]
+    firsts = [
+        client.submit(tasks.first_part, s, layout, key=f"first-{run}-{i}")
+        for i, s in enumerate(scored)
+    ]
+    # Each count table is merged on its own (no task holds all of them), the rest of pass 1
+    # (small sums) apart.
+    rest = tree_reduce(
+        client,
+        [
+            client.submit(tasks.without_tables, f, key=f"rest-{run}-{i}")
+            for i, f in enumerate(firsts)
+        ],
+        tasks.merge_first_parts,
+        name=f"rest-{run}",
+        fan_in=fan_in,
+    )
+    keys = [(column, model) for column in layout.segments() for model in (0, 1)]
+    tables = {}
+    for n, key in enumerate(keys):
+        parts = [
+            client.submit(tasks.table_of, f, key, key=f"table-{run}-{n}-{i}")
+            for i, f in enumerate(firsts)
+        ]
+        tables[key] = tree_reduce(
+            client, parts, tasks.merge_table_parts, name=f"table-{run}-{n}", fan_in=fan_in
+        )
+    index = [
+        client.submit(ScoreIndex.of, tables[(OVERALL, model)], key=f"index-{run}-{model}")
+        for model in (0, 1)
+    ]
+    placements = {
+        key: client.submit(placement_table, tables[key], index[key[1]], key=f"placement-{run}-{n}")
+        for n, key in enumerate(keys)
+    }
+    auc = {
+        key: client.submit(rank_counts, tables[key], key=f"auc-{run}-{n}")
+        for n, key in enumerate(keys)
+    }
+    summary = client.submit(_summarise, rest, auc, key=f"summary-{run}")
+    seconds = [
+        client.submit(tasks.second_part, s, index, placements, layout, key=f"second-{run}-{i}")
+        for i, s in enumerate(scored)
+    ]
+    second = tree_reduce(
+        client, seconds, tasks.merge_second_parts, name=f"second-{run}", fan_in=fan_in
+    )
+    return client.submit(_finish, summary, second, layout, key=f"finish-{run}")
+
+
+def evaluate_partitions(
+    client: Client,
+    specs: Sequence[tasks.PartitionSpec],
+    job: tasks.Job,
+    layout: Layout,
+    *,
+    fan_in: int = FAN_IN,
+    timeout_s: float | None = None,
+) -> Merged:
+    """Score every partition and run both passes; raises what a task raised, or
+    DistributedError when the result is not there within `timeout_s`."""
+    done = _graph(client, specs, job, layout, fan_in)
+    try:
+        result: Merged = done.result(timeout=timeout_s)
+    except TimeoutError:
+        raise DistributedError(
+            f"the evaluation on the Dask cluster did not finish within {timeout_s:g} s "
+            "(limits.timeout_seconds); are there workers?"
+        ) from None
+    return result

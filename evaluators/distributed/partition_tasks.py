@@ -1,0 +1,351 @@
+"""What runs on a Dask worker: read and verify one partition, score it, pass 1 and pass 2.
+
+A partition is used only after its bytes match the manifest's sha256. Inference goes through
+the local path's own worker process (`model_worker.ModelWorker`: the safe loader, RLIMIT_AS,
+the policy's timeout, never pickle); one such process per Dask worker holds both models and
+serves every partition that worker scores. The models travel as bytes (config.yaml and the
+weights file) and are written into a private directory on the worker, so a cluster needs no
+shared filesystem for them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import io
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluators.artifacts.benchmark_data import DEFAULT_MAX_BYTES, BenchmarkError, _chunks
+from evaluators.artifacts.inference import InferenceInputError, feature_matrix
+from evaluators.artifacts.model_worker import BASELINE, CANDIDATE, ModelWorker
+from evaluators.candidate import ModelConfig
+from evaluators.distributed.errors import DistributedError
+from evaluators.distributed.manifest import SegmentValues
+from evaluators.statistics.mergeable.counts import CountTable, merge_tables
+from evaluators.statistics.mergeable.evaluation import (
+    FirstPass,
+    Layout,
+    Prepared,
+    Rows,
+    SecondPass,
+    first_pass,
+    second_pass,
+)
+from evaluators.statistics.mergeable.placements import PlacementTable, ScoreIndex
+
+
+@dataclass(frozen=True)
+class ModelBytes:
+    """One model as the workers receive it: its config and the weights file's bytes."""
+
+    config: dict[str, Any]  # ModelConfig, JSON-dumped
+    weights: bytes
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs besides the partition itself (sent once, shared)."""
+
+    models: dict[str, ModelBytes]  # candidate, baseline
+    label_column: str
+    positive_class: str
+    row_id_column: str
+    segments: dict[str, SegmentValues]  # codes in the order of the values, missing last
+    thresholds: tuple[float, ...]
+    memory_mb: int
+    timeout_s: float
+    leakage_ids: frozenset[str] = frozenset()
+    id_column: str | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return (*(m.sha256 for m in self.models.values()), str(self.memory_mb))
+
+
+@dataclass(frozen=True)
+class PartitionSpec:
+    index: int
+    uri: str  # absolute path or URI of the part file
+    sha256: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One scored partition, kept in worker memory between the passes."""
+
+    rows: Rows
+    above: np.ndarray  # (thresholds, 3): candidate >= t, baseline >= t, on different sides
+    leaked: tuple[str, ...] = field(default=())
+
+
+# -- the model process of this Dask worker ---------------------------------------------------
+
+
+@dataclass
+class _Models:
+    """A model process of this Dask worker: used by one task at a time (`lock`: it scores the
+    matrix last sent, so two threads must not interleave), evicted only when no task uses it."""
+
+    worker: ModelWorker
+    directory: Path
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+    used: float = 0.0
+
+    def close(self) -> None:
+        self.worker.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+_LOCK = threading.Lock()
+_MODELS: dict[tuple[str, ...], _Models] = {}
+MAX_MODEL_SETS = 2  # evaluations sharing a Dask worker keep their models loaded
+
+
+def _close_all() -> None:
+    with _LOCK:
+        for models in _MODELS.values():
+            models.close()
+        _MODELS.clear()
+
+
+atexit.register(_close_all)
+
+
+@contextlib.contextmanager
+def _using(job: Job) -> Iterator[ModelWorker]:
+    """This Dask worker's model process for `job`'s models (started and loaded once), held
+    for one task."""
+    with _LOCK:
+        models = _MODELS.get(job.key)
+        if models is None:
+            idle = sorted((m.used, key) for key, m in _MODELS.items() if m.users == 0)
+            for _, key in idle[: max(0, len(_MODELS) - MAX_MODEL_SETS + 1)]:
+                _MODELS.pop(key).close()
+            models = _MODELS[job.key] = _Models(*_start(job))
+        models.users += 1
+    try:
+        with models.lock:
+            yield models.worker
+    finally:
+        with _LOCK:
+            models.users -= 1
+            models.used = time.monotonic()
+
+
+def _start(job: Job) -> tuple[ModelWorker, Path]:
+    """Write the models into a private directory; start, load and check their process."""
+    directory = Path(tempfile.mkdtemp(prefix="shipyard-dask-models-"))
+    models = {}
+    for role, model in job.models.items():
+        config = ModelConfig.model_validate(model.config)
+        model_dir = directory / role
+        weights = model_dir / config.weights
+        # Checked before anything is created: the path comes from the repository.
+        if not weights.resolve().is_relative_to(model_dir.resolve()):
+            shutil.rmtree(directory, ignore_errors=True)
+            raise DistributedError(f"{_name(role)} model: the weights path leaves the model")
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        weights.write_bytes(model.weights)
+        models[role] = (model_dir, config)
+    worker = ModelWorker(timeout_s=job.timeout_s)
+    worker.load(models, memory_mb=job.memory_mb, timeout_s=job.timeout_s)
+    for role, model in job.models.items():
+        loaded = worker.loaded(role)
+        problem = (
+            str(loaded.artifact_error)
+            if loaded.artifact_error is not None
+            else loaded.failure.message
+            if loaded.failure is not None
+            else None
+        )
+        if problem is None and loaded.sha256 != model.sha256:
+            problem = "the weights changed on their way to the worker"
+        if problem is not None:
+            worker.close()
+            shutil.rmtree(directory, ignore_errors=True)
+            raise DistributedError(f"{_name(role)} model: {problem}")
+    return worker, directory
+
+
+def _name(role: str) -> str:
+    return "production" if role == BASELINE else role
+
+
+# -- one partition -----------------------------------------------------------------------------
+
+
+def read_partition(spec: PartitionSpec, *, max_bytes: int) -> pd.DataFrame:
+    """The part file's bytes, verified against the manifest, then parsed."""
+    digest, buffer, size = hashlib.sha256(), io.BytesIO(), 0
+    try:
+        for chunk in _chunks(spec.uri, base_dir=None, timeout_s=300.0):
+            size += len(chunk)
+            if size > max_bytes:
+                raise DistributedError(f"partition {spec.index} is larger than allowed")
+            digest.update(chunk)
+            buffer.write(chunk)
+    except (OSError, BenchmarkError):
+        raise DistributedError(f"partition {spec.index} ({_file(spec)}) cannot be read") from None
+    if digest.hexdigest() != spec.sha256:
+        raise DistributedError(
+            f"partition {spec.index} ({_file(spec)}) does not match its sha256 in the pinned "
+            "manifest; nothing was evaluated"
+        )
+    try:
+        frame = pd.read_parquet(buffer)
+    except Exception as exc:
+        raise DistributedError(
+            f"partition {spec.index} ({_file(spec)}) is not readable as Parquet "
+            f"({type(exc).__name__})"
+        ) from None
+    if len(frame) != spec.rows:
+        raise DistributedError(
+            f"partition {spec.index} ({_file(spec)}) has {len(frame):,} rows, "
+            f"the manifest says {spec.rows:,}"
+        )
+    return frame
+
+
+def _file(spec: PartitionSpec) -> str:
+    return spec.uri.rsplit("/", 1)[-1]
+
+
+def _codes(frame: pd.DataFrame, column: str, segment: SegmentValues, index: int) -> np.ndarray:
+    text = frame[column].astype("string")
+    lookup = pd.Index(list(segment.values), dtype="string")
+    codes = np.asarray(lookup.get_indexer(text), dtype=np.int64)
+    absent = text.isna().to_numpy()
+    codes[absent] = len(segment.values) if segment.missing else -1
+    if (codes < 0).any():
+        raise DistributedError(
+            f"partition {index}: segment column {column} has values the manifest does not list"
+        )
+    return codes
+
+
+def score_partition(spec: PartitionSpec, job: Job) -> Scored:
+    """Read, verify and score one partition: its rows for the two passes."""
+    frame = read_partition(spec, max_bytes=job.max_bytes)
+    wanted = [job.label_column, job.row_id_column, *job.segments]
+    if job.id_column:
+        wanted.append(job.id_column)
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise DistributedError(f"partition {spec.index} lacks column(s) {', '.join(missing)}")
+    row_id = frame[job.row_id_column]
+    if not pd.api.types.is_integer_dtype(row_id.dtype):
+        raise DistributedError(
+            f"partition {spec.index}: the row id column {job.row_id_column} is not integer"
+        )
+    label = (frame[job.label_column].astype(str) == job.positive_class).to_numpy(np.int64)
+    codes = {c: _codes(frame, c, values, spec.index) for c, values in job.segments.items()}
+    scores = {}
+    matrices = {}
+    for role in (CANDIDATE, BASELINE):
+        config = ModelConfig.model_validate(job.models[role].config)
+        try:
+            matrices[role] = feature_matrix(frame, config.features)
+        except InferenceInputError as exc:
+            raise DistributedError(f"partition {spec.index}: {exc}"[:500]) from None
+    with _using(job) as worker:
+        for role in (CANDIDATE, BASELINE):
+            worker.send_features(role, matrices.pop(role))
+            result = worker.predict(role)
+            if not result.ok or result.proba is None:
+                raise DistributedError(
+                    f"{_name(role)} model on partition {spec.index}: {result.message}"
+                )
+            scores[role] = np.asarray(result.proba, dtype=np.float64)
+            if scores[role].shape != (len(frame),):
+                raise DistributedError(f"{_name(role)} model: not one probability per row")
+    leaked: tuple[str, ...] = ()
+    if job.id_column and job.leakage_ids:
+        ids = frame[job.id_column].astype("string").dropna()
+        leaked = tuple(sorted(set(ids[ids.isin(job.leakage_ids)])))
+    cand, base = scores[CANDIDATE], scores[BASELINE]
+    above = np.array(
+        [
+            [(cand >= t).sum(), (base >= t).sum(), ((cand >= t) != (base >= t)).sum()]
+            for t in job.thresholds
+        ],
+        dtype=np.int64,
+    ).reshape(len(job.thresholds), 3)
+    rows = Rows(
+        row_id=row_id.to_numpy(np.int64),
+        label=label,
+        candidate=cand,
+        baseline=base,
+        codes=codes,
+    )
+    return Scored(rows=rows, above=above, leaked=leaked)
+
+
+@dataclass(frozen=True)
+class FirstPart:
+    """Pass 1 of some partitions, with the side sums (threshold shifts, leaked ids)."""
+
+    first: FirstPass
+    above: np.ndarray
+    leaked: tuple[str, ...]
+
+
+def first_part(scored: Scored, layout: Layout) -> FirstPart:
+    return FirstPart(first_pass(scored.rows, layout), scored.above, scored.leaked)
+
+
+def merge_first_parts(parts: list[FirstPart]) -> FirstPart:
+    from evaluators.statistics.mergeable.evaluation import merge_first
+
+    return FirstPart(
+        merge_first([p.first for p in parts]),
+        sum((p.above for p in parts[1:]), parts[0].above.copy()),
+        tuple(sorted({i for p in parts for i in p.leaked})),
+    )
+
+
+def without_tables(part: FirstPart) -> FirstPart:
+    """The pass-1 part minus its count tables (merged on their own, table by table)."""
+    first = part.first
+    return FirstPart(
+        FirstPass({}, first.losses, first.calibration, first.bootstrap), part.above, part.leaked
+    )
+
+
+def table_of(part: FirstPart, key: tuple[str, int]) -> CountTable:
+    return part.first.tables[key]
+
+
+def merge_table_parts(parts: list[CountTable]) -> CountTable:
+    return merge_tables(parts)
+
+
+def second_part(
+    scored: Scored,
+    index: list[ScoreIndex],
+    tables: dict[tuple[str, int], PlacementTable],
+    layout: Layout,
+) -> SecondPass:
+    """Pass 2 on one partition, given the merged tables' score indexes and placements."""
+    return second_pass(scored.rows, Prepared(index=(index[0], index[1]), tables=tables), layout)
+
+
+def merge_second_parts(parts: list[SecondPass]) -> SecondPass:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total

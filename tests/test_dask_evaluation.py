@@ -1,0 +1,356 @@
+"""Evaluation on a Dask cluster: the local engine's answers, whatever the partitioning.
+
+One module-scoped LocalCluster (2 worker processes, 1 thread each) serves every test; the
+fixture models score a partitioned copy of the fixture benchmark on its workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import shutil
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from distributed import LocalCluster
+from distributed.diagnostics.plugin import SchedulerPlugin
+from typer.testing import CliRunner
+
+from bot.cli.main import app
+from evaluators.distributed.cluster import connect
+from evaluators.distributed.errors import DistributedError
+from evaluators.distributed.manifest import write_partitioned
+from evaluators.evaluate import run_evaluation
+from evaluators.policy import Policy, parse_policy
+from evaluators.report import EvaluationReport, MetricComparison, RunStatus
+
+ROOT = Path(__file__).resolve().parents[1]
+REGISTRY = ROOT / "fixtures/registry"
+CANDIDATE = REGISTRY / "candidate_segment_regression/models/churn"
+PRODUCTION = REGISTRY / "production/models/churn"
+SEGMENTS = ["entity_type", "industry", "region"]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    data = pd.read_parquet(ROOT / "fixtures/benchmark/churn_benchmark.parquet").iloc[:40_000]
+    # Global row ids that are not positions: the bootstrap must key on the column.
+    data["row_id"] = np.arange(len(data), dtype=np.int64) * 7 + 1_000_003
+    return data
+
+
+@pytest.fixture(scope="module")
+def benchmarks(frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> dict[Any, Any]:
+    """The benchmark whole (one file) and in 1, 3 and 7 partitions of uneven sizes."""
+    root = tmp_path_factory.mktemp("benchmarks")
+    whole = root / "whole.parquet"
+    frame.to_parquet(whole, index=False)
+    found: dict[Any, Any] = {"whole": (whole, hashlib.sha256(whole.read_bytes()).hexdigest())}
+    rng = np.random.default_rng(16)
+    for parts in (1, 3, 7):
+        cuts = np.sort(rng.choice(np.arange(1, len(frame)), parts - 1, replace=False))
+        bounds = [0, *cuts.tolist(), len(frame)]
+        directory = root / f"parts-{parts}"
+        sha = write_partitioned(
+            (frame.iloc[a:b] for a, b in itertools.pairwise(bounds)),
+            directory,
+            row_id_column="row_id",
+            segment_columns=SEGMENTS,
+        )
+        found[parts] = (directory, sha)
+    return found
+
+
+def policy(uri: Path, sha: str, *, engine: str = "dask", **changes: Any) -> Policy:
+    data = yaml.safe_load((REGISTRY / "shipyard.yml").read_text())
+    data["latency"]["enabled"] = False
+    data["benchmark"].update(uri=str(uri), sha256=sha)
+    data["statistics"]["engine"] = engine
+    data["segments"]["metrics"] = ["roc_auc", "log_loss"]
+    data.update(changes)
+    return parse_policy(yaml.safe_dump(data))
+
+
+def evaluate(found: Policy, scheduler: str | None) -> EvaluationReport:
+    return run_evaluation(
+        candidate_dir=CANDIDATE,
+        baseline_dir=PRODUCTION,
+        policy=found,
+        dask_scheduler=scheduler,
+    )
+
+
+@pytest.fixture(scope="module")
+def local(benchmarks: dict[Any, Any]) -> EvaluationReport:
+    report = evaluate(policy(*benchmarks["whole"], engine="local"), None)
+    assert report.status is RunStatus.COMPLETED, report.error
+    return report
+
+
+@pytest.fixture(scope="module")
+def on_dask(benchmarks: dict[Any, Any], cluster: LocalCluster) -> dict[int, EvaluationReport]:
+    found = {}
+    for parts in (1, 3, 7):
+        report = evaluate(policy(*benchmarks[parts]), cluster.scheduler_address)
+        assert report.status is RunStatus.COMPLETED, report.error
+        found[parts] = report
+    return found
+
+
+def comparisons(report: EvaluationReport) -> dict[tuple[str, str], MetricComparison]:
+    """Every comparison of a report by (segment, metric); overall is segment ''."""
+    out = {("", m.metric): m for m in report.overall}
+    for segment in report.segments:
+        for m in segment.metrics:
+            out[(f"{segment.column}={segment.value}", m.metric)] = m
+    return out
+
+
+def test_the_dask_engine_gives_the_local_engines_auc_and_delong_intervals(
+    local: EvaluationReport, on_dask: dict[int, EvaluationReport]
+) -> None:
+    expected = comparisons(local)
+    assert len(expected) > 20  # overall and many judged segments, each with both metrics
+    for parts, report in on_dask.items():
+        found = comparisons(report)
+        assert found.keys() == expected.keys(), parts
+        for key, want in expected.items():
+            got = found[key]
+            assert abs(got.candidate - want.candidate) < 1e-9, (parts, key)
+            assert abs(got.baseline - want.baseline) < 1e-9, (parts, key)
+            if key[1] == "roc_auc":
+                assert got.se is not None and want.se is not None
+                assert got.se == pytest.approx(want.se, rel=1e-12, abs=0), (parts, key)
+                assert got.ci_low == pytest.approx(want.ci_low, rel=1e-9), (parts, key)
+                assert got.outcome is want.outcome, (parts, key)
+        assert [(s.column, s.value, s.rows, s.positives) for s in report.segments] == [
+            (s.column, s.value, s.rows, s.positives) for s in local.segments
+        ]
+
+
+def test_the_rest_of_the_report_matches_the_local_engine(
+    local: EvaluationReport, on_dask: dict[int, EvaluationReport]
+) -> None:
+    report = on_dask[3]
+    assert report.verdict is not None and local.verdict is not None
+    assert report.verdict.decision is local.verdict.decision
+    assert report.calibration is not None and local.calibration is not None
+    for model in ("candidate", "baseline"):
+        got, want = getattr(report.calibration, model), getattr(local.calibration, model)
+        assert got.ece_equal_width == pytest.approx(want.ece_equal_width, rel=1e-12)
+        assert got.brier == pytest.approx(want.brier, rel=1e-12)
+        assert [b.count for b in got.reliability] == [b.count for b in want.reliability]
+    assert report.calibration.threshold_shifts == local.calibration.threshold_shifts
+    assert report.leakage == local.leakage
+    assert report.benchmark is not None and report.benchmark.rows == 40_000
+
+
+def test_bootstrap_intervals_and_calibration_are_the_same_with_1_3_and_7_partitions(
+    on_dask: dict[int, EvaluationReport],
+) -> None:
+    first = comparisons(on_dask[1])
+    for parts in (3, 7):
+        assert on_dask[parts].calibration == on_dask[1].calibration
+        found = comparisons(on_dask[parts])
+        for key, want in first.items():
+            got = found[key]
+            # Counts and fixed-point sums are exact: the same numbers, bit for bit.
+            assert (got.delta, got.se, got.ci_low, got.ci_high) == (
+                want.delta,
+                want.se,
+                want.ci_low,
+                want.ci_high,
+            ), (parts, key)
+    methods = on_dask[1].statistics
+    assert methods is not None and "hashed row-group" in methods.interval_methods["log_loss"]
+
+
+def test_a_tampered_partition_fails_closed(
+    benchmarks: dict[Any, Any], cluster: LocalCluster, tmp_path: Path
+) -> None:
+    source, sha = benchmarks[3]
+    directory = tmp_path / "tampered"
+    directory.mkdir()
+    for path in source.iterdir():
+        (directory / path.name).write_bytes(path.read_bytes())
+    part = directory / "part-00001.parquet"
+    data = pd.read_parquet(part)
+    data.loc[data.index[:50], "churned"] = 1 - data.loc[data.index[:50], "churned"]
+    data.to_parquet(part, index=False)  # same manifest, other rows
+    report = evaluate(policy(directory, sha), cluster.scheduler_address)
+    assert report.status is RunStatus.ERROR
+    assert report.error is not None
+    assert "partition 1 (part-00001.parquet) does not match its sha256" in report.error
+    assert not report.overall
+
+
+def test_a_manifest_that_does_not_match_the_pin_is_refused_before_the_cluster_is_used(
+    benchmarks: dict[Any, Any],
+) -> None:
+    directory, _ = benchmarks[3]
+    report = evaluate(policy(directory, "0" * 64), "tcp://127.0.0.1:9")  # never contacted
+    assert report.status is RunStatus.ERROR
+    assert report.error is not None and "does not match the sha256 pin" in report.error
+
+
+def test_engine_dask_without_a_scheduler_fails_and_never_runs_locally(
+    benchmarks: dict[Any, Any],
+) -> None:
+    report = evaluate(policy(*benchmarks[3]), None)
+    assert report.status is RunStatus.ERROR
+    assert report.error is not None
+    assert "no Dask scheduler is configured" in report.error
+    assert "SHIPYARD_DASK_SCHEDULER" in report.error
+    assert not report.overall
+
+
+def test_a_metric_the_mergeable_statistics_cannot_compute_exactly_is_refused(
+    benchmarks: dict[Any, Any],
+) -> None:
+    report = evaluate(
+        policy(*benchmarks[3], metrics=[{"name": "roc_auc"}, {"name": "pr_auc"}]),
+        "tcp://127.0.0.1:9",
+    )
+    assert report.status is RunStatus.ERROR
+    assert report.error is not None
+    assert "pr_auc are not supported on the dask engine" in report.error
+
+
+def test_a_weights_symlink_leaving_the_model_is_refused_before_it_is_sent(
+    benchmarks: dict[Any, Any], tmp_path: Path
+) -> None:
+    model = tmp_path / "churn"
+    shutil.copytree(CANDIDATE, model)
+    weights = model / "weights/model.onnx"
+    outside = tmp_path / "elsewhere.onnx"
+    weights.rename(outside)
+    weights.symlink_to(outside)
+    report = run_evaluation(
+        candidate_dir=model,
+        baseline_dir=PRODUCTION,
+        policy=policy(*benchmarks[3]),
+        dask_scheduler="tcp://127.0.0.1:9",  # never contacted
+    )
+    assert report.status is RunStatus.ERROR
+    assert report.error == "weights/model.onnx points outside the model directory"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_scheduler_is_retried_then_a_plain_failure() -> None:
+    port = _closed_port()
+    pauses: list[float] = []
+    with pytest.raises(DistributedError) as caught:
+        connect(
+            f"tcp://operator:s3cret@127.0.0.1:{port}",
+            attempts=3,
+            timeout_s=0.5,
+            pause_s=1.0,
+            sleep=pauses.append,
+        )
+    assert pauses == [1.0, 1.0]  # three attempts
+    message = str(caught.value)
+    assert message == (
+        f"could not reach the Dask scheduler at 127.0.0.1:{port} (3 attempts, 0.5 s each); "
+        "the evaluation did not run"
+    )
+    assert "s3cret" not in message and "operator" not in message
+
+
+def test_the_command_line_takes_the_scheduler_from_its_option(
+    benchmarks: dict[Any, Any],
+    cluster: LocalCluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    on_dask: dict[int, EvaluationReport],
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv("SHIPYARD_DASK_SCHEDULER", raising=False)
+    path = tmp_path / "policy.yml"
+    path.write_text(yaml.safe_dump(policy(*benchmarks[3]).model_dump(mode="json")))
+    base = ["evaluate", str(CANDIDATE), "--baseline", str(PRODUCTION), "--policy", str(path)]
+    missing = CliRunner().invoke(app, base)
+    assert missing.exit_code == 2
+    assert "could not evaluate" in missing.stdout and "no Dask scheduler" in missing.stdout
+    found = CliRunner().invoke(
+        app, [*base, "--dask-scheduler", cluster.scheduler_address, "--format", "json"]
+    )
+    assert found.exit_code in (0, 1), found.stderr
+    report = EvaluationReport.model_validate_json(found.stdout)
+    assert comparisons(report)[("", "roc_auc")].se == comparisons(on_dask[3])[("", "roc_auc")].se
+
+
+def test_a_cluster_without_workers_fails_after_the_policys_timeout(
+    benchmarks: dict[Any, Any],
+) -> None:
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as empty:
+        report = evaluate(
+            policy(*benchmarks[1], limits={"timeout_seconds": 0.5, "memory_mb": 4096}),
+            empty.scheduler_address,
+        )
+    assert report.status is RunStatus.ERROR
+    assert report.error is not None
+    assert "did not finish within 0.5 s (limits.timeout_seconds)" in report.error
+
+
+def test_a_worker_with_several_threads_scores_its_partitions_one_at_a_time(
+    benchmarks: dict[Any, Any], on_dask: dict[int, EvaluationReport]
+) -> None:
+    """Its tasks share one model process, which scores the matrix it was sent last."""
+    with LocalCluster(
+        n_workers=1, threads_per_worker=3, processes=False, dashboard_address=":0"
+    ) as threaded:
+        report = evaluate(policy(*benchmarks[7]), threaded.scheduler_address)
+    assert report.status is RunStatus.COMPLETED, report.error
+    assert comparisons(report) == comparisons(on_dask[7])
+
+
+class _KillOnce(SchedulerPlugin):
+    """Kills the worker holding the first pass-1 result, once: its scored partitions are lost."""
+
+    def __init__(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+        self.killed: list[int] = []
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        if self.killed or finish != "memory" or not str(key).startswith("first-"):
+            return
+        task = self.scheduler.tasks.get(key)
+        holders = list(task.who_has) if task is not None else []
+        if holders and holders[0].pid:
+            self.killed.append(holders[0].pid)
+            os.kill(holders[0].pid, signal.SIGKILL)
+
+
+def test_a_worker_killed_mid_evaluation_is_recovered_and_the_result_is_unchanged(
+    benchmarks: dict[Any, Any], cluster: LocalCluster, on_dask: dict[int, EvaluationReport]
+) -> None:
+    plugin = _KillOnce(cluster.scheduler)
+    cluster.scheduler.add_plugin(plugin, name="kill-once")
+    try:
+        report = evaluate(policy(*benchmarks[7]), cluster.scheduler_address)
+    finally:
+        cluster.scheduler.remove_plugin(name="kill-once")
+    assert len(plugin.killed) == 1
+    assert report.status is RunStatus.COMPLETED, report.error
+    assert comparisons(report) == comparisons(on_dask[7])
