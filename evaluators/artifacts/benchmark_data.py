@@ -42,7 +42,7 @@ class BenchmarkData:
     uri: str
 
 
-def _read_capped(chunks: Iterator[bytes], *, uri: str, max_bytes: int) -> tuple[bytes, str]:
+def read_capped(chunks: Iterator[bytes], *, uri: str, max_bytes: int) -> tuple[bytes, str]:
     """All bytes and their sha256, refusing more than `max_bytes`."""
     digest = hashlib.sha256()
     buffer = io.BytesIO()
@@ -106,7 +106,7 @@ def _fsspec_chunks(uri: str, scheme: str) -> Iterator[bytes]:
         raise BenchmarkError(f"benchmark not found: {uri}") from None
 
 
-def _local_path(uri: str, base_dir: Path | None) -> Path:
+def local_path(uri: str, base_dir: Path | None) -> Path:
     parsed = urlparse(uri)
     if parsed.scheme.lower() == "file":
         return Path(unquote(parsed.path))
@@ -118,18 +118,18 @@ def _local_path(uri: str, base_dir: Path | None) -> Path:
     return path
 
 
-def _scheme(uri: str) -> str:
+def scheme_of(uri: str) -> str:
     scheme = urlparse(uri).scheme.lower()
     return scheme if len(scheme) > 1 else ""  # a one-letter scheme is a Windows drive
 
 
-def _chunks(uri: str, *, base_dir: Path | None, timeout_s: float) -> Iterator[bytes]:
-    scheme = _scheme(uri)
+def read_chunks(uri: str, *, base_dir: Path | None, timeout_s: float) -> Iterator[bytes]:
+    scheme = scheme_of(uri)
     if scheme in ("http", "https"):
         return _http_chunks(uri, timeout_s=timeout_s)
     if scheme and scheme != "file":
         return _fsspec_chunks(uri, scheme)
-    return _file_chunks(_local_path(uri, base_dir), uri)
+    return _file_chunks(local_path(uri, base_dir), uri)
 
 
 # -- where a benchmark may come from (the operator's SHIPYARD_BENCHMARK_ROOTS) ------------------
@@ -197,7 +197,7 @@ def _check_http(uri: str, roots: Sequence[str], resolve: Resolver) -> None:
         raise _outside(uri)
     root_host = None
     for root in roots:
-        if _scheme(root) != scheme:
+        if scheme_of(root) != scheme:
             continue
         _, r_host, r_port, r_path = _url_parts(root)
         if (r_host, r_port) == (host, port) and path.startswith(_dir_prefix(r_path)):
@@ -217,18 +217,18 @@ def _check_http(uri: str, roots: Sequence[str], resolve: Resolver) -> None:
 
 
 def _check_local(uri: str, base_dir: Path | None, roots: Sequence[str]) -> None:
-    if _scheme(uri) == "file":
+    if scheme_of(uri) == "file":
         raise BenchmarkError(
             f"benchmark {uri}: file:// URIs are refused; name a path inside the operator's "
             "SHIPYARD_BENCHMARK_ROOTS instead; nothing was read"
         )
-    path = _local_path(uri, base_dir)
+    path = local_path(uri, base_dir)
     # resolve() follows symlinks, so a link inside a root pointing outside it is outside.
     try:
         resolved = path.resolve()
     except (OSError, ValueError):  # a loop of links, a NUL byte
         raise _outside(uri) from None
-    local_roots = [Path(r).resolve() for r in roots if not _scheme(r)]
+    local_roots = [Path(r).resolve() for r in roots if not scheme_of(r)]
     if not any(resolved.is_relative_to(root) for root in local_roots):
         raise _outside(uri)
 
@@ -236,7 +236,7 @@ def _check_local(uri: str, base_dir: Path | None, roots: Sequence[str]) -> None:
 def _check_fsspec(uri: str, scheme: str, roots: Sequence[str]) -> None:
     if _dot_segments(urlparse(uri).path) or "::" in uri:
         raise _outside(uri)
-    prefixes = [_dir_prefix(r) for r in roots if _scheme(r) == scheme]
+    prefixes = [_dir_prefix(r) for r in roots if scheme_of(r) == scheme]
     if not any(uri.startswith(prefix) for prefix in prefixes):
         raise _outside(uri)
 
@@ -262,7 +262,7 @@ def check_location(
     a URL or object URI must start with a root of its scheme, without `.`/`..` segments; an
     http(s) host must not resolve to an internal address unless the root names it.
     """
-    scheme = _scheme(uri)
+    scheme = scheme_of(uri)
     if scheme in ("http", "https"):
         _check_http(uri, roots, resolve)
     elif scheme and scheme != "file":
@@ -314,8 +314,8 @@ def load_benchmark(
     """
     if roots is not None:
         check_location(policy.uri, base_dir=base_dir, roots=roots)
-    chunks = _chunks(policy.uri, base_dir=base_dir, timeout_s=timeout_s)
-    data, sha = _read_capped(chunks, uri=policy.uri, max_bytes=max_bytes)
+    chunks = read_chunks(policy.uri, base_dir=base_dir, timeout_s=timeout_s)
+    data, sha = read_capped(chunks, uri=policy.uri, max_bytes=max_bytes)
     if sha != policy.sha256:
         # Not the file's own hash: a hash of a secret file confirms guesses about its content.
         raise BenchmarkError(

@@ -20,7 +20,13 @@ from evaluators.report import (
     StatisticsInfo,
     ThresholdShift,
 )
-from evaluators.statistics.compare import Comparison, _overall, _SegmentRows, _segments, _unique
+from evaluators.statistics.compare import (
+    Comparison,
+    SegmentRows,
+    overall_comparisons,
+    segment_comparisons,
+    unique_values,
+)
 from evaluators.statistics.compare_engine import Estimates
 from evaluators.statistics.intervals import DEFAULT_GROUPS
 from evaluators.statistics.mergeable.bootstrap import HashedPoisson
@@ -43,9 +49,9 @@ def metrics_of(policy: Policy, task: Task) -> tuple[list[Metric], list[Metric]]:
         raise DistributedError(
             f"{task.value} is not supported on the dask engine (binary classification only)"
         )
-    overall = _unique([policy.primary_metric, *(t.name for t in policy.metrics)])
-    segment = _unique(policy.segments.metrics or [policy.primary_metric])
-    names = _unique([*overall, *segment])
+    overall = unique_values([policy.primary_metric, *(t.name for t in policy.metrics)])
+    segment = unique_values(policy.segments.metrics or [policy.primary_metric])
+    names = unique_values([*overall, *segment])
     unsupported = [n for n in names if n not in SUPPORTED]
     if unsupported:
         raise DistributedError(
@@ -160,12 +166,14 @@ def comparison_of(
     segment_metrics: list[Metric],
     layout: Layout,
 ) -> Comparison:
-    overall = _overall(overall_metrics, _estimates(columns[OVERALL], overall_metrics), policy)
+    overall = overall_comparisons(
+        overall_metrics, _estimates(columns[OVERALL], overall_metrics), policy
+    )
     found = []
     for column, values in labels.items():
         result = columns[column]
         found.append(
-            _SegmentRows(
+            SegmentRows(
                 partition=Partition(column=column, codes=np.empty(0, np.int64), values=values),
                 rows=result.losses.rows,
                 positives=result.losses.positives,
@@ -178,7 +186,7 @@ def comparison_of(
                 estimates=_estimates(result, segment_metrics),
             )
         )
-    segments, correction = _segments(found, segment_metrics, policy)
+    segments, correction = segment_comparisons(found, segment_metrics, policy)
     boot = layout.bootstrap
     described = {}
     for metric in {m.name: m for m in [*overall_metrics, *segment_metrics]}.values():

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluators.artifacts.benchmark_data import DEFAULT_MAX_BYTES, BenchmarkError, _chunks
+from evaluators.artifacts.benchmark_data import DEFAULT_MAX_BYTES, BenchmarkError, read_chunks
 from evaluators.artifacts.inference import InferenceInputError, feature_matrix
 from evaluators.artifacts.model_worker import BASELINE, CANDIDATE, ModelWorker
 from evaluators.candidate import ModelConfig
@@ -193,7 +193,7 @@ def read_partition(spec: PartitionSpec, *, max_bytes: int) -> pd.DataFrame:
     """The part file's bytes, verified against the manifest, then parsed."""
     digest, buffer, size = hashlib.sha256(), io.BytesIO(), 0
     try:
-        for chunk in _chunks(spec.uri, base_dir=None, timeout_s=300.0):
+        for chunk in read_chunks(spec.uri, base_dir=None, timeout_s=300.0):
             size += len(chunk)
             if size > max_bytes:
                 raise DistributedError(f"partition {spec.index} is larger than allowed")

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from evaluators.artifacts.benchmark_data import (
     BenchmarkError,
-    _chunks,
-    _local_path,
-    _read_capped,
-    _scheme,
     check_location,
+    local_path,
+    read_capped,
+    read_chunks,
+    scheme_of,
 )
 from evaluators.artifacts.model_worker import BASELINE, CANDIDATE
 from evaluators.candidate import ModelConfig
@@ -66,8 +66,8 @@ def locate(uri: str, sha256: str, *, base_dir: Path | None, roots: Sequence[str]
     """Read the manifest of the benchmark directory `uri` and check it against the pin."""
     if roots is not None:
         check_location(uri, base_dir=base_dir, roots=roots)
-    if _scheme(uri) in ("", "file"):
-        directory = _local_path(uri, base_dir).resolve()
+    if scheme_of(uri) in ("", "file"):
+        directory = local_path(uri, base_dir).resolve()
         if not directory.is_dir():
             raise DistributedError(
                 f"benchmark {uri} is not a directory of partitions with a {MANIFEST_NAME} "
@@ -79,8 +79,8 @@ def locate(uri: str, sha256: str, *, base_dir: Path | None, roots: Sequence[str]
         base, sep = uri.rstrip("/"), "/"
     manifest_uri = f"{base}{sep}{MANIFEST_NAME}"
     try:
-        data, digest = _read_capped(
-            _chunks(manifest_uri, base_dir=None, timeout_s=60.0),
+        data, digest = read_capped(
+            read_chunks(manifest_uri, base_dir=None, timeout_s=60.0),
             uri=manifest_uri,
             max_bytes=MAX_MANIFEST_BYTES,
         )

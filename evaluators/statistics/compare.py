@@ -52,7 +52,7 @@ class Comparison:
     statistics: StatisticsInfo
 
 
-def _unique(names: list[str]) -> list[str]:
+def unique_values(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
@@ -117,7 +117,7 @@ def _short(how: str, policy: Policy) -> str:
     return f"paired bootstrap ({policy.statistics.bootstrap_resamples} resamples)"
 
 
-def _overall(
+def overall_comparisons(
     metrics: list[Metric], estimates: dict[str, Estimates], policy: Policy
 ) -> list[MetricComparison]:
     tracked = {t.name: t for t in policy.metrics}
@@ -155,7 +155,7 @@ def _overall(
 
 
 @dataclass(frozen=True)
-class _SegmentRows:
+class SegmentRows:
     partition: Partition
     rows: AnyArray
     positives: AnyArray | None
@@ -163,8 +163,8 @@ class _SegmentRows:
     estimates: dict[str, Estimates]
 
 
-def _segments(
-    found: list[_SegmentRows], metrics: list[Metric], policy: Policy
+def segment_comparisons(
+    found: list[SegmentRows], metrics: list[Metric], policy: Policy
 ) -> tuple[list[SegmentComparison], str]:
     """Segment comparisons: unadjusted and multiplicity-adjusted intervals, regression p-values
     of 'not worse than -tolerance' and the Holm / Benjamini–Hochberg flags decided on them."""
@@ -271,11 +271,11 @@ def compare(
     )
     overall_metrics = [
         get_metric(name, task=task)
-        for name in _unique([policy.primary_metric, *(t.name for t in policy.metrics)])
+        for name in unique_values([policy.primary_metric, *(t.name for t in policy.metrics)])
     ]
     segment_metrics = [
         get_metric(name, task=task)
-        for name in _unique(policy.segments.metrics or [policy.primary_metric])
+        for name in unique_values(policy.segments.metrics or [policy.primary_metric])
     ]
     columns = partitions(segments, n_rows=data.n_rows)
     everything = {m.name: m for m in [*overall_metrics, *segment_metrics]}
@@ -292,7 +292,7 @@ def compare(
         else None
     )
     delong, described = _methods(list(everything.values()), policy, boot)
-    overall = _overall(
+    overall = overall_comparisons(
         overall_metrics,
         estimate(
             data=data,
@@ -319,7 +319,7 @@ def compare(
             min_positives=policy.segments.min_positives,
         )
         found.append(
-            _SegmentRows(
+            SegmentRows(
                 partition=part,
                 rows=rows,
                 positives=positives,
@@ -334,7 +334,7 @@ def compare(
                 ),
             )
         )
-    segment_results, correction = _segments(found, segment_metrics, policy)
+    segment_results, correction = segment_comparisons(found, segment_metrics, policy)
     calibration = None
     if task is Task.BINARY:
         candidate_order, candidate_sorted = data.sorted(CANDIDATE, 0)
