@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("evaluators.metrics",),
     ("evaluators.policy",),
     ("evaluators.artifacts", "evaluators.statistics"),
-    ("evaluators.judgement", "evaluators.drift_report"),
+    ("evaluators.judgement", "evaluators.drift_report", "evaluators.distributed"),
     ("evaluators.rendering",),
     ("evaluators.evaluate",),
     # the gateway serves models with the evaluators' safe loaders; it never imports the bot
