@@ -85,8 +85,15 @@ class Traffic:
         def run() -> None:
             i = 0
             while not self._stop.is_set():
-                answer = self.gateway.infer(x[i % 500 : i % 500 + 1], request_id=uuid.uuid4().hex)
-                variant = answer.headers.get("x-shipyard-variant", str(answer.status_code))
+                try:
+                    answer = self.gateway.infer(
+                        x[i % 500 : i % 500 + 1], request_id=uuid.uuid4().hex
+                    )
+                    variant = answer.headers.get("x-shipyard-variant", str(answer.status_code))
+                except httpx.TransportError:
+                    # nginx closes idle keep-alive connections when it reloads: a request sent
+                    # on one at that moment is never answered (a client retries it).
+                    variant = "disconnected"
                 self.by_variant[variant] = self.by_variant.get(variant, 0) + 1
                 self.sent += 1
                 i += 1
@@ -315,6 +322,8 @@ def test_behind_nginx_a_healthy_canary_steps_up_and_is_promoted(production: Prod
     assert f"production {route.production.version}" in config and "split_clients" not in config
     # nginx split the traffic: the canary answered live requests before it was promoted.
     assert production.traffic.by_variant.get("canary", 0) > 0
+    # At most a request per reload met a keep-alive connection nginx was closing.
+    assert production.traffic.by_variant.get("disconnected", 0) <= 5, production.traffic.by_variant
     assert production.pagerduty.incidents() == []
 
 
