@@ -392,13 +392,7 @@ def _evaluate_with(
         comparison,
         latency,
         leakage,
-        BenchmarkInfo(
-            uri=bench.uri,
-            sha256=bench.sha256,
-            rows=bench.rows,
-            label_column=policy.benchmark.label_column,
-            segment_columns=list(policy.benchmark.segment_columns),
-        ),
+        (bench.uri, bench.sha256, bench.rows),
     )
 
 
@@ -460,13 +454,7 @@ def _evaluate_on_dask(
         outcome.comparison,
         None,
         leakage,
-        BenchmarkInfo(
-            uri=outcome.uri,
-            sha256=outcome.sha256,
-            rows=outcome.rows,
-            label_column=policy.benchmark.label_column,
-            segment_columns=list(policy.benchmark.segment_columns),
-        ),
+        (outcome.uri, outcome.sha256, outcome.rows),
     )
 
 
@@ -492,9 +480,19 @@ def _completed(
     comparison: Comparison,
     latency: LatencySection | None,
     leakage: LeakageCheck,
-    benchmark: BenchmarkInfo,
+    read: tuple[str, str, int],
 ) -> EvaluationReport:
-    """The finished report and its verdict (both engines)."""
+    """The finished report and its verdict (both engines); `read` is the benchmark's uri,
+    sha256 and rows as evaluated."""
+    assert policy.benchmark is not None
+    uri, sha256, rows = read
+    benchmark = BenchmarkInfo(
+        uri=uri,
+        sha256=sha256,
+        rows=rows,
+        label_column=policy.benchmark.label_column,
+        segment_columns=list(policy.benchmark.segment_columns),
+    )
     claimed = _claimed(candidate_dir)
     claims = (
         check_claims(
