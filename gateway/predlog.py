@@ -12,7 +12,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -175,6 +175,20 @@ def to_table(entries: list[LogEntry]) -> pa.Table:
     return pa.concat_tables(tables)
 
 
+def _warm_up() -> None:
+    entry = LogEntry(
+        "warm-up",
+        "0",
+        datetime(2000, 1, 1, tzinfo=UTC),
+        ["x"],
+        np.zeros((1, 1), np.float32),
+        np.zeros(1),
+        0.0,
+        None,
+    )
+    pq.write_table(to_table([entry]), pa.BufferOutputStream())
+
+
 class PredictionLog:
     """Thread-safe buffer; a background thread writes one file per partition per flush."""
 
@@ -219,6 +233,10 @@ class PredictionLog:
             self._wake.set()
 
     def start(self) -> None:
+        # The first conversion imports what pyarrow loads lazily (pandas among it, ~1 s): done
+        # here, before serving, not by the writer thread while holding the GIL that production
+        # answers wait for (it was a p99 spike in the first seconds of every gateway).
+        _warm_up()
         self._thread.start()
 
     def _run(self) -> None:

@@ -75,3 +75,30 @@ def test_a_full_buffer_drops_rows_and_counts_them(tmp_path: Path) -> None:
         )
     assert lost == [("buffer_full", 2)]
     assert log.flush() == 2
+
+
+def test_what_pyarrow_imports_lazily_is_imported_at_start_not_by_the_first_flush(
+    tmp_path: Path,
+) -> None:
+    """The first flush used to import pandas (pyarrow loads it lazily) on the writer thread,
+    holding the GIL for about a second while production answers waited: the p99 of every
+    gateway's first seconds. A fresh interpreter shows where the import now happens."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, fsspec\n"
+        "from gateway.predlog import PredictionLog\n"
+        "from gateway.clock import SystemClock\n"
+        "before = 'pandas' in sys.modules\n"
+        f"fs, root = fsspec.core.url_to_fs({str(tmp_path)!r})\n"
+        "log = PredictionLog(fs=fs, root=root, clock=SystemClock())\n"
+        "log.start()\n"
+        "print(before, 'pandas' in sys.modules)\n"
+        "log.stop()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["False", "True"], done.stderr
+    assert not list(tmp_path.rglob("*.parquet"))  # the warm-up writes nothing
