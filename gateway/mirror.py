@@ -1,16 +1,16 @@
-"""Mirroring to the shadow, off the request path: a bounded queue and background workers.
+"""Mirroring to the shadow, off the request path: a bounded buffer and background workers.
 
-`offer` never blocks: a full queue drops the request and counts it. A slow or failing shadow
-only ever slows its own worker, never a production answer. A worker takes every job waiting
+`offer` never blocks and does almost nothing: a deque append (a full buffer drops the request
+and counts it), and a wake-up only when the buffer was empty. A worker takes every job waiting
 at once (a batch); with `linger_s` it then pauses, so under load it wakes a few hundred times a
-second rather than once per request — each wake-up competes with the event loop for the GIL.
+second rather than once per request — each wake-up competes with the event loop for the GIL. A
+slow or failing shadow only ever slows its own worker, never a production answer.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -56,7 +56,9 @@ class Mirror:
     ) -> None:
         self._metrics = metrics
         self._handle = handle
-        self._queue: queue.Queue[MirrorJob | None] = queue.Queue(maxsize=size)
+        self._size = max(1, size)
+        self._jobs: collections.deque[MirrorJob] = collections.deque()
+        self._wake = threading.Event()
         self._workers = [
             threading.Thread(target=self._run, name=f"mirror-{i}", daemon=True)
             for i in range(workers)
@@ -70,67 +72,70 @@ class Mirror:
             worker.start()
 
     def offer(self, job: MirrorJob) -> bool:
-        """Enqueue without waiting; False (and counted) when the queue is full or closed."""
+        """Buffer without waiting; False (and counted) when the buffer is full or closed."""
         if self._closed:
             self.drop(job.model, DROP_SHUTDOWN)
             return False
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
+        jobs = self._jobs
+        waiting = len(jobs)
+        if waiting >= self._size:
             self.drop(job.model, DROP_QUEUE_FULL)
             return False
+        jobs.append(job)
+        if not waiting:
+            self._wake.set()  # a worker that found the buffer empty may be asleep
         return True
 
     def depth_by_model(self) -> dict[str, int]:
         """Jobs waiting, by model: counted when scraped, not on every request's path."""
-        with self._queue.mutex:
-            waiting = list(self._queue.queue)
-        return dict(collections.Counter(job.model for job in waiting if job is not None))
+        waiting = list(self._jobs)  # one C call under the GIL: a consistent copy
+        return dict(collections.Counter(job.model for job in waiting))
 
-    def drop(self, model: str, reason: str) -> None:
-        self._metrics.dropped.labels(model, reason).inc()
+    def drop(self, model: str, reason: str, n: int = 1) -> None:
+        self._metrics.dropped.labels(model, reason).inc(n)
 
-    def _take(self) -> tuple[list[MirrorJob], bool]:
-        """Every job waiting (at least one, up to `batch`); True once the stop sentinel is seen."""
+    def _take(self) -> list[MirrorJob]:
         jobs: list[MirrorJob] = []
-        job = self._queue.get()
-        while job is not None:
-            jobs.append(job)
-            if len(jobs) >= self._batch:
-                break
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-        return jobs, job is None
+        pop = self._jobs.popleft
+        try:
+            while len(jobs) < self._batch:
+                jobs.append(pop())
+        except IndexError:
+            pass
+        return jobs
 
     def _run(self) -> None:
         while True:
-            jobs, stopping = self._take()
-            if jobs:
-                try:
-                    self._handle(jobs)
-                except Exception:  # the worker must outlive any shadow failure
-                    log.exception("mirror to %s failed", jobs[0].model)
-            if stopping:
-                return
-            if self._linger_s and not self._closed:
+            # Cleared before looking, so an `offer` after the look always wakes the wait.
+            self._wake.clear()
+            jobs = self._take()
+            if not jobs:
+                if self._closed:
+                    return
+                self._wake.wait(1.0)
+                continue
+            try:
+                self._handle(jobs)
+            except Exception:  # the worker must outlive any shadow failure
+                log.exception("mirror to %s failed", jobs[0].model)
+            if self._linger_s and len(jobs) < self._batch and not self._closed:
                 time.sleep(self._linger_s)  # let a batch gather: fewer wake-ups, less GIL churn
 
     def stop(self, *, timeout_s: float = 5.0) -> None:
-        """Stop taking work; drain what is queued within the timeout, count the rest dropped."""
+        """Stop taking work; hand over what is buffered within the timeout, count the rest."""
         self._closed = True
-        for _ in self._workers:
-            try:
-                self._queue.put(None, timeout=timeout_s)
-            except queue.Full:
-                break
+        self._wake.set()
+        deadline = time.monotonic() + timeout_s
         for worker in self._workers:
-            worker.join(timeout=timeout_s)
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
+        left: collections.Counter[str] = collections.Counter(job.model for job in self._take_all())
+        for model, n in left.items():
+            self.drop(model, DROP_SHUTDOWN, n)
+
+    def _take_all(self) -> list[MirrorJob]:
+        jobs: list[MirrorJob] = []
         while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if job is not None:
-                self.drop(job.model, DROP_SHUTDOWN)
+            taken = self._take()
+            if not taken:
+                return jobs
+            jobs += taken

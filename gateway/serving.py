@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway import choice, names
+from gateway import choice, names, shadow_batch
 from gateway.config import GatewayConfig
 from gateway.live import ActiveRoute, RoutingWatcher
 from gateway.metrics import GatewayMetrics
@@ -21,14 +21,18 @@ from gateway.mirror import DROP_NOT_LOADED, Mirror, MirrorJob
 from gateway.models import LoadedModel, ModelCache
 from gateway.predlog import LogEntry, PredictionLog
 from gateway.protocol import Context
-from gateway.shadow_process import Pending, ShadowProcess
+from gateway.shadow_batch import ShadowBatch, ShadowJob
+from gateway.shadow_process import ShadowProcess
+from gateway.shadow_totals import ShadowTotals
 from gateway.store import ArtifactStore
 
 MODEL_FAILED = "model failed to answer"
 SHADOW_INPUTS = "inputs do not match the shadow's features"
 # In process mode the feeder sends what gathered in this long: one message (and one wake-up of
-# the feeder and of the result reader) per batch instead of per request.
-PROCESS_LINGER_S = 0.002
+# the feeder, the worker and the result reader) per batch instead of per request. Per-batch
+# costs dominate below ~50 requests a batch: 10 ms halved the worker's CPU per request at
+# 2,000/s against 2 ms (docs/gateway.md, run G).
+PROCESS_LINGER_S = 0.01
 
 log = logging.getLogger("shipyard.gateway")
 
@@ -79,7 +83,6 @@ class Gateway:
                 answered=self._shadow_answered,
                 drop=self.mirror.drop,
                 log_dropped=lambda reason, rows: self.metrics.log_dropped.labels(reason).inc(rows),
-                log_share=config.log_share,
                 flush_rows=config.log_flush_rows,
                 flush_every_s=config.log_flush_s,
                 in_flight=config.mirror_queue,
@@ -178,7 +181,7 @@ class Gateway:
             if shadow is None:
                 self.mirror.drop(model, DROP_NOT_LOADED)
             elif self.mirror.offer(job):
-                self.metrics.mirrored.labels(model, shadow.version).inc()
+                self.metrics.mirrored_to(model, shadow.version).inc()
         self._log(
             model,
             variant,
@@ -232,88 +235,82 @@ class Gateway:
         series.ok.inc()
 
     def _shadow(self, jobs: list[MirrorJob]) -> None:
-        """The mirror worker's batch: scored here (thread mode) or sent to the worker process."""
-        ready: list[Pending] = []
+        """The mirror worker's batch: scored here (thread mode) or sent to the worker process,
+        one batch per shadow bundle."""
+        groups: dict[tuple[str, str], list[MirrorJob]] = {}
         for job in jobs:
+            if self.config.before_shadow is not None:
+                self.config.before_shadow(job)
+            groups.setdefault((job.model, job.sha256), []).append(job)
+        for (model, sha256), group in groups.items():
             try:
-                pending = self._shadow_input(job)
-                if pending is None:
+                ready = self._shadow_batch(model, sha256, group)
+                if ready is None:
                     continue
+                shadow, batch = ready
                 if self.shadow_process is not None:
-                    ready.append(pending)
-                    continue
-                x, shadow = pending.x, pending.shadow
-                scores, error, seconds = self._run(job.model, names.VARIANT_SHADOW, shadow, x)
-                self._log_shadow(pending, scores, error, seconds)
-            except Exception:  # one failing job must not lose the rest of the batch
-                log.exception("mirror to %s failed", job.model)
-        if ready and self.shadow_process is not None:
-            self.shadow_process.submit(ready)  # answered later by _shadow_answered
+                    self.shadow_process.submit(batch)  # answered later by _shadow_answered
+                else:
+                    totals = shadow_batch.score(shadow, batch, self.log)
+                    self._shadow_answered(model, shadow.version, totals)
+            except Exception:  # one failing group must not lose the rest of the batch
+                log.exception("mirror to %s failed", model)
 
-    def _shadow_input(self, job: MirrorJob) -> Pending | None:
-        """The shadow and the rows in its feature order; None when dropped or refused."""
-        if self.config.before_shadow is not None:
-            self.config.before_shadow(job)
-        active = self.route(job.model)
+    def _shadow_batch(
+        self, model: str, sha256: str, jobs: list[MirrorJob]
+    ) -> tuple[LoadedModel, ShadowBatch] | None:
+        """The shadow and the jobs' rows in its feature order; None when none is left."""
+        active = self.route(model)
         shadow = active.shadow if active is not None else None
-        if shadow is None or shadow.sha256 != job.sha256:
-            self.mirror.drop(job.model, DROP_NOT_LOADED)  # routing moved on while it waited
+        if shadow is None or shadow.sha256 != sha256:
+            self.mirror.drop(model, DROP_NOT_LOADED, len(jobs))  # routing moved on meanwhile
             return None
-        x = job.x
-        if shadow.features != job.features:
-            index = {name: i for i, name in enumerate(job.features)}
-            if not all(name in index for name in shadow.features):
-                labels = (job.model, names.VARIANT_SHADOW, shadow.version, names.OUTCOME_ERROR)
-                self.metrics.requests.labels(*labels).inc()
-                self._log(
-                    job.model,
-                    names.VARIANT_SHADOW,
-                    shadow,
-                    job.request_id,
-                    job.at,
-                    x,
-                    job.features,
-                    None,
-                    0.0,
-                    SHADOW_INPUTS,
-                    job.context,
-                )
-                return None
-            x = np.ascontiguousarray(x[:, [index[name] for name in shadow.features]])
-        return Pending(job, shadow, x)
+        kept: list[ShadowJob] = []
+        rows: list[NDArray[np.float32]] = []
+        share = self.config.log_share
+        for job in jobs:
+            x = self._in_shadow_order(job, shadow)
+            if x is None:
+                continue
+            logged = choice.sampled(share, model=model, request_id=job.request_id)
+            kept.append(ShadowJob(len(x), job.request_id, job.at, logged, job.context))
+            rows.append(x)
+        if not kept:
+            return None
+        batch = ShadowBatch(model, shadow.version, shadow.sha256, kept, np.concatenate(rows))
+        return shadow, batch
 
-    def _shadow_answered(
-        self,
-        pending: Pending,
-        scores: NDArray[np.float64] | None,
-        error: str | None,
-        seconds: float,
-    ) -> None:
-        """The worker process's answer, counted as a thread's would be (it logged the row)."""
-        shadow = pending.shadow
-        self._count(pending.job.model, names.VARIANT_SHADOW, shadow.version, scores, seconds)
-
-    def _log_shadow(
-        self,
-        pending: Pending,
-        scores: NDArray[np.float64] | None,
-        error: str | None,
-        seconds: float,
-    ) -> None:
-        job, shadow = pending.job, pending.shadow
+    def _in_shadow_order(self, job: MirrorJob, shadow: LoadedModel) -> NDArray[np.float32] | None:
+        """The job's rows in the shadow's feature order; None (counted, logged) when the request
+        lacks one of the shadow's features."""
+        if shadow.features == job.features:
+            return job.x
+        index = {name: i for i, name in enumerate(job.features)}
+        if all(name in index for name in shadow.features):
+            return np.ascontiguousarray(job.x[:, [index[name] for name in shadow.features]])
+        labels = (job.model, names.VARIANT_SHADOW, shadow.version, names.OUTCOME_ERROR)
+        self.metrics.requests.labels(*labels).inc()
         self._log(
             job.model,
             names.VARIANT_SHADOW,
             shadow,
             job.request_id,
             job.at,
-            pending.x,
-            shadow.features,
-            scores,
-            seconds,
-            error,
+            job.x,
+            job.features,
+            None,
+            0.0,
+            SHADOW_INPUTS,
             job.context,
         )
+        return None
+
+    def _shadow_answered(self, model: str, version: str, totals: ShadowTotals) -> None:
+        """A batch the shadow answered (the rows are logged already): counted as one request at
+        a time would be, and the requests it could not load as dropped."""
+        self.metrics.add_totals(model, names.VARIANT_SHADOW, version, totals)
+        if totals.not_loaded:
+            self.mirror.drop(model, DROP_NOT_LOADED, totals.not_loaded)
 
     def _log(
         self,

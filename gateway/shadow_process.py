@@ -1,8 +1,9 @@
-"""The parent's side of the shadow worker process: send a mirrored request without waiting for
-its answer, read answers on a thread of their own, and restart a worker that died.
+"""The parent's side of the shadow worker process: send a batch of mirrored requests without
+waiting for its answer, read the answers (a batch's totals) on a thread of their own, and restart
+a worker that died.
 
 Requests sent and not yet answered are bounded (`in_flight`): past the bound `submit` blocks the
-mirror's feeder thread — never a production request — so the mirror queue fills and drops with
+mirror's feeder thread — never a production request — so the mirror buffer fills and drops with
 `queue_full` as before. Requests in flight when the worker dies are counted as `shadow_crashed`;
 those left when it will not stop in time, as `shutdown`. Shadow prediction-log rows the worker
 buffered and had not written when it died (at most its flush interval) are lost uncounted.
@@ -17,33 +18,21 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from gateway import choice, shadow_worker
-from gateway.mirror import DROP_CRASHED, DROP_NOT_LOADED, DROP_SHUTDOWN, MirrorJob
-from gateway.models import LoadedModel
+from gateway import shadow_worker
+from gateway.mirror import DROP_CRASHED, DROP_SHUTDOWN
+from gateway.shadow_batch import ShadowBatch
+from gateway.shadow_totals import ShadowTotals
 
 log = logging.getLogger("shipyard.gateway")
 
 RESTART_AFTER_S = 1.0  # a worker that dies at once is not restarted in a tight loop
 
-
-@dataclass(frozen=True)
-class Pending:
-    job: MirrorJob
-    shadow: LoadedModel
-    x: NDArray[np.float32]  # in the shadow's feature order
-
-
-# (pending, scores or None, error or None, seconds of inference); the worker logged the row
-Answered = Callable[[Pending, NDArray[np.float64] | None, str | None, float], None]
+# (model, version, the batch's totals): the worker scored, logged and summed it
+Answered = Callable[[str, str, ShadowTotals], None]
 
 
 class ShadowProcess:
@@ -53,9 +42,8 @@ class ShadowProcess:
         store_url: str,
         cache_dir: Path,
         answered: Answered,
-        drop: Callable[[str, str], None],
+        drop: Callable[[str, str, int], None],
         log_dropped: Callable[[str, int], None],
-        log_share: float = 1.0,
         flush_rows: int = 10_000,
         flush_every_s: float = 5.0,
         in_flight: int = 1024,
@@ -67,13 +55,14 @@ class ShadowProcess:
         self._drop = drop
         self._niceness = niceness
         self._log_dropped = log_dropped
-        self._log_share = log_share
         self._flush = (flush_rows, flush_every_s)
-        self._slots = threading.BoundedSemaphore(in_flight)
-        self._lock = threading.Lock()  # pending, seq and the current connection
-        self._send_lock = threading.Lock()  # a job's two messages go out together
-        self._pending: dict[int, Pending] = {}
-        self._seq = 0
+        self._limit = max(1, in_flight)
+        self._in_flight = 0
+        self._room = threading.Condition()  # guards _in_flight
+        self._lock = threading.Lock()  # pending, msg and the current connection
+        self._send_lock = threading.Lock()  # a batch's two messages go out together
+        self._pending: dict[int, tuple[str, str, int]] = {}  # msg -> (model, version, requests)
+        self._msg = 0
         self._stopping = threading.Event()
         self._context = multiprocessing.get_context("spawn")  # no fork of a threaded server
         self._conn: Connection  # set by start()
@@ -102,70 +91,62 @@ class ShadowProcess:
         self._started_at = time.monotonic()
         self._reader.start()
 
-    def submit(self, batch: list[Pending]) -> None:
+    def submit(self, batch: ShadowBatch) -> None:
         """Send to the worker; blocks (the feeder thread) only while `in_flight` are unanswered."""
-        ready: list[Pending] = []
-        for pending in batch:
-            while not self._slots.acquire(timeout=0.5):
-                if self._stopping.is_set():
-                    self._drop(pending.job.model, DROP_SHUTDOWN)
-                    break
-            else:
-                ready.append(pending)
-        groups: dict[tuple[str, str, str, int], list[Pending]] = {}
-        for pending in ready:
-            key = (
-                pending.job.model,
-                pending.shadow.version,
-                pending.shadow.sha256,
-                pending.x.shape[1],
+        size = self._limit
+        for first in range(0, len(batch.jobs), size):
+            jobs = batch.jobs[first : first + size]
+            rows = sum(job.rows for job in batch.jobs[:first])
+            part = ShadowBatch(
+                batch.model,
+                batch.version,
+                batch.sha256,
+                jobs,
+                batch.x[rows : rows + sum(job.rows for job in jobs)],
             )
-            groups.setdefault(key, []).append(pending)
-        for (model, version, sha256, _), group in groups.items():
-            with self._send_lock:
-                with self._lock:
-                    first = self._seq + 1
-                    self._seq += len(group)
-                    seqs = list(range(first, first + len(group)))
-                    self._pending.update(zip(seqs, group, strict=True))
-                    conn = self._conn
-                jobs = [
-                    shadow_worker.WorkerJob(
-                        seq,
-                        p.job.request_id,
-                        p.job.at,
-                        choice.sampled(self._log_share, model=model, request_id=p.job.request_id),
-                        p.x,
-                        p.job.context,
-                    )
-                    for seq, p in zip(seqs, group, strict=True)
-                ]
-                header, data = shadow_worker.encode_batch(
-                    jobs,
-                    model=model,
-                    version=version,
-                    sha256=sha256,
-                )
-                try:
-                    conn.send_bytes(header)
-                    conn.send_bytes(data)
-                except (OSError, ValueError):  # the worker died; the reader restarts it
-                    for seq in seqs:
-                        self._lose(seq, DROP_CRASHED)
+            self._send(part)
 
-    def _lose(self, seq: int, reason: str) -> None:
+    def _send(self, batch: ShadowBatch) -> None:
+        n = len(batch.jobs)
+        with self._room:
+            while self._in_flight + n > self._limit:
+                if self._stopping.is_set():
+                    self._drop(batch.model, DROP_SHUTDOWN, n)
+                    return
+                self._room.wait(0.5)
+            self._in_flight += n
+        with self._send_lock:
+            with self._lock:
+                self._msg += 1
+                msg = self._msg
+                self._pending[msg] = (batch.model, batch.version, n)
+                conn = self._conn
+            header, data = batch.encode(msg)
+            try:
+                conn.send_bytes(header)
+                conn.send_bytes(data)
+            except (OSError, ValueError):  # the worker died; the reader restarts it
+                self._lose(msg, DROP_CRASHED)
+
+    def _settled(self, n: int) -> None:
+        with self._room:
+            self._in_flight -= n
+            self._room.notify_all()
+
+    def _lose(self, msg: int, reason: str) -> None:
         with self._lock:
-            pending = self._pending.pop(seq, None)
+            pending = self._pending.pop(msg, None)
         if pending is not None:
-            self._slots.release()
-            self._drop(pending.job.model, reason)
+            model, _, n = pending
+            self._settled(n)
+            self._drop(model, reason, n)
 
     def _lose_all(self, reason: str) -> None:
         with self._lock:
             lost, self._pending = self._pending, {}
-        for pending in lost.values():
-            self._slots.release()
-            self._drop(pending.job.model, reason)
+        for model, _, n in lost.values():
+            self._settled(n)
+            self._drop(model, reason, n)
 
     def _read(self) -> None:
         while True:
@@ -179,27 +160,22 @@ class ShadowProcess:
                 self._restart()
                 continue
             answer = json.loads(message)
-            for result in answer["results"]:
-                self._settle(result)
             for reason, rows in answer["log_dropped"].items():
                 self._log_dropped(str(reason), int(rows))
+            if answer["msg"] is not None:
+                self._settle(int(answer["msg"]), ShadowTotals.from_json(answer["totals"]))
 
-    def _settle(self, result: dict[str, Any]) -> None:
+    def _settle(self, msg: int, totals: ShadowTotals) -> None:
         with self._lock:
-            pending = self._pending.pop(int(result["seq"]), None)
+            pending = self._pending.pop(msg, None)
         if pending is None:
             return
-        self._slots.release()
-        error = result["error"]
-        if error == shadow_worker.NOT_LOADED:
-            self._drop(pending.job.model, DROP_NOT_LOADED)
-            return
-        raw = result["scores"]
-        scores = None if raw is None else np.asarray(raw, dtype=np.float64)
+        model, version, n = pending
+        self._settled(n)
         try:
-            self._answered(pending, scores, error, float(result["seconds"]))
-        except Exception:  # the reader must outlive any logging failure
-            log.exception("shadow answer for %s not recorded", pending.job.model)
+            self._answered(model, version, totals)
+        except Exception:  # the reader must outlive any counting failure
+            log.exception("shadow answers for %s not counted", model)
 
     def _restart(self) -> None:
         log.warning("shadow worker (pid %s) died; restarting it", self._proc.pid)
@@ -216,9 +192,9 @@ class ShadowProcess:
             old, self._conn, self._proc = self._conn, conn, proc
         self._started_at = time.monotonic()
         old.close()
-        for pending in lost.values():
-            self._slots.release()
-            self._drop(pending.job.model, DROP_CRASHED)
+        for model, _, n in lost.values():
+            self._settled(n)
+            self._drop(model, DROP_CRASHED, n)
 
     def stop(self, *, timeout_s: float = 5.0) -> None:
         """Let the worker answer what it was sent (within the timeout), then end it."""

@@ -1,15 +1,13 @@
 """The shadow's worker process: scores mirrored requests away from the gateway's GIL and at a
 lower CPU priority, so production's event loop and cores come first.
 
-It talks to its parent over one pipe in plain bytes (never pickle). A batch of jobs for one
-shadow bundle is a JSON header (`model`, `version`, `sha256`, `cols`, `jobs`: [[seq, rows,
-request id, time in µs, logged, context or null], …]) followed by all their float32 rows; its
-answer is one JSON object, `results`: [{`seq`, `scores` or null, `error` or null, `seconds`},
-…] and `log_dropped` ({reason: rows}). Each job is scored (and timed) on its own, so its
-latency is what a thread would have measured. The worker writes the shadow's prediction-log
-rows itself (the production row's request id, time and context), so formatting them never
-takes the gateway's GIL. It loads a shadow bundle the same way the gateway does: fetched from
-the artifact store, sha256 verified, opened only through `evaluators.artifacts`.
+It talks to its parent over one pipe in plain bytes (never pickle): a batch as
+`gateway.shadow_batch` encodes it, and per batch one JSON answer, `{"msg", "totals",
+"log_dropped"}`: the batch's counts and latency and score buckets (`gateway.shadow_totals`),
+summed here so the gateway process does a few calls per batch rather than several per request.
+The worker writes the shadow's prediction-log rows itself, so formatting them never takes the
+gateway's GIL. It loads a shadow bundle the same way the gateway does: fetched from the artifact
+store, sha256 verified, opened only through `evaluators.artifacts`.
 """
 
 from __future__ import annotations
@@ -18,107 +16,28 @@ import contextlib
 import json
 import os
 import threading
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from gateway import names
+from gateway import shadow_batch
 from gateway.clock import SystemClock
 from gateway.models import LoadedModel, ModelCache
-from gateway.predlog import LogEntry, PredictionLog
-from gateway.protocol import Context
+from gateway.predlog import PredictionLog
 from gateway.routing import Deployed
+from gateway.shadow_batch import ShadowBatch
+from gateway.shadow_totals import ShadowTotals
 from gateway.store import ArtifactStore
 
-STOP = b"stop"  # the parent sends this after its last job: answer everything before it, exit
-NOT_LOADED = "shadow not loaded"  # the worker could not load the bundle; counted as a drop
-MODEL_FAILED = "model failed to answer"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STOP = b"stop"  # the parent sends this after its last batch: answer everything before it, exit
 KEEP_MODELS = 8  # bundles kept loaded; a routing change rarely needs more than the new one
 
 
-@dataclass(frozen=True)
-class WorkerJob:
-    seq: int
-    request_id: str
-    at: datetime  # the production row's time: the shadow row shares it
-    logged: bool  # sampled for the prediction log (decided by the gateway, by request id)
-    x: np.ndarray[Any, Any]  # float32 rows in the shadow's feature order
-    context: Context | None = None  # the request's context columns, logged with its rows
-
-
-def encode_batch(
-    jobs: list[WorkerJob], *, model: str, version: str, sha256: str
-) -> tuple[bytes, bytes]:
-    """One message for jobs that share a shadow bundle."""
-    header = {
-        "model": model,
-        "version": version,
-        "sha256": sha256,
-        "cols": int(jobs[0].x.shape[1]),
-        "jobs": [
-            [job.seq, int(job.x.shape[0]), job.request_id, _micros(job.at), job.logged, job.context]
-            for job in jobs
-        ],
-    }
-    rows = np.concatenate([job.x for job in jobs]).astype(np.float32, copy=False)
-    return json.dumps(header).encode(), rows.tobytes()
-
-
-def _micros(at: datetime) -> int:
-    return (at - EPOCH) // timedelta(microseconds=1)
-
-
-def _score(
-    cache: ModelCache, plog: PredictionLog, header: dict[str, Any], data: bytes
-) -> list[dict[str, Any]]:
-    jobs = [
-        (int(seq), int(rows), str(request_id), int(micros), bool(logged), context)
-        for seq, rows, request_id, micros, logged, context in header["jobs"]
-    ]
-    model = str(header["model"])
-    deployed = Deployed(version=str(header["version"]), sha256=str(header["sha256"]))
-    loaded: LoadedModel | str = cache.get(model, deployed)
-    if isinstance(loaded, str):
-        return [
-            {"seq": job[0], "scores": None, "error": NOT_LOADED, "seconds": 0.0} for job in jobs
-        ]
-    x = np.frombuffer(data, dtype=np.float32).reshape(-1, int(header["cols"]))
-    results = []
-    start = 0
-    for seq, rows, request_id, micros, logged, context in jobs:
-        rows_x = x[start : start + rows]
-        start += rows
-        started = time.perf_counter()
-        try:
-            scores: NDArray[np.float64] | None = loaded.scores(rows_x).astype(np.float64)
-            error = None
-        except Exception:
-            scores, error = None, MODEL_FAILED
-        seconds = time.perf_counter() - started
-        if logged:
-            at = EPOCH + timedelta(microseconds=micros)
-            entry = LogEntry(
-                request_id,
-                loaded.version,
-                at,
-                loaded.features,
-                rows_x,
-                scores,
-                seconds * 1000,
-                error,
-                context,
-            )
-            plog.add(model, names.VARIANT_SHADOW, entry)
-        out = None if scores is None else scores.tolist()
-        results.append({"seq": seq, "scores": out, "error": error, "seconds": seconds})
-    return results
+def _answer(cache: ModelCache, plog: PredictionLog, batch: ShadowBatch) -> ShadowTotals:
+    deployed = Deployed(version=batch.version, sha256=batch.sha256)
+    loaded: LoadedModel | str = cache.get(batch.model, deployed)
+    if isinstance(loaded, str):  # counted as dropped (shadow_not_loaded) by the gateway
+        return ShadowTotals(requests=len(batch.jobs), not_loaded=len(batch.jobs))
+    return shadow_batch.score(loaded, batch, plog)
 
 
 class _Dropped:
@@ -173,18 +92,18 @@ def serve(
                 data = conn.recv_bytes()
             except (EOFError, OSError):
                 break  # the parent is gone
-            header = json.loads(header_bytes)
-            sha = str(header["sha256"])
+            msg, batch = ShadowBatch.decode(header_bytes, data)
+            sha = batch.sha256
             if sha not in seen:
                 seen.append(sha)
                 if len(seen) > KEEP_MODELS:
                     seen = seen[-KEEP_MODELS:]
                     cache.retain(set(seen))
-            results = _score(cache, plog, header, data)
-            message = {"results": results, "log_dropped": dropped.take()}
+            totals = _answer(cache, plog, batch)
+            message = {"msg": msg, "totals": totals.to_json(), "log_dropped": dropped.take()}
             conn.send_bytes(json.dumps(message).encode())
     finally:
         plog.stop()  # flush: the gateway waits for this process before it reports stopped
     with contextlib.suppress(OSError):
-        conn.send_bytes(json.dumps({"results": [], "log_dropped": dropped.take()}).encode())
+        conn.send_bytes(json.dumps({"msg": None, "log_dropped": dropped.take()}).encode())
     conn.close()

@@ -23,6 +23,7 @@ from bot.base.waiting import wait_until
 from gateway import names
 from gateway.config import MIRROR_MODES, GatewayConfig, MirrorMode
 from gateway.mirror import MirrorJob
+from gateway.store import MODELS_DIR as STORE_MODELS_DIR
 from tests.gateway_harness import (
     FixedClock,
     benchmark_rows,
@@ -251,3 +252,48 @@ def test_a_routing_change_moves_the_worker_to_the_new_shadow_version(tmp_path: P
     assert shadow["error"].isna().all()
     new = shadow[shadow["version"] == "1.2.0"].iloc[0]
     np.testing.assert_allclose(new["score"], evaluator_scores("candidate_skops", x)[0], atol=1e-6)
+
+
+def test_a_shadow_the_worker_cannot_load_is_counted_as_dropped_never_as_answered(
+    tmp_path: Path,
+) -> None:
+    """The gateway process loaded the shadow; its worker process fetches its own copy. If the
+    store's copy changed since (sha256 no longer matches), the worker must refuse it, and every
+    mirrored request it was sent is a `shadow_not_loaded` drop."""
+    store, routing = tmp_path / "store", tmp_path / "routing.json"
+    shas = publish_fixtures(store)
+    write_route(routing, shas, production="1.0.0", shadow="1.1.0", mirror_share=1.0)
+    release = threading.Event()
+
+    def hold_the_first_batch(job: MirrorJob) -> None:  # nothing reaches the worker until then
+        release.wait(timeout=60)
+
+    config = GatewayConfig(
+        store_url=str(store),
+        routing_path=routing,
+        log_share=0.0,
+        before_shadow=hold_the_first_batch,
+    )
+    _, x = benchmark_rows(1)
+    n = 10
+    try:
+        with running_gateway(config) as gw:
+            for i in range(n):
+                assert gw.infer(x, request_id=f"t-{i}").status_code == 200
+            mirrored = gw.metric(names.MIRRORED + "_total")
+            assert mirrored >= 1  # the gateway process holds the shadow (or soon did)
+            weights = list((store / STORE_MODELS_DIR / "churn" / "1.1.0").rglob("*.onnx"))
+            assert weights
+            for path in weights:
+                path.write_bytes(path.read_bytes() + b"tampered")
+            release.set()
+            not_loaded = {"reason": "shadow_not_loaded"}
+            wait_until(
+                # The mirrored ones by the worker; any before the gateway held the shadow, by it.
+                lambda: gw.metric(names.MIRROR_DROPPED + "_total", **not_loaded) == n,
+                timeout_s=30,
+                what="every mirrored request to be counted as not loaded",
+            )
+            assert gw.metric(names.REQUESTS + "_total", variant="shadow") == 0
+    finally:
+        release.set()
