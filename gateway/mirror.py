@@ -128,14 +128,8 @@ class Mirror:
         deadline = time.monotonic() + timeout_s
         for worker in self._workers:
             worker.join(timeout=max(0.0, deadline - time.monotonic()))
-        left: collections.Counter[str] = collections.Counter(job.model for job in self._take_all())
+        left: collections.Counter[str] = collections.Counter()
+        while jobs := self._take():
+            left.update(job.model for job in jobs)
         for model, n in left.items():
             self.drop(model, DROP_SHUTDOWN, n)
-
-    def _take_all(self) -> list[MirrorJob]:
-        jobs: list[MirrorJob] = []
-        while True:
-            taken = self._take()
-            if not taken:
-                return jobs
-            jobs += taken

@@ -172,7 +172,7 @@ class Gateway:
         scores, error, seconds = self._run(model, variant, loaded, x)
         mirror = not self.config.behind_router  # behind a router, the router mirrors
         if not mirror and variant == names.VARIANT_SHADOW:
-            self.metrics.mirrored.labels(model, loaded.version).inc()
+            self.metrics.mirrored_to(model, loaded.version).inc()
         if mirror and choice.mirrored(active.route, model=model, request_id=request_id):
             shadow = active.shadow
             job = MirrorJob(

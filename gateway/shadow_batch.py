@@ -82,7 +82,7 @@ def _micros(at: datetime) -> int:
 
 def score(loaded: LoadedModel, batch: ShadowBatch, plog: PredictionLog) -> ShadowTotals:
     """Score each job, log the sampled ones, and sum what the metrics need."""
-    totals = ShadowTotals(requests=len(batch.jobs))
+    totals = ShadowTotals()
     seconds: list[float] = []
     answered: list[NDArray[np.float64]] = []
     start = 0

@@ -93,18 +93,13 @@ class ShadowProcess:
 
     def submit(self, batch: ShadowBatch) -> None:
         """Send to the worker; blocks (the feeder thread) only while `in_flight` are unanswered."""
-        size = self._limit
-        for first in range(0, len(batch.jobs), size):
-            jobs = batch.jobs[first : first + size]
-            rows = sum(job.rows for job in batch.jobs[:first])
-            part = ShadowBatch(
-                batch.model,
-                batch.version,
-                batch.sha256,
-                jobs,
-                batch.x[rows : rows + sum(job.rows for job in jobs)],
-            )
+        start = 0  # the first row of the part
+        for first in range(0, len(batch.jobs), self._limit):
+            jobs = batch.jobs[first : first + self._limit]
+            end = start + sum(job.rows for job in jobs)
+            part = ShadowBatch(batch.model, batch.version, batch.sha256, jobs, batch.x[start:end])
             self._send(part)
+            start = end
 
     def _send(self, batch: ShadowBatch) -> None:
         n = len(batch.jobs)

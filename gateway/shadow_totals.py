@@ -30,19 +30,10 @@ def bucketed(values: NDArray[np.float64], bounds: tuple[float, ...]) -> tuple[Bu
     return out, int(nan.sum())
 
 
-def merged(a: Buckets, b: Buckets) -> Buckets:
-    both: dict[int, tuple[int, float]] = {i: (n, s) for i, n, s in a}
-    for i, n, s in b:
-        was_n, was_s = both.get(i, (0, 0.0))
-        both[i] = (was_n + n, was_s + s)
-    return [(i, n, s) for i, (n, s) in sorted(both.items())]
-
-
 @dataclass
 class ShadowTotals:
     """One batch's answers: counts, latency (seconds) and score buckets."""
 
-    requests: int = 0  # mirrored requests the batch held
     ok: int = 0
     error: int = 0
     not_loaded: int = 0  # the worker could not load the shadow: counted as dropped
@@ -52,7 +43,6 @@ class ShadowTotals:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "requests": self.requests,
             "ok": self.ok,
             "error": self.error,
             "not_loaded": self.not_loaded,
@@ -67,7 +57,6 @@ class ShadowTotals:
             return [(int(i), int(n), float(s)) for i, n, s in raw]
 
         return cls(
-            requests=int(data["requests"]),
             ok=int(data["ok"]),
             error=int(data["error"]),
             not_loaded=int(data["not_loaded"]),

@@ -36,7 +36,7 @@ def _answer(cache: ModelCache, plog: PredictionLog, batch: ShadowBatch) -> Shado
     deployed = Deployed(version=batch.version, sha256=batch.sha256)
     loaded: LoadedModel | str = cache.get(batch.model, deployed)
     if isinstance(loaded, str):  # counted as dropped (shadow_not_loaded) by the gateway
-        return ShadowTotals(requests=len(batch.jobs), not_loaded=len(batch.jobs))
+        return ShadowTotals(not_loaded=len(batch.jobs))
     return shadow_batch.score(loaded, batch, plog)
 
 

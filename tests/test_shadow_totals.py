@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from gateway.metrics import LATENCY_BUCKETS, SCORE_BUCKETS, GatewayMetrics
-from gateway.shadow_totals import ShadowTotals, bucketed, merged
+from gateway.shadow_totals import ShadowTotals, bucketed
 
 
 def _exposition(metrics: GatewayMetrics) -> list[str]:
@@ -38,20 +38,20 @@ def test_summed_buckets_render_as_the_values_observed_one_by_one() -> None:
 
     summed = GatewayMetrics()
     score_buckets, nan = bucketed(scores, SCORE_BUCKETS)
-    half = len(seconds) // 2  # two batches, merged as a long-lived worker's would be
-    latency = merged(
-        bucketed(seconds[:half], LATENCY_BUCKETS)[0], bucketed(seconds[half:], LATENCY_BUCKETS)[0]
-    )
-    totals = ShadowTotals(
-        requests=len(seconds) + 3,
-        ok=len(seconds),
-        error=3,
-        latency=latency,
-        score=score_buckets,
-        nan_scores=nan,
-    )
-    # What crosses the pipe from the worker is JSON.
-    summed.add_totals("churn", "shadow", "1.1.0", ShadowTotals.from_json(totals.to_json()))
+    half = len(seconds) // 2  # two batches, added one after the other as the worker sends them
+    batches = [
+        ShadowTotals(
+            ok=len(seconds),
+            error=3,
+            latency=bucketed(seconds[:half], LATENCY_BUCKETS)[0],
+            score=score_buckets,
+            nan_scores=nan,
+        ),
+        ShadowTotals(latency=bucketed(seconds[half:], LATENCY_BUCKETS)[0]),
+    ]
+    for totals in batches:
+        # What crosses the pipe from the worker is JSON.
+        summed.add_totals("churn", "shadow", "1.1.0", ShadowTotals.from_json(totals.to_json()))
 
     assert nan == 2
     got, want = _exposition(summed), _exposition(one_by_one)
