@@ -20,7 +20,13 @@ from evaluators.artifacts import prediction_cache
 from evaluators.artifacts.benchmark_data import BenchmarkData, BenchmarkError, load_benchmark
 from evaluators.artifacts.inference import InferenceInputError, InferenceResult, feature_matrix
 from evaluators.artifacts.loading import ArtifactError
-from evaluators.artifacts.model_worker import BASELINE, CANDIDATE, ModelWorker, WorkerGone
+from evaluators.artifacts.model_worker import (
+    BASELINE,
+    CANDIDATE,
+    LATENCY_ROWS,
+    ModelWorker,
+    WorkerGone,
+)
 from evaluators.bounded import MAX_MANIFEST_BYTES, read_text
 from evaluators.candidate import (
     ClaimedResults,
@@ -307,7 +313,7 @@ def _evaluate_with(
     )
     if measure and overlap_latency:  # one evaluation on a laptop: time it while scoring
         worker.start_latency(
-            rows=min(5_000, len(frame)),
+            rows=min(LATENCY_ROWS, len(frame)),
             policy=policy.latency,
             confidence=policy.statistics.confidence,
         )
@@ -366,7 +372,7 @@ def _evaluate_with(
         try:
             if not overlap_latency:  # the bot: measured alone, after scoring
                 worker.start_latency(
-                    rows=min(5_000, len(frame)),
+                    rows=min(LATENCY_ROWS, len(frame)),
                     policy=policy.latency,
                     confidence=policy.statistics.confidence,
                 )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 from importlib import resources
+from pathlib import Path
 
 import jinja2
 from jinja2.loaders import split_template_path
@@ -66,3 +68,18 @@ def environment() -> jinja2.Environment:
         when=wording.timestamp,
     )
     return env
+
+
+def cache_compiled_templates(directory: Path) -> None:
+    """Keep compiled templates in `directory` (the command line's own cache): a fresh process
+    then loads them instead of compiling (about 0.1 s for the HTML report). Jinja checks each
+    entry against the template's source. Without a usable directory nothing changes."""
+    env = environment()
+    if env.bytecode_cache is not None:
+        return
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return
+    if os.access(directory, os.W_OK | os.X_OK):
+        env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(directory))

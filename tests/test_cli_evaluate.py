@@ -119,9 +119,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "args, expected", [(c[1], c[2]) for c in CASES], ids=[c[0] for c in CASES]
-)
+@pytest.mark.parametrize("args, expected", [(c[1], c[2]) for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_clear_message_and_exit_code_2(
     tmp_path: Path, args: object, expected: list[str]
 ) -> None:
@@ -143,7 +141,13 @@ def test_version_prints_the_package_version() -> None:
 
 def test_json_to_stdout_and_strict_needs_review_exits_1(tmp_path: Path) -> None:
     code, out, err = _invoke(
-        SEGMENT, "--baseline", PRODUCTION, "--policy", _policy(tmp_path), "--format", "json",
+        SEGMENT,
+        "--baseline",
+        PRODUCTION,
+        "--policy",
+        _policy(tmp_path),
+        "--format",
+        "json",
         "--strict",
     )
     assert code == 1, err
@@ -164,8 +168,14 @@ def test_a_repeat_run_reuses_the_verified_artifacts_and_reports_the_same(tmp_pat
 def test_no_baseline_labels_the_comparison_and_writes_the_output_file(tmp_path: Path) -> None:
     output = tmp_path / "report.md"
     code, out, err = _invoke(
-        BETTER, "--no-baseline", "--policy", _policy(tmp_path), "--format", "markdown",
-        "--output", output,
+        BETTER,
+        "--no-baseline",
+        "--policy",
+        _policy(tmp_path),
+        "--format",
+        "markdown",
+        "--output",
+        output,
     )
     assert code == 0, err
     assert out.count("\n") == 1 and out.startswith("Eligible for auto-promotion: churn")
@@ -195,7 +205,7 @@ def test_the_html_report_shows_the_same_figures_as_one_rendered_from_its_json(
     assert report.latency is not None
 
     def images(text: str) -> list[str]:
-        return re.findall(r"data:image/png;base64,[A-Za-z0-9+/=]+", text)
+        return re.findall(r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]+", text)
 
     written, rendered = images(html.read_text()), images(render_html(report, in_pull_request=False))
     assert len(written) == len(rendered) == 3  # reliability, segments, latency

@@ -147,7 +147,7 @@ def test_the_worst_features_are_drawn_in_the_references_own_bins(
     plan = next(d for d in shifted.distributions if d.feature == "plan")
     assert plan.labels == [*PLANS, "other", "missing"]
     charts = re.findall(
-        r'<img alt="Distribution of ([^:"]+): [^"]*" src="data:image/png;base64,', shifted_html
+        r'<img alt="Distribution of ([^:"]+): [^"]*" src="data:image/svg\+xml;base64,', shifted_html
     )
     assert charts[0] == "age" and len(charts) == 3
 
@@ -164,7 +164,7 @@ def test_the_score_history_is_drawn_when_there_are_points(
     assert len(shifted.history) == 49 and shifted.history[-1] == shifted.prediction
     assert shifted.prediction is not None and shifted.prediction.window_end == END
     assert re.search(
-        r'<img alt="Score distribution per window[^"]*" src="data:image/png', shifted_html
+        r'<img alt="Score distribution per window[^"]*" src="data:image/svg\+xml', shifted_html
     )
     # Neither past points nor this window's scores: no chart, and no empty axes.
     bare = shifted.model_copy(update={"history": [], "prediction": None, "distributions": []})
@@ -201,7 +201,7 @@ def test_a_hostile_feature_name_is_escaped_and_cut_everywhere() -> None:
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "\u202e" not in html
     assert "y" * 200 not in html
-    assert html.count('src="data:image/png;base64,') == 3  # two features and the history
+    assert html.count('src="data:image/svg+xml;base64,') == 3  # two features and the history
 
 
 def test_a_missing_or_hostile_typed_column_still_shows_what_it_can() -> None:

@@ -16,6 +16,7 @@ from evaluators.artifacts.model_worker import (
     BASELINE,
     CANDIDATE,
     ModelWorker,
+    WorkerTimeout,
     models_of,
 )
 from evaluators.candidate import ModelConfig
@@ -84,3 +85,50 @@ def test_a_worker_past_its_timeout_is_killed_and_reported_as_timed_out() -> None
         loaded = worker.loaded(CANDIDATE)
     assert loaded.failure is not None and loaded.failure.status is RunStatus.TIMED_OUT
     assert "did not finish within 0.01 s" in loaded.failure.message
+
+
+def test_an_early_predict_is_the_answer_when_the_same_features_come_again(
+    rows: pd.DataFrame,
+) -> None:
+    # `shipyard evaluate` sends features and starts scoring before it has read the benchmark
+    # with pandas; the evaluation then sends its own features. Equal ones are not written or
+    # scored again; different ones are scored, and the early answer is never taken for them.
+    models = _models(REGISTRY / "candidate_better/models/churn")
+    (_, config) = models[CANDIDATE]
+    x = feature_matrix(rows, config.features)
+    other = np.ascontiguousarray(x[::-1])
+    with ModelWorker() as worker:
+        worker.load(models, memory_mb=2048, timeout_s=120)
+        worker.send_features(CANDIDATE, x)
+        worker.start_predict(CANDIDATE)
+        worker.send_features(CANDIDATE, x.copy())  # the evaluation's own, equal matrix
+        assert len(list(worker.job_dir.glob("candidate.features.*.npy"))) == 1
+        early = worker.predict(CANDIDATE)
+
+        worker.send_features(BASELINE, x)
+        worker.start_predict(BASELINE)
+        worker.send_features(BASELINE, other)  # differs: scored again, on these rows
+        late = worker.predict(BASELINE)
+        alone = worker.predict(CANDIDATE)  # answered from the first, still current, matrix
+    assert early.status is late.status is alone.status is RunStatus.COMPLETED
+    assert early.proba is not None and late.proba is not None and alone.proba is not None
+    np.testing.assert_array_equal(early.proba, alone.proba)
+    directory, baseline_config = models[BASELINE]
+    expected = predict_batched(
+        open_runner(model_dir=directory, config=baseline_config), other, batch_size=65536
+    )
+    np.testing.assert_array_equal(late.proba, expected)
+
+
+def test_latency_asked_for_twice_is_measured_once(rows: pd.DataFrame) -> None:
+    models = _models(REGISTRY / "candidate_better/models/churn")
+    with ModelWorker() as worker:
+        worker.load(models, memory_mb=2048, timeout_s=120)
+        for role, (_, config) in models.items():
+            worker.send_features(role, feature_matrix(rows, config.features))
+        worker.start_latency(rows=500, policy=SMALL, confidence=0.95)
+        worker.start_latency(rows=500, policy=SMALL, confidence=0.95)
+        assert worker.latency() is not None
+        # A second measurement would have sent a second answer; none is waiting.
+        with pytest.raises(WorkerTimeout):
+            worker._wait("latency", "", timeout_s=1.0)

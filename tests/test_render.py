@@ -217,7 +217,7 @@ def test_the_html_report_is_self_contained(small: EvaluationReport) -> None:
     assert "<link" not in html
     assert "<script" not in html
     assert html.count('<img alt="') == 3
-    assert 'src="data:image/png;base64,' in html
+    assert 'src="data:image/svg+xml;base64,' in html
     assert "ROC AUC" in html
     assert "0.861" in html
 

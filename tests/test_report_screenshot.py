@@ -6,10 +6,10 @@ Chromium is installed by `.ci/run`; a missing browser fails this test rather tha
 from __future__ import annotations
 
 import base64
-import io
 import shutil
 import subprocess
 from pathlib import Path
+from xml.etree import ElementTree
 
 from PIL import Image
 
@@ -44,13 +44,20 @@ def test_the_browser_shows_the_verdict_box_and_every_plot(tmp_path: Path) -> Non
     page = tmp_path / "report.html"
     page.write_text(html, encoding="utf-8")
 
-    # Each embedded plot is a real, non-blank picture.
-    uris = [part.split('"', 1)[0] for part in html.split('src="data:image/png;base64,')[1:]]
+    # Each embedded plot is a real, non-blank picture: a sized SVG with drawn paths (text is
+    # drawn as paths too) in the plot's colours.
+    uris = [part.split('"', 1)[0] for part in html.split('src="data:image/svg+xml;base64,')[1:]]
     assert len(uris) == 3  # segments, reliability, latency
     for uri in uris:
-        plot = Image.open(io.BytesIO(base64.b64decode(uri))).convert("L")
-        inked = sum(count for count, value in plot.getcolors() or [] if value < 200)
-        assert inked > 0.01 * plot.width * plot.height
+        svg = ElementTree.fromstring(base64.b64decode(uri))  # noqa: S314  (our own drawing)
+        size = [float(svg.get(side, "0").removesuffix("pt")) for side in ("width", "height")]
+        assert min(size) > 100
+        paths = svg.findall(".//{http://www.w3.org/2000/svg}path")
+        assert len(paths) > 20
+        assert any(
+            colour in ElementTree.tostring(svg).decode()
+            for colour in ("#1f77b4", "#d62728", "#2ca02c")
+        )
 
     shot = tmp_path / "report.png"
     subprocess.run(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -21,11 +21,18 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.cli.report_format import ReportFormat
-from evaluators.artifacts.model_worker import ModelWorker, models_of
+from evaluators.artifacts.model_worker import (
+    BASELINE,
+    CANDIDATE,
+    LATENCY_ROWS,
+    ModelWorker,
+    models_of,
+)
 from evaluators.policy import Policy, PolicyError, parse_policy
 from evaluators.report import Decision, EvaluationReport, RunStatus
 
 if TYPE_CHECKING:
+    from evaluators.candidate import ModelConfig
     from evaluators.statistics.compare import Comparison
 
 EXIT_OK = 0
@@ -93,6 +100,38 @@ def _render(
         ),
     }
     return renderers[fmt](report)
+
+
+def _score_early(
+    worker: ModelWorker,
+    models: Mapping[str, tuple[Path, ModelConfig]],
+    policy: Policy,
+    base_dir: Path,
+) -> None:
+    """Start scoring (and timing) before this process imports pandas and the statistics."""
+    from evaluators.artifacts.early_features import early_features
+
+    if policy.benchmark is None or policy.statistics.engine != "local":
+        return
+    found = early_features(
+        policy.benchmark,
+        base_dir=base_dir,
+        features={role: config.features for role, (_, config) in models.items()},
+    )
+    if not found:
+        return
+    for role, x in found.items():
+        worker.send_features(role, x)
+        worker.start_predict(role)
+    rows = min(len(x) for x in found.values())
+    if policy.latency.enabled and set(found) == {CANDIDATE, BASELINE} and rows > 0:
+        # The command the evaluation sends (so it is not sent twice). After the scores: the
+        # worker answers them sooner, and times latency while this process computes.
+        worker.start_latency(
+            rows=min(LATENCY_ROWS, rows),
+            policy=policy.latency,
+            confidence=policy.statistics.confidence,
+        )
 
 
 class InputError(Exception):
@@ -211,8 +250,10 @@ def run_evaluate_command(
     console: Console | None = None,
     stdout: TextIO | None = None,
     worker: ModelWorker | None = None,
+    template_cache: Path | None = None,
 ) -> int:
-    """Validate, evaluate, write the reports; returns the exit code."""
+    """Validate, evaluate, write the reports; returns the exit code. `template_cache` keeps
+    the compiled report templates for the next run (the command line's cache directory)."""
     # soft_wrap: a CI log keeps each message on one line, however narrow the "terminal".
     console = console or Console(stderr=True, soft_wrap=True)
     out = stdout or sys.stdout
@@ -221,25 +262,33 @@ def run_evaluate_command(
     # benchmark.
     worker = worker or ModelWorker()
     try:
-        return _evaluate(request, console, out, worker)
+        return _evaluate(request, console, out, worker, template_cache)
     finally:
         worker.close()
 
 
-def _evaluate(request: EvaluateRequest, console: Console, out: TextIO, worker: ModelWorker) -> int:
+def _evaluate(
+    request: EvaluateRequest,
+    console: Console,
+    out: TextIO,
+    worker: ModelWorker,
+    template_cache: Path | None,
+) -> int:
     try:
         policy = validate_request(request)
     except InputError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         return EXIT_ERROR
     models = models_of(request.candidate, request.baseline)
+    base_dir = request.policy_path.resolve().parent if request.benchmark is None else Path.cwd()
     if models is not None:
         worker.load(
             models, memory_mb=policy.limits.memory_mb, timeout_s=policy.limits.timeout_seconds
         )
+        _score_early(worker, models, policy, base_dir)
+    wants_html = ReportFormat.HTML in request.files or request.report_format is ReportFormat.HTML
     from evaluators.evaluate import run_evaluation
 
-    base_dir = request.policy_path.resolve().parent if request.benchmark is None else Path.cwd()
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -249,15 +298,10 @@ def _evaluate(request: EvaluateRequest, console: Console, out: TextIO, worker: M
     ) as progress:
         task = progress.add_task("starting", total=len(STEPS))
 
-        wants_html = ReportFormat.HTML in request.files or (
-            request.report_format is ReportFormat.HTML
-        )
-
         def step(name: str) -> None:
             progress.update(task, description=name, advance=1)
             if name == "scoring candidate" and wants_html:
-                # From here this process mostly waits for the worker: import matplotlib for
-                # the HTML report's plots meanwhile (0.5 s that otherwise comes after it).
+                # The features are read: import matplotlib for the figures meanwhile.
                 threading.Thread(target=_import_plots, daemon=True).start()
 
         figures = _EarlyFigures() if wants_html else None
@@ -283,6 +327,10 @@ def _evaluate(request: EvaluateRequest, console: Console, out: TextIO, worker: M
             return EXIT_ERROR
     code = exit_code(report, strict=request.strict)
     _print_details(console, report)
+    if template_cache is not None:
+        from report_templates import cache_compiled_templates
+
+        cache_compiled_templates(template_cache)
     try:
         for fmt, path in request.files.items():
             path.write_text(_render(fmt, report, figures), encoding="utf-8")

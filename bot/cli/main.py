@@ -275,7 +275,10 @@ def evaluate(
         files=files,
         dask_scheduler=dask_scheduler,
     )
-    raise typer.Exit(run_evaluate_command(request, worker=worker))
+    cache = default_cache_dir().parent  # $XDG_CACHE_HOME/shipyard
+    raise typer.Exit(
+        run_evaluate_command(request, worker=worker, template_cache=cache / "templates")
+    )
 
 
 @app.command()

@@ -19,11 +19,13 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-import pandas as pd
-
 from evaluators.policy import BenchmarkPolicy
+
+if TYPE_CHECKING:  # pandas is imported to parse: `shipyard evaluate` reads features before it
+    import pandas as pd
 
 DEFAULT_MAX_BYTES = 4 * 1024**3
 _CHUNK = 1024 * 1024
@@ -273,6 +275,8 @@ def check_location(
 
 def _parse(data: bytes, uri: str) -> pd.DataFrame:
     """Parquet by magic bytes or extension, else CSV."""
+    import pandas as pd
+
     name = urlparse(uri).path.lower()
     is_parquet = data[:4] == b"PAR1" or name.endswith((".parquet", ".pq"))
     try:

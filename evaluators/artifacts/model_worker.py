@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import select
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 
 CANDIDATE = "candidate"
 BASELINE = "baseline"
+LATENCY_ROWS = 5_000  # latency is timed on the benchmark's first rows
 _MAX_LINE = 1024 * 1024  # replies are small JSON; anything longer is a broken worker
 
 
@@ -114,6 +116,9 @@ class ModelWorker:
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}
         self._loaded: dict[str, Loaded] = {}
         self._features: dict[str, Path] = {}
+        self._files = itertools.count()
+        self._predicting: set[str] = set()  # features files whose predict is in flight
+        self._latency_command: dict[str, Any] | None = None
 
     def load(
         self, models: Mapping[str, tuple[Path, ModelConfig]], *, memory_mb: int, timeout_s: float
@@ -168,7 +173,10 @@ class ModelWorker:
         self._proc.wait()
 
     def _wait(self, op: str, role: str, timeout_s: float) -> dict[str, Any]:
-        """The reply to (op, role); replies to other commands are kept for their callers."""
+        """The reply to (op, role); replies to other commands are kept for their callers.
+
+        A predict's reply is keyed by its features file instead of its role, so an early
+        predict on features that turned out different is never taken for the later one."""
         stdout = self._proc.stdout
         assert stdout is not None
         deadline = time.monotonic() + timeout_s
@@ -177,7 +185,7 @@ class ModelWorker:
                 line, self._buffer = self._buffer.split(b"\n", 1)
                 try:
                     reply = json.loads(line)
-                    key = (str(reply["op"]), str(reply.get("role", "")))
+                    key = (str(reply["op"]), str(reply.get("features") or reply.get("role", "")))
                 except (ValueError, TypeError, KeyError):
                     self._kill()
                     raise WorkerGone("inference worker sent an unreadable reply") from None
@@ -233,12 +241,35 @@ class ModelWorker:
         return result
 
     def send_features(self, role: str, x: NDArray[np.float32]) -> None:
-        """Hand the worker `role`'s feature matrix (a .npy file it maps read-only)."""
+        """Hand the worker `role`'s feature matrix (a .npy file it maps read-only).
+
+        The same matrix again is a no-op, so features sent early (with a predict begun on
+        them) are not written, nor scored, twice."""
         import numpy as np
 
-        path = self.job_dir / f"{role}.features.npy"
-        np.save(path, np.ascontiguousarray(x), allow_pickle=False)
+        x = np.ascontiguousarray(x)
+        if role in self._features:  # compared with the file, not a copy held in memory
+            previous = np.load(self._features[role], mmap_mode="r", allow_pickle=False)
+            same_kind = previous.dtype == x.dtype and previous.shape == x.shape
+            if same_kind and np.array_equal(previous, x, equal_nan=x.dtype.kind == "f"):
+                return
+        path = self.job_dir / f"{role}.features.{next(self._files)}.npy"
+        np.save(path, x, allow_pickle=False)
         self._features[role] = path
+
+    def start_predict(self, role: str) -> None:
+        """Begin scoring `role` on the matrix sent last; `predict` then waits for it."""
+        features = self._features[role].name
+        if features not in self._predicting:
+            self._send(
+                {
+                    "op": "predict",
+                    "role": role,
+                    "features": features,
+                    "batch_size": self._batch_size,
+                }
+            )
+            self._predicting.add(features)
 
     def predict(self, role: str) -> InferenceResult:
         """`role`'s outputs on the matrix sent with `send_features`."""
@@ -252,16 +283,11 @@ class ModelWorker:
         def result(status: RunStatus, message: str, proba: Any = None) -> InferenceResult:
             return InferenceResult(status, proba, message, time.perf_counter() - started)
 
+        features = self._features[role].name
         try:
-            self._send(
-                {
-                    "op": "predict",
-                    "role": role,
-                    "features": self._features[role].name,
-                    "batch_size": self._batch_size,
-                }
-            )
-            reply = self._wait("predict", role, self.timeout_s)
+            self.start_predict(role)
+            reply = self._wait("predict", features, self.timeout_s)
+            self._predicting.discard(features)
         except WorkerTimeout:
             return result(
                 RunStatus.TIMED_OUT, f"inference did not finish within {self.timeout_s:g} s"
@@ -270,20 +296,22 @@ class ModelWorker:
             return result(RunStatus.ERROR, str(exc))
         if reply["status"] != "ok":
             return result(RunStatus.ERROR, str(reply["message"]))
-        proba = np.load(self.job_dir / f"{role}.output.npy", allow_pickle=False)
+        proba = np.load(self.job_dir / _output_name(features), allow_pickle=False)
         return result(RunStatus.COMPLETED, "ok", proba.astype(np.float64, copy=False))
 
     def start_latency(self, *, rows: int, policy: LatencyPolicy, confidence: float) -> None:
-        """Begin measuring latency on the first `rows` rows of both feature matrices."""
-        self._send(
-            {
-                "op": "latency",
-                "rows": rows,
-                "features": {r: self._features[r].name for r in (CANDIDATE, BASELINE)},
-                "policy": policy.model_dump(mode="json"),
-                "confidence": confidence,
-            }
-        )
+        """Begin measuring latency on the first `rows` rows of both feature matrices (once:
+        the same measurement asked for again is the one already running)."""
+        command = {
+            "op": "latency",
+            "rows": rows,
+            "features": {r: self._features[r].name for r in (CANDIDATE, BASELINE)},
+            "policy": policy.model_dump(mode="json"),
+            "confidence": confidence,
+        }
+        if command != self._latency_command:
+            self._send(command)
+            self._latency_command = command
 
     def latency(self) -> LatencySection | None:
         """The measurement begun by `start_latency`; None when it ran out of time.
@@ -336,6 +364,10 @@ def models_of(
 # -- the worker process -------------------------------------------------------------------
 
 
+def _output_name(features: str) -> str:
+    return features.removesuffix(".npy") + ".output.npy"
+
+
 def _error(exc: BaseException, memory_mb: int) -> dict[str, Any]:
     return {"status": "error", "message": describe_failure(exc, memory_mb)}
 
@@ -369,10 +401,11 @@ def _predict(
     from evaluators.artifacts.inference import predict_batched
 
     role = str(command["role"])
+    features = Path(command["features"]).name
     try:
-        x = np.load(job_dir / Path(command["features"]).name, mmap_mode="r", allow_pickle=False)
+        x = np.load(job_dir / features, mmap_mode="r", allow_pickle=False)
         out = predict_batched(runners[role], x, batch_size=int(command["batch_size"]))
-        path = job_dir / f"{role}.output.npy"
+        path = job_dir / _output_name(features)
         np.save(path, np.asarray(out, dtype=np.float64), allow_pickle=False)
     except BaseException as exc:
         return _error(exc, memory_mb)
@@ -460,6 +493,7 @@ def main(argv: list[str]) -> int:
                 {
                     "op": "predict",
                     "role": command["role"],
+                    "features": Path(command["features"]).name,
                     **_predict(command, runners, job_dir, memory_mb),
                 }
             )

@@ -1,4 +1,4 @@
-"""Render a DriftReport as a self-contained HTML page: inline CSS, figures as PNG data URIs,
+"""Render a DriftReport as a self-contained HTML page: inline CSS, figures as SVG data URIs,
 no script and nothing fetched (it is served under `default-src 'none'; img-src data:`).
 Every name and text is escaped by the template's autoescape."""
 

@@ -1,4 +1,4 @@
-"""Drift report figures (matplotlib's Agg canvas, inline PNG data URIs, as plots.py): a feature
+"""Drift report figures (inline SVG data URIs, as plots.py): a feature
 in the reference's own cells, reference against this window; and the model's score
 distribution over time."""
 

@@ -386,7 +386,7 @@ def render_html(
     in_pull_request: bool = True,
     drawn: Mapping[str, str | None] | None = None,
 ) -> str:
-    """A self-contained HTML report (inline CSS, plots as inline PNG) that opens offline.
+    """A self-contained HTML report (inline CSS, plots as inline SVG) that opens offline.
 
     `drawn`: figures already drawn from this report's comparison (`comparison_plots`)."""
     # Imported here so rendering a comment does not pay for importing matplotlib.
