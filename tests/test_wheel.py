@@ -131,6 +131,7 @@ def test_shipyard_demo_runs_from_an_installed_wheel_in_any_directory(
     assert str(ROOT) not in run.stdout + run.stderr
     assert "PR #2 first evaluation, against the production model: Needs review" in run.stdout
     assert "PR #2 evaluated again, against PR #1's model now in production" in run.stdout
+    assert "PR #3 opened by ml-platform" in run.stdout  # as PR #1 merges, beside PR #2's re-run
     # The last act: PR #1 promoted on the production gateway, PR #3 rolled back and on-call
     # paged, printed as on-call sees it.
     assert "canary promoted: promoting at 100%" in run.stdout

@@ -40,7 +40,7 @@ from gateway.store import ArtifactStore
 CANARY = "Shipyard / canary (churn)"
 PRODUCTION_VERSION = "prod-2026-10"
 ROUTING_KEY = "DEM0R0UT1NGKEY000000000000000000"  # 32 characters, as PagerDuty's are
-REQUESTS_PER_LOOK = 400
+REQUESTS_PER_LOOK = 240
 INTERVAL_MINUTES = 10
 # Minutes on the demo's clock: each step holds 10, each analysis looks at the last 10.
 DEMO_CANARY = {
