@@ -74,6 +74,13 @@ def test_anything_else_is_left_to_the_evaluation(tmp_path: Path) -> None:
     ]
     for policy, features in cases:
         assert early_features(policy, base_dir=tmp_path, features={"c": features}) is None
+    # A benchmark too large to be worth reading twice for the head start.
+    size = path.stat().st_size
+    assert early_features(_pinned(path), base_dir=tmp_path, features={"c": ["y"]}) is not None
+    too_large = early_features(
+        _pinned(path), base_dir=tmp_path, features={"c": ["y"]}, max_bytes=size - 1
+    )
+    assert too_large is None
 
 
 def test_reading_the_features_does_not_import_pandas() -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evaluators.artifacts.benchmark_data import (
-    DEFAULT_MAX_BYTES,
     BenchmarkError,
+    local_path,
     read_capped,
     read_chunks,
     scheme_of,
@@ -31,16 +31,26 @@ if TYPE_CHECKING:
     from evaluators.policy import BenchmarkPolicy
 
 
+# Above this the file is read twice for a head start of half a second: not worth it.
+MAX_EARLY_BYTES = 256 * 1024**2
+
+
 def early_features(
-    policy: BenchmarkPolicy, *, base_dir: Path | None, features: Mapping[str, list[str]]
+    policy: BenchmarkPolicy,
+    *,
+    base_dir: Path | None,
+    features: Mapping[str, list[str]],
+    max_bytes: int = MAX_EARLY_BYTES,
 ) -> dict[str, NDArray[np.float32]] | None:
     """Each role's feature matrix (config order, float32), or None when not simply readable."""
     if scheme_of(policy.uri) not in ("", "file"):
         return None
     try:
+        if local_path(policy.uri, base_dir).stat().st_size > max_bytes:
+            return None
         chunks = read_chunks(policy.uri, base_dir=base_dir, timeout_s=60.0)
-        data, sha = read_capped(chunks, uri=policy.uri, max_bytes=DEFAULT_MAX_BYTES)
-    except BenchmarkError:
+        data, sha = read_capped(chunks, uri=policy.uri, max_bytes=max_bytes)
+    except (BenchmarkError, OSError):
         return None
     if sha != policy.sha256 or data[:4] != b"PAR1":
         return None  # the evaluation reads it again and says what is wrong
