@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from importlib import resources
@@ -75,11 +76,22 @@ def cache_compiled_templates(directory: Path) -> None:
     then loads them instead of compiling (about 0.1 s for the HTML report). Jinja checks each
     entry against the template's source. Without a usable directory nothing changes."""
     env = environment()
-    if env.bytecode_cache is not None:
+    if isinstance(env.bytecode_cache, _BestEffortCache) and env.bytecode_cache.directory == str(
+        directory
+    ):
         return
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:
         return
     if os.access(directory, os.W_OK | os.X_OK):
-        env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(directory))
+        env.bytecode_cache = _BestEffortCache(str(directory))
+
+
+class _BestEffortCache(jinja2.FileSystemBytecodeCache):
+    """A cache entry that cannot be written (a full disk, a directory made read-only since)
+    costs the next run its compile time; it must not cost this run its report."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
