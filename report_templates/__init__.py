@@ -75,17 +75,12 @@ def cache_compiled_templates(directory: Path) -> None:
     """Keep compiled templates in `directory` (the command line's own cache): a fresh process
     then loads them instead of compiling (about 0.1 s for the HTML report). Jinja checks each
     entry against the template's source. Without a usable directory nothing changes."""
-    env = environment()
-    if isinstance(env.bytecode_cache, _BestEffortCache) and env.bytecode_cache.directory == str(
-        directory
-    ):
-        return
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:
         return
     if os.access(directory, os.W_OK | os.X_OK):
-        env.bytecode_cache = _BestEffortCache(str(directory))
+        environment().bytecode_cache = _BestEffortCache(str(directory))
 
 
 class _BestEffortCache(jinja2.FileSystemBytecodeCache):

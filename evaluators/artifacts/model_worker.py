@@ -243,13 +243,15 @@ class ModelWorker:
     def send_features(self, role: str, x: NDArray[np.float32]) -> None:
         """Hand the worker `role`'s feature matrix (a .npy file it maps read-only).
 
-        The same matrix again is a no-op, so features sent early (with a predict begun on
-        them) are not written, nor scored, twice."""
+        The same matrix again, while a predict begun on the last one is in flight, is a
+        no-op: features sent early are not written, nor scored, twice. Other sends (a new
+        partition, say) are not compared at all."""
         import numpy as np
 
         x = np.ascontiguousarray(x)
-        if role in self._features:  # compared with the file, not a copy held in memory
-            previous = np.load(self._features[role], mmap_mode="r", allow_pickle=False)
+        sent = self._features.get(role)
+        if sent is not None and sent.name in self._predicting:  # against the file, not a copy
+            previous = np.load(sent, mmap_mode="r", allow_pickle=False)
             same_kind = previous.dtype == x.dtype and previous.shape == x.shape
             if same_kind and np.array_equal(previous, x, equal_nan=x.dtype.kind == "f"):
                 return

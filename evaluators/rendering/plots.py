@@ -235,7 +235,7 @@ def report_plots(
 ) -> dict[str, str]:
     """All figures the HTML report shows, keyed by section; sections without data are absent.
 
-    `drawn` holds figures drawn earlier from the same report; the rest are drawn here."""
+    `drawn` holds figures drawn earlier from the same comparison; the rest are drawn here."""
     figures: dict[str, str | None] = dict(drawn)
     if "reliability" not in figures or "segments" not in figures:
         figures.update(
@@ -245,6 +245,5 @@ def report_plots(
                 confidence=report.statistics.confidence if report.statistics else None,
             )
         )
-    if "latency" not in figures:
-        figures["latency"] = latency_plot(report.latency) if report.latency else None
+    figures["latency"] = latency_plot(report.latency) if report.latency else None
     return {name: uri for name, uri in figures.items() if uri is not None}
