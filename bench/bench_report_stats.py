@@ -71,6 +71,7 @@ def run_compare(n: int, method: str) -> dict[str, float]:
 
     y, cand, base, frame = simulate(n)
     policy = policy_for(method)
+    data_mb = _rss_mb()
     start = time.perf_counter()
     result = compare(
         y_true=y, candidate=cand, baseline=base, segments=frame, policy=policy, task=Task.BINARY
@@ -78,7 +79,30 @@ def run_compare(n: int, method: str) -> dict[str, float]:
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     intervals = len(result.overall) + sum(len(s.metrics) for s in result.segments)
-    return {"rows": n, "seconds": seconds, "peak_mb": peak_mb, "intervals": intervals}
+    # The yardsticks, on the same scores in the same process, after `compare`: one sort, one
+    # stable argsort.
+    start = time.perf_counter()
+    np.sort(cand)
+    sort_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    np.argsort(cand, kind="stable")
+    argsort_seconds = time.perf_counter() - start
+    return {
+        "rows": n,
+        "seconds": seconds,
+        "peak_mb": peak_mb,
+        "data_mb": data_mb,
+        "intervals": intervals,
+        "sort_seconds": sort_seconds,
+        "argsort_seconds": argsort_seconds,
+    }
+
+
+def _rss_mb() -> float:
+    """Resident memory now (Linux), MB: the inputs and libraries before `compare` starts."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
 
 
 def naive_overall_interval(n: int, resamples: int) -> float:
@@ -154,8 +178,13 @@ def main() -> None:
         )
         found = json.loads(out.stdout.strip().splitlines()[-1])
         line = (
-            f"  {n:>11,} rows: {found['seconds']:7.2f} s, peak RSS {found['peak_mb']:7.0f} MB, "
-            f"{found['intervals']} intervals"
+            f"  {n:>11,} rows: {found['seconds']:7.2f} s, peak RSS {found['peak_mb']:7.0f} MB "
+            f"(inputs and libraries before it: {found['data_mb']:.0f} MB), "
+            f"{found['intervals']} intervals; "
+            f"{found['seconds'] / found['sort_seconds']:.0f}x one np.sort of the scores "
+            f"({found['sort_seconds']:.3f} s), "
+            f"{found['seconds'] / found['argsort_seconds']:.1f}x one stable argsort "
+            f"({found['argsort_seconds']:.2f} s)"
         )
         if n == naive_n and not args.skip_naive:
             line += f"; {naive_full / found['seconds']:,.0f}x faster than straightforward"

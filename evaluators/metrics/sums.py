@@ -37,7 +37,7 @@ class RowStats:
             if key is None:
                 index = self.cells
             else:
-                index = np.multiply(key, self.width)
+                index = np.multiply(key, self.width, dtype=np.int64)  # key may be compact
                 index += self.cells
             counted = np.bincount(index, weights=weight, minlength=n_keys * self.width)
             return counted.astype(np.float64).reshape(n_keys, self.width)

@@ -26,10 +26,8 @@ def calibration_stats(
     probability: AnyArray,
     bins: int,
     order: AnyArray | None = None,
-    sorted_probability: AnyArray | None = None,
 ) -> CalibrationStats:
-    """One model's calibration. `order` (a stable argsort of the scores) saves a sort, and
-    `sorted_probability` (the scores in that order) a gather.
+    """One model's calibration. `order` (a stable argsort of the scores) saves a sort.
 
     Equal-width bins split [0, 1] evenly; equal-mass bins hold n/bins rows each in score order
     (tied scores may straddle two bins). The reliability curve uses the equal-width bins and
@@ -47,15 +45,13 @@ def calibration_stats(
     del width_bin
     if order is None:
         order = np.argsort(p, kind="stable")
-    if sorted_probability is None:
-        sorted_probability = p[order]
     # Row i (in score order) is in mass bin i*bins//n: bin b runs from ceil(b*n/bins).
     edges = -((-np.arange(bins + 1, dtype=np.int64) * n) // bins)
-    mass_bin = np.repeat(np.arange(bins, dtype=np.intp), np.diff(edges))
-    mass_p = np.asarray(
-        np.bincount(mass_bin, weights=sorted_probability, minlength=bins), dtype=np.float64
-    )
-    mass_y = np.asarray(np.bincount(mass_bin, weights=y[order], minlength=bins), dtype=np.float64)
+    mass_p, mass_y = np.zeros(bins), np.zeros(bins)
+    for b in range(bins):  # a bin's rows at a time: no row-length gathers (bins <= 100)
+        rows = order[edges[b] : edges[b + 1]]
+        mass_p[b] = np.take(p, rows).sum()
+        mass_y[b] = np.take(y, rows).sum()
     mass_count = np.diff(edges).astype(np.float64)
     reliability = [
         ReliabilityBin(
@@ -96,25 +92,21 @@ def calibration_section(
     policy: CalibrationPolicy,
     candidate_order: AnyArray | None = None,
     baseline_order: AnyArray | None = None,
-    candidate_sorted: AnyArray | None = None,
-    baseline_sorted: AnyArray | None = None,
 ) -> CalibrationSection:
     """Both models' calibration; within tolerance when the equal-width ECE grows by at most
     `max_ece_increase` and no threshold is crossed by more than `max_threshold_shift` of rows.
-    The optional orders and sorted scores (from a stable argsort) only save work."""
+    The optional orders (from a stable argsort) only save work."""
     cand = calibration_stats(
         y_true=y_true,
         probability=candidate,
         bins=policy.bins,
         order=candidate_order,
-        sorted_probability=candidate_sorted,
     )
     base = calibration_stats(
         y_true=y_true,
         probability=baseline,
         bins=policy.bins,
         order=baseline_order,
-        sorted_probability=baseline_sorted,
     )
     shifts = [
         threshold_shift(candidate=candidate, baseline=baseline, threshold=t)

@@ -78,7 +78,7 @@ def _validated(
         if not np.isfinite(truth).all():
             raise ValueError("y_true contains NaN or infinite values")
         return PairedData(truth, cand, base, task, threshold)  # type: ignore[arg-type]
-    labels = y.astype(np.int64)
+    labels = y.astype(np.int64, copy=False)
     classes = 2 if task is Task.BINARY else cand.shape[1]
     if not np.array_equal(labels, y) or labels.min() < 0 or labels.max() >= classes:
         raise ValueError(f"y_true must hold class indices 0..{classes - 1}")
@@ -337,17 +337,13 @@ def compare(
     segment_results, correction = segment_comparisons(found, segment_metrics, policy)
     calibration = None
     if task is Task.BINARY:
-        candidate_order, candidate_sorted = data.sorted(CANDIDATE, 0)
-        baseline_order, baseline_sorted = data.sorted(BASELINE, 0)
         calibration = calibration_section(
             y_true=data.labels(0),  # float 0/1 copy of y, already made
             candidate=data.candidate,
             baseline=data.baseline,
             policy=policy.calibration,
-            candidate_order=candidate_order,
-            baseline_order=baseline_order,
-            candidate_sorted=candidate_sorted,
-            baseline_sorted=baseline_sorted,
+            candidate_order=data.order(CANDIDATE, 0),
+            baseline_order=data.order(BASELINE, 0),
         )
     return Comparison(
         overall=overall,

@@ -29,7 +29,8 @@ from evaluators.metrics.ranking import (
 )
 from evaluators.metrics.registry import Metric
 from evaluators.metrics.sums import RowStats
-from evaluators.statistics.intervals import PoissonBootstrap, bootstrap_se, delong_paired_se
+from evaluators.statistics.codes import CodeArray
+from evaluators.statistics.intervals import DeLongSums, PoissonBootstrap, bootstrap_se
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -57,7 +58,7 @@ class PairedData:
     baseline: FloatArray
     task: Task
     threshold: float
-    _sorted: dict[tuple[int, int], tuple[IntArray, FloatArray]] = field(default_factory=dict)
+    _orders: dict[tuple[int, int], IntArray] = field(default_factory=dict)
     _distinct: dict[tuple[int, int], bool] = field(default_factory=dict)
     _labels: dict[int, AnyArray] = field(default_factory=dict)
     _flags: dict[tuple[int, int], AnyArray] = field(default_factory=dict)
@@ -86,19 +87,20 @@ class PairedData:
             self._labels[problem] = np.asarray(binary, dtype=np.float64)
         return self._labels[problem]
 
-    def sorted(self, which: int, problem: int) -> tuple[IntArray, FloatArray]:
-        """Stable ascending order of one model's scores, and the sorted scores."""
+    def order(self, which: int, problem: int) -> IntArray:
+        """Stable ascending order of one model's scores. The sorted scores are not kept
+        (80 MB per model at 10M rows): what needs them gathers a bin or a run at a time."""
         key = (which, problem)
-        if key not in self._sorted:
+        if key not in self._orders:
             scores = np.ascontiguousarray(self.scores(which, problem))
             order, score_sorted = stable_order(
                 scores,
                 positions=self.scratch("positions", np.int64, fill=np.arange),
                 scratch=self.scratch("before", np.int64),
             )
-            self._sorted[key] = (order, score_sorted)
+            self._orders[key] = order
             self._distinct[key] = bool((score_sorted[1:] != score_sorted[:-1]).all())
-        return self._sorted[key]
+        return self._orders[key]
 
     def scratch(
         self, name: str, dtype: npt.DTypeLike, *, fill: Callable[..., AnyArray] | None = None
@@ -119,13 +121,13 @@ class PairedData:
         """0/1 labels as int8 in one model's score order (cheap to gather and to add up)."""
         key = (which, problem)
         if key not in self._flags:
-            order, _ = self.sorted(which, problem)
+            order = self.order(which, problem)
             self._flags[key] = self.labels(problem).astype(np.int8)[order]
         return self._flags[key]
 
     def distinct(self, which: int, problem: int) -> bool:
         """No two rows share a score (then every subset is tie-free too)."""
-        self.sorted(which, problem)
+        self.order(which, problem)
         return self._distinct[(which, problem)]
 
 
@@ -147,16 +149,18 @@ class Estimates:
 class SegmentIndex:
     """A partition's segment codes; `small` is a 16-bit copy when it fits (radix sort)."""
 
-    codes: IntArray | None
+    codes: CodeArray | None  # compact: widen before arithmetic
     n_segments: int
     small: AnyArray | None
     rows: IntArray  # per segment
 
 
-def _index(codes: IntArray | None, n_segments: int, n_rows: int) -> SegmentIndex:
+def _index(codes: CodeArray | None, n_segments: int, n_rows: int) -> SegmentIndex:
     if codes is None:
         return SegmentIndex(None, 1, None, np.array([n_rows], dtype=np.int64))
-    small = codes.astype(np.int16) if n_segments < 2**15 else codes
+    small = codes
+    if codes.dtype.itemsize > 2 and n_segments < 2**15:
+        small = codes.astype(np.int16)
     rows = np.bincount(codes, minlength=n_segments).astype(np.int64)
     return SegmentIndex(codes, n_segments, small, rows)
 
@@ -177,13 +181,14 @@ def _grouped(order: IntArray, small: AnyArray | None) -> tuple[IntArray, IntArra
 
 def _distinct_auc(
     data: PairedData, index: SegmentIndex, *, which: int, problem: int, placements: bool
-) -> tuple[IntArray, FloatArray, FloatArray | None]:
-    """Tie-free scores: rows in (segment, score) order, exact AUC per segment, placements.
+) -> tuple[IntArray, AnyArray, FloatArray, FloatArray | None]:
+    """Tie-free scores: rows and 0/1 labels in (segment, score) order, exact AUC per
+    segment, placements.
 
-    The returned rows and placements live in `data`'s scratch buffers: use them before the
-    next call.
+    The returned rows, labels and placements live in `data`'s scratch buffers: use them
+    before the next call.
     """
-    order, _ = data.sorted(which, problem)
+    order = data.order(which, problem)
     flags = data.sorted_flags(which, problem)
     if index.small is None:
         rows, label = order, flags
@@ -203,14 +208,33 @@ def _distinct_auc(
         mask=data.scratch("mask", np.bool_),
         placements=placed,
     )
-    return rows, auc, placed
+    return rows, label, auc, placed
+
+
+def _pair(
+    data: PairedData,
+    sums: DeLongSums,
+    which: int,
+    rows: IntArray,
+    labels: AnyArray,
+    placed: FloatArray,
+    counts: IntArray,
+) -> None:
+    """One model's placements, in its (segment, score) order, into the DeLong sums."""
+    in_rows = data.scratch("in_rows", np.float64)
+    if which == BASELINE:
+        in_rows[rows] = placed
+    else:
+        sums.add_pairs(
+            candidate=placed, baseline_by_row=in_rows, rows=rows, labels=labels, counts=counts
+        )
 
 
 @dataclass
 class _RankPass:
     auc: FloatArray  # (k, problems, 2)
     ap: FloatArray  # (k, 2)
-    difference: FloatArray | None  # candidate minus baseline placements, (n,)
+    delong: DeLongSums | None  # candidate minus baseline placements, summed per cell
     binned: dict[tuple[int, int], IntArray]  # (model, problem) -> bin of each row in its segment
 
 
@@ -227,29 +251,24 @@ def _rank_points(
     found = _RankPass(
         auc=np.empty((k, data.problems, 2)),
         ap=np.full((k, 2), np.nan),
-        difference=np.zeros(data.n_rows) if need_placements else None,
+        delong=DeLongSums.zeros(k) if need_placements else None,
         binned={},
     )
     segment_offset = np.concatenate([[0], np.cumsum(index.rows)[:-1]])
     fast = k <= _FAST_MAX_SEGMENTS
     for problem in range(data.problems):
         labels = data.labels(problem)
-        for which in (CANDIDATE, BASELINE):
+        # The baseline goes first: its placements wait in row order for the candidate's.
+        for which in (BASELINE, CANDIDATE):
             if data.distinct(which, problem) and not need_ap and bins is None and fast:
-                rows, auc, placed = _distinct_auc(
+                rows, label, auc, placed = _distinct_auc(
                     data, index, which=which, problem=problem, placements=need_placements
                 )
                 found.auc[:, problem, which] = auc
-                if found.difference is not None and placed is not None:
-                    # Scatter to row order, then add: same sums as `difference[rows] += …`.
-                    in_rows = data.scratch("in_rows", np.float64)
-                    in_rows[rows] = placed
-                    if which == CANDIDATE:
-                        found.difference += in_rows
-                    else:
-                        found.difference -= in_rows
+                if found.delong is not None and placed is not None:
+                    _pair(data, found.delong, which, rows, label, placed, index.rows)
                 continue
-            order, _ = data.sorted(which, problem)
+            order = data.order(which, problem)
             rows, segment_sorted = _grouped(order, index.small)
             label_sorted = labels[rows]
             distinct = data.distinct(which, problem)
@@ -263,9 +282,9 @@ def _rank_points(
             found.auc[:, problem, which] = auc_from_runs(runs, n_segments=k)
             if need_ap and problem == 0:
                 found.ap[:, which] = average_precision_from_runs(runs, n_segments=k)
-            if found.difference is not None:
-                sign = 1.0 if which == CANDIDATE else -1.0
-                found.difference[rows] += sign * placements(runs, label_sorted=label_sorted)
+            if found.delong is not None:
+                placed = placements(runs, label_sorted=label_sorted)
+                _pair(data, found.delong, which, rows, label_sorted, placed, index.rows)
             if bins is not None:
                 # Tied rows share the bin of their run's first row: ties never straddle bins.
                 within = runs.starts - segment_offset[runs.segment]
@@ -332,7 +351,11 @@ def _rank_resamples(
     for first, last in _chunks(bins, groups=groups):
         width = int(bins[first:last].max())
         rows = rows_by_segment[offsets[first] : offsets[last]]
-        local = np.zeros(rows.size, np.int64) if index.codes is None else index.codes[rows] - first
+        local = (
+            np.zeros(rows.size, np.int64)
+            if index.codes is None
+            else index.codes[rows].astype(np.int64) - first
+        )
         base_key = (local * groups + boot.row_group[rows]) * 2
         for problem in range(data.problems):
             key = (base_key + data.labels(problem)[rows].astype(np.int64)) * width
@@ -359,7 +382,11 @@ def _sum_estimates(
     data: PairedData, index: SegmentIndex, metrics: list[Metric], boot: PoissonBootstrap
 ) -> dict[str, Estimates]:
     k, groups = index.n_segments, boot.groups
-    key = boot.row_group if index.codes is None else index.codes * groups + boot.row_group
+    key = (
+        boot.row_group
+        if index.codes is None
+        else np.multiply(index.codes, groups, dtype=np.int64) + boot.row_group
+    )
     cache: dict[tuple[int, int], FloatArray] = {}
     out: dict[str, Estimates] = {}
     for metric in metrics:
@@ -388,7 +415,7 @@ def _sum_estimates(
 def estimate(
     *,
     data: PairedData,
-    codes: IntArray | None,
+    codes: CodeArray | None,
     n_segments: int,
     metrics: list[Metric],
     delong: set[str],
@@ -429,14 +456,8 @@ def estimate(
             kind = "ap" if metric.name == "pr_auc" else "auc"
             values = found.ap if kind == "ap" else found.auc.mean(axis=1)
             if metric.name in delong:
-                assert found.difference is not None
-                se = delong_paired_se(
-                    difference=found.difference,
-                    labels=data.labels(0),
-                    codes=index.codes,
-                    n_segments=index.n_segments,
-                )
-                how = "delong"
+                assert found.delong is not None
+                se, how = found.delong.paired_se(), "delong"
             else:
                 se, how = bootstrap_se(resampled[kind]), "bootstrap"
             out[metric.name] = Estimates(values[:, 0], values[:, 1], se, how)

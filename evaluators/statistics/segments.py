@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from evaluators.report import Outcome
+from evaluators.statistics.codes import CodeArray, compact_codes
 
 IntArray = npt.NDArray[np.int64]
 MISSING_LABEL = "(missing)"
@@ -20,7 +21,7 @@ class Partition:
     """One segment column as integer codes 0..k-1 (one per row) and the value each code names."""
 
     column: str
-    codes: IntArray
+    codes: CodeArray  # compact (see compact_codes)
     values: list[str]
 
     @property
@@ -32,11 +33,11 @@ def partition(column: str, values: pd.Series[Any]) -> Partition:
     """Codes in sorted value order; missing values form their own segment, listed last."""
     codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
     labels = [str(value) for value in uniques]
-    codes = np.asarray(codes, dtype=np.int64)
+    codes = np.asarray(codes)
     if (codes < 0).any():
         codes = np.where(codes < 0, len(labels), codes)
         labels.append(MISSING_LABEL)
-    return Partition(column=column, codes=codes, values=labels)
+    return Partition(column=column, codes=compact_codes(codes, len(labels)), values=labels)
 
 
 def partitions(frame: pd.DataFrame | None, *, n_rows: int) -> list[Partition]:
