@@ -37,6 +37,7 @@ REGISTRY = ROOT / "fixtures/registry"
 CANDIDATE = REGISTRY / "candidate_segment_regression/models/churn"
 PRODUCTION = REGISTRY / "production/models/churn"
 SEGMENTS = ["entity_type", "industry", "region"]
+CONFUSION = ["accuracy", "precision", "recall", "f1"]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,9 @@ def policy(uri: Path, sha: str, *, engine: str = "dask", **changes: Any) -> Poli
     data["latency"]["enabled"] = False
     data["benchmark"].update(uri=str(uri), sha256=sha)
     data["statistics"]["engine"] = engine
-    data["segments"]["metrics"] = ["roc_auc", "log_loss"]
+    # Every metric the dask engine computes; confusion metrics at the model's threshold.
+    data["metrics"] += [{"name": name, "tolerance": 0.05} for name in CONFUSION]
+    data["segments"]["metrics"] = ["roc_auc", "log_loss", "f1"]
     data.update(changes)
     return parse_policy(yaml.safe_dump(data))
 
@@ -178,7 +181,27 @@ def test_bootstrap_intervals_and_calibration_are_the_same_with_1_3_and_7_partiti
                 want.ci_high,
             ), (parts, key)
     methods = on_dask[1].statistics
-    assert methods is not None and "hashed row-group" in methods.interval_methods["log_loss"]
+    assert methods is not None
+    for name in ["log_loss", *CONFUSION]:
+        assert "hashed row-group" in methods.interval_methods[name]
+
+
+def test_confusion_metrics_match_the_local_engine_to_the_bit_and_their_intervals_closely(
+    local: EvaluationReport, on_dask: dict[int, EvaluationReport]
+) -> None:
+    """Counts at the threshold are integers: the same values as the local engine, exactly.
+    Their SEs come from hashed row groups instead of random ones: equal within Monte Carlo
+    error of 1,000 resamples, not to the bit."""
+    expected = comparisons(local)
+    found = comparisons(on_dask[7])
+    checked = [key for key in expected if key[1] in CONFUSION]
+    assert {metric for _, metric in checked} == set(CONFUSION)
+    assert len(checked) > 10  # overall four, and F1 in every judged segment
+    for key in checked:
+        got, want = found[key], expected[key]
+        assert (got.candidate, got.baseline) == (want.candidate, want.baseline), key
+        assert got.se is not None and want.se is not None
+        assert got.se == pytest.approx(want.se, rel=0.25), key
 
 
 def test_a_tampered_partition_fails_closed(

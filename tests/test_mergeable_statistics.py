@@ -294,6 +294,47 @@ def test_calibration_bins_equal_calibration_stats() -> None:
             )
 
 
+def test_confusion_counts_give_the_local_engines_metrics_for_any_partitioning() -> None:
+    rows = simulate(40_000, seed=17)
+    design = HashedPoisson(seed=3, replicates=200, groups=256)
+    layout = Layout(columns={"region": 4, "tier": 3}, bootstrap=design, threshold=0.4)
+    results = {parts: evaluate(split(rows, parts, seed=18), layout) for parts in (1, 3, 7)}
+    data = PairedData(rows.label, rows.candidate, rows.baseline, Task.BINARY, 0.4)
+    boot = make_poisson_bootstrap(n_rows=40_000, resamples=2, seed=0)
+    merged = results[1].columns["region"].confusion
+    assert merged is not None and merged.counts.shape == (4, 256, 2, 4)
+    for name in ("accuracy", "precision", "recall", "f1"):
+        metric = get_metric(name, task=Task.BINARY)
+        assert metric.finish is not None
+        local = estimate(
+            data=data,
+            codes=rows.codes["region"],
+            n_segments=4,
+            metrics=[metric],
+            delong=set(),
+            bootstrap=boot,
+        )[name]
+        # Integer counts, the metric's own finish: the local engine's values to the bit.
+        assert np.array_equal(metric.finish(merged.totals(0)), local.candidate)
+        assert np.array_equal(metric.finish(merged.totals(1)), local.baseline)
+    weights = design.group_weights()
+    for parts in (3, 7):
+        for column in (OVERALL, "region", "tier"):
+            whole = results[1].columns[column].confusion
+            split_up = results[parts].columns[column].confusion
+            assert whole is not None and split_up is not None
+            assert np.array_equal(whole.counts, split_up.counts)
+            for model in (0, 1):
+                assert np.array_equal(
+                    whole.replicates(model, weights), split_up.replicates(model, weights)
+                )
+
+
+def test_no_confusion_counts_are_made_when_no_threshold_is_asked() -> None:
+    layout = Layout(bootstrap=HashedPoisson(seed=0, replicates=10, groups=16))
+    assert evaluate([simulate(2_000, seed=19)], layout).columns[OVERALL].confusion is None
+
+
 # --- hashed Poisson bootstrap ---------------------------------------------------------------
 
 

@@ -1,8 +1,9 @@
 """Merged mergeable statistics -> the same report sections `compare` fills for the local engine.
 
-Only what the mergeable core computes exactly is offered: binary ROC AUC with DeLong intervals,
-Brier and log loss with the hashed Poisson bootstrap, equal-width calibration and threshold
-shifts. Anything else is refused before the cluster does any work.
+Only what the mergeable core computes exactly is offered: binary ROC AUC with DeLong intervals;
+Brier, log loss, accuracy, precision, recall and F1 with the hashed Poisson bootstrap;
+equal-width calibration and threshold shifts. Anything else is refused before the cluster does
+any work.
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ from evaluators.statistics.compare import (
     unique_values,
 )
 from evaluators.statistics.compare_engine import Estimates
-from evaluators.statistics.intervals import DEFAULT_GROUPS
+from evaluators.statistics.intervals import DEFAULT_GROUPS, bootstrap_se
 from evaluators.statistics.mergeable.bootstrap import HashedPoisson
 from evaluators.statistics.mergeable.evaluation import OVERALL, ColumnResult, Layout
 from evaluators.statistics.mergeable.sums import CalibrationBins
 from evaluators.statistics.segments import Partition, eligible
 
-SUPPORTED = ("roc_auc", "brier", "log_loss")
 _LOSS_TERM = {"brier": 0, "log_loss": 1}
+_CONFUSION = ("accuracy", "precision", "recall", "f1")  # of counts at the model's threshold
+SUPPORTED = ("roc_auc", *_LOSS_TERM, *_CONFUSION)
 
 DELONG_TEXT = (
     "DeLong paired (analytic): variance of the paired difference of placement values, normal "
@@ -69,11 +71,16 @@ def metrics_of(policy: Policy, task: Task) -> tuple[list[Metric], list[Metric]]:
     )
 
 
-def layout_of(policy: Policy, columns: dict[str, int], metrics: list[Metric]) -> Layout:
-    needs_boot = any(m.name in _LOSS_TERM for m in metrics)
+def layout_of(
+    policy: Policy, columns: dict[str, int], metrics: list[Metric], *, threshold: float
+) -> Layout:
+    """`threshold`: the candidate's decision threshold (its model.yaml), as the local engine."""
+    needs_confusion = any(m.name in _CONFUSION for m in metrics)
+    needs_boot = needs_confusion or any(m.name in _LOSS_TERM for m in metrics)
     return Layout(
         columns=columns,
         calibration_bins=policy.calibration.bins,
+        threshold=threshold if needs_confusion else None,
         bootstrap=HashedPoisson(
             seed=policy.statistics.seed,
             replicates=policy.statistics.bootstrap_resamples,
@@ -84,9 +91,22 @@ def layout_of(policy: Policy, columns: dict[str, int], metrics: list[Metric]) ->
     )
 
 
-def _estimates(result: ColumnResult, metrics: list[Metric]) -> dict[str, Estimates]:
+def _estimates(result: ColumnResult, metrics: list[Metric], layout: Layout) -> dict[str, Estimates]:
     out = {}
     for metric in metrics:
+        if metric.name in _CONFUSION:
+            # The metric's own finish over merged integer counts: the local engine's values.
+            design, counts = layout.bootstrap, result.confusion
+            assert design is not None and counts is not None and metric.finish is not None
+            weights = design.group_weights()
+            resampled = [metric.finish(counts.replicates(m, weights)) for m in (0, 1)]
+            out[metric.name] = Estimates(
+                candidate=metric.finish(counts.totals(0)),
+                baseline=metric.finish(counts.totals(1)),
+                se=bootstrap_se(resampled[0] - resampled[1]),
+                interval="bootstrap",
+            )
+            continue
         if metric.name == "roc_auc":
             out[metric.name] = Estimates(
                 candidate=result.auc[0].auc,
@@ -167,7 +187,7 @@ def comparison_of(
     layout: Layout,
 ) -> Comparison:
     overall = overall_comparisons(
-        overall_metrics, _estimates(columns[OVERALL], overall_metrics), policy
+        overall_metrics, _estimates(columns[OVERALL], overall_metrics, layout), policy
     )
     found = []
     for column, values in labels.items():
@@ -183,7 +203,7 @@ def comparison_of(
                     min_size=policy.segments.min_size,
                     min_positives=policy.segments.min_positives,
                 ),
-                estimates=_estimates(result, segment_metrics),
+                estimates=_estimates(result, segment_metrics, layout),
             )
         )
     segments, correction = segment_comparisons(found, segment_metrics, policy)

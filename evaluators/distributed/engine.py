@@ -56,7 +56,7 @@ class _Summary:
 def _summarise(rest: tasks.FirstPart, auc: dict[tuple[str, int], RankCounts]) -> _Summary:
     first = rest.first
     return _Summary(
-        FirstSummary(auc, first.losses, first.calibration, first.bootstrap),
+        FirstSummary(auc, first.losses, first.calibration, first.bootstrap, first.confusion),
         rest.above,
         rest.leaked,
     )

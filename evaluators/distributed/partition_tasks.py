@@ -322,7 +322,9 @@ def without_tables(part: FirstPart) -> FirstPart:
     """The pass-1 part minus its count tables (merged on their own, table by table)."""
     first = part.first
     return FirstPart(
-        FirstPass({}, first.losses, first.calibration, first.bootstrap), part.above, part.leaked
+        FirstPass({}, first.losses, first.calibration, first.bootstrap, first.confusion),
+        part.above,
+        part.leaked,
     )
 
 

@@ -140,7 +140,10 @@ def evaluate_on_dask(
     segments = {c: manifest.segments[c] for c in bench.segment_columns}
     labels = {c: s.labels() for c, s in segments.items()}
     layout = layout_of(
-        policy, {c: len(v) for c, v in labels.items()}, [*overall_metrics, *segment_metrics]
+        policy,
+        {c: len(v) for c, v in labels.items()},
+        [*overall_metrics, *segment_metrics],
+        threshold=config.threshold,
     )
     positive = config.positive_class if config.positive_class is not None else 1
     job = Job(

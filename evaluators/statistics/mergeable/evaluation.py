@@ -38,8 +38,10 @@ from evaluators.statistics.mergeable.placements import (
 )
 from evaluators.statistics.mergeable.sums import (
     CalibrationBins,
+    ConfusionSums,
     LossSums,
     calibration_bins,
+    confusion_sums,
     fixed_terms,
     loss_sums,
 )
@@ -54,11 +56,13 @@ OVERALL = ""  # the column name of "all rows, one segment"
 @dataclass(frozen=True)
 class Layout:
     """What every partition computes: segment columns (name -> number of codes), calibration
-    bins, and the bootstrap of the loss sums (None: no bootstrap)."""
+    bins, the bootstrap of the loss and confusion sums (None: no bootstrap), and the decision
+    threshold of the confusion counts (None: no confusion metric asked)."""
 
     columns: dict[str, int] = field(default_factory=dict)
     calibration_bins: int = 10
     bootstrap: HashedPoisson | None = None
+    threshold: float | None = None
 
     def segments(self) -> dict[str, int]:
         return {OVERALL: 1, **self.columns}
@@ -86,6 +90,7 @@ class FirstPass:
     losses: dict[str, LossSums]
     calibration: CalibrationBins
     bootstrap: dict[str, BootstrapSums]
+    confusion: dict[str, ConfusionSums] = field(default_factory=dict)
 
     def __add__(self, other: FirstPass) -> FirstPass:
         return merge_first([self, other])
@@ -100,6 +105,7 @@ def merge_first(parts: list[FirstPass]) -> FirstPass:
         losses={key: reduce(add, (p.losses[key] for p in parts)) for key in head.losses},
         calibration=reduce(add, (p.calibration for p in parts)),
         bootstrap={key: reduce(add, (p.bootstrap[key] for p in parts)) for key in head.bootstrap},
+        confusion={key: reduce(add, (p.confusion[key] for p in parts)) for key in head.confusion},
     )
 
 
@@ -107,8 +113,12 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
     """Pass 1 on one partition."""
     cand, label = checked_rows(rows.candidate, rows.label)
     base, _ = checked_rows(rows.baseline, rows.label)
-    tables, losses, boot = {}, {}, {}
+    tables, losses, boot, confusion = {}, {}, {}, {}
     fixed = fixed_terms(label=label, candidate=cand, baseline=base)  # shared by every column
+    design = layout.bootstrap
+    group, groups = None, 1  # the confusion counts' bootstrap groups
+    if layout.threshold is not None and design is not None and design.groups is not None:
+        group, groups = design.row_group(rows.row_id), design.groups
     # One score sort per model, shared by every segment column.
     orders = (np.argsort(cand), np.argsort(base))
     for column, k in layout.segments().items():
@@ -124,6 +134,17 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
             boot[column] = bootstrap_sums(
                 layout.bootstrap, row_id=rows.row_id, fixed=fixed, codes=codes, n_segments=k
             )
+        if layout.threshold is not None:
+            confusion[column] = confusion_sums(
+                label=label,
+                candidate=cand,
+                baseline=base,
+                threshold=layout.threshold,
+                codes=codes,
+                n_segments=k,
+                group=group,
+                groups=groups,
+            )
     return FirstPass(
         tables=tables,
         losses=losses,
@@ -131,6 +152,7 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
             label=label, candidate=cand, baseline=base, bins=layout.calibration_bins
         ),
         bootstrap=boot,
+        confusion=confusion,
     )
 
 
@@ -191,6 +213,7 @@ class ColumnResult:
     delong: DelongResult
     losses: LossSums
     loss_se: FloatArray | None  # (k, 2 terms) bootstrap SE of candidate - baseline
+    confusion: ConfusionSums | None = None  # per (segment, bootstrap group), at the threshold
 
 
 @dataclass(frozen=True)
@@ -208,6 +231,7 @@ class FirstSummary:
     losses: dict[str, LossSums]
     calibration: CalibrationBins
     bootstrap: dict[str, BootstrapSums]
+    confusion: dict[str, ConfusionSums] = field(default_factory=dict)
 
 
 def summarise(first: FirstPass) -> FirstSummary:
@@ -216,6 +240,7 @@ def summarise(first: FirstPass) -> FirstSummary:
         losses=first.losses,
         calibration=first.calibration,
         bootstrap=first.bootstrap,
+        confusion=first.confusion,
     )
 
 
@@ -233,5 +258,6 @@ def finish(first: FirstPass | FirstSummary, second: SecondPass, layout: Layout) 
             delong=delong(second.moments[column]),
             losses=summary.losses[column],
             loss_se=se,
+            confusion=summary.confusion.get(column),
         )
     return Evaluation(columns=columns, calibration=summary.calibration)

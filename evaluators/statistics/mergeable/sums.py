@@ -1,9 +1,10 @@
-"""Brier, log loss and calibration bins as sums that merge by addition.
+"""Brier, log loss, confusion counts and calibration bins as sums that merge by addition.
 
 Per-row terms come from the metrics' own functions (evaluators/metrics/sums.py), so the clipping
-of log loss is the one every other path uses; calibration uses calibration.py's equal-width bin
-rule. Counts are int64 and exact; loss terms are summed in fixed point (`exact.py`), so their
-totals are identical whatever the partitioning; so are calibration's Σp per bin.
+of log loss and the decision rule (score >= threshold) are the ones every other path uses;
+calibration uses calibration.py's equal-width bin rule. Counts are int64 and exact; loss terms
+are summed in fixed point (`exact.py`), so their totals are identical whatever the
+partitioning; so are calibration's Σp per bin.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from evaluators.metrics.sums import binary_log_loss_terms, brier_terms
+from evaluators.metrics.sums import binary_confusion, binary_log_loss_terms, brier_terms
 from evaluators.statistics.mergeable.counts import checked_rows
 from evaluators.statistics.mergeable.exact import (
     FIXED_LIMBS,
@@ -113,6 +114,54 @@ def loss_sums(
         positives=np.bincount(key, weights=labels, minlength=n_segments).astype(np.int64),
         limbs=limbs,
     )
+
+
+@dataclass(frozen=True)
+class ConfusionSums:
+    """Confusion cells at the decision threshold (TN, FP, FN, TP: 2 * label + predicted, as
+    `binary_confusion`) per segment, bootstrap row group and model: integers, so the merged
+    counts and every replicate made from them are exact whatever the partitioning."""
+
+    counts: IntArray  # (k, groups, 2 models, 4 cells)
+
+    def __add__(self, other: ConfusionSums) -> ConfusionSums:
+        return ConfusionSums(self.counts + other.counts)
+
+    def totals(self, model: int) -> FloatArray:
+        """(k, 4) one model's cells over all rows of each segment."""
+        return np.asarray(self.counts[:, :, model].sum(axis=1), dtype=np.float64)
+
+    def replicates(self, model: int, weights: IntArray) -> FloatArray:
+        """(replicates, k, 4) one model's cells reweighted by (replicates, groups) weights."""
+        cells = self.counts[:, :, model].astype(np.float64)
+        return np.asarray(np.einsum("rg,kgc->rkc", weights.astype(np.float64), cells))
+
+
+def confusion_sums(
+    *,
+    label: AnyArray,
+    candidate: AnyArray,
+    baseline: AnyArray,
+    threshold: float,
+    codes: AnyArray | None = None,
+    n_segments: int = 1,
+    group: IntArray | None = None,
+    groups: int = 1,
+) -> ConfusionSums:
+    """One partition's confusion counts; `group` is each row's bootstrap group (None: one)."""
+    labels = np.asarray(label)
+    n = labels.shape[0]
+    key = np.zeros(n, np.int64) if codes is None else np.asarray(codes, np.int64)
+    if group is not None:
+        key = key * groups + group
+    width = n_segments * groups * 2 * 4
+    counts = np.empty((n_segments * groups, 2, 4), np.int64)
+    for model, scores in enumerate((candidate, baseline)):
+        cells = binary_confusion(y_true=labels, y_score=scores, threshold=threshold).cells
+        assert cells is not None
+        cell = (key * 2 + model) * 4 + cells
+        counts[:, model] = np.bincount(cell, minlength=width).reshape(-1, 2, 4)[:, model]
+    return ConfusionSums(counts.reshape(n_segments, groups, 2, 4))
 
 
 @dataclass(frozen=True)
