@@ -84,7 +84,7 @@ def main() -> None:
     t0 = time.perf_counter()
     first = merge_first(firsts)
     del firsts
-    prepared = prepare(first)
+    prepared = prepare(first, layout)
     t_merge = time.perf_counter() - t0
     seconds = []
     for start, size in zip(starts, sizes, strict=True):

@@ -25,7 +25,9 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from typer.testing import CliRunner
 
 from bot.cli.main import app
+from evaluators.candidate import Task
 from evaluators.distributed.cluster import connect
+from evaluators.distributed.comparison import metrics_of
 from evaluators.distributed.errors import DistributedError
 from evaluators.distributed.manifest import write_partitioned
 from evaluators.evaluate import run_evaluation
@@ -38,6 +40,7 @@ CANDIDATE = REGISTRY / "candidate_segment_regression/models/churn"
 PRODUCTION = REGISTRY / "production/models/churn"
 SEGMENTS = ["entity_type", "industry", "region"]
 CONFUSION = ["accuracy", "precision", "recall", "f1"]
+BOOTSTRAPPED = ["pr_auc", *CONFUSION]  # every interval of these comes from the bootstrap
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +87,8 @@ def policy(uri: Path, sha: str, *, engine: str = "dask", **changes: Any) -> Poli
     data["benchmark"].update(uri=str(uri), sha256=sha)
     data["statistics"]["engine"] = engine
     # Every metric the dask engine computes; confusion metrics at the model's threshold.
-    data["metrics"] += [{"name": name, "tolerance": 0.05} for name in CONFUSION]
-    data["segments"]["metrics"] = ["roc_auc", "log_loss", "f1"]
+    data["metrics"] += [{"name": name, "tolerance": 0.05} for name in BOOTSTRAPPED]
+    data["segments"]["metrics"] = ["roc_auc", "log_loss", "f1", "pr_auc"]
     data.update(changes)
     return parse_policy(yaml.safe_dump(data))
 
@@ -182,24 +185,25 @@ def test_bootstrap_intervals_and_calibration_are_the_same_with_1_3_and_7_partiti
             ), (parts, key)
     methods = on_dask[1].statistics
     assert methods is not None
-    for name in ["log_loss", *CONFUSION]:
+    for name in ["log_loss", *BOOTSTRAPPED]:
         assert "hashed row-group" in methods.interval_methods[name]
 
 
-def test_confusion_metrics_match_the_local_engine_to_the_bit_and_their_intervals_closely(
+def test_bootstrapped_metrics_match_the_local_engine_and_their_intervals_closely(
     local: EvaluationReport, on_dask: dict[int, EvaluationReport]
 ) -> None:
-    """Counts at the threshold are integers: the same values as the local engine, exactly.
-    Their SEs come from hashed row groups instead of random ones: equal within Monte Carlo
-    error of 1,000 resamples, not to the bit."""
+    """Counts at the threshold are integers, and average precision is the local engine's own
+    formula over the merged table's runs: the same values. The SEs come from hashed row groups
+    instead of random ones: equal within Monte Carlo error of 1,000 resamples, not to the bit."""
     expected = comparisons(local)
     found = comparisons(on_dask[7])
-    checked = [key for key in expected if key[1] in CONFUSION]
-    assert {metric for _, metric in checked} == set(CONFUSION)
-    assert len(checked) > 10  # overall four, and F1 in every judged segment
+    checked = [key for key in expected if key[1] in BOOTSTRAPPED]
+    assert {metric for _, metric in checked} == set(BOOTSTRAPPED)
+    assert len(checked) > 10  # overall five, and F1 and AP in every judged segment
     for key in checked:
         got, want = found[key], expected[key]
-        assert (got.candidate, got.baseline) == (want.candidate, want.baseline), key
+        assert got.candidate == pytest.approx(want.candidate, rel=1e-12, abs=0), key
+        assert got.baseline == pytest.approx(want.baseline, rel=1e-12, abs=0), key
         assert got.se is not None and want.se is not None
         assert got.se == pytest.approx(want.se, rel=0.25), key
 
@@ -243,16 +247,45 @@ def test_engine_dask_without_a_scheduler_fails_and_never_runs_locally(
     assert not report.overall
 
 
-def test_a_metric_the_mergeable_statistics_cannot_compute_exactly_is_refused(
-    benchmarks: dict[Any, Any],
+@pytest.mark.parametrize("task", [Task.MULTICLASS, Task.REGRESSION])
+def test_a_task_the_mergeable_statistics_do_not_cover_is_refused_before_the_cluster(
+    benchmarks: dict[Any, Any], task: Task
 ) -> None:
-    report = evaluate(
-        policy(*benchmarks[3], metrics=[{"name": "roc_auc"}, {"name": "pr_auc"}]),
-        "tcp://127.0.0.1:9",
+    with pytest.raises(DistributedError, match="is not supported on the dask engine"):
+        metrics_of(policy(*benchmarks[3]), task)
+
+
+def test_roc_auc_with_bootstrap_intervals_is_the_local_engines_and_the_same_for_any_partitioning(
+    benchmarks: dict[Any, Any], cluster: LocalCluster
+) -> None:
+    """statistics.method bootstrap: the AUC's interval from binned histograms per hashed row
+    group, as the local engine bins them; the point estimate stays exact."""
+    bootstrap = {"method": "bootstrap", "bootstrap_resamples": 400}  # `changes` replace it whole
+    whole = evaluate(
+        policy(*benchmarks["whole"], statistics={**bootstrap, "engine": "local"}), None
     )
-    assert report.status is RunStatus.ERROR
-    assert report.error is not None
-    assert "pr_auc are not supported on the dask engine" in report.error
+    found = {
+        parts: evaluate(
+            policy(*benchmarks[parts], statistics={**bootstrap, "engine": "dask"}),
+            cluster.scheduler_address,
+        )
+        for parts in (1, 7)
+    }
+    for report in (whole, *found.values()):
+        assert report.status is RunStatus.COMPLETED, report.error
+    expected = comparisons(whole)
+    one, seven = comparisons(found[1]), comparisons(found[7])
+    auc = [key for key in expected if key[1] == "roc_auc"]
+    assert len(auc) > 5
+    for key in auc:
+        assert (one[key].candidate, one[key].baseline) == (
+            expected[key].candidate,
+            expected[key].baseline,
+        ), key
+        assert (one[key].se, one[key].ci_low) == (seven[key].se, seven[key].ci_low), key
+        assert one[key].se == pytest.approx(expected[key].se, rel=0.25), key
+    methods = found[7].statistics
+    assert methods is not None and "quantile bins" in methods.interval_methods["roc_auc"]
 
 
 def test_a_weights_symlink_leaving_the_model_is_refused_before_it_is_sent(

@@ -12,9 +12,10 @@ from evaluators.candidate import Task
 from evaluators.metrics.ranking import auc_from_histograms, quantile_bins
 from evaluators.metrics.registry import get_metric
 from evaluators.policy import CorrectionMethod
-from evaluators.statistics.compare_engine import OVERALL_BINS, PairedData, bins_for, estimate
+from evaluators.statistics.compare_engine import PairedData, estimate
 from evaluators.statistics.intervals import make_poisson_bootstrap, normal_interval, normal_p_value
 from evaluators.statistics.multiple_testing import benjamini_hochberg, holm, interval_confidence
+from evaluators.statistics.resample_bins import OVERALL_BINS, bins_for
 
 ROC_AUC = get_metric("roc_auc", task=Task.BINARY)
 

@@ -71,7 +71,7 @@ def split(rows: Rows, parts: int, seed: int) -> list[Rows]:
 
 def evaluate(parts: list[Rows], layout: Layout) -> Any:
     first = reduce(lambda a, b: a + b, [first_pass(p, layout) for p in parts])
-    prepared = prepare(first)
+    prepared = prepare(first, layout)
     second = reduce(lambda a, b: a + b, [second_pass(p, prepared, layout) for p in parts])
     return finish(first, second, layout)
 
@@ -227,7 +227,7 @@ def test_pass_two_refuses_tables_of_other_rows() -> None:
     rows = simulate(1_000, seed=8)
     other = simulate(1_000, seed=9)
     layout = Layout()
-    prepared = prepare(first_pass(rows, layout))
+    prepared = prepare(first_pass(rows, layout), layout)
     with pytest.raises(ValueError, match="missing from the merged table"):
         second_pass(other, prepared, layout)
 
@@ -327,6 +327,38 @@ def test_confusion_counts_give_the_local_engines_metrics_for_any_partitioning() 
             for model in (0, 1):
                 assert np.array_equal(
                     whole.replicates(model, weights), split_up.replicates(model, weights)
+                )
+
+
+def test_rank_resamples_match_the_local_engine_and_do_not_depend_on_partitioning() -> None:
+    """Average precision from the merged tables, and the binned histograms behind the
+    bootstrap SEs of AUC and AP: the local engine's point values, its SEs within Monte Carlo
+    error, and the same replicates bit for bit with 1, 3 and 7 partitions."""
+    rows = simulate(40_000, seed=20)  # the baseline has many ties
+    design = HashedPoisson(seed=4, replicates=300, groups=256)
+    layout = Layout(columns={"region": 4}, bootstrap=design, rank_resamples=("auc", "ap"))
+    results = {parts: evaluate(split(rows, parts, seed=21), layout) for parts in (1, 3, 7)}
+    data = PairedData(rows.label, rows.candidate, rows.baseline, Task.BINARY, 0.5)
+    boot = make_poisson_bootstrap(n_rows=40_000, resamples=300, seed=4)
+    for column, codes, k in ((OVERALL, None, 1), ("region", rows.codes["region"], 4)):
+        found = results[1].columns[column]
+        for name, kind in (("pr_auc", "ap"), ("roc_auc", "auc")):
+            local = estimate(
+                data=data,
+                codes=codes,
+                n_segments=k,
+                metrics=[get_metric(name, task=Task.BINARY)],
+                delong=set(),
+                bootstrap=boot,
+            )[name]
+            if kind == "ap":
+                values = [found.auc[m].average_precision for m in (0, 1)]
+                assert np.allclose(values[0], local.candidate, rtol=1e-12, atol=0)
+                assert np.allclose(values[1], local.baseline, rtol=1e-12, atol=0)
+            assert np.allclose(found.rank_se[kind], local.se, rtol=0.3), (column, kind)
+            for parts in (3, 7):
+                assert np.array_equal(
+                    results[parts].columns[column].rank_se[kind], found.rank_se[kind]
                 )
 
 

@@ -1,9 +1,9 @@
 """Merged mergeable statistics -> the same report sections `compare` fills for the local engine.
 
-Only what the mergeable core computes exactly is offered: binary ROC AUC with DeLong intervals;
-Brier, log loss, accuracy, precision, recall and F1 with the hashed Poisson bootstrap;
-equal-width calibration and threshold shifts. Anything else is refused before the cluster does
-any work.
+Every binary metric, computed exactly from partial results that merge by addition: ROC AUC
+with DeLong intervals (or the bootstrap, as `statistics.method` says); average precision, Brier,
+log loss, accuracy, precision, recall and F1 with the hashed Poisson bootstrap; equal-width
+calibration and threshold shifts. Other tasks are refused before the cluster does any work.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from evaluators.statistics.intervals import DEFAULT_GROUPS, bootstrap_se
 from evaluators.statistics.mergeable.bootstrap import HashedPoisson
 from evaluators.statistics.mergeable.evaluation import OVERALL, ColumnResult, Layout
 from evaluators.statistics.mergeable.sums import CalibrationBins
+from evaluators.statistics.resample_bins import OVERALL_BINS, SEGMENT_BINS
 from evaluators.statistics.segments import Partition, eligible
 
 _LOSS_TERM = {"brier": 0, "log_loss": 1}
 _CONFUSION = ("accuracy", "precision", "recall", "f1")  # of counts at the model's threshold
-SUPPORTED = ("roc_auc", *_LOSS_TERM, *_CONFUSION)
+SUPPORTED = ("roc_auc", "pr_auc", *_LOSS_TERM, *_CONFUSION)
 
 DELONG_TEXT = (
     "DeLong paired (analytic): variance of the paired difference of placement values, normal "
@@ -60,11 +61,6 @@ def metrics_of(policy: Policy, task: Task) -> tuple[list[Metric], list[Metric]]:
             f"metric(s) {', '.join(unsupported)} are not supported on the dask engine "
             f"(supported exactly: {', '.join(SUPPORTED)}); use statistics.engine: local"
         )
-    if "roc_auc" in names and policy.statistics.method == "bootstrap":
-        raise DistributedError(
-            "roc_auc with statistics.method: bootstrap is not supported on the dask engine "
-            "(its interval is DeLong's); use method auto or delong, or engine local"
-        )
     return (
         [get_metric(n, task=task) for n in overall],
         [get_metric(n, task=task) for n in segment],
@@ -75,12 +71,17 @@ def layout_of(
     policy: Policy, columns: dict[str, int], metrics: list[Metric], *, threshold: float
 ) -> Layout:
     """`threshold`: the candidate's decision threshold (its model.yaml), as the local engine."""
-    needs_confusion = any(m.name in _CONFUSION for m in metrics)
-    needs_boot = needs_confusion or any(m.name in _LOSS_TERM for m in metrics)
+    names = {m.name for m in metrics}
+    needs_confusion = bool(names & set(_CONFUSION))
+    ranked = (("auc",) if "roc_auc" in names and _bootstrapped_auc(policy) else ()) + (
+        ("ap",) if "pr_auc" in names else ()
+    )
+    needs_boot = needs_confusion or bool(ranked) or bool(names & set(_LOSS_TERM))
     return Layout(
         columns=columns,
         calibration_bins=policy.calibration.bins,
         threshold=threshold if needs_confusion else None,
+        rank_resamples=ranked,
         bootstrap=HashedPoisson(
             seed=policy.statistics.seed,
             replicates=policy.statistics.bootstrap_resamples,
@@ -91,9 +92,30 @@ def layout_of(
     )
 
 
+def _bootstrapped_auc(policy: Policy) -> bool:
+    """ROC AUC's interval from the bootstrap, as the local engine (`compare._methods`)."""
+    return policy.statistics.method == "bootstrap"
+
+
 def _estimates(result: ColumnResult, metrics: list[Metric], layout: Layout) -> dict[str, Estimates]:
     out = {}
     for metric in metrics:
+        if metric.name == "pr_auc":
+            out[metric.name] = Estimates(
+                candidate=result.auc[0].average_precision,
+                baseline=result.auc[1].average_precision,
+                se=result.rank_se["ap"],
+                interval="bootstrap",
+            )
+            continue
+        if metric.name == "roc_auc" and "auc" in layout.rank_resamples:
+            out[metric.name] = Estimates(
+                candidate=result.auc[0].auc,
+                baseline=result.auc[1].auc,
+                se=result.rank_se["auc"],
+                interval="bootstrap",
+            )
+            continue
         if metric.name in _CONFUSION:
             # The metric's own finish over merged integer counts: the local engine's values.
             design, counts = layout.bootstrap, result.confusion
@@ -210,7 +232,7 @@ def comparison_of(
     boot = layout.bootstrap
     described = {}
     for metric in {m.name: m for m in [*overall_metrics, *segment_metrics]}.values():
-        if metric.name == "roc_auc":
+        if metric.name == "roc_auc" and "auc" not in layout.rank_resamples:
             described[metric.name] = DELONG_TEXT
         elif boot is not None:
             described[metric.name] = (
@@ -220,6 +242,12 @@ def comparison_of(
                 "partitioning) reweight per-group sums; normal interval and p-value from the "
                 "bootstrap SE"
             )
+            if metric.kind == "rank":
+                described[metric.name] += (
+                    f"; for the resamples only, scores are binned into {OVERALL_BINS} quantile "
+                    f"bins per model ({SEGMENT_BINS} per segment), as on the local engine; the "
+                    "point estimate is exact"
+                )
     return Comparison(
         overall=overall,
         segments=segments,

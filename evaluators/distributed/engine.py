@@ -143,7 +143,13 @@ def _graph(
         for model in (0, 1)
     ]
     placements = {
-        key: client.submit(placement_table, tables[key], index[key[1]], key=f"placement-{run}-{n}")
+        key: client.submit(
+            placement_table,
+            tables[key],
+            index[key[1]],
+            bin_cap=layout.bin_cap(key[0]),
+            key=f"placement-{run}-{n}",
+        )
         for n, key in enumerate(keys)
     }
     auc = {

@@ -24,8 +24,6 @@ from evaluators.statistics.calibration import calibration_section
 from evaluators.statistics.compare_engine import (
     BASELINE,
     CANDIDATE,
-    OVERALL_BINS,
-    SEGMENT_BINS,
     Estimates,
     PairedData,
     estimate,
@@ -36,6 +34,7 @@ from evaluators.statistics.intervals import (
     normal_interval,
     normal_p_value,
 )
+from evaluators.statistics.resample_bins import OVERALL_BINS, SEGMENT_BINS
 from evaluators.statistics.segments import Partition, eligible, judge, partitions, segment_outcome
 from evaluators.wording import confidence_label
 

@@ -31,18 +31,12 @@ from evaluators.metrics.registry import Metric
 from evaluators.metrics.sums import RowStats
 from evaluators.statistics.codes import CodeArray
 from evaluators.statistics.intervals import DeLongSums, PoissonBootstrap, bootstrap_se
+from evaluators.statistics.resample_bins import OVERALL_BINS, SEGMENT_BINS, bins_for
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 AnyArray = npt.NDArray[Any]
 
-# Resamples of rank metrics see scores in quantile bins of their own segment: about eight rows
-# per bin, at most 1024 overall and 256 per segment, where sampling noise dwarfs the binning
-# error. Point estimates never use bins.
-OVERALL_BINS = 1024
-SEGMENT_BINS = 256
-ROWS_PER_BIN = 8
-MIN_BINS = 16
 _CELL_BUDGET = 1 << 21  # histogram cells per chunk of segments (bounds memory)
 _FAST_MAX_SEGMENTS = 4096  # tie-free fast path loops over segments in Python
 
@@ -163,12 +157,6 @@ def _index(codes: CodeArray | None, n_segments: int, n_rows: int) -> SegmentInde
         small = codes.astype(np.int16)
     rows = np.bincount(codes, minlength=n_segments).astype(np.int64)
     return SegmentIndex(codes, n_segments, small, rows)
-
-
-def bins_for(rows: IntArray, *, cap: int) -> IntArray:
-    """Quantile bins per segment for the resamples: a power of two near rows/8, capped."""
-    target = np.maximum(np.asarray(rows) // ROWS_PER_BIN, MIN_BINS)
-    return np.minimum(cap, 2 ** np.floor(np.log2(target)).astype(np.int64))
 
 
 def _grouped(order: IntArray, small: AnyArray | None) -> tuple[IntArray, IntArray | None]:

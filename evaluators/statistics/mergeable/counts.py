@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from evaluators.metrics.ranking import Runs, average_precision_from_runs
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 AnyArray = npt.NDArray[Any]
@@ -180,6 +182,7 @@ class RankCounts:
     positives: IntArray
     negatives: IntArray
     concordant2: IntArray  # twice the (positive, negative) pairs ranked right, ties counting 1
+    average_precision: FloatArray  # per segment, from the same table (NaN with no positives)
 
     @property
     def defined(self) -> npt.NDArray[np.bool_]:
@@ -202,13 +205,29 @@ class RankCounts:
 
 
 def rank_counts(table: CountTable) -> RankCounts:
-    """Exact AUC counts of a (merged) table."""
+    """Exact AUC counts of a (merged) table, and its average precision: a table's entries are
+    the tie runs of its rows in (segment, score) order, so the local engine's own formula
+    (`average_precision_from_runs`) applies to them as they are."""
     k = table.n_segments
-    concordant2 = _segment_sum(
-        table.segment, table.pos * (2 * negatives_below(table) + table.neg), k
+    neg_below = negatives_below(table)
+    concordant2 = _segment_sum(table.segment, table.pos * (2 * neg_below + table.neg), k)
+    positives = _segment_sum(table.segment, table.pos, k)
+    negatives = _segment_sum(table.segment, table.neg, k)
+    lengths = table.pos + table.neg
+    runs = Runs(
+        segment=table.segment,
+        starts=np.cumsum(lengths) - lengths,
+        lengths=lengths,
+        pos=table.pos.astype(np.float64),
+        neg=table.neg.astype(np.float64),
+        pos_before=positives_below(table).astype(np.float64),
+        neg_before=neg_below.astype(np.float64),
+        positives=positives.astype(np.float64),
+        negatives=negatives.astype(np.float64),
     )
     return RankCounts(
-        positives=_segment_sum(table.segment, table.pos, k),
-        negatives=_segment_sum(table.segment, table.neg, k),
+        positives=positives,
+        negatives=negatives,
         concordant2=concordant2,
+        average_precision=average_precision_from_runs(runs, n_segments=k),
     )

@@ -27,14 +27,20 @@ from evaluators.statistics.mergeable.counts import (
     merge_tables,
     rank_counts,
 )
+from evaluators.statistics.mergeable.histograms import (
+    HistogramCounts,
+    histogram_counts,
+    resampled_deltas,
+)
 from evaluators.statistics.mergeable.placements import (
     DelongMoments,
     DelongResult,
     PlacementTable,
     ScoreIndex,
     delong,
-    partition_moments,
+    delong_moments,
     placement_table,
+    row_entries,
 )
 from evaluators.statistics.mergeable.sums import (
     CalibrationBins,
@@ -45,6 +51,7 @@ from evaluators.statistics.mergeable.sums import (
     fixed_terms,
     loss_sums,
 )
+from evaluators.statistics.resample_bins import OVERALL_BINS, SEGMENT_BINS
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -63,9 +70,25 @@ class Layout:
     calibration_bins: int = 10
     bootstrap: HashedPoisson | None = None
     threshold: float | None = None
+    # Rank metrics resampled in pass 2 from binned histograms (histograms.KINDS): "auc" for
+    # ROC AUC with statistics.method bootstrap, "ap" for average precision.
+    rank_resamples: tuple[str, ...] = ()
 
     def segments(self) -> dict[str, int]:
         return {OVERALL: 1, **self.columns}
+
+    def bin_cap(self, column: str) -> int | None:
+        """The resampling bins' cap for a column's merged tables; None: no bins needed."""
+        if not self.rank_resamples:
+            return None
+        return OVERALL_BINS if column == OVERALL else SEGMENT_BINS
+
+    def row_groups(self, row_id: IntArray) -> IntArray | None:
+        """Each row's hashed bootstrap group for the rank histograms; None: none needed."""
+        design = self.bootstrap
+        if not self.rank_resamples or design is None or design.groups is None:
+            return None
+        return design.row_group(row_id)
 
 
 @dataclass(frozen=True)
@@ -164,45 +187,68 @@ class Prepared:
     tables: dict[tuple[str, int], PlacementTable]
 
 
-def prepare(merged: FirstPass) -> Prepared:
+def prepare(merged: FirstPass, layout: Layout) -> Prepared:
     index = (ScoreIndex.of(merged.tables[(OVERALL, 0)]), ScoreIndex.of(merged.tables[(OVERALL, 1)]))
     return Prepared(
         index=index,
-        tables={key: placement_table(table, index[key[1]]) for key, table in merged.tables.items()},
+        tables={
+            key: placement_table(table, index[key[1]], bin_cap=layout.bin_cap(key[0]))
+            for key, table in merged.tables.items()
+        },
     )
 
 
 @dataclass(frozen=True)
 class SecondPass:
     moments: dict[str, DelongMoments]  # per segment column
+    histograms: dict[tuple[str, int], HistogramCounts] = field(default_factory=dict)
 
     def __add__(self, other: SecondPass) -> SecondPass:
-        return SecondPass({key: m + other.moments[key] for key, m in self.moments.items()})
+        return SecondPass(
+            {key: m + other.moments[key] for key, m in self.moments.items()},
+            {key: h + other.histograms[key] for key, h in self.histograms.items()},
+        )
 
 
 def second_pass(rows: Rows, prepared: Prepared, layout: Layout) -> SecondPass:
-    """Pass 2 on one partition: each model's score ranks once, then moments per column."""
+    """Pass 2 on one partition: each model's score ranks once, then per column each row's
+    entry in the merged tables, the DeLong moments and (if asked) the rank histograms."""
     cand, label = checked_rows(rows.candidate, rows.label)
     base, _ = checked_rows(rows.baseline, rows.label)
     orders = (np.argsort(cand), np.argsort(base))
     ranks = (prepared.index[0].ranks(cand, orders[0]), prepared.index[1].ranks(base, orders[1]))
-    return SecondPass(
-        {
-            column: partition_moments(
-                label=label,
-                candidate=cand,
-                baseline=base,
-                codes=rows.codes_of(column),
-                candidate_table=prepared.tables[(column, 0)],
-                baseline_table=prepared.tables[(column, 1)],
-                candidate_ranks=ranks[0],
-                baseline_ranks=ranks[1],
-                candidate_order=orders[0],
-                baseline_order=orders[1],
-            )
-            for column in layout.segments()
-        }
-    )
+    group = layout.row_groups(rows.row_id)
+    moments, histograms = {}, {}
+    for column in layout.segments():
+        found = rows.codes_of(column)
+        codes = None if found is None else np.asarray(found, dtype=np.int64)
+        tables = (prepared.tables[(column, 0)], prepared.tables[(column, 1)])
+        entries = [
+            row_entries(tables[m], ranks=ranks[m], codes=codes, order=orders[m]) for m in (0, 1)
+        ]
+        placed = [
+            np.where(label > 0, table.positive[entry], table.negative[entry])
+            for table, entry in zip(tables, entries, strict=True)
+        ]
+        moments[column] = delong_moments(
+            label=label,
+            codes=codes,
+            n_segments=tables[0].n_segments,
+            candidate=placed[0],
+            baseline=placed[1],
+        )
+        if group is not None:
+            assert layout.bootstrap is not None and layout.bootstrap.groups is not None
+            for m in (0, 1):
+                histograms[(column, m)] = histogram_counts(
+                    tables[m],
+                    entry=entries[m],
+                    label=label,
+                    codes=codes,
+                    group=group,
+                    groups=layout.bootstrap.groups,
+                )
+    return SecondPass(moments, histograms)
 
 
 @dataclass(frozen=True)
@@ -214,6 +260,7 @@ class ColumnResult:
     losses: LossSums
     loss_se: FloatArray | None  # (k, 2 terms) bootstrap SE of candidate - baseline
     confusion: ConfusionSums | None = None  # per (segment, bootstrap group), at the threshold
+    rank_se: dict[str, FloatArray] = field(default_factory=dict)  # kind -> (k,) bootstrap SE
 
 
 @dataclass(frozen=True)
@@ -244,6 +291,18 @@ def summarise(first: FirstPass) -> FirstSummary:
     )
 
 
+def _rank_se(second: SecondPass, column: str, layout: Layout) -> dict[str, FloatArray]:
+    design = layout.bootstrap
+    if not second.histograms or design is None or design.groups is None:
+        return {}
+    weights = design.group_weights()
+    candidate, baseline = second.histograms[(column, 0)], second.histograms[(column, 1)]
+    return {
+        kind: bootstrap_se(resampled_deltas(candidate, baseline, weights, kind))
+        for kind in layout.rank_resamples
+    }
+
+
 def finish(first: FirstPass | FirstSummary, second: SecondPass, layout: Layout) -> Evaluation:
     summary = first if isinstance(first, FirstSummary) else summarise(first)
     columns = {}
@@ -259,5 +318,6 @@ def finish(first: FirstPass | FirstSummary, second: SecondPass, layout: Layout) 
             losses=summary.losses[column],
             loss_se=se,
             confusion=summary.confusion.get(column),
+            rank_se=_rank_se(second, column, layout),
         )
     return Evaluation(columns=columns, calibration=summary.calibration)

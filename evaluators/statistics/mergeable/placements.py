@@ -22,7 +22,6 @@ import numpy.typing as npt
 
 from evaluators.statistics.mergeable.counts import (
     CountTable,
-    checked_rows,
     grouped_order,
     negatives_below,
     positives_below,
@@ -32,6 +31,7 @@ from evaluators.statistics.mergeable.exact import (
     grouped_wide_sum,
     wide_to_int,
 )
+from evaluators.statistics.resample_bins import bins_for
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -83,10 +83,18 @@ class PlacementTable:
     negative: IntArray  # a negative's placement is negative / (2 * positives of its segment)
     width: int  # len(index)
     n_segments: int
+    # For the resamples of rank metrics (histograms.py): each entry's quantile bin in its
+    # segment, and the bins per segment; None when no rank metric is resampled.
+    bin: IntArray | None = None
+    bins: IntArray | None = None
 
 
-def placement_table(table: CountTable, index: ScoreIndex) -> PlacementTable:
-    """Numerators per entry of a merged table (overall or one segment column)."""
+def placement_table(
+    table: CountTable, index: ScoreIndex, *, bin_cap: int | None = None
+) -> PlacementTable:
+    """Numerators per entry of a merged table (overall or one segment column); with
+    `bin_cap`, also each entry's resampling bin (as the local engine: `bins_for(rows, cap)`
+    quantile bins of the segment's own scores, a tie run in the bin of its first row)."""
     width = int(index.scores.shape[0])
     ranks = np.searchsorted(index.scores, table.score)
     if table.score.shape[0] and (
@@ -99,13 +107,22 @@ def placement_table(table: CountTable, index: ScoreIndex) -> PlacementTable:
     np.add.at(negatives, table.segment, table.neg)
     if max(int(positives.max(initial=0)), int(negatives.max(initial=0))) > MAX_CLASS_ROWS:
         raise ValueError("a segment holds more rows of one class than exact sums allow (2**30)")
-    above = positives[table.segment] - positives_below(table) - table.pos
+    pos_below, neg_below = positives_below(table), negatives_below(table)
+    above = positives[table.segment] - pos_below - table.pos
+    entry_bin, bins = None, None
+    if bin_cap is not None:
+        rows = positives + negatives
+        bins = bins_for(rows, cap=bin_cap)
+        seg = table.segment
+        entry_bin = (pos_below + neg_below) * bins[seg] // np.maximum(rows[seg], 1)
     return PlacementTable(
         key=table.segment * width + ranks,
-        positive=2 * negatives_below(table) + table.neg,
+        positive=2 * neg_below + table.neg,
         negative=2 * above + table.pos,
         width=width,
         n_segments=table.n_segments,
+        bin=entry_bin,
+        bins=bins,
     )
 
 
@@ -119,6 +136,14 @@ def row_placements(
 ) -> IntArray:
     """Each row's placement numerator (row order) in a merged table of all the rows.
     `order` (rows by ascending score) saves a sort when several columns share it."""
+    entry = row_entries(table, ranks=ranks, codes=codes, order=order)
+    return np.where(label > 0, table.positive[entry], table.negative[entry])
+
+
+def row_entries(
+    table: PlacementTable, *, ranks: IntArray, codes: IntArray | None, order: IntArray | None
+) -> IntArray:
+    """Each row's entry (row order) in a merged table of all the rows."""
     key = ranks if codes is None else codes * table.width + ranks
     if order is None:
         order = np.argsort(key)
@@ -132,7 +157,7 @@ def row_placements(
     ):
         raise ValueError("a row is missing from the merged table: tables of other rows?")
     out = np.empty(key.shape[0], dtype=np.int64)
-    out[order] = np.where(label[order] > 0, table.positive[entry], table.negative[entry])
+    out[order] = entry
     return out
 
 
@@ -235,47 +260,4 @@ def delong(moments: DelongMoments) -> DelongResult:
         covariance=out["cov"],
         se_delta=np.sqrt(out["vd"]),
         defined=defined,
-    )
-
-
-def partition_moments(
-    *,
-    label: AnyArray,
-    candidate: AnyArray,
-    baseline: AnyArray,
-    codes: AnyArray | None,
-    candidate_table: PlacementTable,
-    baseline_table: PlacementTable,
-    candidate_ranks: IntArray | None = None,
-    baseline_ranks: IntArray | None = None,
-    candidate_index: ScoreIndex | None = None,
-    baseline_index: ScoreIndex | None = None,
-    candidate_order: IntArray | None = None,
-    baseline_order: IntArray | None = None,
-) -> DelongMoments:
-    """Pass 2 for one partition and one segment column (codes None: overall).
-
-    Give each model's `ranks` (ScoreIndex.ranks of its scores) to share them across columns,
-    or its `index` to compute them here; each model's `order` (rows by ascending score)
-    saves a sort per column.
-    """
-    cand, labels = checked_rows(candidate, label)
-    base, _ = checked_rows(baseline, label)
-    checked = None if codes is None else np.asarray(codes, dtype=np.int64)
-    placed = []
-    for table, scores, ranks, index, order in (
-        (candidate_table, cand, candidate_ranks, candidate_index, candidate_order),
-        (baseline_table, base, baseline_ranks, baseline_index, baseline_order),
-    ):
-        if ranks is None:
-            if index is None:
-                raise ValueError("give each model's ranks or its score index")
-            ranks = index.ranks(scores, order)
-        placed.append(row_placements(table, ranks=ranks, label=labels, codes=checked, order=order))
-    return delong_moments(
-        label=labels,
-        codes=checked,
-        n_segments=candidate_table.n_segments,
-        candidate=placed[0],
-        baseline=placed[1],
     )
