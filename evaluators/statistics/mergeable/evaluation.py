@@ -227,8 +227,7 @@ def second_pass(rows: Rows, prepared: Prepared, layout: Layout) -> SecondPass:
             row_entries(tables[m], ranks=ranks[m], codes=codes, order=orders[m]) for m in (0, 1)
         ]
         placed = [
-            np.where(label > 0, table.positive[entry], table.negative[entry])
-            for table, entry in zip(tables, entries, strict=True)
+            table.numerators(entry, label) for table, entry in zip(tables, entries, strict=True)
         ]
         moments[column] = delong_moments(
             label=label,

@@ -79,14 +79,19 @@ class PlacementTable:
     """
 
     key: IntArray
-    positive: IntArray  # a positive's placement is positive / (2 * negatives of its segment)
-    negative: IntArray  # a negative's placement is negative / (2 * positives of its segment)
+    # int32: below 2**31 (MAX_CLASS_ROWS); every worker holds every table in pass 2.
+    positive: AnyArray  # a positive's placement is positive / (2 * negatives of its segment)
+    negative: AnyArray  # a negative's placement is negative / (2 * positives of its segment)
     width: int  # len(index)
     n_segments: int
     # For the resamples of rank metrics (histograms.py): each entry's quantile bin in its
-    # segment, and the bins per segment; None when no rank metric is resampled.
-    bin: IntArray | None = None
+    # segment (int16), and the bins per segment; None when no rank metric is resampled.
+    bin: AnyArray | None = None
     bins: IntArray | None = None
+
+    def numerators(self, entry: IntArray, label: IntArray) -> IntArray:
+        """Rows' placement numerators from their entries, as int64 (their squares are summed)."""
+        return np.where(label > 0, self.positive[entry], self.negative[entry]).astype(np.int64)
 
 
 def placement_table(
@@ -115,29 +120,16 @@ def placement_table(
         bins = bins_for(rows, cap=bin_cap)
         seg = table.segment
         entry_bin = (pos_below + neg_below) * bins[seg] // np.maximum(rows[seg], 1)
+        entry_bin = entry_bin.astype(np.int16)  # bins_for caps at 1024
     return PlacementTable(
         key=table.segment * width + ranks,
-        positive=2 * neg_below + table.neg,
-        negative=2 * above + table.pos,
+        positive=(2 * neg_below + table.neg).astype(np.int32),
+        negative=(2 * above + table.pos).astype(np.int32),
         width=width,
         n_segments=table.n_segments,
         bin=entry_bin,
         bins=bins,
     )
-
-
-def row_placements(
-    table: PlacementTable,
-    *,
-    ranks: IntArray,
-    label: IntArray,
-    codes: IntArray | None,
-    order: IntArray | None = None,
-) -> IntArray:
-    """Each row's placement numerator (row order) in a merged table of all the rows.
-    `order` (rows by ascending score) saves a sort when several columns share it."""
-    entry = row_entries(table, ranks=ranks, codes=codes, order=order)
-    return np.where(label > 0, table.positive[entry], table.negative[entry])
 
 
 def row_entries(
@@ -184,7 +176,8 @@ def delong_moments(
     candidate: IntArray,
     baseline: IntArray,
 ) -> DelongMoments:
-    """One partition's moments from both models' row placements (`row_placements`)."""
+    """One partition's moments from both models' row placement numerators
+    (`PlacementTable.numerators`)."""
     cell = label if codes is None else codes * 2 + label
     cells = 2 * n_segments
     count = np.bincount(cell, minlength=cells).astype(np.int64)
