@@ -15,8 +15,8 @@ from evaluators.candidate import Task
 from evaluators.metrics.ranking import placements, tie_runs
 from evaluators.metrics.registry import get_metric
 from evaluators.statistics.calibration import calibration_stats
-from evaluators.statistics.compare_engine import PairedData, estimate
-from evaluators.statistics.intervals import make_poisson_bootstrap
+from evaluators.statistics.compare_engine import Estimates, PairedData, estimate
+from evaluators.statistics.intervals import PoissonBootstrap, make_poisson_bootstrap
 from evaluators.statistics.mergeable.bootstrap import HashedPoisson, bootstrap_sums
 from evaluators.statistics.mergeable.counts import count_table, merge_tables, rank_counts
 from evaluators.statistics.mergeable.evaluation import (
@@ -74,6 +74,16 @@ def evaluate(parts: list[Rows], layout: Layout) -> Any:
     prepared = prepare(first, layout)
     second = reduce(lambda a, b: a + b, [second_pass(p, prepared, layout) for p in parts])
     return finish(first, second, layout)
+
+
+def local_estimate(
+    data: PairedData, codes: AnyArray | None, k: int, name: str, boot: PoissonBootstrap
+) -> Estimates:
+    """One metric on the local engine, its bootstrap SE where it has no DeLong."""
+    metric = get_metric(name, task=Task.BINARY)
+    return estimate(
+        data=data, codes=codes, n_segments=k, metrics=[metric], delong=set(), bootstrap=boot
+    )[name]
 
 
 # --- exact AUC from count tables -----------------------------------------------------------
@@ -255,15 +265,7 @@ def test_loss_sums_equal_the_local_engine() -> None:
     data = PairedData(rows.label, rows.candidate, rows.baseline, Task.BINARY, 0.5)
     boot = make_poisson_bootstrap(n_rows=50_000, resamples=2, seed=0)
     for term, name in enumerate(("brier", "log_loss")):
-        metric = get_metric(name, task=Task.BINARY)
-        local = estimate(
-            data=data,
-            codes=rows.codes["region"],
-            n_segments=4,
-            metrics=[metric],
-            delong=set(),
-            bootstrap=boot,
-        )[name]
+        local = local_estimate(data, rows.codes["region"], 4, name, boot)
         found = merged.brier if term == 0 else merged.log_loss
         assert np.allclose(found[:, 0], local.candidate, rtol=1e-12, atol=0)
         assert np.allclose(found[:, 1], local.baseline, rtol=1e-12, atol=0)
@@ -306,14 +308,7 @@ def test_confusion_counts_give_the_local_engines_metrics_for_any_partitioning() 
     for name in ("accuracy", "precision", "recall", "f1"):
         metric = get_metric(name, task=Task.BINARY)
         assert metric.finish is not None
-        local = estimate(
-            data=data,
-            codes=rows.codes["region"],
-            n_segments=4,
-            metrics=[metric],
-            delong=set(),
-            bootstrap=boot,
-        )[name]
+        local = local_estimate(data, rows.codes["region"], 4, name, boot)
         # Integer counts, the metric's own finish: the local engine's values to the bit.
         assert np.array_equal(metric.finish(merged.totals(0)), local.candidate)
         assert np.array_equal(metric.finish(merged.totals(1)), local.baseline)
@@ -343,14 +338,7 @@ def test_rank_resamples_match_the_local_engine_and_do_not_depend_on_partitioning
     for column, codes, k in ((OVERALL, None, 1), ("region", rows.codes["region"], 4)):
         found = results[1].columns[column]
         for name, kind in (("pr_auc", "ap"), ("roc_auc", "auc")):
-            local = estimate(
-                data=data,
-                codes=codes,
-                n_segments=k,
-                metrics=[get_metric(name, task=Task.BINARY)],
-                delong=set(),
-                bootstrap=boot,
-            )[name]
+            local = local_estimate(data, codes, k, name, boot)
             if kind == "ap":
                 values = [found.auc[m].average_precision for m in (0, 1)]
                 assert np.allclose(values[0], local.candidate, rtol=1e-12, atol=0)

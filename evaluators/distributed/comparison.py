@@ -39,6 +39,7 @@ from evaluators.statistics.segments import Partition, eligible
 _LOSS_TERM = {"brier": 0, "log_loss": 1}
 _CONFUSION = ("accuracy", "precision", "recall", "f1")  # of counts at the model's threshold
 SUPPORTED = ("roc_auc", "pr_auc", *_LOSS_TERM, *_CONFUSION)
+_RANK_KIND = {"roc_auc": "auc", "pr_auc": "ap"}  # histograms.KINDS
 
 DELONG_TEXT = (
     "DeLong paired (analytic): variance of the paired difference of placement values, normal "
@@ -100,21 +101,10 @@ def _bootstrapped_auc(policy: Policy) -> bool:
 def _estimates(result: ColumnResult, metrics: list[Metric], layout: Layout) -> dict[str, Estimates]:
     out = {}
     for metric in metrics:
-        if metric.name == "pr_auc":
-            out[metric.name] = Estimates(
-                candidate=result.auc[0].average_precision,
-                baseline=result.auc[1].average_precision,
-                se=result.rank_se["ap"],
-                interval="bootstrap",
-            )
-            continue
-        if metric.name == "roc_auc" and "auc" in layout.rank_resamples:
-            out[metric.name] = Estimates(
-                candidate=result.auc[0].auc,
-                baseline=result.auc[1].auc,
-                se=result.rank_se["auc"],
-                interval="bootstrap",
-            )
+        kind = _RANK_KIND.get(metric.name)
+        if kind in layout.rank_resamples:  # exact points, SE from the binned histograms
+            points = [c.average_precision if kind == "ap" else c.auc for c in result.auc]
+            out[metric.name] = Estimates(points[0], points[1], result.rank_se[kind], "bootstrap")
             continue
         if metric.name in _CONFUSION:
             # The metric's own finish over merged integer counts: the local engine's values.
