@@ -52,8 +52,15 @@ DEMO_CANARY = {
     "bake_minutes": 10,
     "max_hold_minutes": 120,
     # Everything runs in one process here, the bot included: the gateway's tail latency is
-    # the bot's work, not the model's. Medians are still the model's.
-    "latency": {"max_p50_ratio": 1.25, "max_p95_ratio": 10, "max_p99_ratio": 50, "floor_ms": 1},
+    # the bot's work, not the model's. Medians are still the model's. The floor sits well
+    # below the skops model's median (0.7-1.2 ms; ONNX's is 0.03-0.06 ms): at 1 ms, a quiet
+    # machine's 0.98 ms let PR #3's first analysis pass.
+    "latency": {
+        "max_p50_ratio": 1.25,
+        "max_p95_ratio": 10,
+        "max_p99_ratio": 50,
+        "floor_ms": 0.3,
+    },
 }
 
 
