@@ -18,7 +18,12 @@ from evaluators.statistics.calibration import calibration_stats
 from evaluators.statistics.compare_engine import Estimates, PairedData, estimate
 from evaluators.statistics.intervals import PoissonBootstrap, make_poisson_bootstrap
 from evaluators.statistics.mergeable.bootstrap import HashedPoisson, bootstrap_sums
-from evaluators.statistics.mergeable.counts import count_table, merge_tables, rank_counts
+from evaluators.statistics.mergeable.counts import (
+    CountTable,
+    count_table,
+    merge_tables,
+    rank_counts,
+)
 from evaluators.statistics.mergeable.evaluation import (
     OVERALL,
     Layout,
@@ -142,6 +147,25 @@ def test_tables_refuse_bad_rows() -> None:
         count_table(score=np.array([0.1, 0.2]), label=np.array([0, 2]))
     with pytest.raises(ValueError, match=r"0\.\.1"):
         count_table(score=np.array([0.1]), label=np.array([0]), codes=np.array([2]), n_segments=2)
+
+
+def test_counts_past_int32_stay_exact_when_tables_merge() -> None:
+    """Tables keep label counts as int32 while they fit (memory on the workers); a merge whose
+    sums do not fit widens them instead of wrapping around."""
+    big = 2**31 - 1
+    table = CountTable(
+        segment=np.zeros(2, np.int8),
+        score=np.array([0.25, 0.75]),
+        pos=np.array([0, 1], np.int32),
+        neg=np.array([big, 0], np.int32),
+        n_segments=1,
+    )
+    merged = merge_tables([table, table, table])
+    assert merged.neg.tolist() == [3 * big, 0] and merged.pos.tolist() == [0, 3]
+    counts = rank_counts(merged)
+    assert counts.negatives.tolist() == [3 * big] and counts.positives.tolist() == [3]
+    assert counts.concordant2.tolist() == [2 * 3 * 3 * big]  # every pair ranked right
+    assert counts.auc_of(0) == 1.0
 
 
 def test_merging_tables_is_associative_and_commutative_to_the_bit() -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluators.metrics.ranking import Runs, average_precision_from_runs
+from evaluators.statistics.codes import compact_codes
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -29,10 +30,10 @@ class CountTable:
     same value in every partition (the caller fixes the vocabulary).
     """
 
-    segment: IntArray
+    segment: AnyArray  # compact (codes.compact_codes): widen before arithmetic
     score: FloatArray
-    pos: IntArray
-    neg: IntArray
+    pos: AnyArray  # int32 while every count fits, else int64 (`_compact_counts`)
+    neg: AnyArray
     n_segments: int
 
     def __add__(self, other: CountTable) -> CountTable:
@@ -64,24 +65,44 @@ def grouped_order(
     return order[by_segment]
 
 
+def _compact_counts(counts: AnyArray) -> AnyArray:
+    """Label counts as int32 while they fit: a merged table of 10M entries is 18 bytes an
+    entry instead of 32, on the workers that hold and merge it."""
+    if counts.size == 0 or int(counts.max()) < 2**31:
+        return counts.astype(np.int32, copy=False)
+    return counts.astype(np.int64, copy=False)
+
+
+def _table(
+    segment: AnyArray, score: FloatArray, pos: AnyArray, neg: AnyArray, n_segments: int
+) -> CountTable:
+    return CountTable(
+        compact_codes(segment, n_segments),
+        score,
+        _compact_counts(pos),
+        _compact_counts(neg),
+        n_segments,
+    )
+
+
 def _collapse(
-    segment: IntArray, score: FloatArray, pos: IntArray, neg: IntArray, n_segments: int
+    segment: AnyArray, score: FloatArray, pos: AnyArray, neg: AnyArray, n_segments: int
 ) -> CountTable:
     """Sum the counts of equal adjacent keys in (segment, score)-sorted arrays."""
     n = score.shape[0]
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return CountTable(empty, np.zeros(0), empty, empty.copy(), n_segments)
+        return _table(empty, np.zeros(0), empty, empty.copy(), n_segments)
     boundary = np.ones(n, dtype=bool)
     boundary[1:] = (score[1:] != score[:-1]) | (segment[1:] != segment[:-1])
     starts = np.flatnonzero(boundary)
     if starts.shape[0] == n:
-        return CountTable(segment, score, pos, neg, n_segments)
-    return CountTable(
+        return _table(segment, score, pos, neg, n_segments)
+    return _table(
         segment[starts],
         score[starts],
-        np.add.reduceat(pos, starts),
-        np.add.reduceat(neg, starts),
+        np.add.reduceat(pos, starts, dtype=np.int64),
+        np.add.reduceat(neg, starts, dtype=np.int64),
         n_segments,
     )
 
@@ -213,7 +234,7 @@ def rank_counts(table: CountTable) -> RankCounts:
     concordant2 = _segment_sum(table.segment, table.pos * (2 * neg_below + table.neg), k)
     positives = _segment_sum(table.segment, table.pos, k)
     negatives = _segment_sum(table.segment, table.neg, k)
-    lengths = table.pos + table.neg
+    lengths = table.pos.astype(np.int64) + table.neg  # int32 each; their sum may not be
     runs = Runs(
         segment=table.segment,
         starts=np.cumsum(lengths) - lengths,

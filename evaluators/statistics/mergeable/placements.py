@@ -122,7 +122,7 @@ def placement_table(
         entry_bin = (pos_below + neg_below) * bins[seg] // np.maximum(rows[seg], 1)
         entry_bin = entry_bin.astype(np.int16)  # bins_for caps at 1024
     return PlacementTable(
-        key=table.segment * width + ranks,
+        key=table.segment.astype(np.int64) * width + ranks,
         positive=(2 * neg_below + table.neg).astype(np.int32),
         negative=(2 * above + table.pos).astype(np.int32),
         width=width,
