@@ -127,9 +127,11 @@ def _promote(watched: Watched) -> int:
     run = roll_out(Console(file=io.StringIO()), world, watched.gateway, number)
     assert run.conclusion == "success"
     # The rollout's last traffic (sent before its promotion was seen) is the first window:
-    # judged once a whole window has passed, and clean.
+    # judged once a whole window has passed, and raises nothing. How much of that traffic
+    # falls after the promotion depends on when the demo loop sees it: once in CI the window
+    # held too few rows to judge (no data), which is not an alert either.
     wait_until(watched.monitor, timeout_s=60, what="monitoring to start")
-    assert caught_up(world).last_severity in (None, "ok")
+    assert caught_up(world).last_severity in (None, "ok", "no_data")
     return number
 
 
