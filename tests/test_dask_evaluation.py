@@ -6,12 +6,15 @@ fixture models score a partitioned copy of the fixture benchmark on its workers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import itertools
 import os
 import shutil
 import signal
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,7 +84,7 @@ def benchmarks(frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) ->
     return found
 
 
-def policy(uri: Path, sha: str, *, engine: str = "dask", **changes: Any) -> Policy:
+def policy(uri: Path | str, sha: str, *, engine: str = "dask", **changes: Any) -> Policy:
     data = yaml.safe_load((REGISTRY / "shipyard.yml").read_text())
     data["latency"]["enabled"] = False
     data["benchmark"].update(uri=str(uri), sha256=sha)
@@ -164,6 +167,41 @@ def test_the_rest_of_the_report_matches_the_local_engine(
         assert [b.count for b in got.reliability] == [b.count for b in want.reliability]
     assert report.calibration.threshold_shifts == local.calibration.threshold_shifts
     assert report.leakage == local.leakage
+    assert report.benchmark is not None and report.benchmark.rows == 40_000
+
+
+@pytest.fixture
+def served(benchmarks: dict[Any, Any]) -> Iterator[str]:
+    """The benchmarks' folder behind a loopback HTTP server, as an object store's prefix."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    root = benchmarks[3][0].parent
+    handler = functools.partial(Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_partitioned_benchmark_behind_a_url_gives_the_same_report(
+    benchmarks: dict[Any, Any],
+    on_dask: dict[int, EvaluationReport],
+    cluster: LocalCluster,
+    served: str,
+) -> None:
+    """The manifest is read and pinned by the coordinator, each part file is downloaded and
+    checked against its sha256 by the worker that scores it."""
+    directory, sha = benchmarks[3]
+    report = evaluate(policy(f"{served}/{directory.name}/", sha), cluster.scheduler_address)
+    assert report.status is RunStatus.COMPLETED, report.error
+    assert comparisons(report) == comparisons(on_dask[3])
     assert report.benchmark is not None and report.benchmark.rows == 40_000
 
 
