@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import importlib.util
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import pytest
 
 from evaluators.artifacts.benchmark_data import BenchmarkError, load_benchmark
 from evaluators.policy import BenchmarkPolicy
+from tests.http_servers import serve_directory
 
 FRAME = pd.DataFrame(
     {
@@ -52,21 +50,9 @@ def parquet(tmp_path: Path) -> tuple[Path, bytes]:
 
 @pytest.fixture
 def served(tmp_path: Path, parquet: tuple[Path, bytes]) -> Iterator[str]:
-    """A loopback HTTP server over the data directory; ready once bound."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    handler = functools.partial(Quiet, directory=str(parquet[0].parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """A loopback HTTP server over the data directory."""
+    with serve_directory(parquet[0].parent) as url:
+        yield url
 
 
 def test_a_relative_path_is_read_from_the_base_directory(

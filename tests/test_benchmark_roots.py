@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -21,6 +20,7 @@ from evaluators.artifacts.benchmark_data import (
     load_benchmark,
 )
 from evaluators.policy import BenchmarkPolicy
+from tests.http_servers import serve
 
 FRAME = pd.DataFrame({"customer_id": ["C1", "C2"], "churned": [0, 1]})
 
@@ -173,20 +173,12 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[str]:
     _Recorder.paths = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve(_Recorder) as url:
+        yield url
 
 
 def _policy(uri: str, data: bytes) -> BenchmarkPolicy:
-    return BenchmarkPolicy(
-        uri=uri, sha256=hashlib.sha256(data).hexdigest(), label_column="churned"
-    )
+    return BenchmarkPolicy(uri=uri, sha256=hashlib.sha256(data).hexdigest(), label_column="churned")
 
 
 def test_a_root_that_names_a_loopback_address_may_be_read(server: str) -> None:

@@ -6,15 +6,12 @@ fixture models score a partitioned copy of the fixture benchmark on its workers.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import itertools
 import os
 import shutil
 import signal
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +33,7 @@ from evaluators.distributed.manifest import write_partitioned
 from evaluators.evaluate import run_evaluation
 from evaluators.policy import Policy, parse_policy
 from evaluators.report import EvaluationReport, MetricComparison, RunStatus
+from tests.http_servers import serve_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = ROOT / "fixtures/registry"
@@ -173,21 +171,8 @@ def test_the_rest_of_the_report_matches_the_local_engine(
 @pytest.fixture
 def served(benchmarks: dict[Any, Any]) -> Iterator[str]:
     """The benchmarks' folder behind a loopback HTTP server, as an object store's prefix."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    root = benchmarks[3][0].parent
-    handler = functools.partial(Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_directory(benchmarks[3][0].parent) as url:
+        yield url
 
 
 def test_a_partitioned_benchmark_behind_a_url_gives_the_same_report(

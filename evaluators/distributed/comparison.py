@@ -74,9 +74,9 @@ def layout_of(
     """`threshold`: the candidate's decision threshold (its model.yaml), as the local engine."""
     names = {m.name for m in metrics}
     needs_confusion = bool(names & set(_CONFUSION))
-    ranked = (("auc",) if "roc_auc" in names and _bootstrapped_auc(policy) else ()) + (
-        ("ap",) if "pr_auc" in names else ()
-    )
+    # ROC AUC's interval comes from the bootstrap when the policy says so (as `compare`).
+    bootstrapped_auc = "roc_auc" in names and policy.statistics.method == "bootstrap"
+    ranked = (("auc",) if bootstrapped_auc else ()) + (("ap",) if "pr_auc" in names else ())
     needs_boot = needs_confusion or bool(ranked) or bool(names & set(_LOSS_TERM))
     return Layout(
         columns=columns,
@@ -91,11 +91,6 @@ def layout_of(
         if needs_boot
         else None,
     )
-
-
-def _bootstrapped_auc(policy: Policy) -> bool:
-    """ROC AUC's interval from the bootstrap, as the local engine (`compare._methods`)."""
-    return policy.statistics.method == "bootstrap"
 
 
 def _estimates(result: ColumnResult, metrics: list[Metric], layout: Layout) -> dict[str, Estimates]:

@@ -139,9 +139,11 @@ def bootstrap_sums(
     codes: AnyArray | None = None,
     n_segments: int = 1,
     fixed: IntArray | None = None,
+    group: IntArray | None = None,
 ) -> BootstrapSums:
     """One partition's exact replicate sums of `terms` (n, width, each in [0, 64)) per segment
-    (or of `fixed`, the same terms already in fixed point).
+    (or of `fixed`, the same terms already in fixed point). `group`: the rows' hashed groups
+    (`design.row_group(row_id)`) when the caller has them already.
 
     Row ids must identify rows across the whole benchmark (not positions in a partition).
     """
@@ -153,7 +155,7 @@ def bootstrap_sums(
     key = np.zeros(n, np.int64) if codes is None else np.asarray(codes, dtype=np.int64)
     if design.groups is not None:
         # Sums per (segment, group); the replicates reweigh the merged groups (`replicates`).
-        cell = key * design.groups + design.row_group(ids)
+        cell = key * design.groups + (design.row_group(ids) if group is None else group)
         cells = n_segments * design.groups
         rows = np.bincount(cell, minlength=cells).astype(np.int64).reshape(n_segments, -1)
         limbs = np.stack(

@@ -83,10 +83,17 @@ class Layout:
             return None
         return OVERALL_BINS if column == OVERALL else SEGMENT_BINS
 
-    def row_groups(self, row_id: IntArray) -> IntArray | None:
-        """Each row's hashed bootstrap group for the rank histograms; None: none needed."""
+    @property
+    def groups(self) -> int:
+        """The bootstrap's hashed row groups (1: no grouped bootstrap)."""
         design = self.bootstrap
-        if not self.rank_resamples or design is None or design.groups is None:
+        return 1 if design is None or design.groups is None else design.groups
+
+    def row_groups(self, row_id: IntArray) -> IntArray | None:
+        """Each row's hashed bootstrap group (hashed once per partition and pass, shared by
+        every sum that needs it); None without a grouped bootstrap."""
+        design = self.bootstrap
+        if design is None or design.groups is None:
             return None
         return design.row_group(row_id)
 
@@ -138,10 +145,7 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
     base, _ = checked_rows(rows.baseline, rows.label)
     tables, losses, boot, confusion = {}, {}, {}, {}
     fixed = fixed_terms(label=label, candidate=cand, baseline=base)  # shared by every column
-    design = layout.bootstrap
-    group, groups = None, 1  # the confusion counts' bootstrap groups
-    if layout.threshold is not None and design is not None and design.groups is not None:
-        group, groups = design.row_group(rows.row_id), design.groups
+    group = layout.row_groups(rows.row_id)
     # One score sort per model, shared by every segment column.
     orders = (np.argsort(cand), np.argsort(base))
     for column, k in layout.segments().items():
@@ -155,7 +159,12 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
         )
         if layout.bootstrap is not None:
             boot[column] = bootstrap_sums(
-                layout.bootstrap, row_id=rows.row_id, fixed=fixed, codes=codes, n_segments=k
+                layout.bootstrap,
+                row_id=rows.row_id,
+                fixed=fixed,
+                codes=codes,
+                n_segments=k,
+                group=group,
             )
         if layout.threshold is not None:
             confusion[column] = confusion_sums(
@@ -166,7 +175,7 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
                 codes=codes,
                 n_segments=k,
                 group=group,
-                groups=groups,
+                groups=layout.groups,
             )
     return FirstPass(
         tables=tables,
@@ -217,7 +226,7 @@ def second_pass(rows: Rows, prepared: Prepared, layout: Layout) -> SecondPass:
     base, _ = checked_rows(rows.baseline, rows.label)
     orders = (np.argsort(cand), np.argsort(base))
     ranks = (prepared.index[0].ranks(cand, orders[0]), prepared.index[1].ranks(base, orders[1]))
-    group = layout.row_groups(rows.row_id)
+    group = layout.row_groups(rows.row_id) if layout.rank_resamples else None
     moments, histograms = {}, {}
     for column in layout.segments():
         found = rows.codes_of(column)
@@ -237,7 +246,6 @@ def second_pass(rows: Rows, prepared: Prepared, layout: Layout) -> SecondPass:
             baseline=placed[1],
         )
         if group is not None:
-            assert layout.bootstrap is not None and layout.bootstrap.groups is not None
             for m in (0, 1):
                 histograms[(column, m)] = histogram_counts(
                     tables[m],
@@ -245,7 +253,7 @@ def second_pass(rows: Rows, prepared: Prepared, layout: Layout) -> SecondPass:
                     label=label,
                     codes=codes,
                     group=group,
-                    groups=layout.bootstrap.groups,
+                    groups=layout.groups,
                 )
     return SecondPass(moments, histograms)
 

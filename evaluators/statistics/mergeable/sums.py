@@ -154,13 +154,12 @@ def confusion_sums(
     key = np.zeros(n, np.int64) if codes is None else np.asarray(codes, np.int64)
     if group is not None:
         key = key * groups + group
-    width = n_segments * groups * 2 * 4
     counts = np.empty((n_segments * groups, 2, 4), np.int64)
     for model, scores in enumerate((candidate, baseline)):
         cells = binary_confusion(y_true=labels, y_score=scores, threshold=threshold).cells
         assert cells is not None
-        cell = (key * 2 + model) * 4 + cells
-        counts[:, model] = np.bincount(cell, minlength=width).reshape(-1, 2, 4)[:, model]
+        found = np.bincount(key * 4 + cells, minlength=counts.shape[0] * 4)
+        counts[:, model] = found.reshape(-1, 4)
     return ConfusionSums(counts.reshape(n_segments, groups, 2, 4))
 
 
