@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import math
 from functools import reduce
+from operator import add
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, roc_auc_score
 
 from evaluators.candidate import Task
 from evaluators.metrics.ranking import placements, tie_runs
@@ -33,6 +35,12 @@ from evaluators.statistics.mergeable.evaluation import (
     prepare,
     second_pass,
 )
+from evaluators.statistics.mergeable.exact import (
+    grouped_wide_fixed_sum,
+    wide_to_float,
+    wide_totals,
+)
+from evaluators.statistics.mergeable.regression import RegressionSums, regression_sums
 from evaluators.statistics.mergeable.sums import calibration_bins, loss_sums, loss_terms
 
 AnyArray = npt.NDArray[Any]
@@ -442,3 +450,73 @@ def test_bootstrap_se_of_the_loss_difference_is_close_to_the_local_engine() -> N
     # Different random groups, same estimator: within its Monte Carlo error (~10% at 200).
     assert result.loss_se is not None
     assert result.loss_se[0, 0] == pytest.approx(local.se[0], rel=0.3)
+
+
+def test_wide_fixed_point_sums_are_exact_and_do_not_depend_on_partitioning() -> None:
+    """Signed terms of any everyday size (regression's) sum to the correctly rounded total,
+    bit for bit the same for any split of the rows."""
+    rng = np.random.default_rng(21)
+    values = np.concatenate(
+        [rng.normal(0, 1e6, 50_000), rng.normal(0, 1e-9, 500), [-3.5e18, 1e18, 0.0, -0.0]]
+    )
+    cell = rng.integers(0, 3, values.size)
+    whole = grouped_wide_fixed_sum(cell, values, 3)
+    order = rng.permutation(values.size)
+    split = reduce(
+        np.add,
+        (
+            grouped_wide_fixed_sum(cell[order][a:b], values[order][a:b], 3)
+            for a, b in itertools.pairwise([0, 7, 20_000, values.size])
+        ),
+    )
+    assert list(wide_totals(split)) == list(wide_totals(whole))
+    assert list(wide_to_float(whole)) == [math.fsum(values[cell == c]) for c in range(3)]
+    for bad in ([np.nan], [2.0**64], [-np.inf]):
+        with pytest.raises(ValueError, match="must be finite and below"):
+            grouped_wide_fixed_sum(np.zeros(1, np.int64), np.asarray(bad), 1)
+
+
+def test_regression_sums_give_scikit_learns_metrics_for_any_partitioning() -> None:
+    rng = np.random.default_rng(8)
+    n = 20_000
+    target = rng.normal(1_000, 50, n)
+    candidate, baseline = target + rng.normal(0, 5, n), target + rng.normal(0, 6, n)
+    codes, row_id = rng.integers(0, 4, n), np.arange(n) * 3 + 11
+    design = HashedPoisson(seed=5, replicates=200, groups=64)
+    group = design.row_group(row_id)
+
+    def sums(a: int, b: int) -> RegressionSums:
+        return regression_sums(
+            target=target[a:b],
+            candidate=candidate[a:b],
+            baseline=baseline[a:b],
+            codes=codes[a:b],
+            n_segments=4,
+            group=group[a:b],
+            groups=64,
+        )
+
+    whole = sums(0, n)
+    merged = reduce(add, (sums(a, b) for a, b in itertools.pairwise([0, 123, 9_000, n])))
+    reference = {
+        "mae": mean_absolute_error,
+        "rmse": lambda y, p: np.sqrt(mean_squared_error(y, p)),
+        "r2": r2_score,
+    }
+    weights = design.group_weights()
+    for metric, score in reference.items():
+        points = whole.points(metric)
+        for segment in range(4):
+            rows = codes == segment
+            assert points[segment, 0] == pytest.approx(
+                score(target[rows], candidate[rows]), rel=1e-13
+            )
+            assert points[segment, 1] == pytest.approx(
+                score(target[rows], baseline[rows]), rel=1e-13
+            )
+        np.testing.assert_array_equal(merged.points(metric), points)
+        np.testing.assert_array_equal(
+            merged.replicates(metric, weights), whole.replicates(metric, weights)
+        )
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        regression_sums(target=[1.0, np.nan], candidate=[1.0, 2.0], baseline=[1.0, 2.0])

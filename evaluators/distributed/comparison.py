@@ -3,10 +3,13 @@
 Every binary metric, computed exactly from partial results that merge by addition: ROC AUC
 with DeLong intervals (or the bootstrap, as `statistics.method` says); average precision, Brier,
 log loss, accuracy, precision, recall and F1 with the hashed Poisson bootstrap; equal-width
-calibration and threshold shifts. Other tasks are refused before the cluster does any work.
+calibration and threshold shifts. Regression's MAE, RMSE and R² from exact sums, with the same
+bootstrap. Multiclass is refused before the cluster does any work.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,6 +35,8 @@ from evaluators.statistics.compare_engine import Estimates
 from evaluators.statistics.intervals import DEFAULT_GROUPS, bootstrap_se
 from evaluators.statistics.mergeable.bootstrap import HashedPoisson
 from evaluators.statistics.mergeable.evaluation import OVERALL, ColumnResult, Layout
+from evaluators.statistics.mergeable.regression import METRICS as REGRESSION_METRICS
+from evaluators.statistics.mergeable.regression import RegressionSums
 from evaluators.statistics.mergeable.sums import CalibrationBins
 from evaluators.statistics.resample_bins import OVERALL_BINS, SEGMENT_BINS
 from evaluators.statistics.segments import Partition, eligible
@@ -49,18 +54,20 @@ DELONG_TEXT = (
 
 def metrics_of(policy: Policy, task: Task) -> tuple[list[Metric], list[Metric]]:
     """Overall and per-segment metrics; refuses what the dask engine cannot compute exactly."""
-    if task is not Task.BINARY:
+    if task is Task.MULTICLASS:
         raise DistributedError(
-            f"{task.value} is not supported on the dask engine (binary classification only)"
+            f"{task.value} is not supported on the dask engine (binary classification and "
+            "regression only)"
         )
+    supported = REGRESSION_METRICS if task is Task.REGRESSION else SUPPORTED
     overall = unique_values([policy.primary_metric, *(t.name for t in policy.metrics)])
     segment = unique_values(policy.segments.metrics or [policy.primary_metric])
     names = unique_values([*overall, *segment])
-    unsupported = [n for n in names if n not in SUPPORTED]
+    unsupported = [n for n in names if n not in supported]
     if unsupported:
         raise DistributedError(
             f"metric(s) {', '.join(unsupported)} are not supported on the dask engine "
-            f"(supported exactly: {', '.join(SUPPORTED)}); use statistics.engine: local"
+            f"(supported exactly: {', '.join(supported)}); use statistics.engine: local"
         )
     return (
         [get_metric(n, task=task) for n in overall],
@@ -77,7 +84,7 @@ def layout_of(
     # ROC AUC's interval comes from the bootstrap when the policy says so (as `compare`).
     bootstrapped_auc = "roc_auc" in names and policy.statistics.method == "bootstrap"
     ranked = (("auc",) if bootstrapped_auc else ()) + (("ap",) if "pr_auc" in names else ())
-    needs_boot = needs_confusion or bool(ranked) or bool(names & set(_LOSS_TERM))
+    needs_boot = needs_confusion or bool(ranked) or bool(names & {*_LOSS_TERM, *REGRESSION_METRICS})
     return Layout(
         columns=columns,
         calibration_bins=policy.calibration.bins,
@@ -183,7 +190,26 @@ def calibration_of(
     )
 
 
-def comparison_of(
+def regression_estimates(
+    sums: RegressionSums, metrics: list[Metric], layout: Layout
+) -> dict[str, Estimates]:
+    design = layout.bootstrap
+    assert design is not None  # every regression metric's interval is bootstrapped
+    weights = design.group_weights()
+    out = {}
+    for metric in metrics:
+        points = sums.points(metric.name)
+        resampled = sums.replicates(metric.name, weights)
+        out[metric.name] = Estimates(
+            candidate=points[:, 0],
+            baseline=points[:, 1],
+            se=bootstrap_se(resampled[..., 0] - resampled[..., 1]),
+            interval="bootstrap",
+        )
+    return out
+
+
+def binary_comparison_of(
     *,
     columns: dict[str, ColumnResult],
     calibration: CalibrationSection,
@@ -193,24 +219,67 @@ def comparison_of(
     segment_metrics: list[Metric],
     layout: Layout,
 ) -> Comparison:
-    overall = overall_comparisons(
-        overall_metrics, _estimates(columns[OVERALL], overall_metrics, layout), policy
+    return comparison_of(
+        estimates=lambda column, metrics: _estimates(columns[column], metrics, layout),
+        counts=lambda column: (columns[column].losses.rows, columns[column].losses.positives),
+        calibration=calibration,
+        labels=labels,
+        policy=policy,
+        overall_metrics=overall_metrics,
+        segment_metrics=segment_metrics,
+        layout=layout,
     )
+
+
+def regression_comparison_of(
+    *,
+    sums: dict[str, RegressionSums],
+    labels: dict[str, list[str]],
+    policy: Policy,
+    overall_metrics: list[Metric],
+    segment_metrics: list[Metric],
+    layout: Layout,
+) -> Comparison:
+    return comparison_of(
+        estimates=lambda column, metrics: regression_estimates(sums[column], metrics, layout),
+        counts=lambda column: (sums[column].rows.sum(axis=1), None),
+        calibration=None,
+        labels=labels,
+        policy=policy,
+        overall_metrics=overall_metrics,
+        segment_metrics=segment_metrics,
+        layout=layout,
+    )
+
+
+def comparison_of(
+    *,
+    estimates: Callable[[str, list[Metric]], dict[str, Estimates]],
+    counts: Callable[[str], tuple[np.ndarray, np.ndarray | None]],
+    calibration: CalibrationSection | None,
+    labels: dict[str, list[str]],
+    policy: Policy,
+    overall_metrics: list[Metric],
+    segment_metrics: list[Metric],
+    layout: Layout,
+) -> Comparison:
+    """The report's comparison from each column's estimates and (rows, positives) counts."""
+    overall = overall_comparisons(overall_metrics, estimates(OVERALL, overall_metrics), policy)
     found = []
     for column, values in labels.items():
-        result = columns[column]
+        rows, positives = counts(column)
         found.append(
             SegmentRows(
                 partition=Partition(column=column, codes=np.empty(0, np.int64), values=values),
-                rows=result.losses.rows,
-                positives=result.losses.positives,
+                rows=rows,
+                positives=positives,
                 judged=eligible(
-                    rows=result.losses.rows,
-                    positives=result.losses.positives,
+                    rows=rows,
+                    positives=positives,
                     min_size=policy.segments.min_size,
                     min_positives=policy.segments.min_positives,
                 ),
-                estimates=_estimates(result, segment_metrics, layout),
+                estimates=estimates(column, segment_metrics),
             )
         )
     segments, correction = segment_comparisons(found, segment_metrics, policy)

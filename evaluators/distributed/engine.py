@@ -167,6 +167,40 @@ def _graph(
     return client.submit(_finish, summary, second, layout, key=f"finish-{run}")
 
 
+def _regression_graph(
+    client: Client,
+    specs: Sequence[tasks.PartitionSpec],
+    job: tasks.Job,
+    layout: Layout,
+    fan_in: int,
+) -> Future[Any]:
+    """Regression needs one pass: score each partition, sum, merge (no tables, no ranks)."""
+    run = uuid.uuid4().hex[:12]
+    shared = client.submit(_job, job, key=f"job-{run}")
+    parts = [
+        client.submit(
+            lambda spec, job: tasks.regression_part(tasks.score_partition(spec, job), layout),
+            spec,
+            shared,
+            key=f"regression-{run}-{spec.index}",
+        )
+        for spec in specs
+    ]
+    return tree_reduce(
+        client, parts, tasks.merge_regression_parts, name=f"regression-{run}", fan_in=fan_in
+    )
+
+
+def _result(done: Future[Any], timeout_s: float | None) -> Any:
+    try:
+        return done.result(timeout=timeout_s)
+    except TimeoutError:
+        raise DistributedError(
+            f"the evaluation on the Dask cluster did not finish within {timeout_s:g} s "
+            "(limits.timeout_seconds); are there workers?"
+        ) from None
+
+
 def evaluate_partitions(
     client: Client,
     specs: Sequence[tasks.PartitionSpec],
@@ -178,12 +212,20 @@ def evaluate_partitions(
 ) -> Merged:
     """Score every partition and run both passes; raises what a task raised, or
     DistributedError when the result is not there within `timeout_s`."""
-    done = _graph(client, specs, job, layout, fan_in)
-    try:
-        result: Merged = done.result(timeout=timeout_s)
-    except TimeoutError:
-        raise DistributedError(
-            f"the evaluation on the Dask cluster did not finish within {timeout_s:g} s "
-            "(limits.timeout_seconds); are there workers?"
-        ) from None
+    result: Merged = _result(_graph(client, specs, job, layout, fan_in), timeout_s)
+    return result
+
+
+def evaluate_regression(
+    client: Client,
+    specs: Sequence[tasks.PartitionSpec],
+    job: tasks.Job,
+    layout: Layout,
+    *,
+    fan_in: int = FAN_IN,
+    timeout_s: float | None = None,
+) -> tasks.RegressionPart:
+    """Score every partition and merge its regression sums (as `evaluate_partitions`)."""
+    done = _regression_graph(client, specs, job, layout, fan_in)
+    result: tasks.RegressionPart = _result(done, timeout_s)
     return result

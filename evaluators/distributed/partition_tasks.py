@@ -20,6 +20,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import add
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ from evaluators.statistics.mergeable.evaluation import (
     second_pass,
 )
 from evaluators.statistics.mergeable.placements import PlacementTable, ScoreIndex
+from evaluators.statistics.mergeable.regression import RegressionSums, regression_sums
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Job:
     leakage_ids: frozenset[str] = frozenset()
     id_column: str | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
+    regression: bool = False  # targets and predictions are numbers, not a class and P(class)
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -238,6 +242,25 @@ def _codes(frame: pd.DataFrame, column: str, segment: SegmentValues, index: int)
     return codes
 
 
+def _labels(values: pd.Series, job: Job, index: int) -> np.ndarray:
+    """0/1 for the positive class, or (regression) the numeric targets."""
+    if not job.regression:
+        return np.asarray(values.astype(str) == job.positive_class, dtype=np.int64)
+    try:
+        numbers = pd.to_numeric(values, errors="raise").astype("Float64")
+        targets: np.ndarray = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        raise DistributedError(
+            f"partition {index}: the target column {job.label_column} is not numeric"
+        ) from None
+    if not np.isfinite(targets).all():
+        raise DistributedError(
+            f"partition {index}: the target column {job.label_column} has missing or infinite "
+            "values"
+        )
+    return targets
+
+
 def score_partition(spec: PartitionSpec, job: Job) -> Scored:
     """Read, verify and score one partition: its rows for the two passes."""
     frame = read_partition(spec, max_bytes=job.max_bytes)
@@ -252,7 +275,7 @@ def score_partition(spec: PartitionSpec, job: Job) -> Scored:
         raise DistributedError(
             f"partition {spec.index}: the row id column {job.row_id_column} is not integer"
         )
-    label = (frame[job.label_column].astype(str) == job.positive_class).to_numpy(np.int64)
+    label = _labels(frame[job.label_column], job, spec.index)
     codes = {c: _codes(frame, c, values, spec.index) for c, values in job.segments.items()}
     scores = {}
     matrices = {}
@@ -272,7 +295,8 @@ def score_partition(spec: PartitionSpec, job: Job) -> Scored:
                 )
             scores[role] = np.asarray(result.proba, dtype=np.float64)
             if scores[role].shape != (len(frame),):
-                raise DistributedError(f"{_name(role)} model: not one probability per row")
+                what = "prediction" if job.regression else "probability"
+                raise DistributedError(f"{_name(role)} model: not one {what} per row")
     leaked: tuple[str, ...] = ()
     if job.id_column and job.leakage_ids:
         ids = frame[job.id_column].astype("string").dropna()
@@ -344,6 +368,41 @@ def second_part(
 ) -> SecondPass:
     """Pass 2 on one partition, given the merged tables' score indexes and placements."""
     return second_pass(scored.rows, Prepared(index=(index[0], index[1]), tables=tables), layout)
+
+
+@dataclass(frozen=True)
+class RegressionPart:
+    """Regression sums per segment column of some partitions, with the leaked ids."""
+
+    sums: dict[str, RegressionSums]
+    leaked: tuple[str, ...]
+
+
+def regression_part(scored: Scored, layout: Layout) -> RegressionPart:
+    rows = scored.rows
+    group = layout.row_groups(rows.row_id)
+    return RegressionPart(
+        {
+            column: regression_sums(
+                target=rows.label,
+                candidate=rows.candidate,
+                baseline=rows.baseline,
+                codes=rows.codes_of(column),
+                n_segments=k,
+                group=group,
+                groups=layout.groups,
+            )
+            for column, k in layout.segments().items()
+        },
+        scored.leaked,
+    )
+
+
+def merge_regression_parts(parts: list[RegressionPart]) -> RegressionPart:
+    return RegressionPart(
+        {key: reduce(add, (p.sums[key] for p in parts)) for key in parts[0].sums},
+        tuple(sorted({i for p in parts for i in p.leaked})),
+    )
 
 
 def merge_second_parts(parts: list[SecondPass]) -> SecondPass:

@@ -22,15 +22,16 @@ from evaluators.artifacts.benchmark_data import (
     scheme_of,
 )
 from evaluators.artifacts.model_worker import BASELINE, CANDIDATE
-from evaluators.candidate import ModelConfig
+from evaluators.candidate import ModelConfig, Task
 from evaluators.distributed.cluster import connect, require_scheduler
 from evaluators.distributed.comparison import (
+    binary_comparison_of,
     calibration_of,
-    comparison_of,
     layout_of,
     metrics_of,
+    regression_comparison_of,
 )
-from evaluators.distributed.engine import evaluate_partitions
+from evaluators.distributed.engine import evaluate_partitions, evaluate_regression
 from evaluators.distributed.errors import DistributedError
 from evaluators.distributed.manifest import (
     MANIFEST_NAME,
@@ -146,6 +147,7 @@ def evaluate_on_dask(
         threshold=config.threshold,
     )
     positive = config.positive_class if config.positive_class is not None else 1
+    regression = config.task is Task.REGRESSION
     job = Job(
         models={
             CANDIDATE: _model(candidate_dir, config),
@@ -155,11 +157,12 @@ def evaluate_on_dask(
         positive_class=str(positive),
         row_id_column=manifest.row_id_column,
         segments=segments,
-        thresholds=tuple(policy.calibration.thresholds),
+        thresholds=() if regression else tuple(policy.calibration.thresholds),
         memory_mb=policy.limits.memory_mb,
         timeout_s=float(policy.limits.timeout_seconds),
         leakage_ids=leakage_ids,
         id_column=bench.id_column,
+        regression=regression,
     )
     specs = [
         PartitionSpec(i, uri, p.sha256, p.rows)
@@ -168,7 +171,35 @@ def evaluate_on_dask(
     say("scoring and comparing on the cluster")
     client = connect(address)
     try:
-        merged = evaluate_partitions(client, specs, job, layout, timeout_s=job.timeout_s)
+        if job.regression:
+            summed = evaluate_regression(client, specs, job, layout, timeout_s=job.timeout_s)
+            comparison = regression_comparison_of(
+                sums=summed.sums,
+                labels=labels,
+                policy=policy,
+                overall_metrics=overall_metrics,
+                segment_metrics=segment_metrics,
+                layout=layout,
+            )
+            leaked = summed.leaked
+        else:
+            merged = evaluate_partitions(client, specs, job, layout, timeout_s=job.timeout_s)
+            evaluation = merged.evaluation
+            comparison = binary_comparison_of(
+                columns=evaluation.columns,
+                calibration=calibration_of(
+                    evaluation.calibration,
+                    evaluation.columns[OVERALL],
+                    merged.above,
+                    policy.calibration,
+                ),
+                labels=labels,
+                policy=policy,
+                overall_metrics=overall_metrics,
+                segment_metrics=segment_metrics,
+                layout=layout,
+            )
+            leaked = merged.leaked
     except DistributedError:
         raise
     except ValueError as exc:  # the statistics' own checks (NaN scores, labels, …)
@@ -182,26 +213,11 @@ def evaluate_on_dask(
         raise
     finally:
         client.close()  # type: ignore[no-untyped-call]
-    evaluation = merged.evaluation
-    comparison = comparison_of(
-        columns=evaluation.columns,
-        calibration=calibration_of(
-            evaluation.calibration,
-            evaluation.columns[OVERALL],
-            merged.above,
-            policy.calibration,
-        ),
-        labels=labels,
-        policy=policy,
-        overall_metrics=overall_metrics,
-        segment_metrics=segment_metrics,
-        layout=layout,
-    )
     return DaskOutcome(
         comparison=comparison,
         uri=bench.uri,
         sha256=bench.sha256,
         rows=manifest.rows,
-        leaked=merged.leaked,
+        leaked=leaked,
         partitions=len(specs),
     )

@@ -97,3 +97,62 @@ def fixed_to_float(limbs: IntArray) -> npt.NDArray[np.float64]:
     # int -> float is correctly rounded; scaling by a power of two is exact.
     as_float = np.asarray([float(x) for x in np.ravel(exact)], dtype=np.float64)
     return np.ldexp(as_float, -FIXED_BITS).reshape(limbs.shape[:-1])
+
+
+# -- wide fixed-point sums of signed terms of any everyday size ------------------------------
+#
+# Regression terms (targets, their squares, absolute and squared errors) have no fixed range
+# and may be negative. Each is rounded to a multiple of 2**-64 (exact for |t| >= 2**-11; below,
+# an absolute rounding under 2.8e-20) and split, in float64 and exactly, into five signed
+# 29-bit limbs, which cover |t| < 2**64 (1.8e19). Limbs are summed as above; the total is an
+# exact integer in units of 2**-64, identical whatever the partitioning.
+
+WIDE_FRACTION_BITS = 64
+WIDE_LIMBS = 5
+_WIDE_MAX = 2.0**64
+_LIMB = 2.0**FIXED_LIMB_BITS
+
+
+def wide_limbs(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """(n, WIDE_LIMBS) signed limbs: value ≈ Σ_j limb_j 2**(29 j - 64), each |limb_j| < 2**29;
+    refuses terms that are not finite or not below 2**64 in size."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size and not (np.isfinite(v).all() and np.abs(v).max() < _WIDE_MAX):
+        raise ValueError("terms to sum exactly must be finite and below 1.8e19 in size")
+    # Scaling by a power of two, floor and fmod of integers in float64 are all exact.
+    scaled = np.rint(np.ldexp(np.abs(v), WIDE_FRACTION_BITS))
+    out = np.empty((v.shape[0], WIDE_LIMBS), dtype=np.float64)
+    for j in range(WIDE_LIMBS):
+        out[:, j] = np.fmod(scaled, _LIMB)
+        scaled = np.floor(np.ldexp(scaled, -FIXED_LIMB_BITS))
+    out *= np.sign(v)[:, None]
+    return out
+
+
+def grouped_wide_fixed_sum(
+    cell: IntArray, values: npt.NDArray[np.float64], n_cells: int
+) -> IntArray:
+    """Per cell, the exact limb sums of `values`: shape (n_cells, WIDE_LIMBS), int64."""
+    limbs = wide_limbs(values)
+    out = np.zeros((n_cells, WIDE_LIMBS), dtype=np.int64)
+    for a in range(0, limbs.shape[0], _CHUNK):  # each bincount's sums stay below 2**53
+        where = cell[a : a + _CHUNK]
+        for j in range(WIDE_LIMBS):
+            found = np.bincount(where, weights=limbs[a : a + _CHUNK, j], minlength=n_cells)
+            out[:, j] += found.astype(np.int64)
+    return out
+
+
+def wide_totals(limbs: IntArray) -> npt.NDArray[Any]:
+    """(…, WIDE_LIMBS) limb sums -> object array of exact Python integers (units 2**-64)."""
+    exact = np.zeros(limbs.shape[:-1], dtype=object)
+    for j in range(WIDE_LIMBS):
+        exact = exact + limbs[..., j].astype(object) * (1 << (FIXED_LIMB_BITS * j))
+    return exact
+
+
+def wide_to_float(limbs: IntArray) -> npt.NDArray[np.float64]:
+    """(…, WIDE_LIMBS) limb sums -> the totals as floats (one correct rounding each)."""
+    exact = wide_totals(limbs)
+    as_float = np.asarray([float(x) for x in np.ravel(exact)], dtype=np.float64)
+    return np.ldexp(as_float, -WIDE_FRACTION_BITS).reshape(limbs.shape[:-1])
