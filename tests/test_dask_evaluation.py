@@ -270,16 +270,20 @@ def test_engine_dask_without_a_scheduler_fails_and_never_runs_locally(
     assert not report.overall
 
 
-def test_a_task_the_mergeable_statistics_do_not_cover_is_refused_before_the_cluster(
-    benchmarks: dict[Any, Any],
+@pytest.mark.parametrize(
+    ("task", "supported"),
+    [
+        (Task.MULTICLASS, "roc_auc, ovr_roc_auc, accuracy, f1, macro_f1, log_loss"),
+        (Task.REGRESSION, "mae, rmse, r2"),
+    ],
+)
+def test_metrics_the_mergeable_statistics_do_not_cover_are_refused_before_the_cluster(
+    benchmarks: dict[Any, Any], task: Task, supported: str
 ) -> None:
-    with pytest.raises(
-        DistributedError, match="multiclass_classification is not supported on the dask engine"
-    ):
-        metrics_of(policy(*benchmarks[3]), Task.MULTICLASS)
-    # Regression runs there (tests/test_dask_regression.py), with its own metrics only.
-    with pytest.raises(DistributedError, match="supported exactly: mae, rmse, r2"):
-        metrics_of(policy(*benchmarks[3]), Task.REGRESSION)
+    """The binary policy's pr_auc, precision, … for other tasks (which run there:
+    tests/test_dask_tasks.py)."""
+    with pytest.raises(DistributedError, match=f"supported exactly: {supported}"):
+        metrics_of(policy(*benchmarks[3]), task)
 
 
 def test_roc_auc_with_bootstrap_intervals_is_the_local_engines_and_the_same_for_any_partitioning(

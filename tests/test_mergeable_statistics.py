@@ -336,7 +336,8 @@ def test_confusion_counts_give_the_local_engines_metrics_for_any_partitioning() 
     data = PairedData(rows.label, rows.candidate, rows.baseline, Task.BINARY, 0.4)
     boot = make_poisson_bootstrap(n_rows=40_000, resamples=2, seed=0)
     merged = results[1].columns["region"].confusion
-    assert merged is not None and merged.counts.shape == (4, 256, 2, 4)
+    assert merged is not None and merged.cells is not None
+    assert merged.cells.shape == (4, 256, 2, 4)
     for name in ("accuracy", "precision", "recall", "f1"):
         metric = get_metric(name, task=Task.BINARY)
         assert metric.finish is not None
@@ -350,7 +351,7 @@ def test_confusion_counts_give_the_local_engines_metrics_for_any_partitioning() 
             whole = results[1].columns[column].confusion
             split_up = results[parts].columns[column].confusion
             assert whole is not None and split_up is not None
-            assert np.array_equal(whole.counts, split_up.counts)
+            assert np.array_equal(whole.cells, split_up.cells)
             for model in (0, 1):
                 assert np.array_equal(
                     whole.replicates(model, weights), split_up.replicates(model, weights)
@@ -375,10 +376,10 @@ def test_rank_resamples_match_the_local_engine_and_do_not_depend_on_partitioning
                 values = [found.auc[m].average_precision for m in (0, 1)]
                 assert np.allclose(values[0], local.candidate, rtol=1e-12, atol=0)
                 assert np.allclose(values[1], local.baseline, rtol=1e-12, atol=0)
-            assert np.allclose(found.rank_se[kind], local.se, rtol=0.3), (column, kind)
+            assert np.allclose(found.rank_se(kind), local.se, rtol=0.3), (column, kind)
             for parts in (3, 7):
                 assert np.array_equal(
-                    results[parts].columns[column].rank_se[kind], found.rank_se[kind]
+                    results[parts].columns[column].rank_se(kind), found.rank_se(kind)
                 )
 
 

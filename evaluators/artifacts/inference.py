@@ -212,10 +212,21 @@ def open_runner(
 
 
 def predict_batched(runner: Runner, x: NDArray[np.float32], *, batch_size: int) -> NDArray[Any]:
-    """Run in batches to bound peak memory; concatenates the outputs."""
-    if x.shape[0] == 0:
+    """Run in batches of exactly `batch_size` rows (bounding peak memory) and concatenate the
+    outputs. A short last batch is padded by repeating its last row, and the padding's outputs
+    dropped: runtimes pick kernels by batch size (onnxruntime's LinearClassifier rounds
+    differently below about 6,000 rows), so a row's score must not depend on how many rows it
+    was scored with, or a partitioned benchmark would not give the whole one's scores."""
+    n = x.shape[0]
+    if n == 0:
         return runner.predict(x)
-    parts = [runner.predict(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+    parts = []
+    for start in range(0, n, batch_size):
+        batch = x[start : start + batch_size]
+        rows = batch.shape[0]
+        if rows < batch_size:
+            batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - rows, axis=0)])
+        parts.append(runner.predict(batch)[:rows])
     return np.concatenate(parts, axis=0)
 
 

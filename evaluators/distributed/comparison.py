@@ -4,18 +4,22 @@ Every binary metric, computed exactly from partial results that merge by additio
 with DeLong intervals (or the bootstrap, as `statistics.method` says); average precision, Brier,
 log loss, accuracy, precision, recall and F1 with the hashed Poisson bootstrap; equal-width
 calibration and threshold shifts. Regression's MAE, RMSE and R² from exact sums, with the same
-bootstrap. Multiclass is refused before the cluster does any work.
+bootstrap. Multiclass: accuracy, macro F1 and log loss from exact sums of their row statistics,
+one-vs-rest ROC AUC from each class's binary passes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from evaluators.candidate import Task
+from evaluators.distributed import partition_tasks as tasks
+from evaluators.distributed.engine import MulticlassMerged
 from evaluators.distributed.errors import DistributedError
-from evaluators.metrics.registry import Metric, get_metric
+from evaluators.metrics.registry import Metric, RowStatsFn, get_metric
 from evaluators.policy import CalibrationPolicy, Policy
 from evaluators.report import (
     CalibrationSection,
@@ -35,15 +39,18 @@ from evaluators.statistics.compare_engine import Estimates
 from evaluators.statistics.intervals import DEFAULT_GROUPS, bootstrap_se
 from evaluators.statistics.mergeable.bootstrap import HashedPoisson
 from evaluators.statistics.mergeable.evaluation import OVERALL, ColumnResult, Layout
-from evaluators.statistics.mergeable.regression import METRICS as REGRESSION_METRICS
-from evaluators.statistics.mergeable.regression import RegressionSums
-from evaluators.statistics.mergeable.sums import CalibrationBins
+from evaluators.statistics.mergeable.regression import METRICS, RegressionSums
+from evaluators.statistics.mergeable.sums import CalibrationBins, StatSums
 from evaluators.statistics.resample_bins import OVERALL_BINS, SEGMENT_BINS
 from evaluators.statistics.segments import Partition, eligible
 
 _LOSS_TERM = {"brier": 0, "log_loss": 1}
 _CONFUSION = ("accuracy", "precision", "recall", "f1")  # of counts at the model's threshold
 SUPPORTED = ("roc_auc", "pr_auc", *_LOSS_TERM, *_CONFUSION)
+# As policies name them: roc_auc and f1 mean the one-vs-rest and macro ones (registry aliases).
+_MULTICLASS = ("roc_auc", "ovr_roc_auc", "accuracy", "f1", "macro_f1", "log_loss")
+_SUPPORTED = {Task.BINARY: SUPPORTED, Task.MULTICLASS: _MULTICLASS, Task.REGRESSION: METRICS}
+
 _RANK_KIND = {"roc_auc": "auc", "pr_auc": "ap"}  # histograms.KINDS
 
 DELONG_TEXT = (
@@ -54,12 +61,7 @@ DELONG_TEXT = (
 
 def metrics_of(policy: Policy, task: Task) -> tuple[list[Metric], list[Metric]]:
     """Overall and per-segment metrics; refuses what the dask engine cannot compute exactly."""
-    if task is Task.MULTICLASS:
-        raise DistributedError(
-            f"{task.value} is not supported on the dask engine (binary classification and "
-            "regression only)"
-        )
-    supported = REGRESSION_METRICS if task is Task.REGRESSION else SUPPORTED
+    supported = _SUPPORTED[task]
     overall = unique_values([policy.primary_metric, *(t.name for t in policy.metrics)])
     segment = unique_values(policy.segments.metrics or [policy.primary_metric])
     names = unique_values([*overall, *segment])
@@ -80,23 +82,56 @@ def layout_of(
 ) -> Layout:
     """`threshold`: the candidate's decision threshold (its model.yaml), as the local engine."""
     names = {m.name for m in metrics}
+    if metrics and metrics[0].task is Task.MULTICLASS:  # every interval from the bootstrap
+        return Layout(columns=columns, bootstrap=_design(policy))
     needs_confusion = bool(names & set(_CONFUSION))
     # ROC AUC's interval comes from the bootstrap when the policy says so (as `compare`).
     bootstrapped_auc = "roc_auc" in names and policy.statistics.method == "bootstrap"
     ranked = (("auc",) if bootstrapped_auc else ()) + (("ap",) if "pr_auc" in names else ())
-    needs_boot = needs_confusion or bool(ranked) or bool(names & {*_LOSS_TERM, *REGRESSION_METRICS})
+    needs_boot = needs_confusion or bool(ranked) or bool(names & {*_LOSS_TERM, *METRICS})
     return Layout(
         columns=columns,
         calibration_bins=policy.calibration.bins,
         threshold=threshold if needs_confusion else None,
         rank_resamples=ranked,
-        bootstrap=HashedPoisson(
-            seed=policy.statistics.seed,
-            replicates=policy.statistics.bootstrap_resamples,
-            groups=DEFAULT_GROUPS,
-        )
-        if needs_boot
-        else None,
+        bootstrap=_design(policy) if needs_boot else None,
+    )
+
+
+def _design(policy: Policy) -> HashedPoisson:
+    return HashedPoisson(
+        seed=policy.statistics.seed,
+        replicates=policy.statistics.bootstrap_resamples,
+        groups=DEFAULT_GROUPS,
+    )
+
+
+def one_vs_rest_layout(layout: Layout, metrics: list[Metric]) -> Layout | None:
+    """Each class's binary passes, for one-vs-rest ROC AUC (None when it is not asked):
+    exact AUC from the count tables, the SE from binned histograms, as the local engine."""
+    if not any(m.name == "ovr_roc_auc" for m in metrics):
+        return None
+    return replace(layout, rank_resamples=("auc",), threshold=None)
+
+
+def families_of(metrics: list[Metric]) -> dict[str, RowStatsFn]:
+    """The row-statistics functions of the summed metrics, by name (shared where metrics
+    share them: accuracy and macro F1 both read the confusion matrix)."""
+    return {m.row_stats.__name__: m.row_stats for m in metrics if m.row_stats is not None}
+
+
+def summed_estimates(sums: StatSums, metric: Metric, layout: Layout) -> Estimates:
+    """The metric's own finish over merged exact sums (integer counts: the local engine's
+    values to the bit); replicates reweigh the hashed groups."""
+    design = layout.bootstrap
+    assert design is not None and metric.finish is not None
+    weights = design.group_weights()
+    resampled = [metric.finish(sums.replicates(m, weights)) for m in (0, 1)]
+    return Estimates(
+        candidate=metric.finish(sums.totals(0)),
+        baseline=metric.finish(sums.totals(1)),
+        se=bootstrap_se(resampled[0] - resampled[1]),
+        interval="bootstrap",
     )
 
 
@@ -106,20 +141,11 @@ def _estimates(result: ColumnResult, metrics: list[Metric], layout: Layout) -> d
         kind = _RANK_KIND.get(metric.name)
         if kind in layout.rank_resamples:  # exact points, SE from the binned histograms
             points = [c.average_precision if kind == "ap" else c.auc for c in result.auc]
-            out[metric.name] = Estimates(points[0], points[1], result.rank_se[kind], "bootstrap")
+            out[metric.name] = Estimates(points[0], points[1], result.rank_se(kind), "bootstrap")
             continue
         if metric.name in _CONFUSION:
-            # The metric's own finish over merged integer counts: the local engine's values.
-            design, counts = layout.bootstrap, result.confusion
-            assert design is not None and counts is not None and metric.finish is not None
-            weights = design.group_weights()
-            resampled = [metric.finish(counts.replicates(m, weights)) for m in (0, 1)]
-            out[metric.name] = Estimates(
-                candidate=metric.finish(counts.totals(0)),
-                baseline=metric.finish(counts.totals(1)),
-                se=bootstrap_se(resampled[0] - resampled[1]),
-                interval="bootstrap",
-            )
+            assert result.confusion is not None
+            out[metric.name] = summed_estimates(result.confusion, metric, layout)
             continue
         if metric.name == "roc_auc":
             out[metric.name] = Estimates(
@@ -209,53 +235,57 @@ def regression_estimates(
     return out
 
 
-def binary_comparison_of(
-    *,
-    columns: dict[str, ColumnResult],
-    calibration: CalibrationSection,
-    labels: dict[str, list[str]],
-    policy: Policy,
-    overall_metrics: list[Metric],
-    segment_metrics: list[Metric],
-    layout: Layout,
-) -> Comparison:
-    return comparison_of(
-        estimates=lambda column, metrics: _estimates(columns[column], metrics, layout),
-        counts=lambda column: (columns[column].losses.rows, columns[column].losses.positives),
-        calibration=calibration,
-        labels=labels,
-        policy=policy,
-        overall_metrics=overall_metrics,
-        segment_metrics=segment_metrics,
-        layout=layout,
+def multiclass_estimates(
+    merged: MulticlassMerged, column: str, metrics: list[Metric], layout: Layout
+) -> dict[str, Estimates]:
+    out = {}
+    for metric in metrics:
+        if metric.row_stats is not None:
+            sums = merged.sums.sums[(column, metric.row_stats.__name__)]
+            out[metric.name] = summed_estimates(sums, metric, layout)
+            continue
+        # One-vs-rest ROC AUC: the classes' exact AUCs averaged; each replicate's difference
+        # averaged over the classes the same way (as the local engine), then its SE.
+        results = [problem.evaluation.columns[column] for problem in merged.problems]
+        points = [np.mean([r.auc[model].auc for r in results], axis=0) for model in (0, 1)]
+        deltas = np.mean([r.rank_deltas["auc"] for r in results], axis=0)
+        out[metric.name] = Estimates(points[0], points[1], bootstrap_se(deltas), "bootstrap")
+    return out
+
+
+@dataclass(frozen=True)
+class View:
+    """What the report needs of merged statistics, per segment column (OVERALL: all rows):
+    each metric's estimates, and the segments' rows and positives (None: not a binary task)."""
+
+    estimates: Callable[[str, list[Metric]], dict[str, Estimates]]
+    counts: Callable[[str], tuple[np.ndarray, np.ndarray | None]]
+
+
+def binary_view(columns: dict[str, ColumnResult], layout: Layout) -> View:
+    return View(
+        lambda column, metrics: _estimates(columns[column], metrics, layout),
+        lambda column: (columns[column].losses.rows, columns[column].losses.positives),
     )
 
 
-def regression_comparison_of(
-    *,
-    sums: dict[str, RegressionSums],
-    labels: dict[str, list[str]],
-    policy: Policy,
-    overall_metrics: list[Metric],
-    segment_metrics: list[Metric],
-    layout: Layout,
-) -> Comparison:
-    return comparison_of(
-        estimates=lambda column, metrics: regression_estimates(sums[column], metrics, layout),
-        counts=lambda column: (sums[column].rows.sum(axis=1), None),
-        calibration=None,
-        labels=labels,
-        policy=policy,
-        overall_metrics=overall_metrics,
-        segment_metrics=segment_metrics,
-        layout=layout,
+def regression_view(sums: dict[str, RegressionSums], layout: Layout) -> View:
+    return View(
+        lambda column, metrics: regression_estimates(sums[column], metrics, layout),
+        lambda column: (sums[column].rows.sum(axis=1), None),
+    )
+
+
+def multiclass_view(merged: MulticlassMerged, layout: Layout) -> View:
+    return View(
+        lambda column, metrics: multiclass_estimates(merged, column, metrics, layout),
+        lambda column: (merged.sums.sums[(column, tasks.ROWS)], None),
     )
 
 
 def comparison_of(
     *,
-    estimates: Callable[[str, list[Metric]], dict[str, Estimates]],
-    counts: Callable[[str], tuple[np.ndarray, np.ndarray | None]],
+    view: View,
     calibration: CalibrationSection | None,
     labels: dict[str, list[str]],
     policy: Policy,
@@ -264,10 +294,10 @@ def comparison_of(
     layout: Layout,
 ) -> Comparison:
     """The report's comparison from each column's estimates and (rows, positives) counts."""
-    overall = overall_comparisons(overall_metrics, estimates(OVERALL, overall_metrics), policy)
+    overall = overall_comparisons(overall_metrics, view.estimates(OVERALL, overall_metrics), policy)
     found = []
     for column, values in labels.items():
-        rows, positives = counts(column)
+        rows, positives = view.counts(column)
         found.append(
             SegmentRows(
                 partition=Partition(column=column, codes=np.empty(0, np.int64), values=values),
@@ -279,7 +309,7 @@ def comparison_of(
                     min_size=policy.segments.min_size,
                     min_positives=policy.segments.min_positives,
                 ),
-                estimates=estimates(column, segment_metrics),
+                estimates=view.estimates(column, segment_metrics),
             )
         )
     segments, correction = segment_comparisons(found, segment_metrics, policy)

@@ -19,6 +19,7 @@ import numpy as np
 
 from evaluators.distributed import partition_tasks as tasks
 from evaluators.distributed.errors import DistributedError
+from evaluators.metrics.registry import RowStatsFn
 from evaluators.statistics.mergeable.counts import RankCounts, rank_counts
 from evaluators.statistics.mergeable.evaluation import (
     OVERALL,
@@ -105,15 +106,35 @@ def _graph(
     each intermediate result (scored partitions, pass-1 parts, merged tables) as soon as the
     tasks that need it have run."""
     run = uuid.uuid4().hex[:12]  # task keys unique per evaluation: no reuse across runs
+    return _passes(client, _scored(client, specs, job, run), layout, fan_in, run)
+
+
+def _scored(
+    client: Client, specs: Sequence[tasks.PartitionSpec], job: tasks.Job, run: str
+) -> list[Future[Any]]:
     # One task holds the job (the models' bytes); every partition's task depends on it, so
     # Dask copies it once per worker. (scatter would wait for workers outside our timeout.)
     shared = client.submit(_job, job, key=f"job-{run}")
-    scored = [
+    return [
         client.submit(tasks.score_partition, spec, shared, key=f"score-{run}-{spec.index}")
         for spec in specs
     ]
+
+
+def _passes(
+    client: Client,
+    scored: list[Future[Any]],
+    layout: Layout,
+    fan_in: int,
+    run: str,
+    problem: int | None = None,
+) -> Future[Any]:
+    """Both passes over scored partitions (of one one-vs-rest `problem` of multiclass rows,
+    if given), up to the merged statistics."""
+    if problem is not None:
+        run = f"{run}-class{problem}"
     firsts = [
-        client.submit(tasks.first_part, s, layout, key=f"first-{run}-{i}")
+        client.submit(tasks.first_part, s, layout, problem, key=f"first-{run}-{i}")
         for i, s in enumerate(scored)
     ]
     # Each count table is merged on its own (no task holds all of them), the rest of pass 1
@@ -158,7 +179,9 @@ def _graph(
     }
     summary = client.submit(_summarise, rest, auc, key=f"summary-{run}")
     seconds = [
-        client.submit(tasks.second_part, s, index, placements, layout, key=f"second-{run}-{i}")
+        client.submit(
+            tasks.second_part, s, index, placements, layout, problem, key=f"second-{run}-{i}"
+        )
         for i, s in enumerate(scored)
     ]
     second = tree_reduce(
@@ -167,28 +190,25 @@ def _graph(
     return client.submit(_finish, summary, second, layout, key=f"finish-{run}")
 
 
-def _regression_graph(
+def _sums_graph(
     client: Client,
-    specs: Sequence[tasks.PartitionSpec],
-    job: tasks.Job,
-    layout: Layout,
+    scored: list[Future[Any]],
+    part: Callable[[tasks.Scored], tasks.SumsPart],
     fan_in: int,
+    name: str,
 ) -> Future[Any]:
-    """Regression needs one pass: score each partition, sum, merge (no tables, no ranks)."""
-    run = uuid.uuid4().hex[:12]
-    shared = client.submit(_job, job, key=f"job-{run}")
-    parts = [
-        client.submit(
-            lambda spec, job: tasks.regression_part(tasks.score_partition(spec, job), layout),
-            spec,
-            shared,
-            key=f"regression-{run}-{spec.index}",
-        )
-        for spec in specs
-    ]
-    return tree_reduce(
-        client, parts, tasks.merge_regression_parts, name=f"regression-{run}", fan_in=fan_in
-    )
+    """One pass of sums over scored partitions, merged by addition."""
+    parts = [client.submit(part, s, key=f"{name}-{i}") for i, s in enumerate(scored)]
+    return tree_reduce(client, parts, tasks.merge_sums_parts, name=name, fan_in=fan_in)
+
+
+@dataclass(frozen=True)
+class MulticlassMerged:
+    """Multiclass: the metric families' sums, and each class's one-vs-rest statistics (when
+    the policy asks for one-vs-rest ROC AUC)."""
+
+    sums: tasks.SumsPart
+    problems: tuple[Merged, ...]
 
 
 def _result(done: Future[Any], timeout_s: float | None) -> Any:
@@ -224,8 +244,55 @@ def evaluate_regression(
     *,
     fan_in: int = FAN_IN,
     timeout_s: float | None = None,
-) -> tasks.RegressionPart:
-    """Score every partition and merge its regression sums (as `evaluate_partitions`)."""
-    done = _regression_graph(client, specs, job, layout, fan_in)
-    result: tasks.RegressionPart = _result(done, timeout_s)
+) -> tasks.SumsPart:
+    """Regression needs one pass: score each partition, sum, merge (no tables, no ranks)."""
+    run = uuid.uuid4().hex[:12]
+    done = _sums_graph(
+        client,
+        _scored(client, specs, job, run),
+        lambda scored: tasks.regression_part(scored, layout),
+        fan_in,
+        f"regression-{run}",
+    )
+    result: tasks.SumsPart = _result(done, timeout_s)
+    return result
+
+
+def evaluate_multiclass(
+    client: Client,
+    specs: Sequence[tasks.PartitionSpec],
+    job: tasks.Job,
+    layout: Layout,
+    families: dict[str, RowStatsFn],
+    *,
+    one_vs_rest: Layout | None,
+    fan_in: int = FAN_IN,
+    timeout_s: float | None = None,
+) -> MulticlassMerged:
+    """Score each partition once; sum each metric family's row statistics; with `one_vs_rest`,
+    run both binary passes per class on the same scored partitions."""
+    run = uuid.uuid4().hex[:12]
+    scored = _scored(client, specs, job, run)
+    sums = _sums_graph(
+        client,
+        scored,
+        lambda part: tasks.stats_part(part, layout, families),
+        fan_in,
+        f"sums-{run}",
+    )
+    problems = (
+        [
+            _passes(client, scored, one_vs_rest, fan_in, run, problem)
+            for problem in range(len(job.classes))
+        ]
+        if one_vs_rest is not None
+        else []
+    )
+    done = client.submit(
+        lambda sums, *problems: MulticlassMerged(sums, tuple(problems)),
+        sums,
+        *problems,
+        key=f"multiclass-{run}",
+    )
+    result: MulticlassMerged = _result(done, timeout_s)
     return result

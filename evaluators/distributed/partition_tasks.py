@@ -31,9 +31,10 @@ import pandas as pd
 from evaluators.artifacts.benchmark_data import DEFAULT_MAX_BYTES, BenchmarkError, read_chunks
 from evaluators.artifacts.inference import InferenceInputError, feature_matrix
 from evaluators.artifacts.model_worker import BASELINE, CANDIDATE, ModelWorker
-from evaluators.candidate import ModelConfig
+from evaluators.candidate import ModelConfig, Task
 from evaluators.distributed.errors import DistributedError
 from evaluators.distributed.manifest import SegmentValues
+from evaluators.metrics.registry import RowStatsFn
 from evaluators.statistics.mergeable.counts import CountTable, merge_tables
 from evaluators.statistics.mergeable.evaluation import (
     FirstPass,
@@ -45,7 +46,8 @@ from evaluators.statistics.mergeable.evaluation import (
     second_pass,
 )
 from evaluators.statistics.mergeable.placements import PlacementTable, ScoreIndex
-from evaluators.statistics.mergeable.regression import RegressionSums, regression_sums
+from evaluators.statistics.mergeable.regression import regression_sums
+from evaluators.statistics.mergeable.sums import stat_sums
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class Job:
     leakage_ids: frozenset[str] = frozenset()
     id_column: str | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
-    regression: bool = False  # targets and predictions are numbers, not a class and P(class)
+    task: Task = Task.BINARY
+    classes: tuple[str, ...] = ()  # multiclass: the labels of the probabilities' columns
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -243,9 +246,18 @@ def _codes(frame: pd.DataFrame, column: str, segment: SegmentValues, index: int)
 
 
 def _labels(values: pd.Series, job: Job, index: int) -> np.ndarray:
-    """0/1 for the positive class, or (regression) the numeric targets."""
-    if not job.regression:
+    """0/1 for the positive class, class indices (multiclass) or numeric targets (regression)."""
+    if job.task is Task.BINARY:
         return np.asarray(values.astype(str) == job.positive_class, dtype=np.int64)
+    if job.task is Task.MULTICLASS:
+        text = values.astype("string")
+        found = pd.Index(list(job.classes), dtype="string").get_indexer(text)
+        unknown = sorted(set(text[found < 0].fillna("<missing>")))[:5]
+        if unknown:
+            raise DistributedError(
+                f"partition {index}: labels {unknown} are not among the model's classes"[:500]
+            )
+        return np.asarray(found, dtype=np.int64)
     try:
         numbers = pd.to_numeric(values, errors="raise").astype("Float64")
         targets: np.ndarray = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -259,6 +271,14 @@ def _labels(values: pd.Series, job: Job, index: int) -> np.ndarray:
             "values"
         )
     return targets
+
+
+def _expected_shape(job: Job, rows: int) -> tuple[tuple[int, ...], str]:
+    if job.task is Task.MULTICLASS:
+        return (rows, len(job.classes)), "one probability per class and row"
+    if job.task is Task.REGRESSION:
+        return (rows,), "one prediction per row"
+    return (rows,), "one probability per row"
 
 
 def score_partition(spec: PartitionSpec, job: Job) -> Scored:
@@ -294,9 +314,9 @@ def score_partition(spec: PartitionSpec, job: Job) -> Scored:
                     f"{_name(role)} model on partition {spec.index}: {result.message}"
                 )
             scores[role] = np.asarray(result.proba, dtype=np.float64)
-            if scores[role].shape != (len(frame),):
-                what = "prediction" if job.regression else "probability"
-                raise DistributedError(f"{_name(role)} model: not one {what} per row")
+            shape, what = _expected_shape(job, len(frame))
+            if scores[role].shape != shape:
+                raise DistributedError(f"{_name(role)} model: not {what}")
     leaked: tuple[str, ...] = ()
     if job.id_column and job.leakage_ids:
         ids = frame[job.id_column].astype("string").dropna()
@@ -328,8 +348,13 @@ class FirstPart:
     leaked: tuple[str, ...]
 
 
-def first_part(scored: Scored, layout: Layout) -> FirstPart:
-    return FirstPart(first_pass(scored.rows, layout), scored.above, scored.leaked)
+def _rows(scored: Scored, problem: int | None) -> Rows:
+    return scored.rows if problem is None else scored.rows.one_vs_rest(problem)
+
+
+def first_part(scored: Scored, layout: Layout, problem: int | None = None) -> FirstPart:
+    """Pass 1 (of the one-vs-rest `problem` of multiclass rows, if given)."""
+    return FirstPart(first_pass(_rows(scored, problem), layout), scored.above, scored.leaked)
 
 
 def merge_first_parts(parts: list[FirstPart]) -> FirstPart:
@@ -365,23 +390,29 @@ def second_part(
     index: list[ScoreIndex],
     tables: dict[tuple[str, int], PlacementTable],
     layout: Layout,
+    problem: int | None = None,
 ) -> SecondPass:
     """Pass 2 on one partition, given the merged tables' score indexes and placements."""
-    return second_pass(scored.rows, Prepared(index=(index[0], index[1]), tables=tables), layout)
+    prepared = Prepared(index=(index[0], index[1]), tables=tables)
+    return second_pass(_rows(scored, problem), prepared, layout)
+
+
+ROWS = "rows"
 
 
 @dataclass(frozen=True)
-class RegressionPart:
-    """Regression sums per segment column of some partitions, with the leaked ids."""
+class SumsPart:
+    """Sums that merge by addition, keyed (per segment column, or column and metric family),
+    of some partitions, with the leaked ids."""
 
-    sums: dict[str, RegressionSums]
+    sums: dict[Any, Any]
     leaked: tuple[str, ...]
 
 
-def regression_part(scored: Scored, layout: Layout) -> RegressionPart:
+def regression_part(scored: Scored, layout: Layout) -> SumsPart:
     rows = scored.rows
     group = layout.row_groups(rows.row_id)
-    return RegressionPart(
+    return SumsPart(
         {
             column: regression_sums(
                 target=rows.label,
@@ -398,8 +429,45 @@ def regression_part(scored: Scored, layout: Layout) -> RegressionPart:
     )
 
 
-def merge_regression_parts(parts: list[RegressionPart]) -> RegressionPart:
-    return RegressionPart(
+def stats_part(scored: Scored, layout: Layout, families: dict[str, RowStatsFn]) -> SumsPart:
+    """Each metric family's row statistics summed per (segment column, family), and each
+    column's rows per segment (key (column, ROWS))."""
+    rows = scored.rows
+    group = layout.row_groups(rows.row_id)
+    return SumsPart(
+        {
+            **{
+                (column, family): stat_sums(
+                    row_stats,
+                    label=rows.label,
+                    candidate=rows.candidate,
+                    baseline=rows.baseline,
+                    codes=rows.codes_of(column),
+                    n_segments=k,
+                    group=group,
+                    groups=layout.groups,
+                )
+                for column, k in layout.segments().items()
+                for family, row_stats in families.items()
+            },
+            **{
+                (column, ROWS): np.bincount(_codes_or_zeros(rows, column), minlength=k).astype(
+                    np.int64
+                )
+                for column, k in layout.segments().items()
+            },
+        },
+        scored.leaked,
+    )
+
+
+def _codes_or_zeros(rows: Rows, column: str) -> np.ndarray:
+    codes = rows.codes_of(column)
+    return np.zeros(rows.row_id.shape[0], np.int64) if codes is None else codes
+
+
+def merge_sums_parts(parts: list[SumsPart]) -> SumsPart:
+    return SumsPart(
         {key: reduce(add, (p.sums[key] for p in parts)) for key in parts[0].sums},
         tuple(sorted({i for p in parts for i in p.leaked})),
     )

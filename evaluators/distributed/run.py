@@ -25,13 +25,21 @@ from evaluators.artifacts.model_worker import BASELINE, CANDIDATE
 from evaluators.candidate import ModelConfig, Task
 from evaluators.distributed.cluster import connect, require_scheduler
 from evaluators.distributed.comparison import (
-    binary_comparison_of,
+    binary_view,
     calibration_of,
+    comparison_of,
+    families_of,
     layout_of,
     metrics_of,
-    regression_comparison_of,
+    multiclass_view,
+    one_vs_rest_layout,
+    regression_view,
 )
-from evaluators.distributed.engine import evaluate_partitions, evaluate_regression
+from evaluators.distributed.engine import (
+    evaluate_multiclass,
+    evaluate_partitions,
+    evaluate_regression,
+)
 from evaluators.distributed.errors import DistributedError
 from evaluators.distributed.manifest import (
     MANIFEST_NAME,
@@ -147,7 +155,15 @@ def evaluate_on_dask(
         threshold=config.threshold,
     )
     positive = config.positive_class if config.positive_class is not None else 1
-    regression = config.task is Task.REGRESSION
+    classes = tuple(str(c) for c in config.classes or ())
+    if config.task is Task.MULTICLASS and not classes:
+        # The local engine may take them from the benchmark's labels; here no process sees
+        # them all, so the probabilities' columns must be named up front.
+        raise DistributedError(
+            "multiclass on the dask engine needs the model's classes listed in config.yaml "
+            "(classes:), in the order of its probabilities"
+        )
+    binary = config.task is Task.BINARY
     job = Job(
         models={
             CANDIDATE: _model(candidate_dir, config),
@@ -157,12 +173,13 @@ def evaluate_on_dask(
         positive_class=str(positive),
         row_id_column=manifest.row_id_column,
         segments=segments,
-        thresholds=() if regression else tuple(policy.calibration.thresholds),
+        thresholds=tuple(policy.calibration.thresholds) if binary else (),
         memory_mb=policy.limits.memory_mb,
         timeout_s=float(policy.limits.timeout_seconds),
         leakage_ids=leakage_ids,
         id_column=bench.id_column,
-        regression=regression,
+        task=config.task,
+        classes=classes,
     )
     specs = [
         PartitionSpec(i, uri, p.sha256, p.rows)
@@ -171,35 +188,37 @@ def evaluate_on_dask(
     say("scoring and comparing on the cluster")
     client = connect(address)
     try:
-        if job.regression:
+        if config.task is Task.REGRESSION:
             summed = evaluate_regression(client, specs, job, layout, timeout_s=job.timeout_s)
-            comparison = regression_comparison_of(
-                sums=summed.sums,
-                labels=labels,
-                policy=policy,
-                overall_metrics=overall_metrics,
-                segment_metrics=segment_metrics,
-                layout=layout,
+            view, calibration, leaked = regression_view(summed.sums, layout), None, summed.leaked
+        elif config.task is Task.MULTICLASS:
+            everything = [*overall_metrics, *segment_metrics]
+            found = evaluate_multiclass(
+                client,
+                specs,
+                job,
+                layout,
+                families_of(everything),
+                one_vs_rest=one_vs_rest_layout(layout, everything),
+                timeout_s=job.timeout_s,
             )
-            leaked = summed.leaked
+            view, calibration, leaked = multiclass_view(found, layout), None, found.sums.leaked
         else:
             merged = evaluate_partitions(client, specs, job, layout, timeout_s=job.timeout_s)
-            evaluation = merged.evaluation
-            comparison = binary_comparison_of(
-                columns=evaluation.columns,
-                calibration=calibration_of(
-                    evaluation.calibration,
-                    evaluation.columns[OVERALL],
-                    merged.above,
-                    policy.calibration,
-                ),
-                labels=labels,
-                policy=policy,
-                overall_metrics=overall_metrics,
-                segment_metrics=segment_metrics,
-                layout=layout,
+            columns = merged.evaluation.columns
+            view, leaked = binary_view(columns, layout), merged.leaked
+            calibration = calibration_of(
+                merged.evaluation.calibration, columns[OVERALL], merged.above, policy.calibration
             )
-            leaked = merged.leaked
+        comparison = comparison_of(
+            view=view,
+            calibration=calibration,
+            labels=labels,
+            policy=policy,
+            overall_metrics=overall_metrics,
+            segment_metrics=segment_metrics,
+            layout=layout,
+        )
     except DistributedError:
         raise
     except ValueError as exc:  # the statistics' own checks (NaN scores, labels, …)

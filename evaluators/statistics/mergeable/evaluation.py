@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from evaluators.metrics.sums import binary_confusion
 from evaluators.statistics.intervals import bootstrap_se
 from evaluators.statistics.mergeable.bootstrap import BootstrapSums, HashedPoisson, bootstrap_sums
 from evaluators.statistics.mergeable.counts import (
@@ -44,12 +45,12 @@ from evaluators.statistics.mergeable.placements import (
 )
 from evaluators.statistics.mergeable.sums import (
     CalibrationBins,
-    ConfusionSums,
     LossSums,
+    StatSums,
     calibration_bins,
-    confusion_sums,
     fixed_terms,
     loss_sums,
+    stat_sums,
 )
 from evaluators.statistics.resample_bins import OVERALL_BINS, SEGMENT_BINS
 
@@ -100,7 +101,9 @@ class Layout:
 
 @dataclass(frozen=True)
 class Rows:
-    """One partition: global row ids, 0/1 labels, both models' probabilities, segment codes."""
+    """One partition: global row ids, 0/1 labels, both models' probabilities, segment codes.
+    (Multiclass: class indices and (n, classes) probabilities; regression: targets and
+    predictions.)"""
 
     row_id: IntArray
     label: IntArray
@@ -111,6 +114,17 @@ class Rows:
     def codes_of(self, column: str) -> IntArray | None:
         return None if column == OVERALL else self.codes[column]
 
+    def one_vs_rest(self, problem: int) -> Rows:
+        """Multiclass rows as the binary problem "class `problem` or not" (as the local
+        engine's one-vs-rest ROC AUC)."""
+        return Rows(
+            row_id=self.row_id,
+            label=(self.label == problem).astype(np.int64),
+            candidate=np.ascontiguousarray(self.candidate[:, problem]),
+            baseline=np.ascontiguousarray(self.baseline[:, problem]),
+            codes=self.codes,
+        )
+
 
 @dataclass(frozen=True)
 class FirstPass:
@@ -120,7 +134,7 @@ class FirstPass:
     losses: dict[str, LossSums]
     calibration: CalibrationBins
     bootstrap: dict[str, BootstrapSums]
-    confusion: dict[str, ConfusionSums] = field(default_factory=dict)
+    confusion: dict[str, StatSums] = field(default_factory=dict)
 
     def __add__(self, other: FirstPass) -> FirstPass:
         return merge_first([self, other])
@@ -167,7 +181,8 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
                 group=group,
             )
         if layout.threshold is not None:
-            confusion[column] = confusion_sums(
+            confusion[column] = stat_sums(
+                binary_confusion,
                 label=label,
                 candidate=cand,
                 baseline=base,
@@ -266,8 +281,13 @@ class ColumnResult:
     delong: DelongResult
     losses: LossSums
     loss_se: FloatArray | None  # (k, 2 terms) bootstrap SE of candidate - baseline
-    confusion: ConfusionSums | None = None  # per (segment, bootstrap group), at the threshold
-    rank_se: dict[str, FloatArray] = field(default_factory=dict)  # kind -> (k,) bootstrap SE
+    confusion: StatSums | None = None  # per (segment, bootstrap group), at the threshold
+    # kind -> (replicates, k) the replicates' candidate - baseline, from binned histograms
+    rank_deltas: dict[str, FloatArray] = field(default_factory=dict)
+
+    def rank_se(self, kind: str) -> FloatArray:
+        """(k,) the bootstrap SE of a resampled rank metric's difference."""
+        return bootstrap_se(self.rank_deltas[kind])
 
 
 @dataclass(frozen=True)
@@ -285,7 +305,7 @@ class FirstSummary:
     losses: dict[str, LossSums]
     calibration: CalibrationBins
     bootstrap: dict[str, BootstrapSums]
-    confusion: dict[str, ConfusionSums] = field(default_factory=dict)
+    confusion: dict[str, StatSums] = field(default_factory=dict)
 
 
 def summarise(first: FirstPass) -> FirstSummary:
@@ -298,15 +318,14 @@ def summarise(first: FirstPass) -> FirstSummary:
     )
 
 
-def _rank_se(second: SecondPass, column: str, layout: Layout) -> dict[str, FloatArray]:
+def _rank_deltas(second: SecondPass, column: str, layout: Layout) -> dict[str, FloatArray]:
     design = layout.bootstrap
     if not second.histograms or design is None or design.groups is None:
         return {}
     weights = design.group_weights()
     candidate, baseline = second.histograms[(column, 0)], second.histograms[(column, 1)]
     return {
-        kind: bootstrap_se(resampled_deltas(candidate, baseline, weights, kind))
-        for kind in layout.rank_resamples
+        kind: resampled_deltas(candidate, baseline, weights, kind) for kind in layout.rank_resamples
     }
 
 
@@ -325,6 +344,6 @@ def finish(first: FirstPass | FirstSummary, second: SecondPass, layout: Layout) 
             losses=summary.losses[column],
             loss_se=se,
             confusion=summary.confusion.get(column),
-            rank_se=_rank_se(second, column, layout),
+            rank_deltas=_rank_deltas(second, column, layout),
         )
     return Evaluation(columns=columns, calibration=summary.calibration)

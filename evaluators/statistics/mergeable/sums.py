@@ -1,4 +1,4 @@
-"""Brier, log loss, confusion counts and calibration bins as sums that merge by addition.
+"""Brier, log loss, metric row statistics and calibration bins as sums that merge by addition.
 
 Per-row terms come from the metrics' own functions (evaluators/metrics/sums.py), so the clipping
 of log loss and the decision rule (score >= threshold) are the ones every other path uses;
@@ -9,19 +9,23 @@ partitioning; so are calibration's Σp per bin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from evaluators.metrics.sums import binary_confusion, binary_log_loss_terms, brier_terms
+from evaluators.metrics.sums import RowStats, binary_log_loss_terms, brier_terms
 from evaluators.statistics.mergeable.counts import checked_rows
 from evaluators.statistics.mergeable.exact import (
     FIXED_LIMBS,
+    WIDE_LIMBS,
     fixed_point,
     fixed_to_float,
     grouped_fixed_sum,
+    grouped_wide_fixed_sum,
+    wide_to_float,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -117,50 +121,78 @@ def loss_sums(
 
 
 @dataclass(frozen=True)
-class ConfusionSums:
-    """Confusion cells at the decision threshold (TN, FP, FN, TP: 2 * label + predicted, as
-    `binary_confusion`) per segment, bootstrap row group and model: integers, so the merged
-    counts and every replicate made from them are exact whatever the partitioning."""
+class StatSums:
+    """One family of a metric's row statistics (metrics/sums.py: confusion cells, or loss terms)
+    summed per segment, bootstrap row group and model: cells as int64 counts, terms as exact
+    wide fixed-point limbs. The merged sums, and every replicate made from them, are the same
+    whatever the partitioning; a metric's own `finish` turns them into values."""
 
-    counts: IntArray  # (k, groups, 2 models, 4 cells)
+    cells: IntArray | None  # (k, groups, 2 models, width): rows per cell
+    limbs: IntArray | None = None  # (k, groups, 2 models, width, WIDE_LIMBS): term sums
 
-    def __add__(self, other: ConfusionSums) -> ConfusionSums:
-        return ConfusionSums(self.counts + other.counts)
+    def __add__(self, other: StatSums) -> StatSums:
+        return StatSums(
+            None if self.cells is None or other.cells is None else self.cells + other.cells,
+            None if self.limbs is None or other.limbs is None else self.limbs + other.limbs,
+        )
 
     def totals(self, model: int) -> FloatArray:
-        """(k, 4) one model's cells over all rows of each segment."""
-        return np.asarray(self.counts[:, :, model].sum(axis=1), dtype=np.float64)
+        """(k, width) one model's sums over all rows of each segment (one rounding each)."""
+        if self.cells is not None:
+            return np.asarray(self.cells[:, :, model].sum(axis=1), dtype=np.float64)
+        assert self.limbs is not None
+        return wide_to_float(self.limbs[:, :, model].sum(axis=1))
 
     def replicates(self, model: int, weights: IntArray) -> FloatArray:
-        """(replicates, k, 4) one model's cells reweighted by (replicates, groups) weights."""
-        cells = self.counts[:, :, model].astype(np.float64)
-        return np.asarray(np.einsum("rg,kgc->rkc", weights.astype(np.float64), cells))
+        """(replicates, k, width) one model's sums reweighted by (replicates, groups) weights."""
+        grouped = (
+            self.cells[:, :, model].astype(np.float64)
+            if self.cells is not None
+            else wide_to_float(self.limbs[:, :, model])  # type: ignore[index]
+        )
+        return np.asarray(np.einsum("rg,kgw->rkw", weights.astype(np.float64), grouped))
 
 
-def confusion_sums(
+def stat_sums(
+    row_stats: Callable[..., RowStats],
     *,
     label: AnyArray,
     candidate: AnyArray,
     baseline: AnyArray,
-    threshold: float,
+    threshold: float = 0.5,
     codes: AnyArray | None = None,
     n_segments: int = 1,
     group: IntArray | None = None,
     groups: int = 1,
-) -> ConfusionSums:
-    """One partition's confusion counts; `group` is each row's bootstrap group (None: one)."""
+) -> StatSums:
+    """One partition's sums of `row_stats` for both models; `group` is each row's bootstrap
+    group (None: one group)."""
     labels = np.asarray(label)
     n = labels.shape[0]
     key = np.zeros(n, np.int64) if codes is None else np.asarray(codes, np.int64)
     if group is not None:
         key = key * groups + group
-    counts = np.empty((n_segments * groups, 2, 4), np.int64)
+    keys = n_segments * groups
+    cells: IntArray | None = None
+    limbs: IntArray | None = None
     for model, scores in enumerate((candidate, baseline)):
-        cells = binary_confusion(y_true=labels, y_score=scores, threshold=threshold).cells
-        assert cells is not None
-        found = np.bincount(key * 4 + cells, minlength=counts.shape[0] * 4)
-        counts[:, model] = found.reshape(-1, 4)
-    return ConfusionSums(counts.reshape(n_segments, groups, 2, 4))
+        stats = row_stats(y_true=labels, y_score=scores, threshold=threshold)
+        width = stats.width
+        if stats.cells is not None:
+            if cells is None:
+                cells = np.empty((keys, 2, width), np.int64)
+            found = np.bincount(key * width + stats.cells, minlength=keys * width)
+            cells[:, model] = found.reshape(-1, width)
+            continue
+        if limbs is None:
+            limbs = np.empty((keys, 2, width, WIDE_LIMBS), np.int64)
+        for column, term in enumerate(stats.terms or ()):
+            values = np.ones(n) if term is None else term  # a column of ones counts the rows
+            limbs[:, model, column] = grouped_wide_fixed_sum(key, values, keys)
+    return StatSums(
+        None if cells is None else cells.reshape(n_segments, groups, *cells.shape[1:]),
+        None if limbs is None else limbs.reshape(n_segments, groups, *limbs.shape[1:]),
+    )
 
 
 @dataclass(frozen=True)
