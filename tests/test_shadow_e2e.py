@@ -117,7 +117,14 @@ class Staging:
                     timeout_s=60,
                     what="nginx to deliver every mirror",
                 )
-        # Leaving the context drained the mirror queue and flushed the prediction log.
+            # A loaded machine starves the shadow: let it answer every mirrored request, or
+            # the gateway's bounded drain at shutdown drops (and counts) the rest.
+            wait_until(
+                lambda: gateway.metric("shipyard_gateway_requests_total", variant="shadow") >= rows,
+                timeout_s=120,
+                what="the shadow to answer every mirrored request",
+            )
+        # Leaving the context flushed the prediction log.
 
 
 class _Through:
