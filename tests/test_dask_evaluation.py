@@ -6,8 +6,6 @@ fixture models score a partitioned copy of the fixture benchmark on its workers.
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import os
 import shutil
 import signal
@@ -29,17 +27,16 @@ from evaluators.candidate import Task
 from evaluators.distributed.cluster import connect
 from evaluators.distributed.comparison import metrics_of
 from evaluators.distributed.errors import DistributedError
-from evaluators.distributed.manifest import write_partitioned
 from evaluators.evaluate import run_evaluation
 from evaluators.policy import Policy, parse_policy
 from evaluators.report import EvaluationReport, MetricComparison, RunStatus
 from tests.http_servers import serve_directory
+from tests.partitioned_benchmarks import uneven_partitions
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = ROOT / "fixtures/registry"
 CANDIDATE = REGISTRY / "candidate_segment_regression/models/churn"
 PRODUCTION = REGISTRY / "production/models/churn"
-SEGMENTS = ["entity_type", "industry", "region"]
 CONFUSION = ["accuracy", "precision", "recall", "f1"]
 BOOTSTRAPPED = ["pr_auc", *CONFUSION]  # every interval of these comes from the bootstrap
 
@@ -63,23 +60,7 @@ def frame() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def benchmarks(frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> dict[Any, Any]:
     """The benchmark whole (one file) and in 1, 3 and 7 partitions of uneven sizes."""
-    root = tmp_path_factory.mktemp("benchmarks")
-    whole = root / "whole.parquet"
-    frame.to_parquet(whole, index=False)
-    found: dict[Any, Any] = {"whole": (whole, hashlib.sha256(whole.read_bytes()).hexdigest())}
-    rng = np.random.default_rng(16)
-    for parts in (1, 3, 7):
-        cuts = np.sort(rng.choice(np.arange(1, len(frame)), parts - 1, replace=False))
-        bounds = [0, *cuts.tolist(), len(frame)]
-        directory = root / f"parts-{parts}"
-        sha = write_partitioned(
-            (frame.iloc[a:b] for a, b in itertools.pairwise(bounds)),
-            directory,
-            row_id_column="row_id",
-            segment_columns=SEGMENTS,
-        )
-        found[parts] = (directory, sha)
-    return found
+    return uneven_partitions(frame, tmp_path_factory.mktemp("benchmarks"), seed=16)
 
 
 def policy(uri: Path | str, sha: str, *, engine: str = "dask", **changes: Any) -> Policy:

@@ -11,8 +11,6 @@ LocalCluster.
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,14 +26,13 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from evaluators.distributed.manifest import write_partitioned
 from evaluators.evaluate import run_evaluation
 from evaluators.policy import Policy, parse_policy
 from evaluators.report import EvaluationReport, RunStatus
+from tests.partitioned_benchmarks import partitioned, uneven_partitions
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = ROOT / "fixtures/registry"
-SEGMENTS = ["entity_type", "industry", "region"]
 TARGET = "spend_next_quarter"
 PLAN = "plan_next_year"
 PLANS = ["basic", "enterprise", "pro"]  # scikit-learn's order of the classes (sorted)
@@ -118,27 +115,9 @@ def models(frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> dic
     return found
 
 
-def _partitioned(frame: pd.DataFrame, bounds: list[int], directory: Path) -> str:
-    return write_partitioned(
-        (frame.iloc[a:b] for a, b in itertools.pairwise(bounds)),
-        directory,
-        row_id_column="row_id",
-        segment_columns=SEGMENTS,
-    )
-
-
 @pytest.fixture(scope="module")
 def benchmarks(frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> dict[Any, Any]:
-    root = tmp_path_factory.mktemp("benchmarks")
-    whole = root / "whole.parquet"
-    frame.to_parquet(whole, index=False)
-    found: dict[Any, Any] = {"whole": (whole, hashlib.sha256(whole.read_bytes()).hexdigest())}
-    rng = np.random.default_rng(3)
-    for parts in (1, 3, 7):
-        cuts = np.sort(rng.choice(np.arange(1, len(frame)), parts - 1, replace=False))
-        directory = root / f"parts-{parts}"
-        found[parts] = (directory, _partitioned(frame, [0, *cuts.tolist(), len(frame)], directory))
-    return found
+    return uneven_partitions(frame, tmp_path_factory.mktemp("benchmarks"), seed=3)
 
 
 POLICIES: dict[str, dict[str, Any]] = {
@@ -230,43 +209,44 @@ def test_the_dask_engine_gives_the_local_engines_answers_for_any_partitioning(
     assert "hashed row-group" in report.statistics.interval_methods[primary.metric]
 
 
-def test_a_target_that_is_not_a_number_is_a_clear_error_from_the_cluster(
-    models: dict[str, Any], frame: pd.DataFrame, cluster: LocalCluster, tmp_path: Path
+@pytest.mark.parametrize(
+    ("task", "column", "row", "value", "message"),
+    [
+        ("regression", TARGET, 5, "n/a", f"partition 0: the target column {TARGET} is not numeric"),
+        (
+            "multiclass",
+            PLAN,
+            1_500,
+            "platinum<script>",
+            "partition 1: labels ['platinum<script>'] are not among the model's classes",
+        ),
+    ],
+)
+def test_a_label_the_task_cannot_read_is_a_clear_error_from_the_cluster(
+    task: str,
+    column: str,
+    row: int,
+    value: str,
+    message: str,
+    models: dict[str, Any],
+    frame: pd.DataFrame,
+    cluster: LocalCluster,
+    tmp_path: Path,
 ) -> None:
     bad = frame.iloc[:2_000].copy()
-    bad[TARGET] = bad[TARGET].astype(str)
-    bad.loc[bad.index[5], TARGET] = "n/a"
-    sha = _partitioned(bad, [0, 1_000, 2_000], tmp_path / "parts")
+    bad[column] = bad[column].astype(str)
+    bad.loc[bad.index[row], column] = value
+    sha = partitioned(bad, [0, 1_000, 2_000], tmp_path / "parts")
     report = run_evaluation(
-        candidate_dir=models["regression"][0],
-        baseline_dir=models["regression"][1],
-        policy=policy("regression", tmp_path / "parts", sha),
+        candidate_dir=models[task][0],
+        baseline_dir=models[task][1],
+        policy=policy(task, tmp_path / "parts", sha),
         dask_scheduler=cluster.scheduler_address,
     )
     assert report.status is RunStatus.ERROR
     assert report.error is not None
-    assert f"partition 0: the target column {TARGET} is not numeric" in report.error
+    assert message in report.error
     assert "Traceback" not in report.error and not report.overall
-
-
-def test_a_label_outside_the_models_classes_is_a_clear_error_from_the_cluster(
-    models: dict[str, Any], frame: pd.DataFrame, cluster: LocalCluster, tmp_path: Path
-) -> None:
-    bad = frame.iloc[:2_000].copy()
-    bad.loc[bad.index[1_500], PLAN] = "platinum<script>"
-    sha = _partitioned(bad, [0, 1_000, 2_000], tmp_path / "parts")
-    report = run_evaluation(
-        candidate_dir=models["multiclass"][0],
-        baseline_dir=models["multiclass"][1],
-        policy=policy("multiclass", tmp_path / "parts", sha),
-        dask_scheduler=cluster.scheduler_address,
-    )
-    assert report.status is RunStatus.ERROR
-    assert report.error is not None
-    assert "partition 1: labels ['platinum<script>'] are not among the model's classes" in (
-        report.error
-    )
-    assert not report.overall
 
 
 def test_multiclass_without_its_classes_in_config_is_refused_before_the_cluster(

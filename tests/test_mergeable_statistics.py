@@ -488,7 +488,7 @@ def test_regression_sums_give_scikit_learns_metrics_for_any_partitioning() -> No
 
     def sums(a: int, b: int) -> RegressionSums:
         return regression_sums(
-            target=target[a:b],
+            label=target[a:b],
             candidate=candidate[a:b],
             baseline=baseline[a:b],
             codes=codes[a:b],
@@ -520,4 +520,4 @@ def test_regression_sums_give_scikit_learns_metrics_for_any_partitioning() -> No
             merged.replicates(metric, weights), whole.replicates(metric, weights)
         )
     with pytest.raises(ValueError, match="NaN or infinite"):
-        regression_sums(target=[1.0, np.nan], candidate=[1.0, 2.0], baseline=[1.0, 2.0])
+        regression_sums(label=[1.0, np.nan], candidate=[1.0, 2.0], baseline=[1.0, 2.0])

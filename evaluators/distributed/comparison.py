@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
 from evaluators.candidate import Task
 from evaluators.distributed import partition_tasks as tasks
-from evaluators.distributed.engine import MulticlassMerged
+from evaluators.distributed.engine import Summed
 from evaluators.distributed.errors import DistributedError
-from evaluators.metrics.registry import Metric, RowStatsFn, get_metric
+from evaluators.metrics.registry import Metric, get_metric
 from evaluators.policy import CalibrationPolicy, Policy
 from evaluators.report import (
     CalibrationSection,
@@ -39,8 +40,8 @@ from evaluators.statistics.compare_engine import Estimates
 from evaluators.statistics.intervals import DEFAULT_GROUPS, bootstrap_se
 from evaluators.statistics.mergeable.bootstrap import HashedPoisson
 from evaluators.statistics.mergeable.evaluation import OVERALL, ColumnResult, Layout
-from evaluators.statistics.mergeable.regression import METRICS, RegressionSums
-from evaluators.statistics.mergeable.sums import CalibrationBins, StatSums
+from evaluators.statistics.mergeable.regression import METRICS, RegressionSums, regression_sums
+from evaluators.statistics.mergeable.sums import CalibrationBins, StatSums, stat_sums
 from evaluators.statistics.resample_bins import OVERALL_BINS, SEGMENT_BINS
 from evaluators.statistics.segments import Partition, eligible
 
@@ -114,10 +115,20 @@ def one_vs_rest_layout(layout: Layout, metrics: list[Metric]) -> Layout | None:
     return replace(layout, rank_resamples=("auc",), threshold=None)
 
 
-def families_of(metrics: list[Metric]) -> dict[str, RowStatsFn]:
-    """The row-statistics functions of the summed metrics, by name (shared where metrics
-    share them: accuracy and macro F1 both read the confusion matrix)."""
-    return {m.row_stats.__name__: m.row_stats for m in metrics if m.row_stats is not None}
+REGRESSION = "regression"  # the name of regression's sums among a column's
+
+
+def summers_of(task: Task, metrics: list[Metric]) -> dict[str, tasks.Summer]:
+    """What each partition sums: regression's sums, or each metric family's row statistics
+    by the family's name (shared where metrics share one: accuracy and macro F1 both read the
+    confusion matrix)."""
+    if task is Task.REGRESSION:
+        return {REGRESSION: regression_sums}
+    return {
+        m.row_stats.__name__: partial(stat_sums, m.row_stats)
+        for m in metrics
+        if m.row_stats is not None
+    }
 
 
 def summed_estimates(sums: StatSums, metric: Metric, layout: Layout) -> Estimates:
@@ -236,7 +247,7 @@ def regression_estimates(
 
 
 def multiclass_estimates(
-    merged: MulticlassMerged, column: str, metrics: list[Metric], layout: Layout
+    merged: Summed, column: str, metrics: list[Metric], layout: Layout
 ) -> dict[str, Estimates]:
     out = {}
     for metric in metrics:
@@ -269,14 +280,15 @@ def binary_view(columns: dict[str, ColumnResult], layout: Layout) -> View:
     )
 
 
-def regression_view(sums: dict[str, RegressionSums], layout: Layout) -> View:
+def regression_view(merged: Summed, layout: Layout) -> View:
+    sums = merged.sums.sums
     return View(
-        lambda column, metrics: regression_estimates(sums[column], metrics, layout),
-        lambda column: (sums[column].rows.sum(axis=1), None),
+        lambda column, metrics: regression_estimates(sums[(column, REGRESSION)], metrics, layout),
+        lambda column: (sums[(column, tasks.ROWS)], None),
     )
 
 
-def multiclass_view(merged: MulticlassMerged, layout: Layout) -> View:
+def multiclass_view(merged: Summed, layout: Layout) -> View:
     return View(
         lambda column, metrics: multiclass_estimates(merged, column, metrics, layout),
         lambda column: (merged.sums.sums[(column, tasks.ROWS)], None),

@@ -19,7 +19,6 @@ import numpy as np
 
 from evaluators.distributed import partition_tasks as tasks
 from evaluators.distributed.errors import DistributedError
-from evaluators.metrics.registry import RowStatsFn
 from evaluators.statistics.mergeable.counts import RankCounts, rank_counts
 from evaluators.statistics.mergeable.evaluation import (
     OVERALL,
@@ -190,25 +189,13 @@ def _passes(
     return client.submit(_finish, summary, second, layout, key=f"finish-{run}")
 
 
-def _sums_graph(
-    client: Client,
-    scored: list[Future[Any]],
-    part: Callable[[tasks.Scored], tasks.SumsPart],
-    fan_in: int,
-    name: str,
-) -> Future[Any]:
-    """One pass of sums over scored partitions, merged by addition."""
-    parts = [client.submit(part, s, key=f"{name}-{i}") for i, s in enumerate(scored)]
-    return tree_reduce(client, parts, tasks.merge_sums_parts, name=name, fan_in=fan_in)
-
-
 @dataclass(frozen=True)
-class MulticlassMerged:
-    """Multiclass: the metric families' sums, and each class's one-vs-rest statistics (when
-    the policy asks for one-vs-rest ROC AUC)."""
+class Summed:
+    """Regression or multiclass: the merged sums, and (multiclass one-vs-rest ROC AUC) each
+    class's binary statistics."""
 
     sums: tasks.SumsPart
-    problems: tuple[Merged, ...]
+    problems: tuple[Merged, ...] = ()
 
 
 def _result(done: Future[Any], timeout_s: float | None) -> Any:
@@ -236,50 +223,27 @@ def evaluate_partitions(
     return result
 
 
-def evaluate_regression(
+def evaluate_summed(
     client: Client,
     specs: Sequence[tasks.PartitionSpec],
     job: tasks.Job,
     layout: Layout,
+    summers: dict[str, tasks.Summer],
     *,
+    one_vs_rest: Layout | None = None,
     fan_in: int = FAN_IN,
     timeout_s: float | None = None,
-) -> tasks.SumsPart:
-    """Regression needs one pass: score each partition, sum, merge (no tables, no ranks)."""
-    run = uuid.uuid4().hex[:12]
-    done = _sums_graph(
-        client,
-        _scored(client, specs, job, run),
-        lambda scored: tasks.regression_part(scored, layout),
-        fan_in,
-        f"regression-{run}",
-    )
-    result: tasks.SumsPart = _result(done, timeout_s)
-    return result
-
-
-def evaluate_multiclass(
-    client: Client,
-    specs: Sequence[tasks.PartitionSpec],
-    job: tasks.Job,
-    layout: Layout,
-    families: dict[str, RowStatsFn],
-    *,
-    one_vs_rest: Layout | None,
-    fan_in: int = FAN_IN,
-    timeout_s: float | None = None,
-) -> MulticlassMerged:
-    """Score each partition once; sum each metric family's row statistics; with `one_vs_rest`,
-    run both binary passes per class on the same scored partitions."""
+) -> Summed:
+    """Score each partition once and merge its `summers`' sums (one pass: no tables, no
+    ranks); with `one_vs_rest`, also both binary passes per class on the same scored
+    partitions."""
     run = uuid.uuid4().hex[:12]
     scored = _scored(client, specs, job, run)
-    sums = _sums_graph(
-        client,
-        scored,
-        lambda part: tasks.stats_part(part, layout, families),
-        fan_in,
-        f"sums-{run}",
-    )
+    parts = [
+        client.submit(tasks.sums_part, s, layout, summers, key=f"sums-{run}-{i}")
+        for i, s in enumerate(scored)
+    ]
+    sums = tree_reduce(client, parts, tasks.merge_sums_parts, name=f"sums-{run}", fan_in=fan_in)
     problems = (
         [
             _passes(client, scored, one_vs_rest, fan_in, run, problem)
@@ -289,10 +253,10 @@ def evaluate_multiclass(
         else []
     )
     done = client.submit(
-        lambda sums, *problems: MulticlassMerged(sums, tuple(problems)),
+        lambda sums, *problems: Summed(sums, tuple(problems)),
         sums,
         *problems,
-        key=f"multiclass-{run}",
+        key=f"summed-{run}",
     )
-    result: MulticlassMerged = _result(done, timeout_s)
+    result: Summed = _result(done, timeout_s)
     return result

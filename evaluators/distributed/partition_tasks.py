@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import add
@@ -34,7 +34,6 @@ from evaluators.artifacts.model_worker import BASELINE, CANDIDATE, ModelWorker
 from evaluators.candidate import ModelConfig, Task
 from evaluators.distributed.errors import DistributedError
 from evaluators.distributed.manifest import SegmentValues
-from evaluators.metrics.registry import RowStatsFn
 from evaluators.statistics.mergeable.counts import CountTable, merge_tables
 from evaluators.statistics.mergeable.evaluation import (
     FirstPass,
@@ -46,8 +45,6 @@ from evaluators.statistics.mergeable.evaluation import (
     second_pass,
 )
 from evaluators.statistics.mergeable.placements import PlacementTable, ScoreIndex
-from evaluators.statistics.mergeable.regression import regression_sums
-from evaluators.statistics.mergeable.sums import stat_sums
 
 
 @dataclass(frozen=True)
@@ -409,61 +406,31 @@ class SumsPart:
     leaked: tuple[str, ...]
 
 
-def regression_part(scored: Scored, layout: Layout) -> SumsPart:
+Summer = Callable[..., Any]  # (label=, candidate=, baseline=, codes=, n_segments=, group=, groups=)
+
+
+def sums_part(scored: Scored, layout: Layout, summers: dict[str, Summer]) -> SumsPart:
+    """Each summer's sums per (segment column, summer's name) — `regression_sums`, or
+    `stat_sums` of one metric family — and each column's rows per segment (key (column,
+    ROWS))."""
     rows = scored.rows
     group = layout.row_groups(rows.row_id)
-    return SumsPart(
-        {
-            column: regression_sums(
-                target=rows.label,
+    sums: dict[Any, Any] = {}
+    for column, k in layout.segments().items():
+        codes = rows.codes_of(column)
+        for name, summer in summers.items():
+            sums[(column, name)] = summer(
+                label=rows.label,
                 candidate=rows.candidate,
                 baseline=rows.baseline,
-                codes=rows.codes_of(column),
+                codes=codes,
                 n_segments=k,
                 group=group,
                 groups=layout.groups,
             )
-            for column, k in layout.segments().items()
-        },
-        scored.leaked,
-    )
-
-
-def stats_part(scored: Scored, layout: Layout, families: dict[str, RowStatsFn]) -> SumsPart:
-    """Each metric family's row statistics summed per (segment column, family), and each
-    column's rows per segment (key (column, ROWS))."""
-    rows = scored.rows
-    group = layout.row_groups(rows.row_id)
-    return SumsPart(
-        {
-            **{
-                (column, family): stat_sums(
-                    row_stats,
-                    label=rows.label,
-                    candidate=rows.candidate,
-                    baseline=rows.baseline,
-                    codes=rows.codes_of(column),
-                    n_segments=k,
-                    group=group,
-                    groups=layout.groups,
-                )
-                for column, k in layout.segments().items()
-                for family, row_stats in families.items()
-            },
-            **{
-                (column, ROWS): np.bincount(_codes_or_zeros(rows, column), minlength=k).astype(
-                    np.int64
-                )
-                for column, k in layout.segments().items()
-            },
-        },
-        scored.leaked,
-    )
-
-
-def _codes_or_zeros(rows: Rows, column: str) -> np.ndarray:
-    codes = rows.codes_of(column)
-    return np.zeros(rows.row_id.shape[0], np.int64) if codes is None else codes
+        n = rows.row_id.shape[0]
+        sums[(column, ROWS)] = np.array([n]) if codes is None else np.bincount(codes, minlength=k)
+    return SumsPart(sums, scored.leaked)
 
 
 def merge_sums_parts(parts: list[SumsPart]) -> SumsPart:

@@ -28,18 +28,14 @@ from evaluators.distributed.comparison import (
     binary_view,
     calibration_of,
     comparison_of,
-    families_of,
     layout_of,
     metrics_of,
     multiclass_view,
     one_vs_rest_layout,
     regression_view,
+    summers_of,
 )
-from evaluators.distributed.engine import (
-    evaluate_multiclass,
-    evaluate_partitions,
-    evaluate_regression,
-)
+from evaluators.distributed.engine import evaluate_partitions, evaluate_summed
 from evaluators.distributed.errors import DistributedError
 from evaluators.distributed.manifest import (
     MANIFEST_NAME,
@@ -188,21 +184,20 @@ def evaluate_on_dask(
     say("scoring and comparing on the cluster")
     client = connect(address)
     try:
-        if config.task is Task.REGRESSION:
-            summed = evaluate_regression(client, specs, job, layout, timeout_s=job.timeout_s)
-            view, calibration, leaked = regression_view(summed.sums, layout), None, summed.leaked
-        elif config.task is Task.MULTICLASS:
+        if config.task is not Task.BINARY:  # one pass of sums (and multiclass' classes)
             everything = [*overall_metrics, *segment_metrics]
-            found = evaluate_multiclass(
+            summed = evaluate_summed(
                 client,
                 specs,
                 job,
                 layout,
-                families_of(everything),
+                summers_of(config.task, everything),
                 one_vs_rest=one_vs_rest_layout(layout, everything),
                 timeout_s=job.timeout_s,
             )
-            view, calibration, leaked = multiclass_view(found, layout), None, found.sums.leaked
+            views = {Task.REGRESSION: regression_view, Task.MULTICLASS: multiclass_view}
+            view, calibration = views[config.task](summed, layout), None
+            leaked = summed.sums.leaked
         else:
             merged = evaluate_partitions(client, specs, job, layout, timeout_s=job.timeout_s)
             columns = merged.evaluation.columns

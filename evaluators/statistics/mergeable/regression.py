@@ -123,7 +123,7 @@ def _nonzero(total: Any) -> bool:
 
 def regression_sums(
     *,
-    target: AnyArray,
+    label: AnyArray,
     candidate: AnyArray,
     baseline: AnyArray,
     codes: AnyArray | None = None,
@@ -131,9 +131,10 @@ def regression_sums(
     group: IntArray | None = None,
     groups: int = 1,
 ) -> RegressionSums:
-    """One partition's sums (codes None: one segment; group None: one bootstrap group)."""
-    cand, truth = checked_targets(candidate, target)
-    base, _ = checked_targets(baseline, target)
+    """One partition's sums of the targets `label` (codes None: one segment; group None: one
+    bootstrap group)."""
+    cand, truth = checked_targets(candidate, label)
+    base, _ = checked_targets(baseline, label)
     n = truth.shape[0]
     key = np.zeros(n, np.int64) if codes is None else np.asarray(codes, np.int64)
     if group is not None:
