@@ -58,7 +58,7 @@ class LogEntry:
     features: list[str]
     x: NDArray[np.float32]
     scores: NDArray[np.float64] | None
-    latency_ms: float  # NaN: not timed on its own (shadow requests but one per batch)
+    latency_ms: float
     error: str | None
     context: Context | None = None
 
@@ -157,10 +157,7 @@ def _group_table(entries: list[LogEntry], features: tuple[str, ...]) -> pa.Table
         names.LOG_FEATURES: _json_objects(x, features, _context_column(entries, counts, features)),
         names.LOG_SCORE: pa.array(scores, mask=missing),
         names.LOG_OUTPUTS: outputs,
-        # NaN (a shadow request scored with others, not timed alone) is written as null.
-        names.LOG_LATENCY_MS: pa.array(
-            np.repeat([e.latency_ms for e in entries], counts), from_pandas=True
-        ),
+        names.LOG_LATENCY_MS: pa.array(np.repeat([e.latency_ms for e in entries], counts)),
         names.LOG_ERROR: pa.array(
             [e.error for e, n in zip(entries, counts, strict=True) for _ in range(n)], pa.string()
         ),

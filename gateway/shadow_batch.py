@@ -3,15 +3,13 @@ default) or in a mirror thread of the gateway (`--mirror-mode thread`), the same
 
 On the pipe to the worker a batch is plain bytes (never pickle): a JSON header (`msg`, `model`,
 `version`, `sha256`, `cols`, `jobs`: [[rows, request id, time in µs, logged, context or
-null], …]) followed by all the jobs' float32 rows. The first job is scored and timed on its own,
-so its latency is what the gateway measures for production; the rest are scored in one call,
-untimed (their log rows have no latency). Each prediction-log row carries the production
-row's request id, time and context.
+null], …]) followed by all the jobs' float32 rows. Each job is scored and timed on its own, so
+its latency is what the gateway measures for production; its prediction-log row carries the
+production row's request id, time and context.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from dataclasses import dataclass
@@ -82,60 +80,28 @@ def _micros(at: datetime) -> int:
     return (at - EPOCH) // timedelta(microseconds=1)
 
 
-def _scored(
-    loaded: LoadedModel, x: NDArray[np.float32]
-) -> tuple[NDArray[np.float64] | None, float]:
-    """One model call: its scores (None if it failed) and how long it took, in seconds."""
-    started = time.perf_counter()
-    try:
-        scores: NDArray[np.float64] | None = loaded.scores(x).astype(np.float64)
-    except Exception:
-        scores = None
-    return scores, time.perf_counter() - started
-
-
-def _answers(
-    loaded: LoadedModel, batch: ShadowBatch
-) -> list[tuple[NDArray[np.float64] | None, float]]:
-    """Per job: its scores (None: the model failed on it) and its latency (NaN: not timed).
-
-    The first job is scored alone and timed: a single request's inference, as the gateway
-    times production's. The others are scored in one call, untimed: a call per request cost
-    the shadow about three times the CPU (13 µs against 4 µs a request for the fixture's
-    150-tree model), CPU that competes with production on a small machine. If that call
-    fails, each of its jobs is scored alone, so an error is the request's own."""
-    bounds = np.cumsum([0, *(job.rows for job in batch.jobs)])
-    first = _scored(loaded, batch.x[: bounds[1]])
-    if len(batch.jobs) == 1:
-        return [first]
-    rest, _ = _scored(loaded, batch.x[bounds[1] :])
-    if rest is not None and rest.shape[0] == bounds[-1] - bounds[1]:
-        offset = bounds[1]
-        return [first] + [
-            (rest[a - offset : b - offset], float("nan")) for a, b in itertools.pairwise(bounds[1:])
-        ]
-    return [first] + [
-        (_scored(loaded, batch.x[a:b])[0], float("nan")) for a, b in itertools.pairwise(bounds[1:])
-    ]
-
-
 def score(loaded: LoadedModel, batch: ShadowBatch, plog: PredictionLog) -> ShadowTotals:
-    """Score the batch (`_answers`), log the sampled jobs, and sum what the metrics need:
-    every job's outcome and scores, and the timed job's latency."""
+    """Score each job, log the sampled ones, and sum what the metrics need."""
     totals = ShadowTotals()
     seconds: list[float] = []
     answered: list[NDArray[np.float64]] = []
     start = 0
-    for job, (scores, took) in zip(batch.jobs, _answers(loaded, batch), strict=True):
+    for job in batch.jobs:
         rows_x = batch.x[start : start + job.rows]
         start += job.rows
+        started = time.perf_counter()
+        try:
+            scores: NDArray[np.float64] | None = loaded.scores(rows_x).astype(np.float64)
+            error = None
+        except Exception:
+            scores, error = None, MODEL_FAILED
+        took = time.perf_counter() - started
         if scores is None:
             totals.error += 1
         else:
             totals.ok += 1
+            seconds.append(took)
             answered.append(scores)
-            if not np.isnan(took):
-                seconds.append(took)
         if job.logged:
             entry = LogEntry(
                 job.request_id,
@@ -145,12 +111,11 @@ def score(loaded: LoadedModel, batch: ShadowBatch, plog: PredictionLog) -> Shado
                 rows_x,
                 scores,
                 took * 1000,
-                None if scores is not None else MODEL_FAILED,
+                error,
                 job.context,
             )
             plog.add(batch.model, names.VARIANT_SHADOW, entry)
     if seconds:
         totals.latency, _ = bucketed(np.asarray(seconds), LATENCY_BUCKETS)
-    if answered:
         totals.score, totals.nan_scores = bucketed(np.concatenate(answered), SCORE_BUCKETS)
     return totals
