@@ -7,13 +7,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.base.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from distributed import LocalCluster
 
 WEBHOOK_SECRET = "it's-a-sandbox-webhook-secret"
 POSTGRES_ENV = "SHIPYARD_TEST_POSTGRES_URL"
@@ -94,3 +97,14 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
     """A fresh schema on the test PostgreSQL (for what only PostgreSQL can show)."""
     with _fresh_postgres_schema() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    """A Dask LocalCluster of 2 worker processes, 1 thread each (one per test module)."""
+    from distributed import LocalCluster  # imported here: most tests never need dask
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as found:
+        yield found

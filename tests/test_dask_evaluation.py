@@ -42,14 +42,6 @@ BOOTSTRAPPED = ["pr_auc", *CONFUSION]  # every interval of these comes from the 
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as found:
-        yield found
-
-
-@pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
     data = pd.read_parquet(ROOT / "fixtures/benchmark/churn_benchmark.parquet").iloc[:40_000]
     # Global row ids that are not positions: the bootstrap must key on the column.

@@ -11,7 +11,6 @@ LocalCluster.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +38,6 @@ PLANS = ["basic", "enterprise", "pro"]  # scikit-learn's order of the classes (s
 ROWS = 30_000
 
 Key = tuple[str, ...]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as found:
-        yield found
 
 
 def _features() -> list[str]:

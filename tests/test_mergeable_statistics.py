@@ -37,8 +37,8 @@ from evaluators.statistics.mergeable.evaluation import (
 )
 from evaluators.statistics.mergeable.exact import (
     grouped_wide_fixed_sum,
+    limb_totals,
     wide_to_float,
-    wide_totals,
 )
 from evaluators.statistics.mergeable.regression import RegressionSums, regression_sums
 from evaluators.statistics.mergeable.sums import calibration_bins, loss_sums, loss_terms
@@ -470,7 +470,7 @@ def test_wide_fixed_point_sums_are_exact_and_do_not_depend_on_partitioning() -> 
             for a, b in itertools.pairwise([0, 7, 20_000, values.size])
         ),
     )
-    assert list(wide_totals(split)) == list(wide_totals(whole))
+    assert list(limb_totals(split)) == list(limb_totals(whole))
     assert list(wide_to_float(whole)) == [math.fsum(values[cell == c]) for c in range(3)]
     for bad in ([np.nan], [2.0**64], [-np.inf]):
         with pytest.raises(ValueError, match="must be finite and below"):

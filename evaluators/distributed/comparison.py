@@ -47,10 +47,13 @@ from evaluators.statistics.segments import Partition, eligible
 
 _LOSS_TERM = {"brier": 0, "log_loss": 1}
 _CONFUSION = ("accuracy", "precision", "recall", "f1")  # of counts at the model's threshold
-SUPPORTED = ("roc_auc", "pr_auc", *_LOSS_TERM, *_CONFUSION)
-# As policies name them: roc_auc and f1 mean the one-vs-rest and macro ones (registry aliases).
-_MULTICLASS = ("roc_auc", "ovr_roc_auc", "accuracy", "f1", "macro_f1", "log_loss")
-_SUPPORTED = {Task.BINARY: SUPPORTED, Task.MULTICLASS: _MULTICLASS, Task.REGRESSION: METRICS}
+# Metric names as policies write them; for multiclass, roc_auc and f1 mean the one-vs-rest and
+# macro ones (registry aliases).
+_SUPPORTED = {
+    Task.BINARY: ("roc_auc", "pr_auc", *_LOSS_TERM, *_CONFUSION),
+    Task.MULTICLASS: ("roc_auc", "ovr_roc_auc", "accuracy", "f1", "macro_f1", "log_loss"),
+    Task.REGRESSION: METRICS,
+}
 
 _RANK_KIND = {"roc_auc": "auc", "pr_auc": "ap"}  # histograms.KINDS
 

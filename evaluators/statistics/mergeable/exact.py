@@ -89,14 +89,24 @@ def grouped_fixed_sum(
     return out
 
 
+def limb_totals(limbs: IntArray) -> npt.NDArray[Any]:
+    """(…, limbs) sums of 29-bit limbs -> object array of the exact Python integer totals."""
+    exact = np.zeros(limbs.shape[:-1], dtype=object)
+    for j in range(limbs.shape[-1]):
+        exact = exact + limbs[..., j].astype(object) * (1 << (FIXED_LIMB_BITS * j))
+    return exact
+
+
+def _limbs_to_float(limbs: IntArray, fraction_bits: int) -> npt.NDArray[np.float64]:
+    # int -> float is correctly rounded; scaling by a power of two is exact.
+    exact = limb_totals(limbs)
+    as_float = np.asarray([float(x) for x in np.ravel(exact)], dtype=np.float64)
+    return np.ldexp(as_float, -fraction_bits).reshape(limbs.shape[:-1])
+
+
 def fixed_to_float(limbs: IntArray) -> npt.NDArray[np.float64]:
     """(…, FIXED_LIMBS) limb sums -> the totals as floats (one correct rounding each)."""
-    exact = np.zeros(limbs.shape[:-1], dtype=object)
-    for j in range(FIXED_LIMBS):
-        exact = exact + limbs[..., j].astype(object) * (1 << (FIXED_LIMB_BITS * j))
-    # int -> float is correctly rounded; scaling by a power of two is exact.
-    as_float = np.asarray([float(x) for x in np.ravel(exact)], dtype=np.float64)
-    return np.ldexp(as_float, -FIXED_BITS).reshape(limbs.shape[:-1])
+    return _limbs_to_float(limbs, FIXED_BITS)
 
 
 # -- wide fixed-point sums of signed terms of any everyday size ------------------------------
@@ -143,16 +153,6 @@ def grouped_wide_fixed_sum(
     return out
 
 
-def wide_totals(limbs: IntArray) -> npt.NDArray[Any]:
-    """(…, WIDE_LIMBS) limb sums -> object array of exact Python integers (units 2**-64)."""
-    exact = np.zeros(limbs.shape[:-1], dtype=object)
-    for j in range(WIDE_LIMBS):
-        exact = exact + limbs[..., j].astype(object) * (1 << (FIXED_LIMB_BITS * j))
-    return exact
-
-
 def wide_to_float(limbs: IntArray) -> npt.NDArray[np.float64]:
     """(…, WIDE_LIMBS) limb sums -> the totals as floats (one correct rounding each)."""
-    exact = wide_totals(limbs)
-    as_float = np.asarray([float(x) for x in np.ravel(exact)], dtype=np.float64)
-    return np.ldexp(as_float, -WIDE_FRACTION_BITS).reshape(limbs.shape[:-1])
+    return _limbs_to_float(limbs, WIDE_FRACTION_BITS)

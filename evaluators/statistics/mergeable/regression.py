@@ -22,8 +22,8 @@ import numpy.typing as npt
 from evaluators.statistics.mergeable.exact import (
     WIDE_FRACTION_BITS,
     grouped_wide_fixed_sum,
+    limb_totals,
     wide_to_float,
-    wide_totals,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -68,7 +68,7 @@ class RegressionSums:
     def points(self, metric: str) -> FloatArray:
         """(k, 2) the metric per segment, candidate and baseline; NaN for an empty segment."""
         n = self.rows.sum(axis=1)
-        totals = wide_totals(self.limbs.sum(axis=1))  # (k, 6) exact, units 2**-64
+        totals = limb_totals(self.limbs.sum(axis=1))  # (k, 6) exact, units 2**-64
         unit = Fraction(1, 1 << WIDE_FRACTION_BITS)
         out = np.full((n.shape[0], 2), np.nan)
         for s in range(n.shape[0]):
