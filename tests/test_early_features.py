@@ -96,7 +96,8 @@ def test_reading_the_features_does_not_import_pandas() -> None:
         "assert found is not None and found['c'].shape == (100000, 1)\n"
         "print('pandas' in sys.modules)\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    # Exits cleanly too: a read through a Python file object once aborted here at exit (SIGABRT,
+    # apache/arrow#33975), so a failure shows what the process printed.
+    assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "False"

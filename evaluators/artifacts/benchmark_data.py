@@ -273,6 +273,16 @@ def check_location(
         _check_local(uri, base_dir, roots)
 
 
+def parquet_frame(data: bytes | memoryview) -> pd.DataFrame:
+    """Parquet bytes as a frame, read through an Arrow buffer rather than a Python file object:
+    with a file object, Arrow's threads may still close it after the read returns, and at
+    interpreter exit that wants the GIL and aborts the process (apache/arrow#33975)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    return pd.read_parquet(pa.BufferReader(data))
+
+
 def _parse(data: bytes, uri: str) -> pd.DataFrame:
     """Parquet by magic bytes or extension, else CSV."""
     import pandas as pd
@@ -281,7 +291,7 @@ def _parse(data: bytes, uri: str) -> pd.DataFrame:
     is_parquet = data[:4] == b"PAR1" or name.endswith((".parquet", ".pq"))
     try:
         if is_parquet:
-            return pd.read_parquet(io.BytesIO(data))
+            return parquet_frame(data)
         compression = "gzip" if data[:2] == b"\x1f\x8b" else None
         return pd.read_csv(io.BytesIO(data), compression=compression)
     except Exception as exc:  # the message could quote the file: name only the error's type

@@ -28,7 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluators.artifacts.benchmark_data import DEFAULT_MAX_BYTES, BenchmarkError, read_chunks
+from evaluators.artifacts.benchmark_data import (
+    DEFAULT_MAX_BYTES,
+    BenchmarkError,
+    parquet_frame,
+    read_chunks,
+)
 from evaluators.artifacts.inference import InferenceInputError, feature_matrix
 from evaluators.artifacts.model_worker import BASELINE, CANDIDATE, ModelWorker
 from evaluators.candidate import ModelConfig, Task
@@ -211,7 +216,7 @@ def read_partition(spec: PartitionSpec, *, max_bytes: int) -> pd.DataFrame:
             "manifest; nothing was evaluated"
         )
     try:
-        frame = pd.read_parquet(buffer)
+        frame = parquet_frame(buffer.getbuffer())
     except Exception as exc:
         raise DistributedError(
             f"partition {spec.index} ({_file(spec)}) is not readable as Parquet "
