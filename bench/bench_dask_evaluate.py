@@ -9,6 +9,11 @@ segments; latency off). The local engine runs in a child process; peak memory is
 (RSS of each process tree, every 0.1 s). Prints times, peaks and ratios. Usage:
 
 python bench/bench_dask_evaluate.py [--rows 1000000] [--partition-rows 500000]
+    [--range-rows 2000000 [1000000 ...]] [--one-range-too]
+
+`--one-range-too` runs the dask engine a second time, on the same data, with the merged count
+tables whole (statistics.range_rows above the row count: one score range), as every task of
+pass 2 held them before score ranges.
 """
 
 from __future__ import annotations
@@ -96,11 +101,13 @@ def write(rows: int, per_part: int, out: Path) -> tuple[str, str]:
     return sha, digest.hexdigest()
 
 
-def policy_text(uri: Path, sha: str, engine: str) -> str:
+def policy_text(uri: Path, sha: str, engine: str, range_rows: int | None = None) -> str:
     data = yaml.safe_load((REGISTRY / "shipyard.yml").read_text())
     data["latency"]["enabled"] = False
     data["benchmark"].update(uri=str(uri), sha256=sha)
     data["statistics"]["engine"] = engine
+    if range_rows is not None:
+        data["statistics"]["range_rows"] = range_rows
     data["limits"]["memory_mb"] = 16384
     return yaml.safe_dump(data)
 
@@ -149,16 +156,50 @@ def overall(report: dict[str, Any]) -> dict[str, Any]:
     return {m["metric"]: m for m in report["overall"]}
 
 
+def on_dask(out: Path, part_sha: str, range_rows: int) -> tuple[float, Peaks, Any]:
+    """One evaluation on a new LocalCluster (so each run's peaks are its own)."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            memory_limit=0,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        pids = client.run(os.getpid)
+        policy = parse_policy(policy_text(out / "parts", part_sha, "dask", range_rows))
+        with Peaks({f"worker {i}": pid for i, pid in enumerate(pids.values())}) as peaks:
+            t0 = time.perf_counter()
+            report = run_evaluation(
+                candidate_dir=CANDIDATE,
+                baseline_dir=PRODUCTION,
+                policy=policy,
+                dask_scheduler=cluster.scheduler_address,
+            )
+            return time.perf_counter() - t0, peaks, report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--partition-rows", type=int, default=500_000)
+    parser.add_argument(
+        "--range-rows", type=int, nargs="+", default=[2_000_000], help="statistics.range_rows"
+    )
+    parser.add_argument(
+        "--one-range-too",
+        action="store_true",
+        help="also run the dask engine with the tables whole (one range), for the ratio",
+    )
     parser.add_argument("--local-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.local_child:
         local_child(args.local_child)
         return
-    from distributed import Client, LocalCluster
 
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
         out = Path(tmp)
@@ -181,45 +222,41 @@ def main() -> None:
         local = json.loads(stdout)
         assert local["report"]["status"] == "completed", local["report"].get("error")
 
-        with (
-            LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                memory_limit=0,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            pids = client.run(os.getpid)
-            policy = parse_policy(policy_text(out / "parts", part_sha, "dask"))
-            with Peaks({f"worker {i}": pid for i, pid in enumerate(pids.values())}) as peaks:
-                t0 = time.perf_counter()
-                report = run_evaluation(
-                    candidate_dir=CANDIDATE,
-                    baseline_dir=PRODUCTION,
-                    policy=policy,
-                    dask_scheduler=cluster.scheduler_address,
-                )
-                dask_s = time.perf_counter() - t0
-        assert report.status.value == "completed", report.error
-        found = overall(report.model_dump(mode="json"))
-        want = overall(local["report"])
+        runs = {f"score ranges of {rows:,} rows": rows for rows in args.range_rows}
+        if args.one_range_too:  # the tables whole, as before score ranges: the same data
+            runs["one range"] = 10**9
+        results = {name: on_dask(out, part_sha, rows) for name, rows in runs.items()}
         print(
             f"local engine: {local['seconds']:.1f} s, peak {local_peaks.tree['local']:,.0f} MB"
             " (process and its model worker)"
         )
-        print(f"dask engine:  {dask_s:.1f} s (2 workers, 1 thread each)")
-        for name in peaks.pids:
+        for name, (dask_s, peaks, report) in results.items():
+            assert report.status.value == "completed", report.error
             print(
-                f"  {name}: peak {peaks.own[name]:,.0f} MB, with its model process "
-                f"{peaks.tree[name]:,.0f} MB"
+                f"dask engine, {name} (range_rows {runs[name]:,}): {dask_s:.1f} s "
+                "(2 workers, 1 thread each)"
             )
-        print(
-            f"ratio dask / local time: {dask_s / local['seconds']:.2f}; "
-            f"largest worker tree / local peak: "
-            f"{max(peaks.tree.values()) / local_peaks.tree['local']:.2f}"
-        )
+            for worker in peaks.pids:
+                print(
+                    f"  {worker}: peak {peaks.own[worker]:,.0f} MB, with its model process "
+                    f"{peaks.tree[worker]:,.0f} MB"
+                )
+            print(
+                f"  ratio dask / local time: {dask_s / local['seconds']:.2f}; "
+                f"largest worker tree / local peak: "
+                f"{max(peaks.tree.values()) / local_peaks.tree['local']:.2f}"
+            )
+        if "one range" in results:
+            one_s, one_peaks, _ = results["one range"]
+            for name, (a_s, a_peaks, _) in results.items():
+                if name != "one range":
+                    print(
+                        f"{name} / one range: time {a_s / one_s:.2f}, largest worker tree "
+                        f"{max(a_peaks.tree.values()) / max(one_peaks.tree.values()):.2f}"
+                    )
+        report = next(iter(results.values()))[2]
+        found = overall(report.model_dump(mode="json"))
+        want = overall(local["report"])
         auc, loss = found["roc_auc"], want["roc_auc"]
         print(
             f"ROC AUC candidate: |dask - local| = {abs(auc['candidate'] - loss['candidate']):.1e}; "

@@ -149,6 +149,14 @@ class StatisticsPolicy(_Strict):
         "(a partitioned benchmark; docs/distributed-evaluation.md). The scheduler address "
         "comes from the operator, never from the repository.",
     )
+    range_rows: int = Field(
+        default=2_000_000,
+        ge=1_000,
+        le=1_000_000_000,
+        description="Dask engine: benchmark rows per score range. The merged count tables are "
+        "cut into ranges of about this many rows (at most 256 ranges) and each task holds one "
+        "range's: lower it when workers run short of memory, raise it to run fewer tasks.",
+    )
 
 
 class TrustPolicy(_Strict):

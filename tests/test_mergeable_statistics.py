@@ -28,17 +28,32 @@ from evaluators.statistics.mergeable.counts import (
 )
 from evaluators.statistics.mergeable.evaluation import (
     OVERALL,
+    FirstSummary,
     Layout,
     Rows,
+    by_range,
     finish,
     first_pass,
+    look_up,
     prepare,
+    prepare_range,
+    second_of,
     second_pass,
 )
 from evaluators.statistics.mergeable.exact import (
     grouped_wide_fixed_sum,
     limb_totals,
     wide_to_float,
+)
+from evaluators.statistics.mergeable.ranges import (
+    cuts_of,
+    join_rank_counts,
+    merge_slices,
+    range_of,
+    range_offsets,
+    range_rank_counts,
+    slice_counts,
+    split_tables,
 )
 from evaluators.statistics.mergeable.regression import RegressionSums, regression_sums
 from evaluators.statistics.mergeable.sums import calibration_bins, loss_sums, loss_terms
@@ -381,6 +396,96 @@ def test_rank_resamples_match_the_local_engine_and_do_not_depend_on_partitioning
                 assert np.array_equal(
                     results[parts].columns[column].rank_se(kind), found.rank_se(kind)
                 )
+
+
+def evaluate_in_ranges(parts: list[Rows], layout: Layout, ranges: int) -> Any:
+    """As the Dask engine does: each partition's tables cut into score ranges, merged range by
+    range, pass 2 looked up range by range; no step holds a whole merged table."""
+    firsts = [first_pass(p, layout) for p in parts]
+    first = reduce(add, firsts)
+    cuts = cuts_of(first.sketches, ranges)
+    sliced = [split_tables(f.tables, cuts) for f in firsts]
+    merged = [merge_slices([s[r] for s in sliced]) for r in range(ranges)]
+    offsets = range_offsets([slice_counts(m) for m in merged])
+    prepared = [
+        prepare_range(merged[r], layout, offsets=offsets[r], cuts=cuts, range_=r)
+        for r in range(ranges)
+    ]
+    lookups = [
+        [
+            look_up(part, prep, layout)
+            for part, prep in zip(by_range(p, cuts), prepared, strict=True)
+        ]
+        for p in parts
+    ]
+    second = reduce(
+        add, [second_of(p, found, layout) for p, found in zip(parts, lookups, strict=True)]
+    )
+    auc = join_rank_counts([range_rank_counts(merged[r], offsets[r]) for r in range(ranges)])
+    summary = FirstSummary(auc, first.losses, first.calibration, first.bootstrap, first.confusion)
+    return finish(summary, second, layout)
+
+
+DELONG_FIELDS = ("auc_candidate", "auc_baseline", "se_candidate", "se_baseline", "se_delta")
+
+
+@pytest.mark.parametrize("ranges", [2, 5, 40])
+def test_score_ranges_give_the_whole_tables_answers(ranges: int) -> None:
+    """Pass 2 in score ranges: the DeLong moments, the exact AUCs and the resampled SEs
+    equal the whole tables' to the bit, average precision to rounding, whatever
+    the partitioning; 40 ranges leave some empty (the baseline's 1,000 distinct scores fill
+    few sketch bins)."""
+    rows = simulate(30_000, seed=22)
+    design = HashedPoisson(seed=4, replicates=50, groups=64)
+    resamples = ("auc", "ap")
+    layout = Layout(columns={"region": 4, "tier": 3}, bootstrap=design, rank_resamples=resamples)
+    whole = evaluate(split(rows, 3, seed=23), layout)
+    for parts in (1, 3, 7):
+        ranged = evaluate_in_ranges(split(rows, parts, seed=23), layout, ranges)
+        for column, found in ranged.columns.items():
+            expected = whole.columns[column]
+            for field in (
+                "auc_candidate",
+                "auc_baseline",
+                "se_candidate",
+                "se_baseline",
+                "se_delta",
+            ):
+                assert np.array_equal(
+                    getattr(found.delong, field), getattr(expected.delong, field), equal_nan=True
+                ), (parts, column, field)
+            for m in (0, 1):
+                assert np.array_equal(found.auc[m].concordant2, expected.auc[m].concordant2)
+                assert np.allclose(
+                    found.auc[m].average_precision,
+                    expected.auc[m].average_precision,
+                    rtol=1e-14,
+                    atol=0,
+                )
+            for kind in resamples:  # from integer histograms: to the bit
+                assert np.array_equal(found.rank_se(kind), expected.rank_se(kind))
+
+
+def test_score_range_cuts_split_rows_evenly_and_keep_ties_together() -> None:
+    rows = simulate(50_000, seed=24)
+    first = first_pass(rows, Layout())
+    cuts = cuts_of(first.sketches, 4)
+    for m, score in enumerate((rows.candidate, rows.baseline)):
+        assert cuts[m].shape == (3,) and np.all(np.diff(cuts[m]) >= 0)
+        which = range_of(score, cuts[m])
+        shares = np.bincount(which, minlength=4) / score.shape[0]
+        assert np.all(np.abs(shares - 0.25) < 0.02), shares  # within a sketch bin of a quarter
+        for value in np.unique(score)[:200]:  # a tied score lies in one range
+            assert np.unique(which[score == value]).shape[0] == 1
+    # One distinct score: every row in range 0, whatever the number of ranges.
+    tied = Rows(
+        row_id=np.arange(100),
+        label=np.arange(100) % 2,
+        candidate=np.full(100, 0.25),
+        baseline=np.full(100, 0.5),
+    )
+    cuts = cuts_of(first_pass(tied, Layout()).sketches, 5)
+    assert all(np.array_equal(range_of(np.full(3, 0.25), c), [0, 0, 0]) for c in cuts)
 
 
 def test_no_confusion_counts_are_made_when_no_threshold_is_asked() -> None:

@@ -1,8 +1,9 @@
 """The two passes over a partitioned benchmark on a Dask cluster, and their tree-reduced merges.
 
 Scoring, pass 1 and pass 2 run where the partition lives; merges run on workers too, `fan_in`
-parts at a time, each count table on its own tree (no task holds all merged tables); the
-coordinator only receives the finished (small) result, and holds no other
+parts at a time. The count tables are cut into score ranges (statistics.range_rows rows each)
+and merged, prepared and looked up range by range, so no task holds a whole merged table;
+the coordinator only receives the finished (small) result, and holds no other
 future, so each intermediate result is released once the tasks that need it have run. A lost
 worker's tasks are recomputed by Dask from their inputs (scoring included); every merge is an
 exact addition, so the result does not change.
@@ -13,26 +14,31 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import getitem
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from evaluators.distributed import partition_tasks as tasks
 from evaluators.distributed.errors import DistributedError
-from evaluators.statistics.mergeable.counts import RankCounts, rank_counts
+from evaluators.statistics.mergeable.counts import RankCounts
 from evaluators.statistics.mergeable.evaluation import (
-    OVERALL,
     Evaluation,
     FirstSummary,
     Layout,
     finish,
+    look_up,
 )
-from evaluators.statistics.mergeable.placements import ScoreIndex, placement_table
+from evaluators.statistics.mergeable.ranges import merge_slices, slice_counts
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
 FAN_IN = 8
+# Rows per score range (policy statistics.range_rows): a range's merged tables (both models,
+# every segment column) stay around a few hundred MB on the worker that prepares them.
+RANGE_ROWS = 2_000_000
+MAX_RANGES = 256  # tasks grow with partitions x ranges
 
 
 @dataclass(frozen=True)
@@ -100,12 +106,14 @@ def _graph(
     job: tasks.Job,
     layout: Layout,
     fan_in: int,
+    range_rows: int,
 ) -> Future[Any]:
     """Submit every task; only the last one's future is returned, so the scheduler releases
     each intermediate result (scored partitions, pass-1 parts, merged tables) as soon as the
     tasks that need it have run."""
     run = uuid.uuid4().hex[:12]  # task keys unique per evaluation: no reuse across runs
-    return _passes(client, _scored(client, specs, job, run), layout, fan_in, run)
+    ranges = ranges_for(sum(spec.rows for spec in specs), range_rows)
+    return _passes(client, _scored(client, specs, job, run), layout, fan_in, run, ranges)
 
 
 def _scored(
@@ -120,24 +128,30 @@ def _scored(
     ]
 
 
+def ranges_for(rows: int, range_rows: int) -> int:
+    """Score ranges for a benchmark: about `range_rows` rows each, at most MAX_RANGES."""
+    return min(MAX_RANGES, max(1, -(-rows // max(range_rows, 1))))
+
+
 def _passes(
     client: Client,
     scored: list[Future[Any]],
     layout: Layout,
     fan_in: int,
     run: str,
+    ranges: int,
     problem: int | None = None,
 ) -> Future[Any]:
     """Both passes over scored partitions (of one one-vs-rest `problem` of multiclass rows,
-    if given), up to the merged statistics."""
+    if given), up to the merged statistics. The count tables are cut into `ranges` score
+    ranges (ranges.py) and merged, prepared and looked up range by range: no task holds a
+    whole merged table."""
     if problem is not None:
         run = f"{run}-class{problem}"
     firsts = [
         client.submit(tasks.first_part, s, layout, problem, key=f"first-{run}-{i}")
         for i, s in enumerate(scored)
     ]
-    # Each count table is merged on its own (no task holds all of them), the rest of pass 1
-    # (small sums) apart.
     rest = tree_reduce(
         client,
         [
@@ -148,39 +162,51 @@ def _passes(
         name=f"rest-{run}",
         fan_in=fan_in,
     )
-    keys = [(column, model) for column in layout.segments() for model in (0, 1)]
-    tables = {}
-    for n, key in enumerate(keys):
-        parts = [
-            client.submit(tasks.table_of, f, key, key=f"table-{run}-{n}-{i}")
-            for i, f in enumerate(firsts)
-        ]
-        tables[key] = tree_reduce(
-            client, parts, tasks.merge_table_parts, name=f"table-{run}-{n}", fan_in=fan_in
-        )
-    index = [
-        client.submit(ScoreIndex.of, tables[(OVERALL, model)], key=f"index-{run}-{model}")
-        for model in (0, 1)
+    cuts = client.submit(tasks.cuts_part, rest, ranges, key=f"cuts-{run}")
+    sliced = [
+        client.submit(tasks.split_part, f, cuts, key=f"slices-{run}-{i}")
+        for i, f in enumerate(firsts)
     ]
-    placements = {
-        key: client.submit(
-            placement_table,
-            tables[key],
-            index[key[1]],
-            bin_cap=layout.bin_cap(key[0]),
-            key=f"placement-{run}-{n}",
+    merged = [
+        tree_reduce(
+            client,
+            [
+                client.submit(getitem, s, r, key=f"slice-{run}-{r}-{i}")
+                for i, s in enumerate(sliced)
+            ],
+            merge_slices,
+            name=f"tables-{run}-{r}",
+            fan_in=fan_in,
         )
-        for n, key in enumerate(keys)
-    }
-    auc = {
-        key: client.submit(rank_counts, tables[key], key=f"auc-{run}-{n}")
-        for n, key in enumerate(keys)
-    }
+        for r in range(ranges)
+    ]
+    counts = [client.submit(slice_counts, m, key=f"counts-{run}-{r}") for r, m in enumerate(merged)]
+    offsets = client.submit(tasks.offsets_part, *counts, key=f"offsets-{run}")
+    auc = client.submit(
+        tasks.join_auc,
+        *[
+            client.submit(tasks.auc_part, m, offsets, r, key=f"auc-{run}-{r}")
+            for r, m in enumerate(merged)
+        ],
+        key=f"auc-{run}",
+    )
     summary = client.submit(_summarise, rest, auc, key=f"summary-{run}")
-    seconds = [
-        client.submit(
-            tasks.second_part, s, index, placements, layout, problem, key=f"second-{run}-{i}"
+    by_range = [
+        client.submit(tasks.rows_by_range, s, cuts, problem, key=f"by-range-{run}-{i}")
+        for i, s in enumerate(scored)
+    ]
+    lookups: list[list[Future[Any]]] = [[] for _ in scored]
+    for r, m in enumerate(merged):  # range by range: a range's tables go once its rows are done
+        prepared = client.submit(
+            tasks.prepare_part, m, offsets, cuts, layout, r, key=f"prepared-{run}-{r}"
         )
+        for i, rows in enumerate(by_range):
+            part = client.submit(getitem, rows, r, key=f"in-range-{run}-{r}-{i}")
+            lookups[i].append(
+                client.submit(look_up, part, prepared, layout, key=f"lookup-{run}-{r}-{i}")
+            )
+    seconds = [
+        client.submit(tasks.second_part, s, lookups[i], layout, problem, key=f"second-{run}-{i}")
         for i, s in enumerate(scored)
     ]
     second = tree_reduce(
@@ -215,11 +241,13 @@ def evaluate_partitions(
     layout: Layout,
     *,
     fan_in: int = FAN_IN,
+    range_rows: int = RANGE_ROWS,
     timeout_s: float | None = None,
 ) -> Merged:
     """Score every partition and run both passes; raises what a task raised, or
     DistributedError when the result is not there within `timeout_s`."""
-    result: Merged = _result(_graph(client, specs, job, layout, fan_in), timeout_s)
+    done = _graph(client, specs, job, layout, fan_in, range_rows)
+    result: Merged = _result(done, timeout_s)
     return result
 
 
@@ -232,6 +260,7 @@ def evaluate_summed(
     *,
     one_vs_rest: Layout | None = None,
     fan_in: int = FAN_IN,
+    range_rows: int = RANGE_ROWS,
     timeout_s: float | None = None,
 ) -> Summed:
     """Score each partition once and merge its `summers`' sums (one pass: no tables, no
@@ -244,9 +273,10 @@ def evaluate_summed(
         for i, s in enumerate(scored)
     ]
     sums = tree_reduce(client, parts, tasks.merge_sums_parts, name=f"sums-{run}", fan_in=fan_in)
+    ranges = ranges_for(sum(spec.rows for spec in specs), range_rows)
     problems = (
         [
-            _passes(client, scored, one_vs_rest, fan_in, run, problem)
+            _passes(client, scored, one_vs_rest, fan_in, run, ranges, problem)
             for problem in range(len(job.classes))
         ]
         if one_vs_rest is not None

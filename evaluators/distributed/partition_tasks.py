@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import reduce
 from operator import add
 from pathlib import Path
@@ -39,17 +39,30 @@ from evaluators.artifacts.model_worker import BASELINE, CANDIDATE, ModelWorker
 from evaluators.candidate import ModelConfig, Task
 from evaluators.distributed.errors import DistributedError
 from evaluators.distributed.manifest import SegmentValues
-from evaluators.statistics.mergeable.counts import CountTable, merge_tables
+from evaluators.statistics.codes import compact_codes
+from evaluators.statistics.mergeable.counts import ClassCounts, Offsets, RankCounts
 from evaluators.statistics.mergeable.evaluation import (
     FirstPass,
+    InRange,
     Layout,
+    Lookup,
     Prepared,
     Rows,
     SecondPass,
+    by_range,
     first_pass,
-    second_pass,
+    prepare_range,
+    second_of,
 )
-from evaluators.statistics.mergeable.placements import PlacementTable, ScoreIndex
+from evaluators.statistics.mergeable.ranges import (
+    Key,
+    Tables,
+    cuts_of,
+    join_rank_counts,
+    range_offsets,
+    range_rank_counts,
+    split_tables,
+)
 
 
 @dataclass(frozen=True)
@@ -94,11 +107,25 @@ class PartitionSpec:
 
 @dataclass(frozen=True)
 class Scored:
-    """One scored partition, kept in worker memory between the passes."""
+    """One scored partition, kept in worker memory between the passes: compact (labels and
+    segment codes in their smallest integer type, scores in the type the model gave, float32
+    for ONNX), about 20 bytes a binary row instead of 56. `rows` widens them for a pass."""
 
-    rows: Rows
+    compact: Rows
     above: np.ndarray  # (thresholds, 3): candidate >= t, baseline >= t, on different sides
     leaked: tuple[str, ...] = field(default=())
+
+    @property
+    def rows(self) -> Rows:
+        c = self.compact
+        integer = np.issubdtype(c.label.dtype, np.integer)
+        return Rows(
+            row_id=c.row_id,
+            label=c.label.astype(np.int64) if integer else c.label,
+            candidate=c.candidate.astype(np.float64),
+            baseline=c.baseline.astype(np.float64),
+            codes={column: codes.astype(np.int64) for column, codes in c.codes.items()},
+        )
 
 
 # -- the model process of this Dask worker ---------------------------------------------------
@@ -315,7 +342,8 @@ def score_partition(spec: PartitionSpec, job: Job) -> Scored:
                 raise DistributedError(
                     f"{_name(role)} model on partition {spec.index}: {result.message}"
                 )
-            scores[role] = np.asarray(result.proba, dtype=np.float64)
+            proba = np.asarray(result.proba)
+            scores[role] = proba if proba.dtype == np.float32 else proba.astype(np.float64)
             shape, what = _expected_shape(job, len(frame))
             if scores[role].shape != shape:
                 raise DistributedError(f"{_name(role)} model: not {what}")
@@ -323,7 +351,7 @@ def score_partition(spec: PartitionSpec, job: Job) -> Scored:
     if job.id_column and job.leakage_ids:
         ids = frame[job.id_column].astype("string").dropna()
         leaked = tuple(sorted(set(ids[ids.isin(job.leakage_ids)])))
-    cand, base = scores[CANDIDATE], scores[BASELINE]
+    cand, base = scores[CANDIDATE].astype(np.float64), scores[BASELINE].astype(np.float64)
     above = np.array(
         [
             [(cand >= t).sum(), (base >= t).sum(), ((cand >= t) != (base >= t)).sum()]
@@ -331,14 +359,17 @@ def score_partition(spec: PartitionSpec, job: Job) -> Scored:
         ],
         dtype=np.int64,
     ).reshape(len(job.thresholds), 3)
-    rows = Rows(
+    compact = Rows(
         row_id=row_id.to_numpy(np.int64),
-        label=label,
-        candidate=cand,
-        baseline=base,
-        codes=codes,
+        label=label if job.task is Task.REGRESSION else compact_codes(label, len(job.classes) or 2),
+        candidate=scores[CANDIDATE],
+        baseline=scores[BASELINE],
+        codes={
+            column: compact_codes(c, len(job.segments[column].values) + 1)
+            for column, c in codes.items()
+        },
     )
-    return Scored(rows=rows, above=above, leaked=leaked)
+    return Scored(compact=compact, above=above, leaked=leaked)
 
 
 @dataclass(frozen=True)
@@ -370,33 +401,56 @@ def merge_first_parts(parts: list[FirstPart]) -> FirstPart:
 
 
 def without_tables(part: FirstPart) -> FirstPart:
-    """The pass-1 part minus its count tables (merged on their own, table by table)."""
-    first = part.first
-    return FirstPart(
-        FirstPass({}, first.losses, first.calibration, first.bootstrap, first.confusion),
-        part.above,
-        part.leaked,
-    )
+    """The pass-1 part minus its count tables (merged on their own, range by range)."""
+    return FirstPart(replace(part.first, tables={}), part.above, part.leaked)
 
 
-def table_of(part: FirstPart, key: tuple[str, int]) -> CountTable:
-    return part.first.tables[key]
+def cuts_part(rest: FirstPart, ranges: int) -> tuple[np.ndarray, np.ndarray]:
+    return cuts_of(rest.first.sketches, ranges)
 
 
-def merge_table_parts(parts: list[CountTable]) -> CountTable:
-    return merge_tables(parts)
+def split_part(part: FirstPart, cuts: tuple[np.ndarray, np.ndarray]) -> list[Tables]:
+    """A partition's count tables, sliced by score range."""
+    return split_tables(part.first.tables, cuts)
+
+
+def offsets_part(*counts: dict[Key, ClassCounts]) -> list[dict[Key, Offsets]]:
+    return range_offsets(list(counts))
+
+
+def prepare_part(
+    tables: Tables,
+    offsets: list[dict[Key, Offsets]],
+    cuts: tuple[np.ndarray, np.ndarray],
+    layout: Layout,
+    range_: int,
+) -> Prepared:
+    return prepare_range(tables, layout, offsets=offsets[range_], cuts=cuts, range_=range_)
+
+
+def auc_part(
+    tables: Tables, offsets: list[dict[Key, Offsets]], range_: int
+) -> dict[Key, RankCounts]:
+    return range_rank_counts(tables, offsets[range_])
+
+
+def join_auc(*shares: dict[Key, RankCounts]) -> dict[Key, RankCounts]:
+    return join_rank_counts(list(shares))
+
+
+def rows_by_range(
+    scored: Scored, cuts: tuple[np.ndarray, np.ndarray], problem: int | None = None
+) -> list[tuple[InRange, InRange]]:
+    """Pass 2 begins: the partition's rows (of one one-vs-rest `problem`, if given) split by
+    score range, for the ranges' lookups."""
+    return by_range(_rows(scored, problem), cuts)
 
 
 def second_part(
-    scored: Scored,
-    index: list[ScoreIndex],
-    tables: dict[tuple[str, int], PlacementTable],
-    layout: Layout,
-    problem: int | None = None,
+    scored: Scored, lookups: list[Lookup], layout: Layout, problem: int | None = None
 ) -> SecondPass:
-    """Pass 2 on one partition, given the merged tables' score indexes and placements."""
-    prepared = Prepared(index=(index[0], index[1]), tables=tables)
-    return second_pass(_rows(scored, problem), prepared, layout)
+    """Pass 2 on one partition, from its lookups in every range."""
+    return second_of(_rows(scored, problem), lookups, layout)
 
 
 ROWS = "rows"

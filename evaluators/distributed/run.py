@@ -193,13 +193,21 @@ def evaluate_on_dask(
                 layout,
                 summers_of(config.task, everything),
                 one_vs_rest=one_vs_rest_layout(layout, everything),
+                range_rows=policy.statistics.range_rows,
                 timeout_s=job.timeout_s,
             )
             views = {Task.REGRESSION: regression_view, Task.MULTICLASS: multiclass_view}
             view, calibration = views[config.task](summed, layout), None
             leaked = summed.sums.leaked
         else:
-            merged = evaluate_partitions(client, specs, job, layout, timeout_s=job.timeout_s)
+            merged = evaluate_partitions(
+                client,
+                specs,
+                job,
+                layout,
+                range_rows=policy.statistics.range_rows,
+                timeout_s=job.timeout_s,
+            )
             columns = merged.evaluation.columns
             view, leaked = binary_view(columns, layout), merged.leaked
             calibration = calibration_of(

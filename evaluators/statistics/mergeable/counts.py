@@ -197,6 +197,39 @@ def _before(segment: IntArray, counts: IntArray) -> IntArray:
 
 
 @dataclass(frozen=True)
+class ClassCounts:
+    """Per segment: the positives and negatives of a table (or a slice of one)."""
+
+    pos: IntArray
+    neg: IntArray
+
+
+def class_counts(table: CountTable) -> ClassCounts:
+    k = table.n_segments
+    return ClassCounts(
+        _segment_sum(table.segment, table.pos, k), _segment_sum(table.segment, table.neg, k)
+    )
+
+
+@dataclass(frozen=True)
+class Offsets:
+    """What a slice needs of the other ranges, per segment: the positives and negatives scored
+    below its range, and the whole table's."""
+
+    pos_below: IntArray
+    neg_below: IntArray
+    positives: IntArray
+    negatives: IntArray
+
+    @classmethod
+    def whole(cls, table: CountTable) -> Offsets:
+        """A whole table's: nothing below it."""
+        counts = class_counts(table)
+        zero = np.zeros_like(counts.pos)
+        return cls(zero, zero.copy(), counts.pos, counts.neg)
+
+
+@dataclass(frozen=True)
 class RankCounts:
     """Exact ROC AUC per segment as integers: AUC = concordant2 / (2 * positives * negatives)."""
 
@@ -225,30 +258,43 @@ class RankCounts:
         return float(self.auc[segment])
 
 
-def rank_counts(table: CountTable) -> RankCounts:
+def rank_counts(table: CountTable, offsets: Offsets | None = None) -> RankCounts:
     """Exact AUC counts of a (merged) table, and its average precision: a table's entries are
     the tie runs of its rows in (segment, score) order, so the local engine's own formula
-    (`average_precision_from_runs`) applies to them as they are."""
+    (`average_precision_from_runs`) applies to them as they are. A slice of a table (one score
+    range, `offsets` from the others) gives its share: `join_ranges` adds the shares up."""
     k = table.n_segments
-    neg_below = negatives_below(table)
+    if offsets is None:
+        offsets = Offsets.whole(table)
+    neg_below = offsets.neg_below[table.segment] + negatives_below(table)
+    pos_below = offsets.pos_below[table.segment] + positives_below(table)
     concordant2 = _segment_sum(table.segment, table.pos * (2 * neg_below + table.neg), k)
-    positives = _segment_sum(table.segment, table.pos, k)
-    negatives = _segment_sum(table.segment, table.neg, k)
     lengths = table.pos.astype(np.int64) + table.neg  # int32 each; their sum may not be
     runs = Runs(
         segment=table.segment,
-        starts=np.cumsum(lengths) - lengths,
+        starts=np.cumsum(lengths) - lengths,  # within the slice: average precision ignores it
         lengths=lengths,
         pos=table.pos.astype(np.float64),
         neg=table.neg.astype(np.float64),
-        pos_before=positives_below(table).astype(np.float64),
+        pos_before=pos_below.astype(np.float64),
         neg_before=neg_below.astype(np.float64),
-        positives=positives.astype(np.float64),
-        negatives=negatives.astype(np.float64),
+        positives=offsets.positives.astype(np.float64),
+        negatives=offsets.negatives.astype(np.float64),
     )
     return RankCounts(
-        positives=positives,
-        negatives=negatives,
+        positives=offsets.positives,
+        negatives=offsets.negatives,
         concordant2=concordant2,
         average_precision=average_precision_from_runs(runs, n_segments=k),
+    )
+
+
+def join_ranges(shares: list[RankCounts]) -> RankCounts:
+    """The whole table's counts from its ranges' shares (in range order)."""
+    head = shares[0]
+    return RankCounts(
+        positives=head.positives,
+        negatives=head.negatives,
+        concordant2=np.sum([s.concordant2 for s in shares], axis=0, dtype=np.int64),
+        average_precision=np.sum([s.average_precision for s in shares], axis=0),
     )

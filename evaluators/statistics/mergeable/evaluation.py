@@ -1,10 +1,12 @@
 """One partition's part of a paired evaluation, in two passes, and the merge of the parts.
 
 Pass 1 (`first_pass`) per partition: count tables per model and segment column, loss sums,
-calibration bins, bootstrap replicate sums. Merge the parts by addition, `prepare` them once,
-then pass 2 (`second_pass`) per partition: DeLong moments per segment column. Merge, `finish`.
-A distributed engine runs the passes on its workers and the merges wherever it likes: every
-merge is an addition, so the result does not depend on partitioning or order.
+calibration bins, bootstrap replicate sums, score sketches. Merge the parts by addition,
+`prepare` them once, then pass 2 (`second_pass`) per partition: DeLong moments per segment
+column. Merge, `finish`. A distributed engine runs the passes on its workers and the merges
+wherever it likes: every merge is an addition, so the result does not depend on partitioning
+or order. For large benchmarks it cuts the tables into score ranges (ranges.py) and prepares
+and looks up each range on its own (`prepare_range`, `by_range`, `look_up`, `second_of`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from evaluators.statistics.intervals import bootstrap_se
 from evaluators.statistics.mergeable.bootstrap import BootstrapSums, HashedPoisson, bootstrap_sums
 from evaluators.statistics.mergeable.counts import (
     CountTable,
+    Offsets,
     RankCounts,
     checked_rows,
     count_table,
@@ -42,6 +45,11 @@ from evaluators.statistics.mergeable.placements import (
     delong_moments,
     placement_table,
     row_entries,
+)
+from evaluators.statistics.mergeable.ranges import (
+    ScoreSketch,
+    range_of,
+    score_sketch,
 )
 from evaluators.statistics.mergeable.sums import (
     CalibrationBins,
@@ -135,6 +143,7 @@ class FirstPass:
     calibration: CalibrationBins
     bootstrap: dict[str, BootstrapSums]
     confusion: dict[str, StatSums] = field(default_factory=dict)
+    sketches: tuple[ScoreSketch, ...] = ()  # per model: where the score ranges are cut
 
     def __add__(self, other: FirstPass) -> FirstPass:
         return merge_first([self, other])
@@ -150,6 +159,9 @@ def merge_first(parts: list[FirstPass]) -> FirstPass:
         calibration=reduce(add, (p.calibration for p in parts)),
         bootstrap={key: reduce(add, (p.bootstrap[key] for p in parts)) for key in head.bootstrap},
         confusion={key: reduce(add, (p.confusion[key] for p in parts)) for key in head.confusion},
+        sketches=tuple(
+            reduce(add, (p.sketches[m] for p in parts)) for m in range(len(head.sketches))
+        ),
     )
 
 
@@ -200,26 +212,121 @@ def first_pass(rows: Rows, layout: Layout) -> FirstPass:
         ),
         bootstrap=boot,
         confusion=confusion,
+        sketches=(score_sketch(cand[orders[0]]), score_sketch(base[orders[1]])),
     )
+
+
+_NO_CUTS = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """The merged pass-1 tables, as pass 2 needs them (sent to every partition)."""
+    """One score range of the merged pass-1 tables, as pass 2 needs them: each model's score
+    index and placement tables for the range, and the cuts that say which rows are in it (no
+    cuts: one range, the whole tables)."""
 
     index: tuple[ScoreIndex, ScoreIndex]
     tables: dict[tuple[str, int], PlacementTable]
+    cuts: tuple[IntArray, IntArray] = (_NO_CUTS, _NO_CUTS)
+    range: int = 0
 
 
 def prepare(merged: FirstPass, layout: Layout) -> Prepared:
-    index = (ScoreIndex.of(merged.tables[(OVERALL, 0)]), ScoreIndex.of(merged.tables[(OVERALL, 1)]))
+    """The whole merged tables as one range."""
+    return prepare_range(merged.tables, layout)
+
+
+def prepare_range(
+    tables: dict[tuple[str, int], CountTable],
+    layout: Layout,
+    *,
+    offsets: dict[tuple[str, int], Offsets] | None = None,
+    cuts: tuple[IntArray, IntArray] = (_NO_CUTS, _NO_CUTS),
+    range_: int = 0,
+) -> Prepared:
+    """The merged tables' slices of one score range (ranges.split_table), with the other
+    ranges' `offsets`; without them, whole tables."""
+    index = (ScoreIndex.of(tables[(OVERALL, 0)]), ScoreIndex.of(tables[(OVERALL, 1)]))
     return Prepared(
         index=index,
         tables={
-            key: placement_table(table, index[key[1]], bin_cap=layout.bin_cap(key[0]))
-            for key, table in merged.tables.items()
+            key: placement_table(
+                table,
+                index[key[1]],
+                bin_cap=layout.bin_cap(key[0]),
+                offsets=None if offsets is None else offsets[key],
+            )
+            for key, table in tables.items()
         },
+        cuts=cuts,
+        range=range_,
     )
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One score range's part of pass 2 on one partition: per model, the rows (positions)
+    scored in the range and, per (segment column, model), their placement numerators and
+    resampling bins."""
+
+    range: int
+    rows: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]
+    numerators: dict[tuple[str, int], npt.NDArray[np.int32]]
+    bins: dict[tuple[str, int], AnyArray]  # int16; empty without rank resamples
+    widths: dict[tuple[str, int], int]  # the widest segment's bins
+
+
+@dataclass(frozen=True)
+class InRange:
+    """One model's rows of a partition scored in one range: their positions in the
+    partition, scores, labels and segment codes."""
+
+    rows: npt.NDArray[np.int32]
+    score: FloatArray
+    label: IntArray
+    codes: dict[str, IntArray]
+
+
+def by_range(rows: Rows, cuts: tuple[IntArray, IntArray]) -> list[tuple[InRange, InRange]]:
+    """A partition's rows split by each model's score range (one sort per model), so that a
+    range's lookup touches only its own rows."""
+    ranges = len(cuts[0]) + 1
+    _, label = checked_rows(rows.candidate, rows.label)
+    codes = {column: np.asarray(c, dtype=np.int64) for column, c in rows.codes.items()}
+    split: list[list[InRange]] = [[] for _ in range(ranges)]
+    for m, raw in enumerate((rows.candidate, rows.baseline)):
+        score, _ = checked_rows(raw, rows.label)
+        which = range_of(score, cuts[m])
+        order = np.argsort(which, kind="stable").astype(np.int32)
+        bounds = np.searchsorted(which[order], np.arange(ranges + 1))
+        for r in range(ranges):
+            inside = order[bounds[r] : bounds[r + 1]]
+            split[r].append(
+                InRange(
+                    inside,
+                    score[inside],
+                    label[inside],
+                    {column: c[inside] for column, c in codes.items()},
+                )
+            )
+    return [(pair[0], pair[1]) for pair in split]
+
+
+def look_up(part: tuple[InRange, InRange], prepared: Prepared, layout: Layout) -> Lookup:
+    """Each model's rows in the prepared range (`by_range`), looked up in its tables."""
+    numerators, bins, widths = {}, {}, {}
+    for m, rows in enumerate(part):
+        order = np.argsort(rows.score)
+        ranks = prepared.index[m].ranks(rows.score, order)
+        for column in layout.segments():
+            codes = None if column == OVERALL else rows.codes[column]
+            table = prepared.tables[(column, m)]
+            entry = row_entries(table, ranks=ranks, codes=codes, order=order)
+            numerators[(column, m)] = table.numerators(entry, rows.label).astype(np.int32)
+            if table.bin is not None and table.bins is not None:
+                bins[(column, m)] = table.bin[entry]
+                widths[(column, m)] = int(table.bins.max(initial=1))
+    return Lookup(prepared.range, (part[0].rows, part[1].rows), numerators, bins, widths)
 
 
 @dataclass(frozen=True)
@@ -234,43 +341,53 @@ class SecondPass:
         )
 
 
-def second_pass(rows: Rows, prepared: Prepared, layout: Layout) -> SecondPass:
-    """Pass 2 on one partition: each model's score ranks once, then per column each row's
-    entry in the merged tables, the DeLong moments and (if asked) the rank histograms."""
-    cand, label = checked_rows(rows.candidate, rows.label)
-    base, _ = checked_rows(rows.baseline, rows.label)
-    orders = (np.argsort(cand), np.argsort(base))
-    ranks = (prepared.index[0].ranks(cand, orders[0]), prepared.index[1].ranks(base, orders[1]))
+def _gathered(n: int, parts: list[tuple[AnyArray, AnyArray]], dtype: Any) -> AnyArray:
+    out = np.empty(n, dtype=dtype)
+    for where, values in parts:
+        out[where] = values
+    return out
+
+
+def second_of(rows: Rows, lookups: list[Lookup], layout: Layout) -> SecondPass:
+    """Pass 2 on one partition from its lookups in every score range (in range order): the
+    DeLong moments and (if asked) the rank histograms per segment column."""
+    _, label = checked_rows(rows.candidate, rows.label)
+    n = label.shape[0]
+    if [lk.range for lk in lookups] != list(range(len(lookups))) or any(
+        sum(lk.rows[m].shape[0] for lk in lookups) != n for m in (0, 1)
+    ):
+        raise ValueError("the ranges' lookups do not cover the partition's rows once each")
     group = layout.row_groups(rows.row_id) if layout.rank_resamples else None
     moments, histograms = {}, {}
-    for column in layout.segments():
+    for column, k in layout.segments().items():
         found = rows.codes_of(column)
         codes = None if found is None else np.asarray(found, dtype=np.int64)
-        tables = (prepared.tables[(column, 0)], prepared.tables[(column, 1)])
-        entries = [
-            row_entries(tables[m], ranks=ranks[m], codes=codes, order=orders[m]) for m in (0, 1)
-        ]
         placed = [
-            table.numerators(entry, label) for table, entry in zip(tables, entries, strict=True)
+            _gathered(n, [(lk.rows[m], lk.numerators[(column, m)]) for lk in lookups], np.int64)
+            for m in (0, 1)
         ]
         moments[column] = delong_moments(
-            label=label,
-            codes=codes,
-            n_segments=tables[0].n_segments,
-            candidate=placed[0],
-            baseline=placed[1],
+            label=label, codes=codes, n_segments=k, candidate=placed[0], baseline=placed[1]
         )
-        if group is not None:
-            for m in (0, 1):
-                histograms[(column, m)] = histogram_counts(
-                    tables[m],
-                    entry=entries[m],
-                    label=label,
-                    codes=codes,
-                    group=group,
-                    groups=layout.groups,
-                )
+        if group is None:
+            continue
+        for m in (0, 1):
+            row_bin = _gathered(n, [(lk.rows[m], lk.bins[(column, m)]) for lk in lookups], np.int16)
+            histograms[(column, m)] = histogram_counts(
+                row_bin=row_bin,
+                width=lookups[0].widths[(column, m)],
+                n_segments=k,
+                label=label,
+                codes=codes,
+                group=group,
+                groups=layout.groups,
+            )
     return SecondPass(moments, histograms)
+
+
+def second_pass(rows: Rows, prepared: Prepared, layout: Layout) -> SecondPass:
+    """Pass 2 on one partition given the whole merged tables (one range)."""
+    return second_of(rows, [look_up(by_range(rows, prepared.cuts)[0], prepared, layout)], layout)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ import numpy.typing as npt
 from scipy import sparse
 
 from evaluators.metrics.ranking import auc_from_histograms, average_precision_from_histograms
-from evaluators.statistics.mergeable.placements import PlacementTable
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -56,23 +55,22 @@ def _collapse(
 
 
 def histogram_counts(
-    table: PlacementTable,
     *,
-    entry: IntArray,
+    row_bin: AnyArray,
+    width: int,
+    n_segments: int,
     label: IntArray,
     codes: IntArray | None,
     group: IntArray,
     groups: int,
 ) -> HistogramCounts:
-    """One partition's counts for one model and segment column; `entry` is each row's entry
-    in the merged table (placements.row_entries), `group` its hashed bootstrap group."""
-    if table.bin is None or table.bins is None:
-        raise ValueError("the merged table was prepared without resampling bins")
-    width = int(table.bins.max(initial=1))
+    """One partition's counts for one model and segment column; `row_bin` is each row's bin
+    from the merged table (PlacementTable.bin), `width` the widest segment's bins
+    (PlacementTable.bins), `group` each row's hashed bootstrap group."""
     segment = np.zeros(label.shape[0], np.int64) if codes is None else codes
-    cell = ((segment * groups + group) * 2 + label) * width + table.bin[entry]
+    cell = ((segment * groups + group) * 2 + label) * width + row_bin
     cells, counts = np.unique(cell, return_counts=True)
-    return HistogramCounts(cells, counts.astype(np.int64), (table.n_segments, groups, 2, width))
+    return HistogramCounts(cells, counts.astype(np.int64), (n_segments, groups, 2, width))
 
 
 def resampled_deltas(

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from evaluators.statistics.mergeable.counts import (
     CountTable,
+    Offsets,
     grouped_order,
     negatives_below,
     positives_below,
@@ -95,30 +96,35 @@ class PlacementTable:
 
 
 def placement_table(
-    table: CountTable, index: ScoreIndex, *, bin_cap: int | None = None
+    table: CountTable,
+    index: ScoreIndex,
+    *,
+    bin_cap: int | None = None,
+    offsets: Offsets | None = None,
 ) -> PlacementTable:
-    """Numerators per entry of a merged table (overall or one segment column); with
-    `bin_cap`, also each entry's resampling bin (as the local engine: `bins_for(rows, cap)`
-    quantile bins of the segment's own scores, a tie run in the bin of its first row)."""
+    """Numerators per entry of a merged table (overall or one segment column), or of its slice
+    of one score range given the `offsets` of the others (ranges.py); with `bin_cap`, also each
+    entry's resampling bin (as the local engine: `bins_for(rows, cap)` quantile bins of the
+    segment's own scores, a tie run in the bin of its first row)."""
     width = int(index.scores.shape[0])
     ranks = np.searchsorted(index.scores, table.score)
     if table.score.shape[0] and (
         width == 0 or (index.scores[np.minimum(ranks, width - 1)] != table.score).any()
     ):
         raise ValueError("the table holds scores that the index lacks: tables of other rows?")
-    positives = np.zeros(table.n_segments, dtype=np.int64)
-    np.add.at(positives, table.segment, table.pos)
-    negatives = np.zeros(table.n_segments, dtype=np.int64)
-    np.add.at(negatives, table.segment, table.neg)
+    if offsets is None:
+        offsets = Offsets.whole(table)
+    positives, negatives = offsets.positives, offsets.negatives
     if max(int(positives.max(initial=0)), int(negatives.max(initial=0))) > MAX_CLASS_ROWS:
         raise ValueError("a segment holds more rows of one class than exact sums allow (2**30)")
-    pos_below, neg_below = positives_below(table), negatives_below(table)
-    above = positives[table.segment] - pos_below - table.pos
+    seg = table.segment
+    pos_below = offsets.pos_below[seg] + positives_below(table)
+    neg_below = offsets.neg_below[seg] + negatives_below(table)
+    above = positives[seg] - pos_below - table.pos
     entry_bin, bins = None, None
     if bin_cap is not None:
         rows = positives + negatives
         bins = bins_for(rows, cap=bin_cap)
-        seg = table.segment
         entry_bin = (pos_below + neg_below) * bins[seg] // np.maximum(rows[seg], 1)
         entry_bin = entry_bin.astype(np.int16)  # bins_for caps at 1024
     return PlacementTable(
