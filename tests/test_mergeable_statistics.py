@@ -172,10 +172,10 @@ def test_tables_refuse_bad_rows() -> None:
         count_table(score=np.array([0.1]), label=np.array([0]), codes=np.array([2]), n_segments=2)
 
 
-def test_counts_past_int32_stay_exact_when_tables_merge() -> None:
-    """Tables keep label counts as int32 while they fit (memory on the workers); a merge whose
-    sums do not fit widens them instead of wrapping around."""
-    big = 2**31 - 1
+@pytest.mark.parametrize("big", [127, 2**15 - 1, 2**31 - 1])
+def test_counts_past_their_type_stay_exact_when_tables_merge(big: int) -> None:
+    """Tables keep label counts in the smallest type that holds them (memory on the workers);
+    a merge whose sums do not fit widens them instead of wrapping around."""
     table = CountTable(
         segment=np.zeros(2, np.int8),
         score=np.array([0.25, 0.75]),
