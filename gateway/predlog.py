@@ -267,8 +267,10 @@ class PredictionLog:
         final = posixpath.join(folder, f"{uuid.uuid4().hex}.parquet")
         # Written under a dot name and renamed: readers skip hidden files, never see half a file.
         temp = posixpath.join(folder, f".{uuid.uuid4().hex}.tmp")
+        sink = pa.BufferOutputStream()  # Arrow writes to its own buffer, not a Python file
+        pq.write_table(table, sink)
         with self._fs.open(temp, "wb") as handle:
-            pq.write_table(table, handle)
+            handle.write(sink.getvalue().to_pybytes())
         self._fs.mv(temp, final)
 
     def stop(self) -> None:

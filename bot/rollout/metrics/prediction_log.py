@@ -16,7 +16,6 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from bot.rollout.metrics.source import (
     MetricsUnavailable,
@@ -25,6 +24,7 @@ from bot.rollout.metrics.source import (
     Series,
     Window,
 )
+from evaluators.artifacts.benchmark_data import parquet_frame
 from gateway import names
 from gateway.metrics import SCORE_BUCKETS
 from gateway.store import ArtifactStore
@@ -103,8 +103,9 @@ class _LogFolders:
 
 
 def _read_file(store: ArtifactStore, path: str) -> pd.DataFrame:
-    frame: pd.DataFrame = pq.read_table(path, filesystem=store.fs).to_pandas()
-    return frame
+    # The bytes, then Arrow: not pyarrow over the fsspec filesystem, whose reads call back
+    # into Python from Arrow's threads (benchmark_data.parquet_frame).
+    return parquet_frame(store.fs.cat_file(path))
 
 
 # About 1 GB of log rows: a day of one busy model's production and shadow traffic.
