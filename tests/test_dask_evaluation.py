@@ -163,6 +163,10 @@ def test_a_partitioned_benchmark_behind_a_url_gives_the_same_report(
     assert report.benchmark is not None and report.benchmark.rows == 40_000
 
 
+def interval(m: MetricComparison) -> tuple[float | None, ...]:
+    return (m.delta, m.se, m.ci_low, m.ci_high)
+
+
 def test_bootstrap_intervals_and_calibration_are_the_same_with_1_3_and_7_partitions(
     on_dask: dict[int, EvaluationReport],
 ) -> None:
@@ -173,12 +177,7 @@ def test_bootstrap_intervals_and_calibration_are_the_same_with_1_3_and_7_partiti
         for key, want in first.items():
             got = found[key]
             # Counts and fixed-point sums are exact: the same numbers, bit for bit.
-            assert (got.delta, got.se, got.ci_low, got.ci_high) == (
-                want.delta,
-                want.se,
-                want.ci_low,
-                want.ci_high,
-            ), (parts, key)
+            assert interval(got) == interval(want), (parts, key)
     methods = on_dask[1].statistics
     assert methods is not None
     for name in ["log_loss", *BOOTSTRAPPED]:
@@ -417,21 +416,26 @@ def test_a_worker_killed_mid_evaluation_is_recovered_and_the_result_is_unchanged
 
 
 class _Keys(SchedulerPlugin):
-    """Records the keys of the tasks that ran."""
+    """Records the keys of the tasks that ran, in the order they finished."""
 
     def __init__(self) -> None:
-        self.keys: set[str] = set()
+        self.done: list[str] = []
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
         if finish == "memory":
-            self.keys.add(str(key))
+            self.done.append(str(key))
+
+    def named(self, prefix: str) -> list[int]:
+        """Where the tasks whose key starts with `prefix` finished."""
+        return [i for i, key in enumerate(self.done) if key.startswith(prefix)]
 
 
 def test_tables_cut_into_score_ranges_give_the_same_report(
     benchmarks: dict[Any, Any], cluster: LocalCluster, on_dask: dict[int, EvaluationReport]
 ) -> None:
     """statistics.range_rows 5,000: the 40,000 rows' tables in 8 score ranges per model,
-    merged, prepared and looked up range by range (no task holds a whole table). Every
+    merged, prepared and looked up range by range, two ranges at a time (no task holds a
+    whole table, no worker every range's). Every
     count, DeLong SE and bootstrap interval is the one-range report's, bit for bit; average
     precision adds its ranges' shares, so its point may move by rounding."""
     statistics = yaml.safe_load((REGISTRY / "shipyard.yml").read_text())["statistics"]
@@ -447,8 +451,12 @@ def test_tables_cut_into_score_ranges_give_the_same_report(
         finally:
             cluster.scheduler.remove_plugin(name="keys")
         assert report.status is RunStatus.COMPLETED, report.error
-        assert len([k for k in keys.keys if k.startswith("prepared-")]) == 8
-        assert len([k for k in keys.keys if k.startswith("lookup-")]) == 8 * parts
+        assert len(keys.named("prepared-")) == 8
+        assert len(keys.named("lookup-")) == 8 * parts
+        for r in range(2, 8):  # two ranges at a time: r waits for r - 2's lookups
+            run = keys.done[keys.named("prepared-")[0]].split("-")[1]
+            (prepared,) = keys.named(f"prepared-{run}-{r}")
+            assert prepared > max(keys.named(f"lookup-{run}-{r - 2}-")), r
         assert report.calibration == on_dask[1].calibration
         found = comparisons(report)
         assert found.keys() == whole.keys()
@@ -459,9 +467,4 @@ def test_tables_cut_into_score_ranges_give_the_same_report(
                 assert got.delta == pytest.approx(want.delta, rel=1e-12, abs=1e-16), key
                 assert got.se == want.se, key  # from integer histograms
             else:
-                assert (got.delta, got.se, got.ci_low, got.ci_high) == (
-                    want.delta,
-                    want.se,
-                    want.ci_low,
-                    want.ci_high,
-                ), (parts, key)
+                assert interval(got) == interval(want), (parts, key)

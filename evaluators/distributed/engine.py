@@ -11,9 +11,10 @@ exact addition, so the result does not change.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import getitem
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from evaluators.statistics.mergeable.evaluation import (
     finish,
     look_up,
 )
-from evaluators.statistics.mergeable.ranges import merge_slices, slice_counts
+from evaluators.statistics.mergeable.ranges import merge_slices
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -39,6 +40,7 @@ FAN_IN = 8
 # every segment column) stay around a few hundred MB on the worker that prepares them.
 RANGE_ROWS = 2_000_000
 MAX_RANGES = 256  # tasks grow with partitions x ranges
+IN_FLIGHT = 2  # score ranges merged, prepared and looked up at once: one works, one waits
 
 
 @dataclass(frozen=True)
@@ -107,13 +109,15 @@ def _graph(
     layout: Layout,
     fan_in: int,
     range_rows: int,
+    deadline: _Deadline,
 ) -> Future[Any]:
-    """Submit every task; only the last one's future is returned, so the scheduler releases
-    each intermediate result (scored partitions, pass-1 parts, merged tables) as soon as the
-    tasks that need it have run."""
+    """Submit every task (pass 2 a few ranges at a time, see `_passes`); only the last one's
+    future is returned, so the scheduler releases each intermediate result (scored
+    partitions, pass-1 parts, merged tables) as soon as the tasks that need it have run."""
     run = uuid.uuid4().hex[:12]  # task keys unique per evaluation: no reuse across runs
     ranges = ranges_for(sum(spec.rows for spec in specs), range_rows)
-    return _passes(client, _scored(client, specs, job, run), layout, fan_in, run, ranges)
+    scored = _scored(client, specs, job, run)
+    return _passes(client, scored, layout, fan_in, run, ranges, deadline)
 
 
 def _scored(
@@ -140,12 +144,14 @@ def _passes(
     fan_in: int,
     run: str,
     ranges: int,
+    deadline: _Deadline,
     problem: int | None = None,
 ) -> Future[Any]:
     """Both passes over scored partitions (of one one-vs-rest `problem` of multiclass rows,
     if given), up to the merged statistics. The count tables are cut into `ranges` score
-    ranges (ranges.py) and merged, prepared and looked up range by range: no task holds a
-    whole merged table."""
+    ranges (ranges.py) and merged, prepared and looked up range by range, at most IN_FLIGHT
+    ranges at once (the coordinator waits for the older range's lookups before it submits the
+    next range): no task holds a whole merged table, and no worker every range's."""
     if problem is not None:
         run = f"{run}-class{problem}"
     firsts = [
@@ -167,44 +173,50 @@ def _passes(
         client.submit(tasks.split_part, f, cuts, key=f"slices-{run}-{i}")
         for i, f in enumerate(firsts)
     ]
-    merged = [
-        tree_reduce(
-            client,
-            [
-                client.submit(getitem, s, r, key=f"slice-{run}-{r}-{i}")
-                for i, s in enumerate(sliced)
-            ],
-            merge_slices,
-            name=f"tables-{run}-{r}",
-            fan_in=fan_in,
-        )
-        for r in range(ranges)
+    counts = [
+        client.submit(tasks.counts_part, s, key=f"counts-{run}-{i}") for i, s in enumerate(sliced)
     ]
-    counts = [client.submit(slice_counts, m, key=f"counts-{run}-{r}") for r, m in enumerate(merged)]
     offsets = client.submit(tasks.offsets_part, *counts, key=f"offsets-{run}")
-    auc = client.submit(
-        tasks.join_auc,
-        *[
-            client.submit(tasks.auc_part, m, offsets, r, key=f"auc-{run}-{r}")
-            for r, m in enumerate(merged)
-        ],
-        key=f"auc-{run}",
-    )
-    summary = client.submit(_summarise, rest, auc, key=f"summary-{run}")
     by_range = [
         client.submit(tasks.rows_by_range, s, cuts, problem, key=f"by-range-{run}-{i}")
         for i, s in enumerate(scored)
     ]
+    # Every (range, partition) piece a future of its own, so each goes once it has been used.
+    slices = [
+        [client.submit(getitem, s, r, key=f"slice-{run}-{r}-{i}") for i, s in enumerate(sliced)]
+        for r in range(ranges)
+    ]
+    rows = [
+        [
+            client.submit(getitem, b, r, key=f"in-range-{run}-{r}-{i}")
+            for i, b in enumerate(by_range)
+        ]
+        for r in range(ranges)
+    ]
+    del sliced, by_range
+    shares: list[Future[Any]] = []
+    in_flight: list[list[Future[Any]]] = []
     lookups: list[list[Future[Any]]] = [[] for _ in scored]
-    for r, m in enumerate(merged):  # range by range: a range's tables go once its rows are done
-        prepared = client.submit(
-            tasks.prepare_part, m, offsets, cuts, layout, r, key=f"prepared-{run}-{r}"
+    for r in range(ranges):
+        if len(in_flight) == IN_FLIGHT:  # bounds the ranges whose tables exist at once
+            deadline.wait(in_flight.pop(0))
+        merged = tree_reduce(
+            client, slices[r], merge_slices, name=f"tables-{run}-{r}", fan_in=fan_in
         )
-        for i, rows in enumerate(by_range):
-            part = client.submit(getitem, rows, r, key=f"in-range-{run}-{r}-{i}")
-            lookups[i].append(
-                client.submit(look_up, part, prepared, layout, key=f"lookup-{run}-{r}-{i}")
-            )
+        shares.append(client.submit(tasks.auc_part, merged, offsets, r, key=f"auc-{run}-{r}"))
+        prepared = client.submit(
+            tasks.prepare_part, merged, offsets, cuts, layout, r, key=f"prepared-{run}-{r}"
+        )
+        found = [
+            client.submit(look_up, part, prepared, layout, key=f"lookup-{run}-{r}-{i}")
+            for i, part in enumerate(rows[r])
+        ]
+        slices[r], rows[r] = [], []
+        for i, lookup in enumerate(found):
+            lookups[i].append(lookup)
+        in_flight.append(found)
+    auc = client.submit(tasks.join_auc, *shares, key=f"auc-{run}")
+    summary = client.submit(_summarise, rest, auc, key=f"summary-{run}")
     seconds = [
         client.submit(tasks.second_part, s, lookups[i], layout, problem, key=f"second-{run}-{i}")
         for i, s in enumerate(scored)
@@ -224,14 +236,38 @@ class Summed:
     problems: tuple[Merged, ...] = ()
 
 
-def _result(done: Future[Any], timeout_s: float | None) -> Any:
-    try:
-        return done.result(timeout=timeout_s)
-    except TimeoutError:
-        raise DistributedError(
-            f"the evaluation on the Dask cluster did not finish within {timeout_s:g} s "
+@dataclass(frozen=True)
+class _Deadline:
+    """The policy's limit on the whole evaluation, for the coordinator's every wait."""
+
+    timeout_s: float | None
+    start: float = field(default_factory=time.monotonic)
+
+    def _left(self) -> float | None:
+        if self.timeout_s is None:
+            return None
+        return max(0.0, self.timeout_s - (time.monotonic() - self.start))
+
+    def _error(self) -> DistributedError:
+        return DistributedError(
+            f"the evaluation on the Dask cluster did not finish within {self.timeout_s:g} s "
             "(limits.timeout_seconds); are there workers?"
-        ) from None
+        )
+
+    def wait(self, futures: list[Future[Any]]) -> None:
+        """Until the futures are done, or failed: `exception` waits without raising a task's
+        error, which surfaces in the result."""
+        try:
+            for future in futures:
+                future.exception(timeout=self._left())  # type: ignore[no-untyped-call]
+        except TimeoutError:
+            raise self._error() from None
+
+    def result(self, done: Future[Any]) -> Any:
+        try:
+            return done.result(timeout=self._left())
+        except TimeoutError:
+            raise self._error() from None
 
 
 def evaluate_partitions(
@@ -246,8 +282,10 @@ def evaluate_partitions(
 ) -> Merged:
     """Score every partition and run both passes; raises what a task raised, or
     DistributedError when the result is not there within `timeout_s`."""
-    done = _graph(client, specs, job, layout, fan_in, range_rows)
-    result: Merged = _result(done, timeout_s)
+    deadline = _Deadline(timeout_s)
+    result: Merged = deadline.result(
+        _graph(client, specs, job, layout, fan_in, range_rows, deadline)
+    )
     return result
 
 
@@ -266,6 +304,7 @@ def evaluate_summed(
     """Score each partition once and merge its `summers`' sums (one pass: no tables, no
     ranks); with `one_vs_rest`, also both binary passes per class on the same scored
     partitions."""
+    deadline = _Deadline(timeout_s)
     run = uuid.uuid4().hex[:12]
     scored = _scored(client, specs, job, run)
     parts = [
@@ -276,7 +315,7 @@ def evaluate_summed(
     ranges = ranges_for(sum(spec.rows for spec in specs), range_rows)
     problems = (
         [
-            _passes(client, scored, one_vs_rest, fan_in, run, ranges, problem)
+            _passes(client, scored, one_vs_rest, fan_in, run, ranges, deadline, problem)
             for problem in range(len(job.classes))
         ]
         if one_vs_rest is not None
@@ -288,5 +327,5 @@ def evaluate_summed(
         *problems,
         key=f"summed-{run}",
     )
-    result: Summed = _result(done, timeout_s)
+    result: Summed = deadline.result(done)
     return result

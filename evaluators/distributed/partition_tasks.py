@@ -61,6 +61,7 @@ from evaluators.statistics.mergeable.ranges import (
     join_rank_counts,
     range_offsets,
     range_rank_counts,
+    slice_counts,
     split_tables,
 )
 
@@ -414,8 +415,18 @@ def split_part(part: FirstPart, cuts: tuple[np.ndarray, np.ndarray]) -> list[Tab
     return split_tables(part.first.tables, cuts)
 
 
-def offsets_part(*counts: dict[Key, ClassCounts]) -> list[dict[Key, Offsets]]:
-    return range_offsets(list(counts))
+def counts_part(slices: list[Tables]) -> list[dict[Key, ClassCounts]]:
+    """A partition's class counts per score range and table (what the offsets need)."""
+    return [slice_counts(tables) for tables in slices]
+
+
+def offsets_part(*parts: list[dict[Key, ClassCounts]]) -> list[dict[Key, Offsets]]:
+    """Each range's offsets, from every partition's class counts per range."""
+    totals = [
+        {key: reduce(add, (part[r][key] for part in parts)) for key in parts[0][r]}
+        for r in range(len(parts[0]))
+    ]
+    return range_offsets(totals)
 
 
 def prepare_part(

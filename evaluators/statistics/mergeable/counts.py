@@ -202,6 +202,9 @@ class ClassCounts:
     pos: IntArray
     neg: IntArray
 
+    def __add__(self, other: ClassCounts) -> ClassCounts:
+        return ClassCounts(self.pos + other.pos, self.neg + other.neg)
+
 
 def class_counts(table: CountTable) -> ClassCounts:
     k = table.n_segments

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluators.metrics.sums import binary_confusion
+from evaluators.statistics.codes import compact_codes
 from evaluators.statistics.intervals import bootstrap_se
 from evaluators.statistics.mergeable.bootstrap import BootstrapSums, HashedPoisson, bootstrap_sums
 from evaluators.statistics.mergeable.counts import (
@@ -279,20 +280,26 @@ class Lookup:
 @dataclass(frozen=True)
 class InRange:
     """One model's rows of a partition scored in one range: their positions in the
-    partition, scores, labels and segment codes."""
+    partition, scores, labels and segment codes (labels and codes compact while they wait
+    for their range: widen before arithmetic)."""
 
     rows: npt.NDArray[np.int32]
     score: FloatArray
-    label: IntArray
-    codes: dict[str, IntArray]
+    label: AnyArray
+    codes: dict[str, AnyArray]
+
+
+def _compact(codes: AnyArray) -> AnyArray:
+    return compact_codes(codes, int(codes.max()) + 1 if codes.size else 1)
 
 
 def by_range(rows: Rows, cuts: tuple[IntArray, IntArray]) -> list[tuple[InRange, InRange]]:
     """A partition's rows split by each model's score range (one sort per model), so that a
     range's lookup touches only its own rows."""
     ranges = len(cuts[0]) + 1
-    _, label = checked_rows(rows.candidate, rows.label)
-    codes = {column: np.asarray(c, dtype=np.int64) for column, c in rows.codes.items()}
+    _, wide = checked_rows(rows.candidate, rows.label)
+    label = compact_codes(wide, 2)
+    codes = {column: _compact(np.asarray(c)) for column, c in rows.codes.items()}
     split: list[list[InRange]] = [[] for _ in range(ranges)]
     for m, raw in enumerate((rows.candidate, rows.baseline)):
         score, _ = checked_rows(raw, rows.label)
@@ -319,7 +326,7 @@ def look_up(part: tuple[InRange, InRange], prepared: Prepared, layout: Layout) -
         order = np.argsort(rows.score)
         ranks = prepared.index[m].ranks(rows.score, order)
         for column in layout.segments():
-            codes = None if column == OVERALL else rows.codes[column]
+            codes = None if column == OVERALL else rows.codes[column].astype(np.int64)
             table = prepared.tables[(column, m)]
             entry = row_entries(table, ranks=ranks, codes=codes, order=order)
             numerators[(column, m)] = table.numerators(entry, rows.label).astype(np.int32)
