@@ -9,7 +9,7 @@ segments; latency off). The local engine runs in a child process; peak memory is
 (RSS of each process tree, every 0.1 s). Prints times, peaks and ratios. Usage:
 
 python bench/bench_dask_evaluate.py [--rows 1000000] [--partition-rows 500000]
-    [--range-rows 2000000 [1000000 ...]] [--one-range-too]
+    [--range-rows 2000000 [1000000 ...]] [--one-range-too] [--worker-memory 2GB]
 
 `--one-range-too` runs the dask engine a second time, on the same data, with the merged count
 tables whole (statistics.range_rows above the row count: one score range), as every task of
@@ -156,7 +156,9 @@ def overall(report: dict[str, Any]) -> dict[str, Any]:
     return {m["metric"]: m for m in report["overall"]}
 
 
-def on_dask(out: Path, part_sha: str, range_rows: int) -> tuple[float, Peaks, Any]:
+def on_dask(
+    out: Path, part_sha: str, range_rows: int, memory_limit: str
+) -> tuple[float, Peaks, Any]:
     """One evaluation on a new LocalCluster (so each run's peaks are its own)."""
     from distributed import Client, LocalCluster
 
@@ -166,7 +168,7 @@ def on_dask(out: Path, part_sha: str, range_rows: int) -> tuple[float, Peaks, An
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            memory_limit=0,
+            memory_limit=memory_limit,
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -194,6 +196,12 @@ def main() -> None:
         "--one-range-too",
         action="store_true",
         help="also run the dask engine with the tables whole (one range), for the ratio",
+    )
+    parser.add_argument(
+        "--worker-memory",
+        default="0",
+        help="each Dask worker's memory limit (e.g. 2GB; Dask spills results to disk above 60%%"
+        " of it); 0: none",
     )
     parser.add_argument("--local-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -225,7 +233,9 @@ def main() -> None:
         runs = {f"score ranges of {rows:,} rows": rows for rows in args.range_rows}
         if args.one_range_too:  # the tables whole, as before score ranges: the same data
             runs["one range"] = 10**9
-        results = {name: on_dask(out, part_sha, rows) for name, rows in runs.items()}
+        results = {
+            name: on_dask(out, part_sha, rows, args.worker_memory) for name, rows in runs.items()
+        }
         print(
             f"local engine: {local['seconds']:.1f} s, peak {local_peaks.tree['local']:,.0f} MB"
             " (process and its model worker)"

@@ -468,3 +468,27 @@ def test_tables_cut_into_score_ranges_give_the_same_report(
                 assert got.se == want.se, key  # from integer histograms
             else:
                 assert interval(got) == interval(want), (parts, key)
+
+
+def test_dask_counts_what_the_engines_results_hold() -> None:
+    """A cluster with a memory limit spills and pauses by what Dask thinks its workers hold:
+    a count table and a scored partition count as their arrays, not as a few dozen bytes."""
+    from dask.sizeof import sizeof
+
+    from evaluators.distributed import partition_tasks
+    from evaluators.statistics.mergeable.counts import count_table
+    from evaluators.statistics.mergeable.evaluation import Rows
+
+    n = 100_000
+    table = count_table(score=np.linspace(0, 1, n), label=np.arange(n) % 2)
+    arrays = sum(a.nbytes for a in (table.segment, table.score, table.pos, table.neg))
+    assert arrays <= sizeof(table) < arrays + 10_000
+    rows = Rows(
+        row_id=np.arange(n),
+        label=np.zeros(n, np.int8),
+        candidate=np.zeros(n, np.float32),
+        baseline=np.zeros(n, np.float32),
+        codes={"region": np.zeros(n, np.int8)},
+    )
+    scored = partition_tasks.Scored(compact=rows, above=np.zeros((1, 3), np.int64))
+    assert sizeof(scored) >= n * (8 + 1 + 4 + 4 + 1)

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import io
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -39,6 +40,7 @@ from evaluators.artifacts.model_worker import BASELINE, CANDIDATE, ModelWorker
 from evaluators.candidate import ModelConfig, Task
 from evaluators.distributed.errors import DistributedError
 from evaluators.distributed.manifest import SegmentValues
+from evaluators.distributed.sizes import register_dataclasses
 from evaluators.statistics.codes import compact_codes
 from evaluators.statistics.mergeable.counts import ClassCounts, Offsets, RankCounts
 from evaluators.statistics.mergeable.evaluation import (
@@ -515,3 +517,23 @@ def merge_second_parts(parts: list[SecondPass]) -> SecondPass:
     for part in parts[1:]:
         total = total + part
     return total
+
+
+def _register_sizes() -> None:
+    """Dask must see what these results hold, to spill them under a memory limit (sizes.py)."""
+    from evaluators.statistics.mergeable import (
+        bootstrap,
+        counts,
+        evaluation,
+        histograms,
+        placements,
+        ranges,
+        regression,
+        sums,
+    )
+
+    modules = (bootstrap, counts, evaluation, histograms, placements, ranges, regression, sums)
+    register_dataclasses(sys.modules[__name__], *modules)
+
+
+_register_sizes()
