@@ -9,7 +9,7 @@ segments; latency off). The local engine runs in a child process; peak memory is
 (RSS of each process tree, every 0.1 s). Prints times, peaks and ratios. Usage:
 
 python bench/bench_dask_evaluate.py [--rows 1000000] [--partition-rows 500000]
-    [--range-rows 2000000 [1000000 ...]] [--one-range-too] [--worker-memory 2GB]
+    [--range-rows 2000000 [1000000 ...]] [--one-range-too] [--worker-memory 2GB] [--skip-local]
 
 `--one-range-too` runs the dask engine a second time, on the same data, with the merged count
 tables whole (statistics.range_rows above the row count: one score range), as every task of
@@ -73,8 +73,9 @@ def partition(start: int, n: int, names: list[str]) -> pd.DataFrame:
     return frame
 
 
-def write(rows: int, per_part: int, out: Path) -> tuple[str, str]:
-    """Partitioned benchmark and one whole file, written partition by partition."""
+def write(rows: int, per_part: int, out: Path, *, whole_too: bool = True) -> tuple[str, str]:
+    """Partitioned benchmark and (`whole_too`) one whole file, written partition by partition;
+    without the whole file its sha256 is ""."""
     names = features()
     whole = out / "whole.parquet"
     writer: pq.ParquetWriter | None = None
@@ -83,16 +84,18 @@ def write(rows: int, per_part: int, out: Path) -> tuple[str, str]:
         nonlocal writer
         for start in range(0, rows, per_part):
             frame = partition(start, min(per_part, rows - start), names)
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(whole, table.schema)
-            writer.write_table(table)
+            if whole_too:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(whole, table.schema)
+                writer.write_table(table)
             yield frame
 
     sha = write_partitioned(
         frames(), out / "parts", row_id_column="row_id", segment_columns=list(SEGMENTS)
     )
-    assert writer is not None
+    if writer is None:
+        return sha, ""
     writer.close()
     digest = hashlib.sha256()
     with whole.open("rb") as f:
@@ -109,6 +112,7 @@ def policy_text(uri: Path, sha: str, engine: str, range_rows: int | None = None)
     if range_rows is not None:
         data["statistics"]["range_rows"] = range_rows
     data["limits"]["memory_mb"] = 16384
+    data["limits"]["timeout_seconds"] = 3600  # 100M rows take longer than the default 600 s
     return yaml.safe_dump(data)
 
 
@@ -185,6 +189,22 @@ def on_dask(
             return time.perf_counter() - t0, peaks, report
 
 
+def run_local(out: Path, whole_sha: str) -> tuple[dict[str, Any], Peaks]:
+    """The local engine on the whole file, in a child process."""
+    local_policy = out / "local.yml"
+    local_policy.write_text(policy_text(out / "whole.parquet", whole_sha, "local"))
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--local-child", str(local_policy)],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    with Peaks({"local": child.pid}) as local_peaks:
+        stdout, _ = child.communicate()
+    local = json.loads(stdout)
+    assert local["report"]["status"] == "completed", local["report"].get("error")
+    return local, local_peaks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -203,6 +223,11 @@ def main() -> None:
         help="each Dask worker's memory limit (e.g. 2GB; Dask spills results to disk above 60%%"
         " of it); 0: none",
     )
+    parser.add_argument(
+        "--skip-local",
+        action="store_true",
+        help="no whole file and no local engine (100M rows do not fit one process)",
+    )
     parser.add_argument("--local-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.local_child:
@@ -212,34 +237,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
         out = Path(tmp)
         t0 = time.perf_counter()
-        part_sha, whole_sha = write(args.rows, args.partition_rows, out)
+        part_sha, whole_sha = write(
+            args.rows, args.partition_rows, out, whole_too=not args.skip_local
+        )
         parts = len(list((out / "parts").glob("*.parquet")))
         print(
             f"{args.rows:,} rows in {parts} partitions written in {time.perf_counter() - t0:.1f} s"
         )
 
-        local_policy = out / "local.yml"
-        local_policy.write_text(policy_text(out / "whole.parquet", whole_sha, "local"))
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--local-child", str(local_policy)],
-            stdout=subprocess.PIPE,
-            cwd=ROOT,
-        )
-        with Peaks({"local": child.pid}) as local_peaks:
-            stdout, _ = child.communicate()
-        local = json.loads(stdout)
-        assert local["report"]["status"] == "completed", local["report"].get("error")
-
+        local, local_peaks = (None, None) if args.skip_local else run_local(out, whole_sha)
         runs = {f"score ranges of {rows:,} rows": rows for rows in args.range_rows}
         if args.one_range_too:  # the tables whole, as before score ranges: the same data
             runs["one range"] = 10**9
         results = {
             name: on_dask(out, part_sha, rows, args.worker_memory) for name, rows in runs.items()
         }
-        print(
-            f"local engine: {local['seconds']:.1f} s, peak {local_peaks.tree['local']:,.0f} MB"
-            " (process and its model worker)"
-        )
+        if local is not None and local_peaks is not None:
+            print(
+                f"local engine: {local['seconds']:.1f} s, peak {local_peaks.tree['local']:,.0f} MB"
+                " (process and its model worker)"
+            )
         for name, (dask_s, peaks, report) in results.items():
             assert report.status.value == "completed", report.error
             print(
@@ -251,11 +268,12 @@ def main() -> None:
                     f"  {worker}: peak {peaks.own[worker]:,.0f} MB, with its model process "
                     f"{peaks.tree[worker]:,.0f} MB"
                 )
-            print(
-                f"  ratio dask / local time: {dask_s / local['seconds']:.2f}; "
-                f"largest worker tree / local peak: "
-                f"{max(peaks.tree.values()) / local_peaks.tree['local']:.2f}"
-            )
+            if local is not None and local_peaks is not None:
+                print(
+                    f"  ratio dask / local time: {dask_s / local['seconds']:.2f}; "
+                    f"largest worker tree / local peak: "
+                    f"{max(peaks.tree.values()) / local_peaks.tree['local']:.2f}"
+                )
         if "one range" in results:
             one_s, one_peaks, _ = results["one range"]
             for name, (a_s, a_peaks, _) in results.items():
@@ -266,13 +284,19 @@ def main() -> None:
                     )
         report = next(iter(results.values()))[2]
         found = overall(report.model_dump(mode="json"))
+        print(f"durations (dask): {report.durations_s}")
+        if local is None:
+            auc = found["roc_auc"]
+            print(
+                f"ROC AUC candidate {auc['candidate']:.12f}, SE of the difference {auc['se']:.3e}"
+            )
+            return
         want = overall(local["report"])
         auc, loss = found["roc_auc"], want["roc_auc"]
         print(
             f"ROC AUC candidate: |dask - local| = {abs(auc['candidate'] - loss['candidate']):.1e}; "
             f"DeLong SE relative difference {abs(auc['se'] / loss['se'] - 1):.1e}"
         )
-        print(f"durations (dask): {report.durations_s}")
 
 
 if __name__ == "__main__":
