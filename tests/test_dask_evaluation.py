@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -359,14 +360,21 @@ def test_the_command_line_takes_the_scheduler_from_its_option(
     assert comparisons(report)[("", "roc_auc")].se == comparisons(on_dask[3])[("", "roc_auc")].se
 
 
+@pytest.mark.parametrize("range_rows", [2_000_000, 5_000])
 def test_a_cluster_without_workers_fails_after_the_policys_timeout(
-    benchmarks: dict[Any, Any],
+    benchmarks: dict[Any, Any], range_rows: int
 ) -> None:
+    """With one score range the result times out; with 8 the coordinator's wait for the first
+    range's lookups does, before it submits the third range."""
+    statistics = yaml.safe_load((REGISTRY / "shipyard.yml").read_text())["statistics"]
+    statistics.update(engine="dask", range_rows=range_rows)
+    limits = {"timeout_seconds": 0.5, "memory_mb": 4096}
     with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as empty:
+        started = time.monotonic()
         report = evaluate(
-            policy(*benchmarks[1], limits={"timeout_seconds": 0.5, "memory_mb": 4096}),
-            empty.scheduler_address,
+            policy(*benchmarks[1], limits=limits, statistics=statistics), empty.scheduler_address
         )
+    assert time.monotonic() - started < 30
     assert report.status is RunStatus.ERROR
     assert report.error is not None
     assert "did not finish within 0.5 s (limits.timeout_seconds)" in report.error
