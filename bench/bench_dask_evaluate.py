@@ -189,8 +189,8 @@ def on_dask(
             return time.perf_counter() - t0, peaks, report
 
 
-def run_local(out: Path, whole_sha: str) -> tuple[dict[str, Any], Peaks]:
-    """The local engine on the whole file, in a child process."""
+def run_local(out: Path, whole_sha: str) -> dict[str, Any]:
+    """The local engine on the whole file, in a child process: its time, report and peak."""
     local_policy = out / "local.yml"
     local_policy.write_text(policy_text(out / "whole.parquet", whole_sha, "local"))
     child = subprocess.Popen(
@@ -202,7 +202,8 @@ def run_local(out: Path, whole_sha: str) -> tuple[dict[str, Any], Peaks]:
         stdout, _ = child.communicate()
     local = json.loads(stdout)
     assert local["report"]["status"] == "completed", local["report"].get("error")
-    return local, local_peaks
+    local["peak_mb"] = local_peaks.tree["local"]
+    return dict(local)
 
 
 def main() -> None:
@@ -245,34 +246,31 @@ def main() -> None:
             f"{args.rows:,} rows in {parts} partitions written in {time.perf_counter() - t0:.1f} s"
         )
 
-        local, local_peaks = (None, None) if args.skip_local else run_local(out, whole_sha)
-        runs = {f"score ranges of {rows:,} rows": rows for rows in args.range_rows}
+        local = None if args.skip_local else run_local(out, whole_sha)
+        runs = {f"range_rows {rows:,}": rows for rows in args.range_rows}
         if args.one_range_too:  # the tables whole, as before score ranges: the same data
             runs["one range"] = 10**9
         results = {
             name: on_dask(out, part_sha, rows, args.worker_memory) for name, rows in runs.items()
         }
-        if local is not None and local_peaks is not None:
+        if local is not None:
             print(
-                f"local engine: {local['seconds']:.1f} s, peak {local_peaks.tree['local']:,.0f} MB"
+                f"local engine: {local['seconds']:.1f} s, peak {local['peak_mb']:,.0f} MB"
                 " (process and its model worker)"
             )
         for name, (dask_s, peaks, report) in results.items():
             assert report.status.value == "completed", report.error
-            print(
-                f"dask engine, {name} (range_rows {runs[name]:,}): {dask_s:.1f} s "
-                "(2 workers, 1 thread each)"
-            )
+            print(f"dask engine, {name}: {dask_s:.1f} s (2 workers, 1 thread each)")
             for worker in peaks.pids:
                 print(
                     f"  {worker}: peak {peaks.own[worker]:,.0f} MB, with its model process "
                     f"{peaks.tree[worker]:,.0f} MB"
                 )
-            if local is not None and local_peaks is not None:
+            if local is not None:
                 print(
                     f"  ratio dask / local time: {dask_s / local['seconds']:.2f}; "
                     f"largest worker tree / local peak: "
-                    f"{max(peaks.tree.values()) / local_peaks.tree['local']:.2f}"
+                    f"{max(peaks.tree.values()) / local['peak_mb']:.2f}"
                 )
         if "one range" in results:
             one_s, one_peaks, _ = results["one range"]

@@ -13,7 +13,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import importlib
 import io
+import pkgutil
 import shutil
 import sys
 import tempfile
@@ -520,19 +522,14 @@ def merge_second_parts(parts: list[SecondPass]) -> SecondPass:
 
 
 def _register_sizes() -> None:
-    """Dask must see what these results hold, to spill them under a memory limit (sizes.py)."""
-    from evaluators.statistics.mergeable import (
-        bootstrap,
-        counts,
-        evaluation,
-        histograms,
-        placements,
-        ranges,
-        regression,
-        sums,
-    )
+    """Dask must see what these results hold, to spill them under a memory limit (sizes.py):
+    this module's dataclasses and every mergeable statistics module's."""
+    from evaluators.statistics import mergeable
 
-    modules = (bootstrap, counts, evaluation, histograms, placements, ranges, regression, sums)
+    modules = [
+        importlib.import_module(f"{mergeable.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(mergeable.__path__)
+    ]
     register_dataclasses(sys.modules[__name__], *modules)
 
 

@@ -18,3 +18,9 @@ def compact_codes(codes: npt.NDArray[np.integer[Any]], n_values: int) -> CodeArr
         if n_values <= np.iinfo(dtype).max:
             return codes.astype(dtype, copy=False)
     return codes.astype(np.int64, copy=False)
+
+
+def compact_to_fit(values: npt.NDArray[np.integer[Any]]) -> CodeArray:
+    """Non-negative integers (codes, counts) in the smallest signed type that holds their
+    largest."""
+    return compact_codes(values, int(values.max()) + 1 if values.size else 1)

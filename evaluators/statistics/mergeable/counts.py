@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluators.metrics.ranking import Runs, average_precision_from_runs
-from evaluators.statistics.codes import compact_codes
+from evaluators.statistics.codes import compact_codes, compact_to_fit
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -69,7 +69,7 @@ def _compact_counts(counts: AnyArray) -> AnyArray:
     """Label counts in the smallest signed integer type that holds them: a partition's table
     (counts mostly 0 or 1) is 11 bytes an entry instead of 32, a merged 10M-entry one 18, on
     the workers that hold and merge them. Arithmetic on them must widen first."""
-    return compact_codes(counts, int(counts.max()) + 1 if counts.size else 1)
+    return compact_to_fit(counts)
 
 
 def _table(

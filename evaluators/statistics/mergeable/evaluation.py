@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluators.metrics.sums import binary_confusion
-from evaluators.statistics.codes import compact_codes
+from evaluators.statistics.codes import compact_codes, compact_to_fit
 from evaluators.statistics.intervals import bootstrap_se
 from evaluators.statistics.mergeable.bootstrap import BootstrapSums, HashedPoisson, bootstrap_sums
 from evaluators.statistics.mergeable.counts import (
@@ -289,20 +289,15 @@ class InRange:
     codes: dict[str, AnyArray]
 
 
-def _compact(codes: AnyArray) -> AnyArray:
-    return compact_codes(codes, int(codes.max()) + 1 if codes.size else 1)
-
-
 def by_range(rows: Rows, cuts: tuple[IntArray, IntArray]) -> list[tuple[InRange, InRange]]:
     """A partition's rows split by each model's score range (one sort per model), so that a
     range's lookup touches only its own rows."""
     ranges = len(cuts[0]) + 1
-    _, wide = checked_rows(rows.candidate, rows.label)
-    label = compact_codes(wide, 2)
-    codes = {column: _compact(np.asarray(c)) for column, c in rows.codes.items()}
+    checked = [checked_rows(raw, rows.label) for raw in (rows.candidate, rows.baseline)]
+    label = compact_codes(checked[0][1], 2)
+    codes = {column: compact_to_fit(np.asarray(c)) for column, c in rows.codes.items()}
     split: list[list[InRange]] = [[] for _ in range(ranges)]
-    for m, raw in enumerate((rows.candidate, rows.baseline)):
-        score, _ = checked_rows(raw, rows.label)
+    for m, (score, _) in enumerate(checked):
         which = range_of(score, cuts[m])
         order = np.argsort(which, kind="stable").astype(np.int32)
         bounds = np.searchsorted(which[order], np.arange(ranges + 1))

@@ -20,6 +20,13 @@ _LOW = np.int64((1 << LIMB_BITS) - 1)
 LIMIT = 1 << 62  # values must be below this
 
 
+def summed_by_key(keys: IntArray, counts: IntArray) -> tuple[IntArray, IntArray]:
+    """Sparse counts merged: the distinct keys, ascending, and each one's total."""
+    unique, inverse = np.unique(keys, return_inverse=True)
+    summed = np.bincount(inverse, weights=counts, minlength=unique.shape[0]).astype(np.int64)
+    return unique.astype(np.int64), summed
+
+
 def grouped_sum(cell: IntArray, values: IntArray, n_cells: int) -> IntArray:
     """Exact int64 sum of `values` per cell (the caller bounds the totals)."""
     out = np.zeros(n_cells, dtype=np.int64)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from evaluators.metrics.ranking import auc_from_histograms, average_precision_from_histograms
+from evaluators.statistics.mergeable.exact import summed_by_key
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -39,19 +40,10 @@ class HistogramCounts:
     def __add__(self, other: HistogramCounts) -> HistogramCounts:
         if other.shape != self.shape:
             raise ValueError("histograms of different layouts cannot be merged")
-        return _collapse(
-            np.concatenate([self.cells, other.cells]),
-            np.concatenate([self.counts, other.counts]),
-            self.shape,
+        cells, counts = summed_by_key(
+            np.concatenate([self.cells, other.cells]), np.concatenate([self.counts, other.counts])
         )
-
-
-def _collapse(
-    cells: IntArray, counts: IntArray, shape: tuple[int, int, int, int]
-) -> HistogramCounts:
-    unique, inverse = np.unique(cells, return_inverse=True)
-    summed = np.bincount(inverse, weights=counts, minlength=unique.shape[0]).astype(np.int64)
-    return HistogramCounts(unique.astype(np.int64), summed, shape)
+        return HistogramCounts(cells, counts, self.shape)
 
 
 def histogram_counts(

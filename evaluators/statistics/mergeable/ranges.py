@@ -13,14 +13,14 @@ so they, and every result, are the same whatever the partitioning.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from evaluators.statistics.mergeable.counts import (
     ClassCounts,
     CountTable,
+    FloatArray,
+    IntArray,
     Offsets,
     RankCounts,
     class_counts,
@@ -28,10 +28,7 @@ from evaluators.statistics.mergeable.counts import (
     merge_tables,
     rank_counts,
 )
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-AnyArray = npt.NDArray[Any]
+from evaluators.statistics.mergeable.exact import summed_by_key
 
 # A coarse bin keeps the sign, the exponent and 8 bits of mantissa: 256 bins an octave.
 _DROPPED_BITS = 44
@@ -53,12 +50,12 @@ class ScoreSketch:
     counts: IntArray
 
     def __add__(self, other: ScoreSketch) -> ScoreSketch:
-        bins = np.concatenate([self.bins, other.bins])
-        unique, inverse = np.unique(bins, return_inverse=True)
-        counts = np.bincount(
-            inverse, weights=np.concatenate([self.counts, other.counts]), minlength=len(unique)
+        return ScoreSketch(
+            *summed_by_key(
+                np.concatenate([self.bins, other.bins]),
+                np.concatenate([self.counts, other.counts]),
+            )
         )
-        return ScoreSketch(unique, counts.astype(np.int64))
 
 
 def score_sketch(sorted_score: FloatArray) -> ScoreSketch:
