@@ -18,7 +18,7 @@ from typing import Any
 
 import fsspec
 
-from evaluators.artifacts.loading import ArtifactError, hidden_code, verify_artifact
+from evaluators.artifacts.loading import ArtifactError, Classifier, hidden_code, verify_artifact
 from evaluators.bounded import DocumentError
 from evaluators.candidate import parse_model_config
 from gateway.bundle import MAX_FILES, BundleError, bundle_digest
@@ -71,8 +71,12 @@ class ArtifactStore:
         sha = data.get("sha256") if isinstance(data, dict) else None
         return sha if isinstance(sha, str) else None
 
-    def publish(self, model_dir: Path, *, model: str, version: str) -> str:
-        """Copy the bundle of a registry model directory into the store; its sha256."""
+    def publish(
+        self, model_dir: Path, *, model: str, version: str, classify: Classifier | None = None
+    ) -> str:
+        """Copy the bundle of a registry model directory into the store; its sha256.
+
+        `classify` judges the weights' bytes (the bot passes its audit process's)."""
         target = self._version_dir(model, version)
         try:
             sha, entries = bundle_digest(model_dir)
@@ -84,7 +88,12 @@ class ArtifactStore:
             if reason:
                 raise StoreError(reason)
         try:
-            verify_artifact(model_dir / config.weights, expected=config.format, root=model_dir)
+            verify_artifact(
+                model_dir / config.weights,
+                expected=config.format,
+                root=model_dir,
+                classify=classify,
+            )
         except ArtifactError as exc:
             raise StoreError(str(exc)) from None
         existing = self.recorded_sha256(model, version)

@@ -184,6 +184,7 @@ def _register_one(
             file_errors=found.lfs_errors,
             exists=found.exists,
             directory_problem=found.refused,
+            classify=ctx.auditor.classify,
         )
     except Exception as exc:  # whatever broke, this model must not pass
         log.warning("registering %s failed: %s", model, type(exc).__name__)

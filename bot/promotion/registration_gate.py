@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from evaluators.artifacts.loading import classify_artifact_bytes, hidden_code
+from evaluators.artifacts.loading import Classifier, classify_artifact_bytes, hidden_code
 from evaluators.bounded import (
     MAX_DOCUMENT_BYTES,
     MAX_MANIFEST_BYTES,
@@ -62,8 +62,12 @@ def evaluate_candidate(
     file_errors: dict[str, str],
     exists: bool = True,
     directory_problem: str | None = None,
+    classify: Classifier = classify_artifact_bytes,
 ) -> GateResult:
-    """Layout, config and results schema, LFS integrity, and safe artifact formats."""
+    """Layout, config and results schema, LFS integrity, and safe artifact formats.
+
+    `classify` judges each weights file's bytes: the bot passes its audit process's, so the
+    PR's artifacts are parsed away from the bot; `shipyard check` parses them in-process."""
     if not exists:
         return GateResult(
             model=model,
@@ -99,10 +103,13 @@ def evaluate_candidate(
 
     for path, error in sorted(file_errors.items()):
         problems.append(f"{code_span(path)}: {markdown(error)}")
-    for path, data in sorted(weights.items()):
-        if path in file_errors:
-            continue
-        verdict = classify_artifact_bytes(data, filename=path)
+    verdicts = {
+        path: classify(data, filename=path)
+        for path, data in sorted(weights.items())
+        if path not in file_errors
+    }
+    for path, verdict in verdicts.items():
+        data = weights[path]
         if not verdict.safe:
             problems.append(f"{code_span(path)}: {markdown(verdict.reason)}")
         else:
@@ -127,8 +134,8 @@ def evaluate_candidate(
             problems.append(
                 f"`config.yaml` points to {code_span(config.weights)}, which does not exist"
             )
-        elif config.weights in weights:
-            verdict = classify_artifact_bytes(weights[config.weights], filename=config.weights)
+        elif config.weights in verdicts:
+            verdict = verdicts[config.weights]
             if verdict.safe and verdict.format != config.format.value:
                 problems.append(
                     f"`config.yaml` says format `{config.format.value}` but "

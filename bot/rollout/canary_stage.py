@@ -269,7 +269,10 @@ def _start(
         with tempfile.TemporaryDirectory(prefix="shipyard-canary-") as tmp:
             merged = read_model_dir(client, repository, row.merge_sha, directory)
             sha = store.publish(
-                materialise(merged, Path(tmp) / "merged"), model=row.model, version=row.version
+                materialise(merged, Path(tmp) / "merged"),
+                model=row.model,
+                version=row.version,
+                classify=ctx.auditor.classify,
             )
             production = route.production if route else None
             if production is None:
@@ -290,6 +293,7 @@ def _start(
                         materialise(baseline, Path(tmp) / "baseline"),
                         model=row.model,
                         version=version,
+                        classify=ctx.auditor.classify,
                     ),
                 )
     except StoreError as exc:

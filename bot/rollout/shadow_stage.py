@@ -224,7 +224,12 @@ def _start(
         with tempfile.TemporaryDirectory(prefix="shipyard-shadow-") as tmp:
             candidate = read_model_dir(client, repository, stage.head_sha, directory)
             candidate_dir = materialise(candidate, Path(tmp) / "candidate")
-            sha = staging.store.publish(candidate_dir, model=stage.model, version=stage.version)
+            sha = staging.store.publish(
+                candidate_dir,
+                model=stage.model,
+                version=stage.version,
+                classify=ctx.auditor.classify,
+            )
             _keep_reference(ctx, staging, stage, policy, candidate_dir)
             route = staging.router.current(stage.model)
             production = route.production if route else None
@@ -238,6 +243,7 @@ def _start(
                         materialise(baseline, Path(tmp) / "baseline"),
                         model=stage.model,
                         version=version,
+                        classify=ctx.auditor.classify,
                     ),
                 )
         staging.router.apply(

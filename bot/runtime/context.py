@@ -12,6 +12,7 @@ from bot.base.clock import Clock
 from bot.base.settings import Settings
 from bot.github.api import GitHubApp
 from bot.store.db import Store
+from evaluators.artifacts.audit_process import ArtifactAuditor, shared_auditor
 from evaluators.policy import Policy
 
 
@@ -29,6 +30,8 @@ class BotContext:
     alert_listeners: list[AlertListener] = field(default_factory=list)
     # Set at shutdown: heartbeats stop, so leases lapse and another replica takes the work.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Parses the PRs' artifacts away from the bot's memory, secrets and GIL.
+    auditor: ArtifactAuditor = field(default_factory=shared_auditor)
 
 
 class PromotionListener(Protocol):

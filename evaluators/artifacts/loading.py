@@ -15,7 +15,7 @@ import pickletools
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,11 @@ class ArtifactVerdict:
     detected: str  # e.g. "onnx", "skops", "pickle", "joblib", "zip", "unknown"
     reason: str
     unsafe: bool = False  # True when refused because loading would execute code
+
+
+# What decides an artifact's verdict from its bytes (`classify_artifact_bytes`'s signature): the
+# bot passes its audit process's (`audit_process.ArtifactAuditor.classify`).
+Classifier = Callable[..., ArtifactVerdict]
 
 
 @dataclass(frozen=True)
@@ -400,12 +405,17 @@ def _check_onnx_on_disk(path: Path) -> str | None:
 
 
 def inspect_artifact(
-    path: Path, *, root: Path | None = None, cache: VerdictCache | None = None
+    path: Path,
+    *,
+    root: Path | None = None,
+    cache: VerdictCache | None = None,
+    classify: Classifier | None = None,
 ) -> ArtifactInfo:
     """Read an artifact file and classify it; `root` bounds symlinks and external data.
 
     With a `cache`, bytes that passed before (same sha256, verifier and library versions) are
-    not verified again, and a pass is recorded; a refusal is never cached.
+    not verified again, and a pass is recorded; a refusal is never cached. `classify` replaces
+    `classify_artifact_bytes` (the bot passes its audit process's).
     """
     root = root if root is not None else path.parent
     name = path.name
@@ -419,15 +429,15 @@ def inspect_artifact(
             return ArtifactInfo(
                 path, ArtifactFormat(hit.format), hit.detected, sha, len(data), None
             )
-    info = _classify_file(path, data, sha)
+    info = _classify_file(path, data, sha, classify or classify_artifact_bytes)
     if cache is not None and info.reason is None and info.format is not None:
         cache.put(sha, CachedPass(info.format.value, info.detected))
     return info
 
 
-def _classify_file(path: Path, data: bytes, sha: str) -> ArtifactInfo:
+def _classify_file(path: Path, data: bytes, sha: str, classify: Classifier) -> ArtifactInfo:
     name = path.name
-    verdict = classify_artifact_bytes(data, filename=name)
+    verdict = classify(data, filename=name)
     reason = None if verdict.safe else verdict.reason
     if verdict.format is ArtifactFormat.ONNX:
         problem = _check_onnx_on_disk(path)
@@ -439,10 +449,15 @@ def _classify_file(path: Path, data: bytes, sha: str) -> ArtifactInfo:
 
 
 def verify_artifact(
-    path: Path, *, expected: ArtifactFormat, root: Path, cache: VerdictCache | None = None
+    path: Path,
+    *,
+    expected: ArtifactFormat,
+    root: Path,
+    cache: VerdictCache | None = None,
+    classify: Classifier | None = None,
 ) -> ArtifactInfo:
     """Inspect and raise unless the artifact is safe and of the declared format."""
-    info = inspect_artifact(path, root=root, cache=cache)
+    info = inspect_artifact(path, root=root, cache=cache, classify=classify)
     if info.reason is not None:
         error = UnsafeArtifactError if info.unsafe else UnsupportedFormatError
         raise error(info.reason)
@@ -489,6 +504,7 @@ __all__ = [
     "ArtifactError",
     "ArtifactInfo",
     "ArtifactVerdict",
+    "Classifier",
     "UnsafeArtifactError",
     "UnsupportedFormatError",
     "classify_artifact_bytes",

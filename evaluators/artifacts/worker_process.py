@@ -66,15 +66,17 @@ def describe_failure(exc: BaseException, memory_mb: int) -> str:
     return f"the model failed: {reason}" if reason else "the model failed"
 
 
-def _describe_exit(returncode: int, memory_mb: int, log: str) -> str:
+def _describe_exit(
+    returncode: int, memory_mb: int, log: str, *, what: str = "inference worker"
+) -> str:
     if returncode < 0:
         name = signal.Signals(-returncode).name
         hint = " (possibly over the memory limit)" if name in ("SIGKILL", "SIGSEGV") else ""
-        return f"inference worker was killed by {name}{hint}; memory limit {memory_mb} MB"
+        return f"{what} was killed by {name}{hint}; memory limit {memory_mb} MB"
     if "MemoryError" in log or _is_memory_failure(log):
-        return f"inference worker exceeded its memory limit of {memory_mb} MB"
+        return f"{what} exceeded its memory limit of {memory_mb} MB"
     last = plain_reason(log, last=True) or "no output"
-    return f"inference worker exited with code {returncode}: {last}"
+    return f"{what} exited with code {returncode}: {last}"
 
 
 def _limit_memory(memory_mb: int) -> None:
