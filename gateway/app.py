@@ -141,6 +141,15 @@ def create_app(config: GatewayConfig) -> FastAPI:
             return _error(404, UNKNOWN_MODEL)
         return _json(200 if active.ready else 503, {"name": name, "ready": active.ready})
 
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def version_ready(name: str, version: str) -> Response:
+        # A routing change is picked up once its models are loaded: until then this says 503.
+        active = known(name)
+        if active is None:
+            return _error(404, UNKNOWN_MODEL)
+        ok = active.serves(version)
+        return _json(200 if ok else 503, {"name": name, "version": version, "ready": ok})
+
     @app.get("/v2/models/{name}")
     async def model_metadata(name: str) -> Response:
         active = known(name)

@@ -35,6 +35,13 @@ class ActiveRoute:
         # A canary that failed to load gets no traffic; only production decides readiness.
         return self.production is not None
 
+    def serves(self, version: str) -> bool:
+        """`version` is loaded here and answers requests (as production or as the canary)."""
+        canary = self.route.canary
+        return (self.production is not None and self.route.production.version == version) or (
+            self.canary is not None and canary is not None and canary.version == version
+        )
+
 
 @dataclass(frozen=True)
 class ActiveTable:

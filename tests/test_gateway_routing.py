@@ -35,6 +35,12 @@ def test_the_canary_answers_its_weight_and_a_retry_gets_the_same_variant(tmp_pat
     n = 400
     config = GatewayConfig(store_url=str(store), routing_path=routing, log_share=0.0)
     with running_gateway(config) as gw:
+        # Per version, as the Open Inference Protocol asks: both answer, others do not.
+        for version, code in (("1.0.0", 200), ("1.1.0", 200), ("1.2.0", 503)):
+            ready = gw.client.get(f"/v2/models/churn/versions/{version}/ready")
+            assert ready.status_code == code
+            assert ready.json() == {"name": "churn", "version": version, "ready": code == 200}
+        assert gw.client.get("/v2/models/nope/versions/1.0.0/ready").status_code == 404
         seen = {}
         for i in range(n):
             response = gw.infer(x, request_id=f"user-{i}")
@@ -116,6 +122,8 @@ def test_a_canary_that_cannot_load_gets_no_traffic(tmp_path: Path) -> None:
     config = GatewayConfig(store_url=str(store), routing_path=routing, log_share=0.0)
     with running_gateway(config) as gw:
         assert gw.client.get("/v2/models/churn/ready").json()["ready"] is True
+        version = gw.client.get("/v2/models/churn/versions/1.1.0/ready")
+        assert (version.status_code, version.json()["ready"]) == (503, False)
         for i in range(10):
             response = gw.infer(x, request_id=f"c-{i}")
             assert response.status_code == 200

@@ -103,6 +103,15 @@ class ProductionGateway:
         ids = pd.read_parquet(log_dir, columns=["request_id"])["request_id"]
         return int(ids.astype(str).str.startswith(f"{prefix}-").sum())
 
+    def wait_ready(self, version: str) -> None:
+        path = f"/v2/models/churn/versions/{version}/ready"
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            wait_until(
+                lambda: client.get(path).status_code == 200,
+                timeout_s=60,
+                what=f"the production gateway to load {version}",
+            )
+
     def route(self) -> ModelRoute:
         return load_routing(self.table).models["churn"]
 
@@ -184,6 +193,9 @@ def roll_out(
         timeout_s=120,
         what=f"PR #{number}'s canary to start",
     )
+    canary = gateway.route().canary
+    if canary is not None:  # live traffic once the gateway answers with the canary too
+        gateway.wait_ready(canary.version)
     shown = ""
     for look in range(12):
         gateway.replay(REQUESTS_PER_LOOK, prefix=f"pr{number}-look{look}")
