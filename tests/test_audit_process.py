@@ -137,6 +137,21 @@ def test_a_killed_audit_process_is_started_again(auditor: ArtifactAuditor) -> No
     assert auditor.pid not in (None, pid)
 
 
+def test_an_audit_process_that_dies_while_idle_costs_the_next_artifact_nothing(
+    auditor: ArtifactAuditor,
+) -> None:
+    # Killed with no request in flight (as when a library it imports while idle brings it
+    # down), and asked at once: the request finds it dead or dying, and a fresh one answers.
+    onnx = _weights("candidate_better")
+    for _ in range(3):
+        assert auditor.classify(onnx, filename="model.onnx").safe
+        pid = auditor.pid
+        assert pid is not None
+        psutil.Process(pid).kill()
+        assert auditor.classify(onnx, filename="model.onnx").safe
+        assert auditor.pid != pid
+
+
 def test_the_audit_process_sees_none_of_the_bots_secrets(
     auditor: ArtifactAuditor, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -160,3 +160,19 @@ def test_a_pr_that_touches_no_model_needs_an_approve_and_gets_no_comment(
     assert run.conclusion == "action_required"
     assert '"README.md"' in run.output["summary"]
     assert registry.sandbox.comments_on(REGISTRY, number) == []
+
+
+def test_an_artifact_the_audit_process_cannot_parse_within_its_memory_fails_the_check(
+    world: RegistryWorld,
+) -> None:
+    # The operator gave the audit process 256 MB: enough for onnx, too little to import skops,
+    # so the skops model cannot be inspected. The candidate check fails closed and says why.
+    world.create_registry()
+    world.start_bot(evaluation_workers=0, artifact_audit_memory_mb=256)
+    skops = _completed(world, world.open_candidate_pr("candidate_skops"))
+    assert skops.conclusion == "failure"
+    summary = skops.output["summary"]
+    assert "model.skops" in summary and "be inspected" in summary
+    assert "Traceback" not in summary and "/tmp" not in summary
+    onnx = _completed(world, world.open_candidate_pr("candidate_better"))
+    assert onnx.conclusion == "success"  # the same audit process still judges what it can

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     cache_dir: Path | None = Field(
         default=None, description="Model outputs reused across identical evaluations."
     )
+    artifact_audit_memory_mb: int = Field(
+        default=8192,
+        ge=256,
+        description="Address space of the process that parses the PRs' artifacts (audit_process).",
+    )
     scheduler_tick_s: float = Field(default=15, gt=0, description="How often deadlines are due.")
     max_github_retries: int = Field(default=4, ge=0, le=10)
     max_retry_wait_s: float = Field(default=900, gt=0)

@@ -26,6 +26,7 @@ from bot.service.inbox_workers import inbox_workers
 from bot.service.reports_router import reports_router
 from bot.service.scheduler import DeadlineScheduler
 from bot.store.db import open_store
+from evaluators.artifacts.audit_process import shared_auditor
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,13 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> BotConte
         max_wait_s=settings.max_retry_wait_s,
         timeout_s=settings.github_timeout_s,
     )
-    return BotContext(settings=settings, store=store, github=github, clock=clock)
+    return BotContext(
+        settings=settings,
+        store=store,
+        github=github,
+        clock=clock,
+        auditor=shared_auditor(settings.artifact_audit_memory_mb),
+    )
 
 
 def create_app(

@@ -56,6 +56,10 @@ class _AuditFailed(RuntimeError):
     """The audit process did not give a verdict; the message says why, for the PR."""
 
 
+class _AuditGone(_AuditFailed):
+    """The audit process exited (or was killed) before it answered."""
+
+
 class ArtifactAuditor:
     """The bot's handle on its audit process; thread-safe (one audit at a time)."""
 
@@ -77,7 +81,13 @@ class ArtifactAuditor:
 
         with self._lock:
             try:
-                reply = self._audit(data, filename)
+                try:
+                    reply = self._audit(data, filename)
+                except _AuditGone:
+                    # It may have died while idle (importing a library), before this request:
+                    # once more, on a fresh process, which answers before it imports anything.
+                    self._stop()
+                    reply = self._audit(data, filename)
                 return ArtifactVerdict(
                     safe=bool(reply["safe"]),
                     format=_format(reply["format"]),
@@ -183,7 +193,7 @@ class ArtifactAuditor:
         assert self._log is not None and self._tmp is not None
         self._log.flush()
         log = _log_tail(Path(self._tmp.name) / "audit.log")
-        return _AuditFailed(_describe_exit(code, self.memory_mb, log, what="the audit process"))
+        return _AuditGone(_describe_exit(code, self.memory_mb, log, what="the audit process"))
 
 
 def _format(value: Any) -> Any:
@@ -192,18 +202,19 @@ def _format(value: Any) -> Any:
     return None if value is None else ArtifactFormat(value)
 
 
-_shared: ArtifactAuditor | None = None
+_shared: dict[int, ArtifactAuditor] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_auditor() -> ArtifactAuditor:
-    """The process's audit process handle (one per bot process; its child exits with it)."""
-    global _shared
+def shared_auditor(memory_mb: int = AUDIT_MEMORY_MB) -> ArtifactAuditor:
+    """The process's audit process handle for a memory limit: one per bot process (bots started
+    in one process, as in tests, share it); its child exits with the process."""
     with _shared_lock:
-        if _shared is None:
-            _shared = ArtifactAuditor()
-            atexit.register(_shared.close)
-        return _shared
+        auditor = _shared.get(memory_mb)
+        if auditor is None:
+            auditor = _shared[memory_mb] = ArtifactAuditor(memory_mb=memory_mb)
+            atexit.register(auditor.close)
+        return auditor
 
 
 # -- the child ----------------------------------------------------------------------------
