@@ -221,7 +221,8 @@ def shared_auditor(memory_mb: int = AUDIT_MEMORY_MB) -> ArtifactAuditor:
 
 
 def _warm_while_idle(stdin_fd: int, pending: list[str]) -> None:
-    """Import the next library only while no request waits: a request never queues behind it."""
+    """Start the next library's import only while no request waits (one that arrives during
+    an import waits for that import, at most a second or two, once per process)."""
     import importlib
 
     while pending and not select.select([stdin_fd], [], [], 0)[0]:
