@@ -12,7 +12,7 @@ from bot.base.clock import Clock
 from bot.base.settings import Settings
 from bot.github.api import GitHubApp
 from bot.store.db import Store
-from evaluators.artifacts.audit_process import ArtifactAuditor, shared_auditor
+from evaluators.artifacts.audit_process import ArtifactAuditor
 from evaluators.policy import Policy
 
 
@@ -22,6 +22,8 @@ class BotContext:
     store: Store
     github: GitHubApp
     clock: Clock
+    # Parses the PRs' artifacts away from the bot's memory, secrets and GIL.
+    auditor: ArtifactAuditor
     wake_evaluations: Wakeup = field(default_factory=lambda: Wakeup())
     wake_inbox: Wakeup = field(default_factory=lambda: Wakeup())
     # Called after every gate refresh with the new state (Slack notifications subscribe).
@@ -30,8 +32,6 @@ class BotContext:
     alert_listeners: list[AlertListener] = field(default_factory=list)
     # Set at shutdown: heartbeats stop, so leases lapse and another replica takes the work.
     stopping: threading.Event = field(default_factory=threading.Event)
-    # Parses the PRs' artifacts away from the bot's memory, secrets and GIL.
-    auditor: ArtifactAuditor = field(default_factory=shared_auditor)
 
 
 class PromotionListener(Protocol):

@@ -35,6 +35,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from evaluators.artifacts.worker_process import (
+    LineReader,
+    ReplyClosed,
+    ReplyTimeout,
+    ReplyTooLong,
     _describe_exit,
     _limit_memory,
     _log_tail,
@@ -43,6 +47,7 @@ from evaluators.artifacts.worker_process import (
 
 if TYPE_CHECKING:
     from evaluators.artifacts.loading import ArtifactVerdict
+    from evaluators.candidate import ArtifactFormat
 
 # Room for the largest artifact the gate accepts (2 GiB, bounded.MAX_MODEL_BYTES) parsed once.
 AUDIT_MEMORY_MB = 8192
@@ -72,7 +77,7 @@ class ArtifactAuditor:
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._log: IO[bytes] | None = None
-        self._buffer = b""
+        self._reader: LineReader | None = None
         self._count = 0
 
     def classify(self, data: bytes, *, filename: str) -> ArtifactVerdict:
@@ -118,8 +123,7 @@ class ArtifactAuditor:
         self._tmp = tempfile.TemporaryDirectory(prefix="shipyard-audit-")
         job_dir = Path(self._tmp.name)
         self._log = (job_dir / "audit.log").open("wb")
-        self._buffer = b""
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "evaluators.artifacts.audit_process", str(self.memory_mb)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -128,6 +132,9 @@ class ArtifactAuditor:
             cwd=job_dir,
             start_new_session=True,  # so a timeout kills whatever it started too
         )
+        assert proc.stdout is not None
+        self._reader = LineReader(proc.stdout, max_line=_MAX_REPLY)
+        return proc
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -151,7 +158,7 @@ class ArtifactAuditor:
             self._stop()
             self._proc = self._start()
         proc = self._proc
-        assert self._tmp is not None and proc.stdin is not None and proc.stdout is not None
+        assert self._tmp is not None and proc.stdin is not None
         self._count += 1
         path = Path(self._tmp.name) / f"artifact-{self._count}"
         path.write_bytes(data)
@@ -162,26 +169,20 @@ class ArtifactAuditor:
                 proc.stdin.flush()
             except OSError:
                 raise self._gone(proc) from None
-            return self._reply(proc, proc.stdout)
+            return self._reply(proc)
         finally:
             path.unlink(missing_ok=True)
 
-    def _reply(self, proc: subprocess.Popen[bytes], stdout: IO[bytes]) -> dict[str, Any]:
-        deadline = time.monotonic() + self.timeout_s
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _AuditFailed(f"the audit took longer than {self.timeout_s:g} s")
-            ready, _, _ = select.select([stdout], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(stdout.fileno(), 65536)
-            if not chunk:
-                raise self._gone(proc)
-            self._buffer += chunk
-            if len(self._buffer) > _MAX_REPLY:
-                raise _AuditFailed("the audit process sent an oversized reply")
-        line, self._buffer = self._buffer.split(b"\n", 1)
+    def _reply(self, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+        assert self._reader is not None
+        try:
+            line = self._reader.line(time.monotonic() + self.timeout_s)
+        except ReplyTimeout:
+            raise _AuditFailed(f"the audit took longer than {self.timeout_s:g} s") from None
+        except ReplyClosed:
+            raise self._gone(proc) from None
+        except ReplyTooLong:
+            raise _AuditFailed("the audit process sent an oversized reply") from None
         reply: dict[str, Any] = json.loads(line)
         return reply
 
@@ -196,7 +197,7 @@ class ArtifactAuditor:
         return _AuditGone(_describe_exit(code, self.memory_mb, log, what="the audit process"))
 
 
-def _format(value: Any) -> Any:
+def _format(value: Any) -> ArtifactFormat | None:
     from evaluators.candidate import ArtifactFormat
 
     return None if value is None else ArtifactFormat(value)

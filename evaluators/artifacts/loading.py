@@ -15,12 +15,13 @@ import pickletools
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evaluators.artifacts.verdict_cache import CachedPass, VerdictCache
+from evaluators.artifacts.worker_process import plain_reason
 from evaluators.candidate import ArtifactFormat
 
 if TYPE_CHECKING:
@@ -62,9 +63,11 @@ class ArtifactVerdict:
     unsafe: bool = False  # True when refused because loading would execute code
 
 
-# What decides an artifact's verdict from its bytes (`classify_artifact_bytes`'s signature): the
-# bot passes its audit process's (`audit_process.ArtifactAuditor.classify`).
-Classifier = Callable[..., ArtifactVerdict]
+class Classifier(Protocol):
+    """What decides an artifact's verdict from its bytes: `classify_artifact_bytes`, or the
+    bot's audit process (`audit_process.ArtifactAuditor.classify`)."""
+
+    def __call__(self, data: bytes, *, filename: str) -> ArtifactVerdict: ...
 
 
 @dataclass(frozen=True)
@@ -254,8 +257,8 @@ def _classify_zip(data: bytes) -> ArtifactVerdict:
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+    """A library's complaint as a reviewer may read it (first line, no paths, bounded)."""
+    return plain_reason(str(exc)) or type(exc).__name__
 
 
 _CODE_OPCODES = frozenset(

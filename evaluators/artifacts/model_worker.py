@@ -19,7 +19,6 @@ import hashlib
 import itertools
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -32,6 +31,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from evaluators.artifacts.worker_process import (
+    LineReader,
+    ReplyClosed,
+    ReplyTimeout,
+    ReplyTooLong,
     _describe_exit,
     _limit_memory,
     _log_tail,
@@ -112,7 +115,8 @@ class ModelWorker:
             cwd=self.job_dir,
             start_new_session=True,  # so a timeout kills the whole process group
         )
-        self._buffer = b""
+        assert self._proc.stdout is not None
+        self._reader = LineReader(self._proc.stdout, max_line=_MAX_LINE)
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}
         self._loaded: dict[str, Loaded] = {}
         self._features: dict[str, Path] = {}
@@ -177,34 +181,25 @@ class ModelWorker:
 
         A predict's reply is keyed by its features file instead of its role, so an early
         predict on features that turned out different is never taken for the later one."""
-        stdout = self._proc.stdout
-        assert stdout is not None
         deadline = time.monotonic() + timeout_s
         while (op, role) not in self._replies:
-            if b"\n" in self._buffer:
-                line, self._buffer = self._buffer.split(b"\n", 1)
-                try:
-                    reply = json.loads(line)
-                    key = (str(reply["op"]), str(reply.get("features") or reply.get("role", "")))
-                except (ValueError, TypeError, KeyError):
-                    self._kill()
-                    raise WorkerGone("inference worker sent an unreadable reply") from None
-                self._replies[key] = reply
-                continue
-            left = deadline - time.monotonic()
-            if left <= 0:
+            try:
+                line = self._reader.line(deadline)
+            except ReplyTimeout:
                 self._kill()
-                raise WorkerTimeout(op)
-            ready, _, _ = select.select([stdout], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(stdout.fileno(), 65536)
-            if not chunk:
-                raise self._gone()
-            self._buffer += chunk
-            if len(self._buffer) > _MAX_LINE:
+                raise WorkerTimeout(op) from None
+            except ReplyClosed:
+                raise self._gone() from None
+            except ReplyTooLong:
                 self._kill()
-                raise WorkerGone("inference worker sent an oversized reply")
+                raise WorkerGone("inference worker sent an oversized reply") from None
+            try:
+                reply = json.loads(line)
+                key = (str(reply["op"]), str(reply.get("features") or reply.get("role", "")))
+            except (ValueError, TypeError, KeyError):
+                self._kill()
+                raise WorkerGone("inference worker sent an unreadable reply") from None
+            self._replies[key] = reply
         return self._replies.pop((op, role))
 
     # -- what the evaluation asks ---------------------------------------------------------

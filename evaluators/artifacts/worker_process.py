@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
+import time
 from pathlib import Path
+from typing import IO
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME", "SYSTEMROOT")
@@ -84,3 +87,43 @@ def _limit_memory(memory_mb: int) -> None:
 
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+class ReplyTimeout(Exception):
+    """No whole reply line by the deadline."""
+
+
+class ReplyClosed(Exception):
+    """The worker closed its end (it exited) before a whole line."""
+
+
+class ReplyTooLong(Exception):
+    """A reply line longer than the reader allows: a broken worker."""
+
+
+class LineReader:
+    """Reply lines from a worker's stdout, each waited for with a deadline (select + os.read,
+    so a hung worker never blocks the caller past it)."""
+
+    def __init__(self, stream: IO[bytes], *, max_line: int) -> None:
+        self._stream = stream
+        self._max_line = max_line
+        self._buffer = b""
+
+    def line(self, deadline: float) -> bytes:
+        """The next line (`deadline` is on `time.monotonic`)."""
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ReplyTimeout
+            ready, _, _ = select.select([self._stream], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self._stream.fileno(), 65536)
+            if not chunk:
+                raise ReplyClosed
+            self._buffer += chunk
+            if len(self._buffer) > self._max_line:
+                raise ReplyTooLong
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
