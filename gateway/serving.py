@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from evaluators.artifacts.loading import import_loaders
 from gateway import choice, names, shadow_batch
 from gateway.config import GatewayConfig
 from gateway.live import ActiveRoute, RoutingWatcher
@@ -99,6 +100,7 @@ class Gateway:
         self.started = False
 
     def start(self) -> None:
+        import_loaders()  # before serving: a new version's format never stalls the answers
         self.watcher.start()
         if self.shadow_process is not None:
             self.shadow_process.start()

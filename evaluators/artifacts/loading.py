@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import importlib
 import io
 import json
 import lzma
@@ -33,6 +34,14 @@ if TYPE_CHECKING:
 TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
+)
+
+# What opening a model of either format imports, verification and trusted types included.
+LOADER_MODULES: tuple[str, ...] = (
+    "onnx",
+    "onnxruntime",
+    "skops.io",
+    *dict.fromkeys(name.rpartition(".")[0] for name in TRUSTED_TYPES),
 )
 
 _MAX_SCHEMA_BYTES = 64 * 1024 * 1024
@@ -473,6 +482,14 @@ def open_onnx_session(
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
+def import_loaders() -> None:
+    """Import now what opening any model may need. A serving process does this before it
+    serves: imported at the first model of a format instead, skops and scikit-learn hold the
+    GIL for a second or more while the answers of the models already served wait."""
+    for name in LOADER_MODULES:
+        importlib.import_module(name)
+
+
 def load_skops(path: Path, *, root: Path, cache: VerdictCache | None = None) -> Any:
     """A skops model whose types are all trusted (skops defaults + TRUSTED_TYPES)."""
     import skops.io as sio
@@ -485,6 +502,7 @@ def load_skops(path: Path, *, root: Path, cache: VerdictCache | None = None) -> 
 
 
 __all__ = [
+    "LOADER_MODULES",
     "TRUSTED_TYPES",
     "ArtifactError",
     "ArtifactInfo",
@@ -495,6 +513,7 @@ __all__ = [
     "classify_artifact_bytes",
     "external_data_locations",
     "hidden_code",
+    "import_loaders",
     "inspect_artifact",
     "load_skops",
     "open_onnx_session",
