@@ -122,11 +122,22 @@ def serve(
         Path | None,
         typer.Option(help="The token the router sends (required with --behind-router)."),
     ] = None,
+    log_flush_every: Annotated[
+        float, typer.Option(help="Seconds between prediction log writes.")
+    ] = 5.0,
+    clock_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="For demos and tests that move time by hand: the prediction log's time is "
+            "read from this file (ISO 8601, written by another process), not the system clock."
+        ),
+    ] = None,
 ) -> None:
     """Serve the routed models over the Open Inference Protocol v2 (one process)."""
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.clock import Clock, FileClock, SystemClock
     from gateway.config import MIRROR_MODES, GatewayConfig
 
     mode = next((m for m in MIRROR_MODES if m == mirror_mode), None)
@@ -134,6 +145,15 @@ def serve(
         raise _fail("mirror mode must be process or thread")
     if not 0 <= shadow_niceness <= 19:
         raise _fail("shadow niceness must be between 0 and 19")
+    if not 0 < log_flush_every <= 3600:
+        raise _fail("the prediction log's flush interval must be between 0 and 3600 seconds")
+    clock: Clock = SystemClock()
+    if clock_file is not None:
+        clock = FileClock(clock_file)
+        try:
+            clock.now()
+        except (OSError, ValueError) as exc:
+            raise _fail(f"the clock file cannot be read: {exc}") from None
     token = None
     if behind_router:
         from gateway.router_token import read_router_token
@@ -158,6 +178,8 @@ def serve(
         cache_dir=cache_dir,
         behind_router=behind_router,
         router_token=token,
+        log_flush_s=log_flush_every,
+        clock=clock,
     )
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False)
 

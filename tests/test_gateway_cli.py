@@ -10,6 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,6 +22,8 @@ import pytest
 from bot.base.tls import shared_tls
 from bot.base.waiting import wait_until
 from gateway import names
+from gateway.clock import write_clock_file
+from gateway.traffic import model_features, read_rows, request_body
 from tests.gateway_harness import BENCHMARK, ROOT, fixture_dir
 
 CLI = [sys.executable, "-m", "gateway.cli"]
@@ -66,9 +71,18 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
     )
     assert done.returncode == 0, done.stderr
     assert "revision 1" in done.stdout
+    with _serving(store, routing) as (url, proc):
+        yield url, store, proc
+
+
+@contextmanager
+def _serving(
+    store: Path, routing: Path, *options: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
+    where = ["--store", str(store), "--routing", str(routing), "--port", str(port)]
     proc = subprocess.Popen(
-        [*CLI, "serve", "--store", str(store), "--routing", str(routing), "--port", str(port)],
+        [*CLI, "serve", *where, *options],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -86,7 +100,7 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     try:
         wait_until(ready, timeout_s=40, what="shipyard-gateway serve to be ready")
-        yield url, store, proc
+        yield url, proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -154,3 +168,39 @@ def test_behind_a_router_the_gateway_refuses_to_start_without_the_routers_token(
     assert done.returncode == 1
     assert "token must hold 16-128 letters, digits, - or _" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_gateway_on_a_clock_file_logs_the_time_written_there(tmp_path: Path) -> None:
+    """A demo or test that moves time by hand runs a real gateway process on the same time."""
+    store, routing, clock_file = tmp_path / "store", tmp_path / "routing.json", tmp_path / "now"
+    publish = ["--store", str(store), "--model", "churn", "--version", "1.0.0"]
+    assert _cli("publish", str(fixture_dir("production")), *publish).returncode == 0
+    route = ["churn", "--production", "1.0.0", "--routing", str(routing), "--store", str(store)]
+    assert _cli("route", *route).returncode == 0
+    first = datetime(2026, 11, 24, 23, 59, 30, tzinfo=UTC)
+    write_clock_file(clock_file, first)
+    options = ("--clock-file", str(clock_file), "--log-flush-every", "0.1")
+    with _serving(store, routing, *options) as (url, _):
+        features = model_features(url, "churn")
+        _, rows = read_rows(BENCHMARK, features)
+        for request_id, when in (("before-midnight", first), ("after", first + timedelta(hours=1))):
+            write_clock_file(clock_file, when)
+            answer = httpx.post(
+                f"{url}/v2/models/churn/infer",
+                content=request_body(features, rows[0]),
+                headers={"content-type": "application/json", "x-request-id": request_id},
+                timeout=10,
+            )
+            assert answer.status_code == 200
+
+        def logged() -> int:  # flushed while serving: no shutdown needed
+            log_dir = store / names.PREDICTION_LOG_DIR
+            return len(pd.read_parquet(log_dir)) if log_dir.exists() else 0
+
+        wait_until(lambda: logged() == 2, timeout_s=30, what="both requests in the log")
+    log = pd.read_parquet(store / names.PREDICTION_LOG_DIR)
+    times = dict(zip(log[names.LOG_REQUEST_ID], log[names.LOG_TIME], strict=True))
+    assert times["before-midnight"] == pd.Timestamp(first)
+    assert times["after"] == pd.Timestamp(first + timedelta(hours=1))
+    days = dict(zip(log[names.LOG_REQUEST_ID], log["day"].astype(str), strict=True))
+    assert days == {"before-midnight": "2026-11-24", "after": "2026-11-25"}
