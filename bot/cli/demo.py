@@ -8,7 +8,6 @@ production has changed, so PR 2's evidence is stale: it is evaluated again, agai
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -228,9 +227,6 @@ def _story(
         f"PR #{third} opened by ml-platform: a HistGradientBoosting model saved with skops, "
         f"against PR #{first}'s model"
     )
-    # PR #3's model will be served by the production gateway, in this process: import skops now,
-    # while the PRs are evaluated (a long-running gateway has its libraries imported already).
-    fetcher.submit(importlib.import_module, "skops.io")
     # PR #1's report is final: fetch it while PR #2 is measured again (its first HTML
     # rendering imports matplotlib, about a second, which then overlaps the evaluation).
     first_report = fetcher.submit(_save_report, world, first, out_dir)

@@ -1,39 +1,45 @@
 """`shipyard demo`'s last act: pipeline step 5 on a real production gateway.
 
-The merged model rolls out in steps on the production gateway (uvicorn in this process, the
-fixtures' models, the demo's clock) while replayed benchmark rows play production traffic, and
-the bot judges each step on the gateway's prediction log (no Prometheus is needed to run the
-demo). PR #1's clearly better model goes to 100% and is promoted. Then a HistGradientBoosting
-model saved with skops — accepted by the benchmark evaluation, whose latency floor is generous —
-is merged by a maintainer, and in production answers a hundred times slower than the model it
-replaces: rolled back at its first analysis, a revert PR opened, on-call paged. The act ends by
-printing what the on-call engineer receives.
+The merged model rolls out in steps on the production gateway (`shipyard-gateway serve` in its
+own process, the fixtures' models, the demo's clock) while replayed benchmark rows play
+production traffic, and the bot judges each step on the gateway's prediction log (no Prometheus
+is needed to run the demo). PR #1's clearly better model goes to 100% and is promoted. Then a
+HistGradientBoosting model saved with skops — accepted by the benchmark evaluation, whose
+latency floor is generous — is merged by a maintainer, and in production answers a hundred
+times slower than the model it replaces: rolled back at its first analysis, a revert PR opened,
+on-call paged. The act ends by printing what the on-call engineer receives.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.panel import Panel
 
-from bot.base.local_server import LocalServer
+from bot.base.local_server import free_port
 from bot.base.waiting import wait_until
 from bot.cli.registry_world import REGISTRY, RegistryWorld
 from bot.sandbox.pagerduty import PagerDutySandboxServer, PagerDutyState
+from evaluators.artifacts.audit_process import shared_auditor
 from evaluators.candidate import parse_model_config
-from gateway.app import create_app
-from gateway.config import GatewayConfig
+from gateway.clock import write_clock_file
 from gateway.routing import Deployed, ModelRoute, Routing, load_routing, save_routing
 from gateway.store import ArtifactStore
 
@@ -51,45 +57,74 @@ DEMO_CANARY = {
     "min_events": 0,
     "bake_minutes": 10,
     "max_hold_minutes": 120,
-    # Everything runs in one process here, the bot included: the gateway's tail latency is
-    # the bot's work, not the model's. Medians are still the model's. The floor sits well
-    # below the skops model's median (0.7-1.2 ms; ONNX's is 0.03-0.06 ms): at 1 ms, a quiet
-    # machine's 0.98 ms let PR #3's first analysis pass.
+    # The gateway shares two cores with the bot, its workers and the replay: its tail latency
+    # is their work, not the model's. Medians are still the model's. The floor sits between
+    # the skops model's median (0.7-3 ms) and ONNX's (0.03-0.12 ms, once 0.36 ms on a busy
+    # machine, which a floor of 0.3 ms judged a regression): at 1 ms, a quiet machine's
+    # 0.98 ms let PR #3's first analysis pass.
     "latency": {
         "max_p50_ratio": 1.25,
         "max_p95_ratio": 10,
         "max_p99_ratio": 50,
-        "floor_ms": 0.3,
+        "floor_ms": 0.5,
     },
 }
 
 
 @dataclass
 class ProductionGateway:
+    """The production gateway: `shipyard-gateway serve` in its own process, as in production,
+    on the demo's time (a clock file). It starts beside the bot and is waited for when first
+    used."""
+
     store: Path
     table: Path
     url: str
     features: int
     x: np.ndarray
+    started: Future[subprocess.Popen[bytes]]
+    log: Path
+    _read: set[Path] = field(default_factory=set)
+    _ids: list[str] = field(default_factory=list)
+
+    def _serving(self) -> None:
+        process = self.started.result()
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+
+            def ready() -> bool:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the production gateway exited; see {self.log}")
+                try:
+                    return client.get("/v2/health/ready").status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            wait_until(ready, timeout_s=60, what="the production gateway to start")
 
     def replay(self, n: int, *, prefix: str) -> None:
         """`n` live requests; returns once the gateway has logged them all."""
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        self._serving()
+        # http.client, not httpx: the replay shares the bot's GIL, and httpx's Python costs
+        # about a millisecond a request (2.3 s of the production acts), http.client a tenth.
+        address = urlsplit(self.url)
+        connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=30)
+        try:
             for i in range(n):
                 row = self.x[i % len(self.x)]
-                body = {
-                    "inputs": [
-                        {
-                            "name": "features",
-                            "shape": [1, len(row)],
-                            "datatype": "FP32",
-                            "data": row.tolist(),
-                        }
-                    ]
-                }
-                client.post(
-                    "/v2/models/churn/infer", json=body, headers={"x-request-id": f"{prefix}-{i}"}
-                ).raise_for_status()
+                tensor = {"name": "features", "shape": [1, len(row)], "datatype": "FP32"}
+                body = json.dumps({"inputs": [{**tensor, "data": row.tolist()}]})
+                connection.request(
+                    "POST",
+                    "/v2/models/churn/infer",
+                    body=body,
+                    headers={"content-type": "application/json", "x-request-id": f"{prefix}-{i}"},
+                )
+                answer = connection.getresponse()
+                answer.read()
+                if answer.status != 200:
+                    raise RuntimeError(f"the production gateway answered {answer.status}")
+        finally:
+            connection.close()
         wait_until(
             lambda: self._logged(prefix) >= n,
             timeout_s=60,
@@ -97,13 +132,16 @@ class ProductionGateway:
         )
 
     def _logged(self, prefix: str) -> int:
-        log_dir = self.store / "prediction-log"
-        if not log_dir.exists():
-            return 0
-        ids = pd.read_parquet(log_dir, columns=["request_id"])["request_id"]
-        return int(ids.astype(str).str.startswith(f"{prefix}-").sum())
+        """Logged requests whose id starts with `prefix`; each log file is read once (they
+        appear whole: written under a hidden name, then renamed)."""
+        for path in sorted((self.store / "prediction-log").rglob("*.parquet")):
+            if path not in self._read:
+                self._read.add(path)
+                self._ids.extend(pq.read_table(path, columns=["request_id"]).column(0).to_pylist())
+        return sum(1 for i in self._ids if str(i).startswith(f"{prefix}-"))
 
     def wait_ready(self, version: str) -> None:
+        self._serving()
         path = f"/v2/models/churn/versions/{version}/ready"
         with httpx.Client(base_url=self.url, timeout=10) as client:
             wait_until(
@@ -141,38 +179,58 @@ def pagerduty() -> Iterator[PagerDutySandboxServer]:
 def production_gateway(
     world: RegistryWorld, fixtures: Path, root: Path
 ) -> Iterator[ProductionGateway]:
-    """The production gateway serving the registry's production model."""
+    """The production gateway serving the registry's production model, on the world's clock."""
+    root.mkdir(parents=True, exist_ok=True)
+    store, table, clock_file = root / "store", root / "routing.json", root / "clock.txt"
+    world.clock.follow(partial(write_clock_file, clock_file))
     production = fixtures / "registry/production/models/churn"
-    store, table = root / "store", root / "routing.json"
-    sha = ArtifactStore(str(store)).publish(production, model="churn", version=PRODUCTION_VERSION)
-    save_routing(
-        table,
-        Routing(
-            revision=1,
-            models={
-                "churn": ModelRoute(production=Deployed(version=PRODUCTION_VERSION, sha256=sha))
-            },
-        ),
-    )
     config = parse_model_config((production / "config.yaml").read_text())
     frame = pd.read_parquet(fixtures / "benchmark/churn_benchmark.parquet", columns=config.features)
     x = frame.tail(2000).to_numpy(dtype=np.float32)
-    gateway = GatewayConfig(
-        store_url=str(store),
-        routing_path=table,
-        reload_every_s=0.05,
-        log_flush_s=0.1,
-        mirror_mode="thread",
-        clock=world.clock,
-    )
-    with LocalServer(create_app(gateway)) as server:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            wait_until(
-                lambda: client.get("/v2/models/churn/ready").status_code == 200,
-                timeout_s=60,
-                what="the production gateway to load the production model",
+    port, log = free_port(), root / "gateway.log"
+
+    def launch() -> subprocess.Popen[bytes]:
+        # Published as the bot publishes: its bytes judged by the audit process, which the bot
+        # then shares (its ONNX libraries are imported by the time the first PR arrives).
+        sha = ArtifactStore(str(store)).publish(
+            production,
+            model="churn",
+            version=PRODUCTION_VERSION,
+            classify=shared_auditor().classify,
+        )
+        save_routing(
+            table,
+            Routing(
+                revision=1,
+                models={
+                    "churn": ModelRoute(production=Deployed(version=PRODUCTION_VERSION, sha256=sha))
+                },
+            ),
+        )
+        command = [
+            sys.executable, "-m", "gateway.cli", "serve", "--store", str(store),
+            "--routing", str(table), "--port", str(port), "--reload-every", "0.05",
+            "--log-flush-every", "0.1", "--mirror-mode", "thread",
+            "--clock-file", str(clock_file), "--cache-dir", str(root / "cache"),
+        ]  # fmt: skip
+        with log.open("wb") as out:
+            return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="production-gateway") as pool:
+        started = pool.submit(launch)
+        try:
+            yield ProductionGateway(
+                store, table, f"http://127.0.0.1:{port}", len(config.features), x, started, log
             )
-        yield ProductionGateway(store, table, server.url, len(config.features), x)
+        finally:
+            if started.exception() is None:
+                process = started.result()
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def _canary(world: RegistryWorld, number: int) -> Any:
