@@ -152,7 +152,7 @@ def run_demo(
             return _story(
                 console, world, fetcher, out_dir, pagerduty, gateway, production_root, port
             )
-    except TimeoutError as exc:  # the story did not unfold: say where it stopped, no traceback
+    except (TimeoutError, demo_canary.GatewayExited) as exc:  # say where it stopped, no traceback
         console.print(f"[bold red]The demo stopped: {exc}.[/]")
         return 1
     finally:

@@ -71,6 +71,10 @@ DEMO_CANARY = {
 }
 
 
+class GatewayExited(RuntimeError):
+    """The production gateway's process ended before the demo did."""
+
+
 @dataclass
 class ProductionGateway:
     """The production gateway: `shipyard-gateway serve` in its own process, as in production,
@@ -93,9 +97,9 @@ class ProductionGateway:
 
             def ready() -> bool:
                 if process.poll() is not None:
-                    raise RuntimeError(f"the production gateway exited; see {self.log}")
-                try:
-                    return client.get("/v2/health/ready").status_code == 200
+                    raise GatewayExited(f"the production gateway exited; see {self.log}")
+                try:  # serving production: its model loaded
+                    return client.get("/v2/models/churn/ready").status_code == 200
                 except httpx.TransportError:
                     return False
 
