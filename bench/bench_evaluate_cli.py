@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = ROOT / "fixtures" / "registry"
 
-PLAIN = '''
+PLAIN = """
 import sys
 import numpy as np
 import onnxruntime as ort
@@ -41,7 +41,11 @@ for model_dir in sys.argv[2:]:
     x = np.ascontiguousarray(frame[config["features"]].to_numpy(np.float32))
     (proba,) = session.run(["probabilities"], {config["input"]["name"]: x})
     print(model_dir, roc_auc_score(y, proba[:, 1]))
-'''
+"""
+
+
+def _list(times: list[float]) -> str:
+    return ", ".join(f"{t:.2f}" for t in times)
 
 
 def _time(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
@@ -92,9 +96,10 @@ def main() -> int:
             times_ours.append(_time(ours, env))
             times_plain.append(_time(reference, reference_env, reference_cwd))
     ratios = [a / b for a, b in zip(times_ours, times_plain, strict=True)]
-    print(f"shipyard evaluate ({'html' if args.html else 'json'}): median {statistics.median(times_ours):.2f} s  ({', '.join(f'{t:.2f}' for t in times_ours)})")  # noqa: E501
+    label = f"shipyard evaluate ({'html' if args.html else 'json'}):"
+    print(f"{label} median {statistics.median(times_ours):.2f} s  ({_list(times_ours)})")
     name = "reference checkout:" if args.reference else "plain script:      "
-    print(f"{name}      median {statistics.median(times_plain):.2f} s  ({', '.join(f'{t:.2f}' for t in times_plain)})")  # noqa: E501
+    print(f"{name}      median {statistics.median(times_plain):.2f} s  ({_list(times_plain)})")
     print(f"ratio (pairwise median): {statistics.median(ratios):.2f}")
     return 0
 

@@ -21,7 +21,8 @@ from evaluators.policy import PolicyError, parse_policy
 BILLION_LAUGHS = "\n".join(
     ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     + [
-        f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} [" + ",".join([f"*{chr(ord('a') + i - 1)}"] * 9)
+        f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} ["
+        + ",".join([f"*{chr(ord('a') + i - 1)}"] * 9)
         + "]"
         for i in range(1, 9)
     ]

@@ -107,7 +107,8 @@ def test_check_of_a_missing_directory_fails(tmp_path: Path) -> None:
 
 
 def test_init_model_scaffolds_a_directory_that_passes_the_check(
-    tmp_path: Path, monkeypatch  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
 ) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["init-model", "fraud", "--features", "amount,country_risk"])

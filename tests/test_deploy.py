@@ -68,8 +68,15 @@ _EXPRESSION = re.compile(r"\{\{-?\s*(?P<path>\.[A-Za-z.]+)\s*(?P<quote>\|\s*quot
 
 def _render(template: str, values: dict[str, Any], chart: dict[str, Any]) -> str:
     """Helm's simple substitutions only; anything fancier would be left and fail the parse."""
-    scope = {"Values": values, "Release": {"Name": "test"}, "Chart": {
-        "Name": chart["name"], "AppVersion": chart["appVersion"], "Version": chart["version"]}}
+    scope = {
+        "Values": values,
+        "Release": {"Name": "test"},
+        "Chart": {
+            "Name": chart["name"],
+            "AppVersion": chart["appVersion"],
+            "Version": chart["version"],
+        },
+    }
 
     def value(match: re.Match[str]) -> str:
         node: Any = scope
@@ -116,9 +123,7 @@ def test_the_deployment_runs_two_replicas_with_health_and_readiness_probes(
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     port_names = {p["name"] for p in container["ports"]}
     assert container["livenessProbe"]["httpGet"]["port"] in port_names
-    refs = {
-        next(iter(ref)): ref[next(iter(ref))]["name"] for ref in container["envFrom"]
-    }
+    refs = {next(iter(ref)): ref[next(iter(ref))]["name"] for ref in container["envFrom"]}
     assert refs["configMapRef"] == manifests["ConfigMap"]["metadata"]["name"]
     assert refs["secretRef"] == "shipyard-secrets"
     (migrate,) = spec["template"]["spec"]["initContainers"]
@@ -147,7 +152,8 @@ def test_every_setting_is_documented() -> None:
     # The runbook lists them all; a setting added later may be documented in README's table.
     text = OPERATIONS.read_text() + (ROOT / "README.md").read_text()
     missing = [
-        f"SHIPYARD_{name.upper()}" for name in Settings.model_fields
+        f"SHIPYARD_{name.upper()}"
+        for name in Settings.model_fields
         if f"`SHIPYARD_{name.upper()}`" not in text
     ]
     assert missing == []

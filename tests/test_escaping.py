@@ -115,8 +115,6 @@ def test_the_audit_log_keeps_what_a_reader_saw_without_escapes(hostile: str) -> 
     assert markdown_to_plain(answer) == f"Blocked: {flat}. Until {flat}."
 
 
-@pytest.mark.parametrize(
-    "word", ["entity_type", "public_sector", "x__y", "review_window_opened"]
-)
+@pytest.mark.parametrize("word", ["entity_type", "public_sector", "x__y", "review_window_opened"])
 def test_underscores_inside_a_word_are_left_as_written(word: str) -> None:
     assert markdown(word) == word

@@ -291,7 +291,6 @@ def test_two_replicas_handling_two_blocks_create_one_report_comment(
         assert "first reason" in body and "second reason" in body
 
 
-
 def test_a_slack_message_slack_refused_for_a_while_is_posted_once_when_it_recovers(
     database_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -219,9 +219,7 @@ def test_handled_deliveries_and_slack_hashes_go_after_14_days_and_audit_rows_aft
     assert _signed_slash(bot, "help").status_code == 200
     with store.session() as session:
         session.add(
-            AuditEvent(
-                at=bot.clock.now(), repository="acme/r", actor="lead-ml", kind="command"
-            )
+            AuditEvent(at=bot.clock.now(), repository="acme/r", actor="lead-ml", kind="command")
         )
         # A monitoring window's drift report (its link works for report_link_ttl_days: 90).
         session.add(

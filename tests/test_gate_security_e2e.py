@@ -271,9 +271,7 @@ def test_an_approve_written_before_a_push_is_refused_even_when_handled_after_it(
     assert gate_settled(registry, number, sha=second).conclusion == "success"
 
 
-def review(
-    world: RegistryWorld, number: int, body: str, *, commit_id: str | None = None
-) -> str:
+def review(world: RegistryWorld, number: int, body: str, *, commit_id: str | None = None) -> str:
     before = len(world.sandbox.comments_on(REGISTRY, number))
     world.sandbox.submit_review(
         REGISTRY, number, body, REVIEWER, commit_id=commit_id, state="approved"

@@ -44,9 +44,11 @@ def test_a_block_in_a_review_comment_blocks_the_pull_request(
     )
     assert "Blocked" in reply.body and "leakage in tenure" in reply.body
     gate = wait_until(
-        lambda: (run := world.check_run(number, GATE)) is not None
-        and "Blocked" in run.output["title"]
-        and run,
+        lambda: (
+            (run := world.check_run(number, GATE)) is not None
+            and "Blocked" in run.output["title"]
+            and run
+        ),
         what="the blocked gate",
     )
     assert gate.conclusion == "failure"

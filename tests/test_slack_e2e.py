@@ -152,9 +152,10 @@ def test_a_slash_approve_sent_before_a_push_is_refused_even_when_handled_after_i
     told = answer(rig, response_url)
     assert "Not approved" in told and "approve again" in told
     assert f"`{first[:7]}` to `{second[:7]}`" in told
-    assert f"0 of 1 required approval for {second[:7]}" in gate(
-        world, number, "action_required"
-    ).output["summary"]
+    assert (
+        f"0 of 1 required approval for {second[:7]}"
+        in gate(world, number, "action_required").output["summary"]
+    )
     assert slack_comments(world, number) == []
 
     world.pass_time(timedelta(minutes=1))  # she looks at B, then approves it
@@ -177,9 +178,10 @@ def test_the_approve_button_of_a_message_about_an_old_head_approves_nothing(
     clicked = rig.people.click(ALICE, shown, "shipyard_approve")
     told = answer(rig, clicked.response_url)
     assert "Not approved" in told and f"this message is about `{first[:7]}`" in told
-    assert f"0 of 1 required approval for {second[:7]}" in gate(
-        world, number, "action_required"
-    ).output["summary"]
+    assert (
+        f"0 of 1 required approval for {second[:7]}"
+        in gate(world, number, "action_required").output["summary"]
+    )
     assert slack_comments(world, number) == []
 
 

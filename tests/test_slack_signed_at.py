@@ -25,7 +25,5 @@ from bot.slack.commands import signed_at
         "a timestamp beyond any calendar binds to no head",
     ],
 )
-def test_the_moment_a_slack_user_acted(
-    headers: dict[str, str], expected: datetime | None
-) -> None:
+def test_the_moment_a_slack_user_acted(headers: dict[str, str], expected: datetime | None) -> None:
     assert signed_at(BoltRequest(body="", headers=headers)) == expected

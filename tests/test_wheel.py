@@ -111,8 +111,17 @@ def test_shipyard_demo_runs_from_an_installed_wheel_in_any_directory(
     hidden = {"PYTHONPATH", "SHIPYARD_SANDBOX_FIXTURES"}
     env = {k: v for k, v in os.environ.items() if k not in hidden}
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
-         str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ],
         check=True,
         env=env,
         cwd=tmp_path,
