@@ -39,10 +39,10 @@ from evaluators.artifacts.worker_process import (
     ReplyClosed,
     ReplyTimeout,
     ReplyTooLong,
-    _describe_exit,
-    _limit_memory,
-    _log_tail,
-    _worker_env,
+    describe_exit,
+    limit_memory,
+    log_tail,
+    worker_env,
 )
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class ArtifactAuditor:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
-            env=_worker_env(1),
+            env=worker_env(1),
             cwd=job_dir,
             start_new_session=True,  # so a timeout kills whatever it started too
         )
@@ -193,8 +193,8 @@ class ArtifactAuditor:
             return _AuditFailed("the audit process stopped answering")
         assert self._log is not None and self._tmp is not None
         self._log.flush()
-        log = _log_tail(Path(self._tmp.name) / "audit.log")
-        return _AuditGone(_describe_exit(code, self.memory_mb, log, what="the audit process"))
+        log = log_tail(Path(self._tmp.name) / "audit.log")
+        return _AuditGone(describe_exit(code, self.memory_mb, log, what="the audit process"))
 
 
 def _format(value: Any) -> ArtifactFormat | None:
@@ -233,7 +233,7 @@ def _warm_while_idle(stdin_fd: int, pending: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    _limit_memory(int(argv[1]))
+    limit_memory(int(argv[1]))
     os.nice(10)  # the bot's own threads and the evaluations come first
     # Verdicts get a private copy of stdout; whatever a library prints goes to the log.
     replies = os.fdopen(os.dup(1), "w")

@@ -23,11 +23,11 @@ from numpy.typing import NDArray
 
 from evaluators.artifacts.loading import load_skops, open_onnx_session
 from evaluators.artifacts.worker_process import (
-    _describe_exit,
-    _limit_memory,
-    _log_tail,
-    _worker_env,
+    describe_exit,
     describe_failure,
+    limit_memory,
+    log_tail,
+    worker_env,
 )
 from evaluators.candidate import ArtifactFormat, InputKind, ModelConfig, Task
 from evaluators.report import RunStatus
@@ -282,7 +282,7 @@ def predict_proba(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=_worker_env(intra_op_threads),
+                env=worker_env(intra_op_threads),
                 cwd=job_dir,
                 start_new_session=True,  # so a timeout kills the whole process group
             )
@@ -296,9 +296,7 @@ def predict_proba(
                 )
         outcome_path = job_dir / "result.json"
         if returncode != 0 or not outcome_path.exists():
-            return result(
-                RunStatus.ERROR, _describe_exit(returncode, memory_mb, _log_tail(log_path))
-            )
+            return result(RunStatus.ERROR, describe_exit(returncode, memory_mb, log_tail(log_path)))
         outcome = json.loads(outcome_path.read_text())
         if outcome["status"] != "ok":
             return result(RunStatus.ERROR, str(outcome["message"]))
@@ -308,7 +306,7 @@ def predict_proba(
 
 def _run_job(job_dir: Path) -> dict[str, str]:
     job = json.loads((job_dir / "job.json").read_text())
-    _limit_memory(int(job["memory_mb"]))
+    limit_memory(int(job["memory_mb"]))
     try:
         config = ModelConfig.model_validate(job["config"])
         runner = open_runner(

@@ -20,10 +20,10 @@ import numpy as np
 from evaluators.artifacts.inference import InferenceInputError, feature_matrix, open_runner
 from evaluators.artifacts.latency import measure_latency_on
 from evaluators.artifacts.worker_process import (
-    _describe_exit,
-    _limit_memory,
-    _log_tail,
-    _worker_env,
+    describe_exit,
+    limit_memory,
+    log_tail,
+    worker_env,
 )
 from evaluators.candidate import ModelConfig
 from evaluators.policy import LatencyPolicy
@@ -81,7 +81,7 @@ def measure_latency_isolated(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=_worker_env(1),
+                env=worker_env(1),
                 cwd=job_dir,
                 start_new_session=True,
             )
@@ -93,14 +93,14 @@ def measure_latency_isolated(
                 return None
         result = job_dir / "latency.json"
         if code != 0 or not result.exists():
-            raise LatencyError(_describe_exit(code, memory_mb, _log_tail(log_path)))
+            raise LatencyError(describe_exit(code, memory_mb, log_tail(log_path)))
         return LatencySection.model_validate_json(result.read_text())
 
 
 def main(argv: list[str]) -> int:
     job_dir = Path(argv[1])
     job = json.loads((job_dir / "job.json").read_text())
-    _limit_memory(int(job["memory_mb"]))
+    limit_memory(int(job["memory_mb"]))
     candidate = open_runner(
         model_dir=Path(job["candidate_dir"]),
         config=ModelConfig.model_validate(job["candidate_config"]),

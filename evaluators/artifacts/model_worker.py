@@ -35,11 +35,11 @@ from evaluators.artifacts.worker_process import (
     ReplyClosed,
     ReplyTimeout,
     ReplyTooLong,
-    _describe_exit,
-    _limit_memory,
-    _log_tail,
-    _worker_env,
+    describe_exit,
     describe_failure,
+    limit_memory,
+    log_tail,
+    worker_env,
 )
 
 # Only the standard library at import: the CLI starts the worker before its own slow imports.
@@ -111,7 +111,7 @@ class ModelWorker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
-            env=_worker_env(1),
+            env=worker_env(1),
             cwd=self.job_dir,
             start_new_session=True,  # so a timeout kills the whole process group
         )
@@ -167,7 +167,7 @@ class ModelWorker:
             code = self._proc.wait()
         self._log.flush()
         return WorkerGone(
-            _describe_exit(code, self.memory_mb, _log_tail(self.job_dir / "worker.log"))
+            describe_exit(code, self.memory_mb, log_tail(self.job_dir / "worker.log"))
         )
 
     def _kill(self) -> None:
@@ -468,7 +468,7 @@ def main(argv: list[str]) -> int:
         return 0  # the caller did not need the models after all
     job = json.loads(first)
     memory_mb = int(job["memory_mb"])
-    _limit_memory(memory_mb)
+    limit_memory(memory_mb)
     lock = threading.Lock()
 
     def reply(message: dict[str, Any]) -> None:

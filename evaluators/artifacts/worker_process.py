@@ -16,7 +16,7 @@ _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME", "SYSTEMROOT")
 _LOG_TAIL_CHARS = 2000
 
 
-def _worker_env(threads: int) -> dict[str, str]:
+def worker_env(threads: int) -> dict[str, str]:
     """A minimal environment: the worker gets no secrets, and one thread per library."""
     env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
     existing = os.environ.get("PYTHONPATH")
@@ -26,7 +26,7 @@ def _worker_env(threads: int) -> dict[str, str]:
     return env
 
 
-def _log_tail(path: Path) -> str:
+def log_tail(path: Path) -> str:
     try:
         text = path.read_text(errors="replace")
     except OSError:
@@ -69,7 +69,7 @@ def describe_failure(exc: BaseException, memory_mb: int) -> str:
     return f"the model failed: {reason}" if reason else "the model failed"
 
 
-def _describe_exit(
+def describe_exit(
     returncode: int, memory_mb: int, log: str, *, what: str = "inference worker"
 ) -> str:
     if returncode < 0:
@@ -82,7 +82,7 @@ def _describe_exit(
     return f"{what} exited with code {returncode}: {last}"
 
 
-def _limit_memory(memory_mb: int) -> None:
+def limit_memory(memory_mb: int) -> None:
     import resource
 
     limit = memory_mb * 1024 * 1024
